@@ -1,0 +1,118 @@
+"""Audio formats and frame arithmetic, with the Realtime GA and legacy config names.
+
+GA wire formats (reference openai-realtime.md §6.1): `{type:"audio/pcm", rate:24000}`,
+`{type:"audio/pcmu"}`, `{type:"audio/pcma"}`. Legacy config names: `pcm16`, `g711_ulaw`,
+`g711_alaw`.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Any
+
+from foreman.exceptions import AudioFormatError
+
+
+class Encoding(enum.StrEnum):
+    PCM16 = "pcm16"
+    PCMU = "pcmu"
+    PCMA = "pcma"
+
+
+_BYTES_PER_SAMPLE = {Encoding.PCM16: 2, Encoding.PCMU: 1, Encoding.PCMA: 1}
+
+
+@dataclass(frozen=True, slots=True)
+class AudioFormat:
+    encoding: Encoding
+    sample_rate: int
+    channels: int = 1
+
+    def __post_init__(self) -> None:
+        if self.sample_rate <= 0:
+            raise AudioFormatError(f"sample rate must be positive, got {self.sample_rate}")
+        if self.channels != 1:
+            raise AudioFormatError(f"only mono audio is supported, got {self.channels} channels")
+        if self.encoding is not Encoding.PCM16 and self.sample_rate != 8000:
+            raise AudioFormatError(f"{self.encoding} is defined at 8000 Hz only")
+
+    # frame arithmetic -------------------------------------------------------------
+    @property
+    def bytes_per_sample(self) -> int:
+        return _BYTES_PER_SAMPLE[self.encoding] * self.channels
+
+    @property
+    def bytes_per_second(self) -> int:
+        return self.bytes_per_sample * self.sample_rate
+
+    def bytes_for_ms(self, ms: float) -> int:
+        """Bytes in `ms` milliseconds, rounded down to a whole sample."""
+        return int(self.sample_rate * ms / 1000) * self.bytes_per_sample
+
+    def samples_for_ms(self, ms: float) -> int:
+        return int(self.sample_rate * ms / 1000)
+
+    def ms_for_bytes(self, n: int) -> float:
+        return n * 1000 / self.bytes_per_second
+
+    def samples_for_bytes(self, n: int) -> int:
+        return n // self.bytes_per_sample
+
+    # names ------------------------------------------------------------------------
+    @property
+    def config_name(self) -> str:
+        """The legacy config name (`pcm16`, `g711_ulaw`, `g711_alaw`)."""
+        return {Encoding.PCM16: "pcm16", Encoding.PCMU: "g711_ulaw", Encoding.PCMA: "g711_alaw"}[
+            self.encoding
+        ]
+
+    def to_realtime(self) -> dict[str, Any]:
+        """The GA `audio.*.format` object. Only PCM16 at 24 kHz and G.711 at 8 kHz exist."""
+        if self.encoding is Encoding.PCM16:
+            if self.sample_rate != 24000:
+                raise AudioFormatError(
+                    f"the Realtime API takes PCM16 at 24000 Hz only, not {self.sample_rate} Hz"
+                )
+            return {"type": "audio/pcm", "rate": 24000}
+        return {"type": "audio/pcmu" if self.encoding is Encoding.PCMU else "audio/pcma"}
+
+    @classmethod
+    def from_realtime(cls, obj: dict[str, Any]) -> AudioFormat:
+        kind = obj.get("type") if isinstance(obj, dict) else None
+        if kind == "audio/pcm":
+            rate = obj.get("rate", 24000)
+            if rate != 24000:
+                raise AudioFormatError(f"audio/pcm supports rate 24000 only, got {rate!r}")
+            return PCM16_24K
+        if kind == "audio/pcmu":
+            return PCMU_8K
+        if kind == "audio/pcma":
+            return PCMA_8K
+        raise AudioFormatError(
+            f"unknown Realtime audio format {obj!r}; valid types: audio/pcm, audio/pcmu, audio/pcma"
+        )
+
+    @classmethod
+    def from_name(cls, name: str, sample_rate: int | None = None) -> AudioFormat:
+        """Parse a config or GA name. PCM16 takes `sample_rate` (default 24000)."""
+        key = name.strip().lower()
+        if key in ("pcm16", "audio/pcm", "pcm", "s16le"):
+            return cls(Encoding.PCM16, sample_rate or 24000)
+        if key in ("g711_ulaw", "audio/pcmu", "pcmu", "ulaw", "mulaw", "audio/x-mulaw"):
+            return PCMU_8K
+        if key in ("g711_alaw", "audio/pcma", "pcma", "alaw"):
+            return PCMA_8K
+        raise AudioFormatError(
+            f"unknown audio format {name!r}; valid names: {', '.join(VALID_NAMES)}"
+        )
+
+    def __str__(self) -> str:
+        return f"{self.encoding}@{self.sample_rate}"
+
+
+VALID_NAMES = ("pcm16", "g711_ulaw", "g711_alaw", "audio/pcm", "audio/pcmu", "audio/pcma")
+
+PCM16_24K = AudioFormat(Encoding.PCM16, 24000)
+PCMU_8K = AudioFormat(Encoding.PCMU, 8000)
+PCMA_8K = AudioFormat(Encoding.PCMA, 8000)

@@ -1,0 +1,1 @@
+"""Voice backends: what a session talks to, above any one wire protocol."""
