@@ -1,0 +1,225 @@
+"""Twilio routes: the voice webhook, the media WebSocket and outbound calls (issue 4).
+
+Thin: each route checks its input, then hands over to `foreman.session.bridge`. The app
+factory includes `router` and sets `app.state.twilio = build_twilio_services(...)`.
+
+* `POST /twilio/voice`: X-Twilio-Signature over `public_url + /twilio/voice` and every form
+  field (reference twilio-media-streams.md §3.1); 403 when missing or wrong. Answers
+  `<Connect><Stream>` TwiML with the caller, the call sid and a single-use stream token.
+* `WS /twilio/media`: the upgrade's signature (over the `wss://` URL, §3.3) is checked
+  before the socket is accepted (a refusal is a 403 to the handshake); the token is checked
+  on `start`, before any model session is opened.
+* `POST /api/calls {to, purpose?}`: places a call through Twilio REST whose TwiML streams
+  back here; `GET /api/calls` lists live calls and recent records.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from typing import Annotated, Any
+from urllib.parse import parse_qsl
+
+from fastapi import APIRouter, HTTPException, Request, Response, WebSocket
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.websockets import WebSocketState
+
+from foreman.exceptions import SessionClosed
+from foreman.protocols.twilio.signature import (
+    public_http_url,
+    public_ws_url,
+    validate_request,
+    validate_ws_upgrade,
+)
+from foreman.protocols.twilio.twiml import connect_stream_twiml
+from foreman.session.bridge import (
+    OutboundIntent,
+    TwilioServices,
+    build_twilio_services,
+    serve_media_stream,
+)
+
+__all__ = ["TwilioServices", "build_twilio_services", "router"]
+
+log = logging.getLogger("foreman.api.twilio")
+
+router = APIRouter()
+
+VOICE_PATH = "/twilio/voice"
+MEDIA_PATH = "/twilio/media"
+SIGNATURE_HEADER = "x-twilio-signature"
+E164 = r"^\+[1-9][0-9]{6,14}$"
+
+
+def _services(app: Any) -> TwilioServices:
+    svc = getattr(app.state, "twilio", None)
+    if svc is None:
+        raise HTTPException(503, "the phone bridge is not set up in this server")
+    return svc  # type: ignore[no-any-return]
+
+
+def _public_base(svc: TwilioServices, headers: Any, fallback: str) -> str:
+    """The URL Twilio uses to reach us: config first (§3.2: proxies rewrite what we see)."""
+    if svc.settings.twilio.public_url:
+        return svc.settings.twilio.public_url
+    proto = headers.get("x-forwarded-proto", "").split(",")[0].strip()
+    host = headers.get("x-forwarded-host", "").split(",")[0].strip()
+    if proto and host:
+        return f"{proto}://{host}"
+    return fallback.rstrip("/")
+
+
+# --- voice webhook ------------------------------------------------------------------------
+@router.post(VOICE_PATH, include_in_schema=False)
+async def voice_webhook(request: Request) -> Response:
+    svc = _services(request.app)
+    tw = svc.settings.twilio
+    body = (await request.body()).decode("utf-8", "replace")
+    params: dict[str, str | list[str]] = {}
+    for name, value in parse_qsl(body, keep_blank_values=True):
+        prev = params.get(name)
+        if prev is None:
+            params[name] = value
+        else:  # a repeated field: sign every value (§3.1)
+            params[name] = [*([prev] if isinstance(prev, str) else prev), value]
+    base = _public_base(svc, request.headers, str(request.base_url))
+    if tw.validate_signatures:
+        url = public_http_url(base, VOICE_PATH)
+        if request.url.query:
+            url += "?" + request.url.query
+        if not validate_request(
+            tw.auth_token.reveal(), url, params, request.headers.get(SIGNATURE_HEADER)
+        ):
+            log.warning("< %s refused: missing or wrong X-Twilio-Signature", VOICE_PATH)
+            return Response("invalid signature", status_code=403, media_type="text/plain")
+
+    def one(name: str) -> str:
+        v = params.get(name, "")
+        return v if isinstance(v, str) else v[0]
+
+    call_sid = one("CallSid")
+    if not call_sid.startswith("CA"):
+        return Response("missing CallSid", status_code=400, media_type="text/plain")
+    token = svc.tokens.issue(call_sid, svc.clock.monotonic())
+    twiml = connect_stream_twiml(
+        public_ws_url(base, MEDIA_PATH),
+        {
+            "token": token,
+            "call_sid": call_sid,
+            "caller": one("From"),
+            "to": one("To"),
+            "direction": "inbound",
+        },
+    )
+    svc.bus.publish("call.incoming", call_sid=call_sid, caller=one("From"), to=one("To"))
+    return Response(twiml, media_type="text/xml")
+
+
+# --- media socket ---------------------------------------------------------------------------
+class StarletteTwilioTransport:
+    """The FastAPI WebSocket as a `TwilioTransport` (raw ASGI messages: no per-frame
+    exceptions for a normal hang-up)."""
+
+    __slots__ = ("_closed", "_ws")
+
+    def __init__(self, ws: WebSocket) -> None:
+        self._ws = ws
+        self._closed = False
+
+    async def receive(self) -> str | bytes | None:
+        if self._closed:
+            return None
+        msg = await self._ws.receive()
+        if msg["type"] == "websocket.receive":
+            text = msg.get("text")
+            return text if text is not None else (msg.get("bytes") or b"")
+        self._closed = True
+        return None
+
+    async def send_text(self, text: str) -> None:
+        if self._closed:
+            raise SessionClosed("the Twilio socket is closed")
+        try:
+            await self._ws.send({"type": "websocket.send", "text": text})
+        except (OSError, RuntimeError) as exc:  # uvicorn's ClientDisconnected is an OSError
+            self._closed = True
+            raise SessionClosed("the Twilio socket is closed") from exc
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        self._closed = True
+        ws = self._ws
+        if ws.application_state is WebSocketState.DISCONNECTED:
+            return
+        try:
+            await ws.close(code, reason[:120])
+        except (OSError, RuntimeError):
+            pass
+
+
+@router.websocket(MEDIA_PATH)
+async def media_socket(ws: WebSocket) -> None:
+    svc: TwilioServices | None = getattr(ws.app.state, "twilio", None)
+    if svc is None:
+        await ws.close(1011)
+        return
+    tw = svc.settings.twilio
+    signed = False
+    if tw.validate_signatures:
+        base = _public_base(svc, ws.headers, f"{ws.url.scheme}://{ws.url.netloc}")
+        if not validate_ws_upgrade(
+            tw.auth_token.reveal(), public_ws_url(base, MEDIA_PATH), ws.headers.get(SIGNATURE_HEADER)
+        ):
+            log.warning("< %s upgrade refused: missing or wrong X-Twilio-Signature", MEDIA_PATH)
+            await ws.close(1008)  # before accept: the client gets HTTP 403
+            return
+        signed = True
+    await ws.accept()
+    await serve_media_stream(svc, StarletteTwilioTransport(ws), signed=signed)
+
+
+# --- outbound calls -----------------------------------------------------------------------
+class PlaceCall(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    to: Annotated[str, Field(pattern=E164, description="E.164 number, e.g. +14155550123")]
+    purpose: Annotated[str, Field(max_length=400)] = ""
+
+
+@router.post("/api/calls", status_code=201)
+async def place_call(body: PlaceCall, request: Request) -> dict[str, Any]:
+    """Call `to` through Twilio; the callee is bridged to the assistant like an inbound call."""
+    svc = _services(request.app)
+    missing = svc.missing_for_outbound()
+    if missing:
+        raise HTTPException(
+            400, f"outbound calls need Twilio configured; missing: {', '.join(missing)}"
+        )
+    tw = svc.settings.twilio
+    now = svc.clock.monotonic()
+    ref = "out_" + secrets.token_hex(8)
+    token = svc.tokens.issue(ref, now)
+    twiml = connect_stream_twiml(
+        public_ws_url(tw.public_url, MEDIA_PATH),
+        {"token": token, "ref": ref, "caller": body.to, "direction": "outbound"},
+    )
+    intent = OutboundIntent(ref=ref, to=body.to, purpose=body.purpose, created=now)
+    svc.outbound[ref] = intent
+    try:
+        call_sid = await svc.rest.create_call(to=body.to, from_=tw.from_number, twiml=twiml)
+    except Exception as exc:
+        svc.outbound.pop(ref, None)
+        log.warning("> outbound call to %s failed: %s", body.to, exc)
+        raise HTTPException(502, f"Twilio refused the call: {exc}") from None
+    intent.call_sid = call_sid
+    svc.bus.publish("call.placed", call_sid=call_sid, to=body.to, purpose=body.purpose)
+    return {"call_sid": call_sid, "to": body.to, "purpose": body.purpose, "status": "queued"}
+
+
+@router.get("/api/calls")
+async def list_calls(request: Request) -> dict[str, Any]:
+    """Live calls and the most recent finished ones (newest last)."""
+    svc = _services(request.app)
+    return {
+        "active": [s.status() for s in svc.registry.active()],
+        "recent": [r.to_dict() for r in list(svc.registry.records)[-50:]],
+    }

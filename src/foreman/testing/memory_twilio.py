@@ -1,0 +1,179 @@
+"""An in-memory Twilio media socket for `CallSession` tests (no sockets, no clock).
+
+It is both ends at once: the test feeds Twilio's messages (`start`, `media`, `dtmf`,
+`stop`, raw garbage) and reads what the session sent (`sent`, `media_payload`, `marks`,
+`clears`). It also keeps Twilio's playback queue the way reference
+twilio-media-streams.md §2.4 describes: `play(ms)` plays queued audio and echoes each mark
+the playback reaches; a `clear` drops queued audio and echoes every pending mark at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+BYTES_PER_MS = 8
+
+
+def twilio_start(
+    stream_sid: str = "MZ" + "0" * 32,
+    call_sid: str = "CA" + "0" * 32,
+    parameters: dict[str, str] | None = None,
+) -> str:
+    return json.dumps(
+        {
+            "event": "start",
+            "sequenceNumber": "1",
+            "streamSid": stream_sid,
+            "start": {
+                "streamSid": stream_sid,
+                "callSid": call_sid,
+                "accountSid": "AC" + "0" * 32,
+                "tracks": ["inbound"],
+                "customParameters": parameters or {},
+                "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
+            },
+        }
+    )
+
+
+class MemoryTwilio:
+    """A `TwilioTransport` for tests, with Twilio's mark/clear behaviour."""
+
+    def __init__(self, stream_sid: str = "MZ" + "0" * 32, *, echo_on_clear: bool = True) -> None:
+        self.stream_sid = stream_sid
+        self.echo_on_clear = echo_on_clear
+        self.sent: list[dict[str, Any]] = []
+        self.raw_sent: list[str] = []
+        self.closed: tuple[int, str] | None = None
+        self._incoming: asyncio.Queue[str | bytes | None] = asyncio.Queue()
+        self._playq: deque[tuple[str, Any]] = deque()  # ("media", bytearray) | ("mark", name)
+        self._changed = asyncio.Condition()
+        self._seq = 1
+        self._chunk = 0
+        self._ts = 0
+
+    # --- TwilioTransport --------------------------------------------------------------
+    async def receive(self) -> str | bytes | None:
+        return await self._incoming.get()
+
+    async def send_text(self, text: str) -> None:
+        if self.closed is not None:
+            from foreman.exceptions import SessionClosed
+
+            raise SessionClosed("memory socket closed")
+        msg = json.loads(text)
+        self.raw_sent.append(text)
+        self.sent.append(msg)
+        kind = msg["event"]
+        if kind == "media":
+            self._playq.append(("media", bytearray(base64.b64decode(msg["media"]["payload"]))))
+        elif kind == "mark":
+            self._playq.append(("mark", msg["mark"]["name"]))
+        elif kind == "clear":
+            pending = [v for k, v in self._playq if k == "mark"]
+            self._playq.clear()
+            if self.echo_on_clear:
+                for name in pending:
+                    self.feed_mark(name)
+        async with self._changed:
+            self._changed.notify_all()
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        if self.closed is None:
+            self.closed = (code, reason)
+        self._incoming.put_nowait(None)
+        async with self._changed:
+            self._changed.notify_all()
+
+    # --- Twilio -> session ------------------------------------------------------------
+    def feed(self, frame: str | bytes | None) -> None:
+        """Any frame (None = the socket closed without `stop`)."""
+        self._incoming.put_nowait(frame)
+
+    def _msg(self, event: str, **body: Any) -> None:
+        self._seq += 1
+        msg = {"event": event, "sequenceNumber": str(self._seq), "streamSid": self.stream_sid}
+        msg.update(body)
+        self.feed(json.dumps(msg))
+
+    def feed_media(self, ulaw: bytes) -> None:
+        """Caller audio, split into 20 ms frames like Twilio does."""
+        for i in range(0, len(ulaw), 160):
+            frame = ulaw[i : i + 160]
+            self._chunk += 1
+            self._msg(
+                "media",
+                media={
+                    "track": "inbound",
+                    "chunk": str(self._chunk),
+                    "timestamp": str(self._ts),
+                    "payload": base64.b64encode(frame).decode(),
+                },
+            )
+            self._ts += 20
+
+    def feed_mark(self, name: str) -> None:
+        self._msg("mark", mark={"name": name})
+
+    def feed_dtmf(self, digit: str) -> None:
+        self._msg("dtmf", dtmf={"track": "inbound_track", "digit": digit})
+
+    def feed_stop(self) -> None:
+        self._msg("stop", stop={"accountSid": "AC" + "0" * 32, "callSid": "CA" + "0" * 32})
+
+    def play(self, ms: float) -> int:
+        """Play `ms` of queued audio; echo every mark reached. Returns marks echoed."""
+        budget = int(ms * BYTES_PER_MS)
+        echoed = 0
+        while self._playq:
+            kind, value = self._playq[0]
+            if kind == "mark":
+                self._playq.popleft()
+                self.feed_mark(value)
+                echoed += 1
+                continue
+            if budget <= 0:
+                break
+            take = min(budget, len(value))
+            del value[:take]
+            budget -= take
+            if not value:
+                self._playq.popleft()
+        return echoed
+
+    def play_all(self) -> int:
+        return self.play(10**9)
+
+    # --- what the session sent ------------------------------------------------------------
+    def events(self, kind: str) -> list[dict[str, Any]]:
+        return [m for m in self.sent if m["event"] == kind]
+
+    @property
+    def kinds(self) -> list[str]:
+        return [m["event"] for m in self.sent]
+
+    @property
+    def media_payload(self) -> bytes:
+        return b"".join(base64.b64decode(m["media"]["payload"]) for m in self.events("media"))
+
+    @property
+    def marks(self) -> list[str]:
+        return [m["mark"]["name"] for m in self.events("mark")]
+
+    @property
+    def clears(self) -> int:
+        return len(self.events("clear"))
+
+    @property
+    def queued_ms(self) -> float:
+        return sum(len(v) for k, v in self._playq if k == "media") / BYTES_PER_MS
+
+    async def wait_until(self, pred: Callable[[], Any], timeout: float = 5.0) -> None:
+        async with asyncio.timeout(timeout):
+            async with self._changed:
+                await self._changed.wait_for(pred)

@@ -1,0 +1,203 @@
+"""CallSession against reference twilio-media-streams.md §6.4, scenarios 1-10 and 12."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+
+from call_harness import CALL_SID, STREAM_SID, Call, EndCallDispatcher, FakeRest, speech_ulaw, until
+
+from foreman.clock import ManualClock
+from foreman.testing.fake_backend import Interrupt
+
+DELTA = 1600  # 200 ms of µ-law
+
+
+def three_deltas(call: Call, item: str = "item_A", resp: str = "resp_1") -> bytes:
+    audio = speech_ulaw()[: 3 * DELTA]
+    call.backend.response(resp)
+    for i in range(3):
+        call.backend.audio(item, audio[i * DELTA : (i + 1) * DELTA], response_id=resp)
+    return audio
+
+
+async def test_1_mark_bookkeeping() -> None:
+    async with Call() as call:
+        audio = three_deltas(call)
+        await call.tw.wait_until(lambda: len(call.tw.marks) == 3)
+        assert call.tw.kinds == ["media", "mark"] * 3
+        names = call.tw.marks
+        assert all(names) and len(set(names)) == 3
+        assert all(m["streamSid"] == STREAM_SID for m in call.tw.sent)
+        assert call.tw.media_payload == audio
+        assert all(len(base64.b64decode(m["media"]["payload"])) % 160 == 0 for m in call.tw.events("media"))
+
+
+async def test_2_to_4_barge_in_exact_heard_ms_clear_echoes_and_late_audio() -> None:
+    async with Call() as call:
+        audio = three_deltas(call)
+        await call.tw.wait_until(lambda: len(call.tw.marks) == 3)
+        # 2. Twilio plays 200 ms and echoes the first mark only; then the caller talks.
+        assert call.tw.play(200) == 1
+        await until(lambda: call.session.stats.marks_played == 1)
+        call.backend.speech_started(audio_start_ms=1234)
+        await call.backend.wait_until(lambda: call.backend.interrupts)
+        assert call.tw.clears == 1
+        assert call.tw.kinds[-1] == "clear"
+        assert call.backend.interrupts == [Interrupt("item_A", 200, True)]
+        # 3. The clear made Twilio echo marks 2 and 3: dropped, not played, no new truncate.
+        await until(lambda: call.session.stats.marks_dropped == 2)
+        assert call.session.stats.marks_played == 1
+        # 4. A late delta of the interrupted item is not sent.
+        sent_before = len(call.tw.sent)
+        call.backend.audio("item_A", audio[:DELTA], response_id="resp_1")
+        await call.sync()
+        assert call.session.stats.late_audio_dropped == 1
+        assert len(call.tw.sent) == sent_before
+        assert len(call.backend.interrupts) == 1
+
+
+async def test_5_interrupt_after_playback_finished() -> None:
+    async with Call() as call:
+        three_deltas(call)
+        call.backend.audio_done("item_A")
+        call.backend.response_done("resp_1")
+        await call.tw.wait_until(lambda: len(call.tw.marks) == 3)
+        assert call.tw.play_all() == 3
+        await until(lambda: call.session.stats.marks_played == 3)
+        call.backend.speech_started()
+        await call.sync()
+        assert call.backend.interrupts == []
+        assert call.tw.clears == 0
+
+
+async def test_6_interrupt_with_nothing_played() -> None:
+    async with Call() as call:
+        call.backend.response("resp_1")
+        call.backend.speech_started()
+        await call.sync()
+        assert call.backend.interrupts == []
+        assert call.tw.clears == 0
+
+
+async def test_7_clamp_to_audio_sent_not_wall_clock() -> None:
+    clock = ManualClock()
+    async with Call(max_lead_ms=400, max_chunk_ms=100, clock=clock) as call:
+        audio = speech_ulaw()[: 8000]  # 1 s of speech; only 400 ms may be sent ahead
+        call.backend.response("resp_1")
+        call.backend.audio("item_A", audio, response_id="resp_1")
+        await call.tw.wait_until(lambda: len(call.tw.marks) == 4)
+        assert len(call.tw.media_payload) == 3200  # the lead bound holds while time stands
+        # 900 ms of wall clock go by, but Twilio only ever had 400 ms to play.
+        call.tw.play(900)
+        await until(lambda: call.session.stats.marks_played == 4)
+        call.backend.speech_started()
+        await call.backend.wait_until(lambda: call.backend.interrupts)
+        (intr,) = call.backend.interrupts
+        assert intr.item_id == "item_A" and intr.heard_ms == 400 and intr.cancel
+
+
+async def test_8_second_response_after_interrupt_is_forwarded_and_counted() -> None:
+    async with Call() as call:
+        three_deltas(call)
+        await call.tw.wait_until(lambda: len(call.tw.marks) == 3)
+        call.tw.play(200)
+        await until(lambda: call.session.stats.marks_played == 1)
+        call.backend.speech_started()
+        await call.backend.wait_until(lambda: call.backend.interrupts)
+        call.backend.response_done("resp_1", status="cancelled")
+        media_before = len(call.tw.events("media"))
+        b = speech_ulaw("Sure, let me check that for you.")[: 2 * DELTA]
+        call.backend.response("resp_2")
+        call.backend.audio("item_B", b[:DELTA], response_id="resp_2")
+        call.backend.audio("item_B", b[DELTA:], response_id="resp_2")
+        await call.tw.wait_until(lambda: len(call.tw.events("media")) == media_before + 2)
+        assert call.tw.media_payload.endswith(b)
+        played_before = call.session.stats.marks_played
+        call.tw.play(200)
+        await until(lambda: call.session.stats.marks_played == played_before + 1)
+        # A barge-in on item_B truncates item_B at what its own (new-generation) marks confirm.
+        call.backend.speech_started()
+        await call.backend.wait_until(lambda: len(call.backend.interrupts) == 2)
+        assert call.backend.interrupts[1] == Interrupt("item_B", 200, True)
+        assert call.tw.clears == 2
+
+
+async def test_9_close_without_stop_cleans_up_like_stop() -> None:
+    disp = EndCallDispatcher()
+    call = Call(dispatcher=disp)
+    async with call:
+        three_deltas(call)
+        await call.tw.wait_until(lambda: len(call.tw.marks) == 3)
+        call.tw.feed(None)  # socket gone, no `stop`
+        reason = await call.result()
+    assert reason == "caller hung up (socket closed)"
+    assert call.backend.closed
+    assert disp.cancelled == [f"call-{CALL_SID}"]
+    assert call.ended == [reason]
+    assert call.session._out.queued_bytes == 0
+    assert not call.session._tracker.playing
+
+
+async def test_stop_ends_the_call_and_releases_everything() -> None:
+    call = Call()
+    async with call:
+        call.tw.feed_stop()
+        assert await call.result() == "caller hung up"
+    assert call.backend.closed and call.tw.closed is not None
+
+
+async def test_10_garbage_in_never_crashes_and_never_answers_binary() -> None:
+    async with Call() as call:
+        call.tw.feed(b"\x00\x01binary")
+        call.tw.feed("this is not json")
+        call.tw.feed('{"event": "unknown"}')
+        call.tw.feed('{"event": "media", "media": {"payload": 5}}')
+        call.tw.feed_media(speech_ulaw()[:320])
+        await call.backend.wait_until(lambda: len(call.backend.pushed_b64) == 2)
+        assert call.session.stats.bad_messages >= 2
+        assert all(isinstance(t, str) for t in call.tw.raw_sent)
+        assert call.task is not None and not call.task.done()
+
+
+async def test_12_goodbye_plays_out_then_rest_hangup() -> None:
+    rest, disp = FakeRest(), EndCallDispatcher()
+    call = Call(dispatcher=disp, rest=rest)
+    async with call:
+        bye = speech_ulaw("Goodbye, and have a nice day.")[: 2 * DELTA]
+        call.backend.response("resp_1")
+        call.backend.audio("item_bye", bye, response_id="resp_1")
+        call.backend.audio_done("item_bye")
+        call.backend.tool_call("end_call", '{"reason": "done"}', call_id="call_end")
+        call.backend.response_done("resp_1")
+        await call.backend.wait_until(lambda: call.backend.tool_results)
+        assert call.backend.tool_results == [("call_end", '{"ok": true}', False)]
+        await call.tw.wait_until(lambda: len(call.tw.marks) == 2)
+        await call.sync()
+        assert rest.hangups == []  # the goodbye has not played yet
+        call.tw.play(200)
+        await call.sync()
+        assert rest.hangups == []  # still one mark outstanding
+        call.tw.play_all()
+        assert await call.result() == "end_call"
+    assert rest.hangups == [CALL_SID]
+    assert call.tw.closed is not None
+    assert call.tw.media_payload == bye
+
+
+async def test_barge_in_sends_clear_before_queued_audio() -> None:
+    """Barge-in goes around the queue: with 2 s queued behind the lead, `clear` goes at once
+    and nothing queued follows it."""
+    clock = ManualClock()
+    async with Call(max_lead_ms=200, max_chunk_ms=100, clock=clock) as call:
+        call.backend.response("resp_1")
+        call.backend.audio("item_A", speech_ulaw()[:16000], response_id="resp_1")
+        await call.tw.wait_until(lambda: len(call.tw.marks) == 2)
+        call.backend.speech_started()
+        await call.backend.wait_until(lambda: call.backend.interrupts)
+        assert call.backend.interrupts == [Interrupt("item_A", 0, True)]
+        clock.advance(5)  # the pacer could send again now, but the queue is gone
+        await call.sync()
+        await asyncio.sleep(0)
+        assert call.tw.kinds[-1] == "clear"
+        assert call.session._out.queued_bytes == 0
