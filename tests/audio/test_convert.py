@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from foreman.audio import g711
 from foreman.audio.convert import Chain, Passthrough, Transcode, build_plan
 from foreman.audio.formats import PCM16_24K, PCMA_8K, PCMU_8K, AudioFormat, Encoding
-from foreman.audio.resample import DEFAULT_QUALITY
+from foreman.audio.resample import choose_quality
 from foreman.testing.speech import synthesize
 
 PCM = {r: AudioFormat(Encoding.PCM16, r) for r in (8000, 16000, 24000, 48000)}
@@ -99,7 +99,8 @@ def test_every_chain_snr_against_batch_reference(pair: tuple[AudioFormat, AudioF
     out = b"".join(conv.convert(f) for f in _frames(data, src)) + conv.flush()
     x = _to_float(data, src)
     if src.sample_rate != dst.sample_rate:
-        x = soxr.resample(x, src.sample_rate, dst.sample_rate, quality=DEFAULT_QUALITY)
+        quality = choose_quality(src.sample_rate, dst.sample_rate)
+        x = soxr.resample(x, src.sample_rate, dst.sample_rate, quality=quality)
     ref = x
     if dst.encoding is not Encoding.PCM16:
         enc = g711.ulaw_encode if dst.encoding is Encoding.PCMU else g711.alaw_encode

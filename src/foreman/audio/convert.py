@@ -100,6 +100,18 @@ _DECODERS: Final[dict[Encoding, Callable[[bytes], Int16Array]]] = {
     Encoding.PCMU: g711.ulaw_decode,
     Encoding.PCMA: g711.alaw_decode,
 }
+
+
+def _pcm16_decode_f32(data: bytes) -> npt.NDArray[np.float32]:
+    return np.frombuffer(data, dtype="<i2").astype(np.float32)
+
+
+# When a resampler follows, decode straight to float32 (what soxr runs on).
+_DECODERS_F32: Final[dict[Encoding, Callable[[bytes], npt.NDArray[np.float32]]]] = {
+    Encoding.PCM16: _pcm16_decode_f32,
+    Encoding.PCMU: g711.ulaw_decode_f32,
+    Encoding.PCMA: g711.alaw_decode_f32,
+}
 _ENCODERS: Final[dict[Encoding, Callable[[Int16Array], bytes]]] = {
     Encoding.PCM16: _pcm16_encode,
     Encoding.PCMU: g711.ulaw_encode,
@@ -117,6 +129,7 @@ class Chain:
     __slots__ = (
         "_carry",
         "_decode",
+        "_decode_f32",
         "_encode",
         "_resampler",
         "_sample_bytes",
@@ -130,6 +143,7 @@ class Chain:
         self.dst = dst
         self.is_passthrough = False
         self._decode = _DECODERS[src.encoding]
+        self._decode_f32 = _DECODERS_F32[src.encoding]
         self._encode = _ENCODERS[dst.encoding]
         self._sample_bytes = src.bytes_per_sample
         self._resampler = (
@@ -160,10 +174,9 @@ class Chain:
             data = data[:-1]
         if not data:
             return b""
-        samples = self._decode(data)
         if self._resampler is not None:
-            samples = self._resampler.process_array(samples)
-        return self._encode(samples)
+            return self._encode(self._resampler.process_f32(self._decode_f32(data)))
+        return self._encode(self._decode(data))
 
     def flush(self) -> bytes:
         """End of stream: drain the resampler (a dangling half sample is dropped)."""

@@ -25,12 +25,14 @@ __all__ = [
     "ALAW_SILENCE",
     "ULAW_SILENCE",
     "alaw_decode",
+    "alaw_decode_f32",
     "alaw_encode",
     "alaw_to_pcm16",
     "alaw_to_ulaw",
     "pcm16_to_alaw",
     "pcm16_to_ulaw",
     "ulaw_decode",
+    "ulaw_decode_f32",
     "ulaw_encode",
     "ulaw_to_alaw",
     "ulaw_to_pcm16",
@@ -107,7 +109,10 @@ _ULAW_ENC: npt.NDArray[np.uint8] = _ulaw_compress(_ALL_PCM)
 _ALAW_ENC: npt.NDArray[np.uint8] = _alaw_compress(_ALL_PCM)
 _ULAW_DEC: Int16Array = _ulaw_expand(_ALL_CODES).astype("<i2")
 _ALAW_DEC: Int16Array = _alaw_expand(_ALL_CODES).astype("<i2")
-for _t in (_ULAW_ENC, _ALAW_ENC, _ULAW_DEC, _ALAW_DEC):
+# float32 copies feed the resampler straight from the code bytes (one lookup, no astype).
+_ULAW_DEC_F32 = _ULAW_DEC.astype(np.float32)
+_ALAW_DEC_F32 = _ALAW_DEC.astype(np.float32)
+for _t in (_ULAW_ENC, _ALAW_ENC, _ULAW_DEC, _ALAW_DEC, _ULAW_DEC_F32, _ALAW_DEC_F32):
     _t.flags.writeable = False
 
 # Direct transcoding: decode with one law, encode with the other (G.711 Annex-style mapping
@@ -133,6 +138,16 @@ def ulaw_decode(data: bytes | bytearray | memoryview) -> Int16Array:
 def alaw_decode(data: bytes | bytearray | memoryview) -> Int16Array:
     """A-law bytes -> int16 samples (a new array; safe to modify)."""
     return _ALAW_DEC[np.frombuffer(data, dtype=np.uint8)]
+
+
+def ulaw_decode_f32(data: bytes | bytearray | memoryview) -> npt.NDArray[np.float32]:
+    """µ-law bytes -> float32 samples on the int16 scale (for the resampler)."""
+    return _ULAW_DEC_F32[np.frombuffer(data, dtype=np.uint8)]
+
+
+def alaw_decode_f32(data: bytes | bytearray | memoryview) -> npt.NDArray[np.float32]:
+    """A-law bytes -> float32 samples on the int16 scale (for the resampler)."""
+    return _ALAW_DEC_F32[np.frombuffer(data, dtype=np.uint8)]
 
 
 def ulaw_encode(samples: npt.NDArray[np.int16]) -> bytes:

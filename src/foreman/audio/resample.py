@@ -6,9 +6,17 @@ to int16 ourselves: soxr's own int16 output path dithers, so it differs by up to
 how the input was split, while the float path gives the same samples for any split (measured;
 see docs/benchmarks.md). That is what makes `process` chunking-invariant.
 
-Quality: the default is `DEFAULT_QUALITY` (chosen from the measurements in docs/benchmarks.md,
-"Resampler quality and latency"): soxr's `HQ`/`MQ`/`LQ` hold 40-80 ms and return it in bursts
-when fed 20 ms frames, which is latency on every turn; `QQ` returns output on every frame.
+Quality (measured, docs/benchmarks.md "Resampler: quality and latency"): the default `"auto"`
+picks per direction.
+* Upsampling (8k -> 24k caller-to-model, 16k -> 24k): `QQ`. It returns output on every 20 ms
+  frame (no hold), while `LQ`/`MQ`/`HQ` hold 20-75 ms and release it in bursts: latency the
+  caller pays on every turn because inbound audio arrives in real time. QQ's cost is images
+  above the source band at -49 dB, which only the model hears and the telephone band never had.
+* Downsampling (24k -> 8k model-to-caller, 48k -> 24k mic): `HQ`. `QQ` has no anti-alias filter
+  (a 6 kHz tone folds to 2 kHz at 0 dB, failing twilio-media-streams.md §6.6); HQ folds it at
+  -112 dB. Its hold (mean 43 ms at 24k -> 8k) costs little here because model audio arrives
+  faster than real time; the caller must `flush()` at the end of each response.
+Pass any of `QUALITIES` to override.
 """
 
 from __future__ import annotations
@@ -21,10 +29,18 @@ import soxr
 
 from foreman.exceptions import AudioFormatError
 
-__all__ = ["DEFAULT_QUALITY", "QUALITIES", "StreamResampler"]
+__all__ = ["DEFAULT_QUALITY", "QUALITIES", "StreamResampler", "choose_quality"]
 
 QUALITIES: Final = ("QQ", "LQ", "MQ", "HQ", "VHQ")
-DEFAULT_QUALITY: Final = "QQ"
+DEFAULT_QUALITY: Final = "auto"
+
+
+def choose_quality(in_rate: int, out_rate: int, quality: str = DEFAULT_QUALITY) -> str:
+    """Resolve `"auto"` to the soxr preset for this direction (see the module docstring)."""
+    if quality != "auto":
+        return quality
+    return "QQ" if out_rate >= in_rate else "HQ"
+
 
 _EMPTY_F32: Final = np.zeros(0, dtype=np.float32)
 
@@ -50,9 +66,10 @@ class StreamResampler:
     def __init__(self, in_rate: int, out_rate: int, quality: str = DEFAULT_QUALITY) -> None:
         if in_rate <= 0 or out_rate <= 0:
             raise AudioFormatError(f"sample rates must be positive, got {in_rate} -> {out_rate}")
+        quality = choose_quality(in_rate, out_rate, quality)
         if quality not in QUALITIES:
             raise AudioFormatError(
-                f"unknown soxr quality {quality!r}; valid: {', '.join(QUALITIES)}"
+                f"unknown soxr quality {quality!r}; valid: auto, {', '.join(QUALITIES)}"
             )
         self.in_rate = in_rate
         self.out_rate = out_rate
@@ -63,8 +80,11 @@ class StreamResampler:
     # array API (used by the converters so a decoded frame is not turned into bytes twice) ----
     def process_array(self, samples: npt.NDArray[np.int16]) -> npt.NDArray[np.int16]:
         """int16 samples in, int16 samples out (possibly empty)."""
-        y = self._stream.resample_chunk(samples.astype(np.float32))
-        return to_int16(y)
+        return to_int16(self._stream.resample_chunk(samples.astype(np.float32)))
+
+    def process_f32(self, samples: npt.NDArray[np.float32]) -> npt.NDArray[np.int16]:
+        """float32 samples on the int16 scale in (e.g. from `g711.ulaw_decode_f32`), int16 out."""
+        return to_int16(self._stream.resample_chunk(samples))
 
     def flush_array(self) -> npt.NDArray[np.int16]:
         """Drain the filter at end of stream; the resampler is ready for a new stream after."""
