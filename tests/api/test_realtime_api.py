@@ -167,7 +167,7 @@ async def test_session_expiry_ends_the_session_with_last_error() -> None:
 
 
 async def test_dropped_socket_ends_the_session_with_last_error() -> None:
-    async with MockRealtimeServer(faults=Faults(drop_after_events=3)) as mock:
+    async with MockRealtimeServer(faults=Faults(drop_after_events=2)) as mock:
         app = create_app(make_settings(mock.url))
         async with serve_app(app) as url, httpx.AsyncClient(base_url=url) as c:
             sub = app.state.bus.subscribe()
