@@ -69,6 +69,7 @@ async def test_5_interrupt_after_playback_finished() -> None:
         await call.sync()
         assert call.backend.interrupts == []
         assert call.tw.clears == 0
+        assert not call.session._sent_items  # played items are forgotten (bounded state)
 
 
 async def test_6_interrupt_with_nothing_played() -> None:

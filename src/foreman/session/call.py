@@ -201,6 +201,7 @@ class CallSession:
         )
         self._tracker = PlaybackTracker(PCMU_8K)
         self._out_item: tuple[str, int] | None = None  # item the converter is working on
+        self._sent_items: dict[tuple[str, int], None] = {}  # items with audio sent, in order
 
         self._twilio_handlers: dict[type, Callable[[Any], Awaitable[None]]] = {
             Media: self._on_media,
@@ -326,11 +327,24 @@ class CallSession:
         await self._backend.push_audio(audio)
 
     async def _on_mark(self, ev: MarkEcho) -> None:
-        if self._tracker.acknowledged(ev.name):
+        tracker = self._tracker
+        if tracker.acknowledged(ev.name):
             self.stats.marks_played += 1
+            if not tracker.playing:
+                self._forget_played()
         else:
             self.stats.marks_dropped += 1  # echoed because of a clear, or unknown
         self._idle.set()
+
+    def _forget_played(self) -> None:
+        """Everything sent has played: forget finished items so state stays per-turn."""
+        keep = self._out.first_queued()
+        sent = self._sent_items
+        for key in list(sent):
+            if keep is None or key[0] != keep[0]:
+                self._tracker.forget(key[0])
+                self._flags.received_bytes.pop(key, None)
+                del sent[key]
 
     async def _on_dtmf(self, ev: Dtmf) -> None:
         self.stats.dtmf += 1
@@ -470,8 +484,8 @@ class CallSession:
         now = self._clock.monotonic()
         # Synchronous bookkeeping first (no await): what was heard is fixed at this instant.
         queued_item = self._first_queued_item()
+        # interrupt() also clears the tracker: echoes of outstanding marks count as dropped.
         trunc = self._tracker.interrupt()
-        self._tracker.clear()  # echoes of outstanding marks now count as dropped
         self._out.drop(now)
         self._out_plan.reset()
         self._out_item = None
@@ -535,7 +549,9 @@ class CallSession:
             self.stats.frames_out += len(chunk.payload) // out.frame_bytes
             if chunk.generation != out.generation:
                 continue  # a barge-in cleared this audio while it was being sent
-            mark = self._tracker.sent(chunk.item_id, chunk.content_index, chunk.audio_bytes)
+            key = (chunk.item_id, chunk.content_index)
+            self._sent_items[key] = None
+            mark = self._tracker.sent(key[0], key[1], chunk.audio_bytes)
             await send(stream.mark(mark.name))
             self.stats.marks_sent += 1
 
