@@ -196,6 +196,9 @@ async def place_call(body: PlaceCall, request: Request) -> dict[str, Any]:
         )
     tw = svc.settings.twilio
     now = svc.clock.monotonic()
+    # Intents whose stream never came (unanswered calls) expire with their token.
+    for old in [k for k, v in svc.outbound.items() if now - v.created > tw.stream_token_ttl_s]:
+        del svc.outbound[old]
     ref = "out_" + secrets.token_hex(8)
     token = svc.tokens.issue(ref, now)
     twiml = connect_stream_twiml(
