@@ -96,7 +96,10 @@ class Client:
 @pytest_asyncio.fixture
 async def client(mock_realtime: MockRealtimeServer) -> AsyncIterator[Client]:  # noqa: F811
     """A client connected to the shared `mock_realtime` fixture, past `session.created`."""
-    async with connect(mock_realtime.url + "?model=gpt-realtime-2.1", max_size=None) as ws:
+    # max_queue=None: a test that stops reading mid-response must still close promptly
+    async with connect(
+        mock_realtime.url + "?model=gpt-realtime-2.1", max_size=None, max_queue=None
+    ) as ws:
         c = Client(ws)
         first = await c.recv()
         assert first["type"] == "session.created"

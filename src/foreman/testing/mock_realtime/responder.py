@@ -32,7 +32,7 @@ class SessionGone(Exception):
     """The connection closed or was dropped; stop streaming quietly."""
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class ActiveResponse:
     """A response being streamed. `cancel(reason)` stops it at the next chunk boundary."""
 

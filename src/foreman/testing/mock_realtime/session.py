@@ -257,6 +257,9 @@ class MockSession:
         del self.buffer[:skip]
         await self._commit(item_id)
         if td.get("create_response", True):
+            if self.active is not None and self.active.cancelled and self.active.task is not None:
+                # the barge-in cancel is still closing its items; the new turn answers next
+                await asyncio.shield(self.active.task)
             if self.active is not None:
                 await self.send_error(E.active_response(self.active.id))
             else:
