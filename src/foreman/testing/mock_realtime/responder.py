@@ -120,7 +120,15 @@ class Responder:
 
     # --- the response ---------------------------------------------------------------------
 
+    async def announce(self) -> bool:
+        """Send `response.created` (before the reader takes the next client event, so the
+        order on the wire is deterministic). False when the connection is gone."""
+        return await self.s.send(
+            {"type": "response.created", "response": self.response_obj("in_progress", None)}
+        )
+
     async def run(self) -> None:
+        """Stream the rest of the response; run as the response's task after `announce`."""
         try:
             await self._run()
         except SessionGone:
@@ -129,7 +137,6 @@ class Responder:
             self.s.response_finished(self.resp)
 
     async def _run(self) -> None:
-        await self.send({"type": "response.created", "response": self.response_obj("in_progress", None)})
         if self.reply.delay_ms:
             await self.pause(self.reply.delay_ms / 1000)
         self.t0 = self.loop.time()

@@ -263,7 +263,7 @@ class MockSession:
             if self.active is not None:
                 await self.send_error(E.active_response(self.active.id))
             else:
-                self.start_response({})
+                await self.start_response({})
 
     async def _commit(self, item_id: str) -> None:
         audio = bytes(self.buffer)
@@ -402,9 +402,9 @@ class MockSession:
         out_of_band = params.get("conversation") == "none"
         if not out_of_band and self.active is not None:
             raise ClientError(E.active_response(self.active.id))
-        self.start_response(params)
+        await self.start_response(params)
 
-    def start_response(self, params: dict[str, Any]) -> ActiveResponse:
+    async def start_response(self, params: dict[str, Any]) -> ActiveResponse:
         in_conv = params.get("conversation") != "none"
         resp = ActiveResponse(ids.response_id(), in_conv, dict(params))
         reply = self.server.scenario.choose(self.current_turn(params), self.rule_hits)
@@ -412,7 +412,11 @@ class MockSession:
             self.active = resp
         else:
             self.side_responses.add(resp)
-        resp.task = asyncio.create_task(Responder(self, resp, reply).run(), name=f"mock-{resp.id}")
+        responder = Responder(self, resp, reply)
+        if await responder.announce():
+            resp.task = asyncio.create_task(responder.run(), name=f"mock-{resp.id}")
+        else:
+            self.response_finished(resp)
         return resp
 
     def response_finished(self, resp: ActiveResponse) -> None:
