@@ -66,6 +66,7 @@ class MockSession:
         self.sent: list[Event] = []
         self.closed = False
         self.dropped = False
+        self._closed_event = asyncio.Event()
         self.config: dict[str, Any] = default_session(model)
         self.id: str = self.config["id"]
         self.conversation_id = ids.conversation_id()
@@ -467,6 +468,11 @@ class MockSession:
 
     # lifecycle -----------------------------------------------------------------------------
 
+    async def wait_closed(self, timeout: float = 5.0) -> None:
+        """Return once the connection has ended and the session has stopped streaming."""
+        async with asyncio.timeout(timeout):
+            await self._closed_event.wait()
+
     async def shutdown(self) -> None:
         """Stop streaming (the connection is closing)."""
         self.closed = True
@@ -477,6 +483,7 @@ class MockSession:
         tasks = [r.task for r in (self.active, *self.side_responses) if r is not None and r.task is not None]
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
+        self._closed_event.set()
 
 
 _ITEM_TYPES = ("message", "function_call", "function_call_output")
