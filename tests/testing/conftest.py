@@ -57,7 +57,9 @@ def validate_every_server_event(monkeypatch: pytest.MonkeyPatch) -> Iterator[Non
                     SERVER_EVENT.validate_python(event)
                 except pydantic.ValidationError as exc:
                     problems.append(f"{event.get('type')}: {exc.errors()[:2]}")
-    assert not problems, "events that do not validate against RealtimeServerEvent:\n" + "\n".join(problems)
+    assert not problems, "events that do not validate against RealtimeServerEvent:\n" + "\n".join(
+        problems
+    )
 
 
 class Client:
@@ -70,13 +72,13 @@ class Client:
     async def send(self, event: dict[str, Any]) -> None:
         await self.ws.send(json.dumps(event))
 
-    async def recv(self, timeout: float = 5.0) -> dict[str, Any]:
+    async def recv(self, timeout: float = 5.0) -> dict[str, Any]:  # noqa: ASYNC109 - a timeout is the API
         raw = await asyncio.wait_for(self.ws.recv(), unit(timeout))
         event = json.loads(raw)
         self.events.append(event)
         return event
 
-    async def until(self, type: str, timeout: float = 5.0) -> list[dict[str, Any]]:
+    async def until(self, type: str, timeout: float = 5.0) -> list[dict[str, Any]]:  # noqa: ASYNC109 - a timeout is the API
         """Events received up to and including the first `type`."""
         got = []
         async with asyncio.timeout(unit(timeout)):
@@ -89,7 +91,10 @@ class Client:
     async def append(self, pcm: bytes, chunk: int = 4800) -> None:
         for i in range(0, len(pcm), chunk):
             await self.send(
-                {"type": "input_audio_buffer.append", "audio": base64.b64encode(pcm[i : i + chunk]).decode()}
+                {
+                    "type": "input_audio_buffer.append",
+                    "audio": base64.b64encode(pcm[i : i + chunk]).decode(),
+                }
             )
 
 

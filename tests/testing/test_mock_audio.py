@@ -47,7 +47,10 @@ VAD = {"type": "server_vad", "prefix_padding_ms": 300, "silence_duration_ms": 50
 
 async def test_vad_reports_true_speech_bounds_then_answers(client: Client) -> None:
     await client.send(
-        {"type": "session.update", "session": {"type": "realtime", "audio": {"input": {"turn_detection": VAD}}}}
+        {
+            "type": "session.update",
+            "session": {"type": "realtime", "audio": {"input": {"turn_detection": VAD}}},
+        }
     )
     await client.until("session.updated")
     audio, start_ms, end_ms = utterance(24000)
@@ -94,7 +97,10 @@ async def test_vad_over_mulaw_input_uses_the_same_clock(client: Client) -> None:
 async def test_prefix_padding_is_clamped_at_zero(client: Client) -> None:
     vad = {**VAD, "prefix_padding_ms": 2000}
     await client.send(
-        {"type": "session.update", "session": {"type": "realtime", "audio": {"input": {"turn_detection": vad}}}}
+        {
+            "type": "session.update",
+            "session": {"type": "realtime", "audio": {"input": {"turn_detection": vad}}},
+        }
     )
     await client.until("session.updated")
     audio, _, _ = utterance(24000, lead_ms=200)
@@ -103,24 +109,43 @@ async def test_prefix_padding_is_clamped_at_zero(client: Client) -> None:
     assert started["audio_start_ms"] == 0
 
 
-@pytest.mark.parametrize("out_format", [{"type": "audio/pcm", "rate": 24000}, {"type": "audio/pcmu"}, {"type": "audio/pcma"}])
+@pytest.mark.parametrize(
+    "out_format",
+    [{"type": "audio/pcm", "rate": 24000}, {"type": "audio/pcmu"}, {"type": "audio/pcma"}],
+)
 async def test_scripted_spoken_reply_is_real_audio_in_the_output_format(
     mock_realtime: MockRealtimeServer, client: Client, out_format: dict[str, object]
 ) -> None:
     text = "The weather in Paris is sunny today."
-    mock_realtime.scenario = Scenario([Rule(Match.user_text("weather"), Reply.say(text, chunk_ms=100))])
+    mock_realtime.scenario = Scenario(
+        [Rule(Match.user_text("weather"), Reply.say(text, chunk_ms=100))]
+    )
     await client.send(
-        {"type": "session.update", "session": {"type": "realtime", "audio": {"output": {"format": out_format}}}}
+        {
+            "type": "session.update",
+            "session": {"type": "realtime", "audio": {"output": {"format": out_format}}},
+        }
     )
     await client.until("session.updated")
     await client.send(
-        {"type": "conversation.item.create", "item": {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "What's the weather?"}]}}
+        {
+            "type": "conversation.item.create",
+            "item": {
+                "type": "message",
+                "role": "user",
+                "content": [{"type": "input_text", "text": "What's the weather?"}],
+            },
+        }
     )
     await client.send({"type": "response.create"})
     events = await client.until("rate_limits.updated")
     names = types(events)
     # §3.7 order, with transcript and audio deltas interleaved
-    body = [n for n in names if n not in ("response.output_audio.delta", "response.output_audio_transcript.delta")]
+    body = [
+        n
+        for n in names
+        if n not in ("response.output_audio.delta", "response.output_audio_transcript.delta")
+    ]
     assert body == [
         "conversation.item.added",
         "conversation.item.done",
@@ -139,10 +164,16 @@ async def test_scripted_spoken_reply_is_real_audio_in_the_output_format(
     deltas = [e for e in events if e["type"] == "response.output_audio.delta"]
     first_audio = names.index("response.output_audio.delta")
     assert names.index("response.output_audio_transcript.delta") < first_audio
-    assert names[first_audio + 1 :].count("response.output_audio_transcript.delta") >= 1  # interleaved
+    assert (
+        names[first_audio + 1 :].count("response.output_audio_transcript.delta") >= 1
+    )  # interleaved
     audio = b"".join(base64.b64decode(e["delta"]) for e in deltas)
     kind = out_format["type"]
-    pcm = audio if kind == "audio/pcm" else (g711.ulaw_to_pcm16(audio) if kind == "audio/pcmu" else g711.alaw_to_pcm16(audio))
+    pcm = (
+        audio
+        if kind == "audio/pcm"
+        else (g711.ulaw_to_pcm16(audio) if kind == "audio/pcmu" else g711.alaw_to_pcm16(audio))
+    )
     rate = 24000 if kind == "audio/pcm" else 8000
     assert 1.0 < len(pcm) / 2 / rate < 6.0
     assert rms(pcm) > 300  # speech, not silence
@@ -167,7 +198,10 @@ async def test_barge_in_cancels_the_response_with_turn_detected(
         [Rule(Match.audio(1), Reply.say(long, pace=1.0)), Rule(Match.audio(2), Reply.say("Yes?"))]
     )
     await client.send(
-        {"type": "session.update", "session": {"type": "realtime", "audio": {"input": {"turn_detection": VAD}}}}
+        {
+            "type": "session.update",
+            "session": {"type": "realtime", "audio": {"input": {"turn_detection": VAD}}},
+        }
     )
     await client.until("session.updated")
     audio, _, _ = utterance(24000, lead_ms=300, tail_ms=700)
@@ -192,7 +226,10 @@ async def test_barge_in_cancels_the_response_with_turn_detected(
 
 async def test_manual_commit_and_the_100ms_rule(client: Client) -> None:
     await client.send(
-        {"type": "session.update", "session": {"type": "realtime", "audio": {"input": {"turn_detection": None}}}}
+        {
+            "type": "session.update",
+            "session": {"type": "realtime", "audio": {"input": {"turn_detection": None}}},
+        }
     )
     await client.until("session.updated")
     await client.append(synthesize(PHRASE, 24000)[: 48 * 50])  # 50 ms
@@ -203,7 +240,11 @@ async def test_manual_commit_and_the_100ms_rule(client: Client) -> None:
     await client.append(synthesize(PHRASE, 24000))
     await client.send({"type": "input_audio_buffer.commit"})
     events = await client.until("conversation.item.done")
-    assert types(events) == ["input_audio_buffer.committed", "conversation.item.added", "conversation.item.done"]
+    assert types(events) == [
+        "input_audio_buffer.committed",
+        "conversation.item.added",
+        "conversation.item.done",
+    ]
     # no VAD events and no automatic response
     await client.send({"type": "input_audio_buffer.clear"})
     assert types(await client.until("input_audio_buffer.cleared")) == ["input_audio_buffer.cleared"]

@@ -24,7 +24,11 @@ def env() -> dict[str, str]:
 
 async def test_cli_serves_a_scenario_until_sigterm(tmp_path: Path) -> None:
     scenario = tmp_path / "s.json"
-    scenario.write_text(json.dumps({"rules": [{"match": {"text": "hello"}, "steps": [{"text": "Hi from the CLI."}]}]}))
+    scenario.write_text(
+        json.dumps(
+            {"rules": [{"match": {"text": "hello"}, "steps": [{"text": "Hi from the CLI."}]}]}
+        )
+    )
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "foreman.testing.mock_realtime.cli", "--port", "0",
         "--scenario", str(scenario), "--api-key", "sk-test",
@@ -35,12 +39,28 @@ async def test_cli_serves_a_scenario_until_sigterm(tmp_path: Path) -> None:
         line = (await asyncio.wait_for(proc.stdout.readline(), unit(20))).decode().strip()
         assert line.startswith("ws://127.0.0.1:") and line.endswith("/v1/realtime")
         async with connect(
-            line + "?model=gpt-realtime-2.1", max_size=None, additional_headers={"Authorization": "Bearer sk-test"}
+            line + "?model=gpt-realtime-2.1",
+            max_size=None,
+            additional_headers={"Authorization": "Bearer sk-test"},
         ) as ws:
             c = Client(ws)
             assert (await c.recv())["type"] == "session.created"
-            await c.send({"type": "session.update", "session": {"type": "realtime", "output_modalities": ["text"]}})
-            await c.send({"type": "conversation.item.create", "item": {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "hello"}]}})
+            await c.send(
+                {
+                    "type": "session.update",
+                    "session": {"type": "realtime", "output_modalities": ["text"]},
+                }
+            )
+            await c.send(
+                {
+                    "type": "conversation.item.create",
+                    "item": {
+                        "type": "message",
+                        "role": "user",
+                        "content": [{"type": "input_text", "text": "hello"}],
+                    },
+                }
+            )
             await c.send({"type": "response.create"})
             events = await c.until("response.done")
             text = next(e for e in events if e["type"] == "response.output_text.done")["text"]

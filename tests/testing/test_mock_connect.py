@@ -15,7 +15,9 @@ from .conftest import Client, types, unit
 MODEL = "?model=gpt-realtime-2.1"
 
 
-async def test_session_created_is_first_with_live_defaults(mock_realtime: MockRealtimeServer) -> None:
+async def test_session_created_is_first_with_live_defaults(
+    mock_realtime: MockRealtimeServer,
+) -> None:
     async with connect(mock_realtime.url + MODEL, max_size=None) as ws:
         first = json.loads(await ws.recv())
     assert first["type"] == "session.created"
@@ -76,11 +78,13 @@ async def test_wrong_api_key_gets_http_401() -> None:
 
 
 async def test_wrong_api_key_live_style_close_3000() -> None:
-    async with MockRealtimeServer(api_key="sk-right", auth_rejection="close") as mock:
-        async with connect(mock.url + MODEL, additional_headers={"Authorization": "Bearer x"}) as ws:
-            event = json.loads(await ws.recv())
-            with pytest.raises(ConnectionClosed) as closed:
-                await ws.recv()
+    async with (
+        MockRealtimeServer(api_key="sk-right", auth_rejection="close") as mock,
+        connect(mock.url + MODEL, additional_headers={"Authorization": "Bearer x"}) as ws,
+    ):
+        event = json.loads(await ws.recv())
+        with pytest.raises(ConnectionClosed) as closed:
+            await ws.recv()
     assert event["error"]["code"] == "invalid_api_key"
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 3000
 
@@ -97,7 +101,9 @@ async def test_unknown_type_bad_json_and_binary_are_non_fatal_errors(client: Cli
     err = (await client.until("error"))[-1]["error"]
     assert err["code"] == "invalid_value" and err["param"] == "type"
     assert err["event_id"] == "evt_1"
-    assert err["message"].startswith("Invalid value: 'nope'. Supported values are: 'session.update'")
+    assert err["message"].startswith(
+        "Invalid value: 'nope'. Supported values are: 'session.update'"
+    )
     assert err["message"].endswith("'response.create', and 'response.cancel'.")
 
     await client.ws.send("not json")
@@ -110,7 +116,9 @@ async def test_unknown_type_bad_json_and_binary_are_non_fatal_errors(client: Cli
 
     # the session is still usable
     await client.send({"type": "input_audio_buffer.clear"})
-    assert types(await client.until("input_audio_buffer.cleared"))[-1] == "input_audio_buffer.cleared"
+    assert (
+        types(await client.until("input_audio_buffer.cleared"))[-1] == "input_audio_buffer.cleared"
+    )
 
 
 async def test_inject_pushes_an_arbitrary_server_event(
@@ -133,5 +141,5 @@ async def test_wait_for_client_event_resolves_and_times_out(
         "input_audio_buffer.clear", count=2, timeout=unit(5)
     )
     assert second["event_id"] == "b"
-    with pytest.raises(TimeoutError, match="response.create"):
+    with pytest.raises(TimeoutError, match=r"response\.create"):
         await mock_realtime.wait_for_client_event("response.create", timeout=0.05)

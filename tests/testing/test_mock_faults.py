@@ -36,25 +36,30 @@ async def test_drop_after_n_events_aborts_without_a_close_frame() -> None:
 
 async def test_delay_deltas() -> None:
     scenario = Scenario([Rule(Match.any(), Reply.text("one two three four five"))])
-    async with MockRealtimeServer(scenario, faults=Faults(delay_deltas_ms=40)) as mock:
-        async with connect(mock.url + MODEL, max_size=None) as ws:
-            c = Client(ws)
-            await c.recv()
-            await c.send({"type": "response.create"})
-            loop = asyncio.get_running_loop()
-            stamps = []
-            while True:
-                event = await c.recv()
-                if event["type"] == "response.output_text.delta":
-                    stamps.append(loop.time())
-                if event["type"] == "response.done":
-                    break
+    async with (
+        MockRealtimeServer(scenario, faults=Faults(delay_deltas_ms=40)) as mock,
+        connect(mock.url + MODEL, max_size=None) as ws,
+    ):
+        c = Client(ws)
+        await c.recv()
+        await c.send({"type": "response.create"})
+        loop = asyncio.get_running_loop()
+        stamps = []
+        while True:
+            event = await c.recv()
+            if event["type"] == "response.output_text.delta":
+                stamps.append(loop.time())
+            if event["type"] == "response.done":
+                break
     assert len(stamps) == 5
     assert stamps[-1] - stamps[0] >= 4 * 0.040 * 0.9
 
 
 async def test_error_events_after_session_created() -> None:
-    boom = {"type": "server_error", "message": "The server had an error while processing your request."}
+    boom = {
+        "type": "server_error",
+        "message": "The server had an error while processing your request.",
+    }
     async with MockRealtimeServer(faults=Faults(error_events=[boom])) as mock:
         async with connect(mock.url + MODEL) as ws:
             first, second = json.loads(await ws.recv()), json.loads(await ws.recv())
@@ -68,7 +73,11 @@ async def test_error_events_after_session_created() -> None:
 
 
 async def test_error_on_a_client_event_replaces_its_handling() -> None:
-    limit = {"type": "invalid_request_error", "code": "rate_limit_exceeded", "message": "Rate limit reached."}
+    limit = {
+        "type": "invalid_request_error",
+        "code": "rate_limit_exceeded",
+        "message": "Rate limit reached.",
+    }
     async with MockRealtimeServer(faults=Faults(error_on={"response.create": limit})) as mock:
         async with connect(mock.url + MODEL) as ws:
             c = Client(ws)
@@ -100,22 +109,21 @@ async def test_session_time_limit_expires_and_closes() -> None:
 async def test_realtime_pace_streams_at_the_given_factor() -> None:
     text = "Pacing test sentence for the mock."
     scenario = Scenario([Rule(Match.any(), Reply.say(text, pace=4.0, chunk_ms=100))])
-    async with MockRealtimeServer(scenario) as mock:
-        async with connect(mock.url + MODEL, max_size=None) as ws:
-            c = Client(ws)
-            await c.recv()
-            await c.send({"type": "response.create"})
-            loop = asyncio.get_running_loop()
-            first = last = 0.0
-            audio = 0
-            while True:
-                event = await c.recv()
-                if event["type"] == "response.output_audio.delta":
-                    last = loop.time()
-                    first = first or last
-                    audio += len(base64.b64decode(event["delta"]))
-                if event["type"] == "response.done":
-                    break
+    async with MockRealtimeServer(scenario) as mock, connect(mock.url + MODEL, max_size=None) as ws:
+        c = Client(ws)
+        await c.recv()
+        await c.send({"type": "response.create"})
+        loop = asyncio.get_running_loop()
+        first = last = 0.0
+        audio = 0
+        while True:
+            event = await c.recv()
+            if event["type"] == "response.output_audio.delta":
+                last = loop.time()
+                first = first or last
+                audio += len(base64.b64decode(event["delta"]))
+            if event["type"] == "response.done":
+                break
     audio_s = audio / 48000
     chunk_s = 0.1
     # the last chunk is due (audio - one chunk) / factor after the first

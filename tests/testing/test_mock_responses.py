@@ -6,7 +6,15 @@ import base64
 import json
 from typing import Any
 
-from foreman.testing.mock_realtime import Call, Match, MockRealtimeServer, Reply, Rule, Say, Scenario
+from foreman.testing.mock_realtime import (
+    Call,
+    Match,
+    MockRealtimeServer,
+    Reply,
+    Rule,
+    Say,
+    Scenario,
+)
 
 from .conftest import Client, types
 
@@ -14,17 +22,25 @@ from .conftest import Client, types
 def user_text(text: str, **extra: Any) -> dict[str, Any]:
     return {
         "type": "conversation.item.create",
-        "item": {"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]},
+        "item": {
+            "type": "message",
+            "role": "user",
+            "content": [{"type": "input_text", "text": text}],
+        },
         **extra,
     }
 
 
 async def text_session(client: Client) -> None:
-    await client.send({"type": "session.update", "session": {"type": "realtime", "output_modalities": ["text"]}})
+    await client.send(
+        {"type": "session.update", "session": {"type": "realtime", "output_modalities": ["text"]}}
+    )
     await client.until("session.updated")
 
 
-async def test_text_reply_streams_output_text(mock_realtime: MockRealtimeServer, client: Client) -> None:
+async def test_text_reply_streams_output_text(
+    mock_realtime: MockRealtimeServer, client: Client
+) -> None:
     mock_realtime.scenario = Scenario([Rule(Match.user_text("hi"), Reply.say("Hi there, friend!"))])
     await text_session(client)
     await client.send(user_text("Say hi in three words"))
@@ -47,7 +63,10 @@ async def test_text_reply_streams_output_text(mock_realtime: MockRealtimeServer,
     ]
     deltas = "".join(e["delta"] for e in events if e["type"] == "response.output_text.delta")
     assert deltas == "Hi there, friend!"
-    assert next(e for e in events if e["type"] == "response.content_part.added")["part"] == {"type": "text", "text": ""}
+    assert next(e for e in events if e["type"] == "response.content_part.added")["part"] == {
+        "type": "text",
+        "text": "",
+    }
     created = events[2]["response"]
     assert created["status"] == "in_progress" and created["output"] == []
     assert created["conversation_id"].startswith("conv_")
@@ -62,13 +81,23 @@ async def test_default_reply_echoes_user_text(client: Client) -> None:
     await client.send(user_text("hello"))
     await client.send({"type": "response.create"})
     events = await client.until("response.done")
-    assert next(e for e in events if e["type"] == "response.output_text.done")["text"] == "You said: hello"
+    assert (
+        next(e for e in events if e["type"] == "response.output_text.done")["text"]
+        == "You said: hello"
+    )
 
 
-async def test_function_call_flow_and_follow_up(mock_realtime: MockRealtimeServer, client: Client) -> None:
+async def test_function_call_flow_and_follow_up(
+    mock_realtime: MockRealtimeServer, client: Client
+) -> None:
     mock_realtime.scenario = Scenario(
         [
-            Rule(Match.user_text("text my wife"), Reply.say("Sending it now.").then(Call.of("send_sms", {"to": "+15550100", "body": "Running late"}))),
+            Rule(
+                Match.user_text("text my wife"),
+                Reply.say("Sending it now.").then(
+                    Call.of("send_sms", {"to": "+15550100", "body": "Running late"})
+                ),
+            ),
             Rule(Match.tool("send_sms"), Reply.say("Done, the message is sent.")),
         ]
     )
@@ -100,7 +129,14 @@ async def test_function_call_flow_and_follow_up(mock_realtime: MockRealtimeServe
 
     # the server does not answer a function_call_output by itself
     await client.send(
-        {"type": "conversation.item.create", "item": {"type": "function_call_output", "call_id": done["call_id"], "output": '{"ok": true}'}}
+        {
+            "type": "conversation.item.create",
+            "item": {
+                "type": "function_call_output",
+                "call_id": done["call_id"],
+                "output": '{"ok": true}',
+            },
+        }
     )
     after = await client.until("conversation.item.done")
     assert types(after) == ["conversation.item.added", "conversation.item.done"]
@@ -112,8 +148,17 @@ async def test_function_call_flow_and_follow_up(mock_realtime: MockRealtimeServe
     assert transcript["transcript"] == "Done, the message is sent."
 
 
-async def test_cancel_stops_streaming_and_second_cancel_errors(mock_realtime: MockRealtimeServer, client: Client) -> None:
-    mock_realtime.scenario = Scenario([Rule(Match.any(), Reply.say("A long answer that is streamed in real time to the caller.", pace=1.0))])
+async def test_cancel_stops_streaming_and_second_cancel_errors(
+    mock_realtime: MockRealtimeServer, client: Client
+) -> None:
+    mock_realtime.scenario = Scenario(
+        [
+            Rule(
+                Match.any(),
+                Reply.say("A long answer that is streamed in real time to the caller.", pace=1.0),
+            )
+        ]
+    )
     await client.send({"type": "response.create"})
     await client.send({"type": "response.create", "event_id": "dup"})
     got = await client.until("error")
@@ -127,7 +172,14 @@ async def test_cancel_stops_streaming_and_second_cancel_errors(mock_realtime: Mo
     done = events[-1]["response"]
     assert done["status"] == "cancelled"
     assert done["status_details"] == {"type": "cancelled", "reason": "client_cancelled"}
-    audio_ms = sum(len(base64.b64decode(e["delta"])) for e in client.events if e["type"] == "response.output_audio.delta") / 48
+    audio_ms = (
+        sum(
+            len(base64.b64decode(e["delta"]))
+            for e in client.events
+            if e["type"] == "response.output_audio.delta"
+        )
+        / 48
+    )
     assert audio_ms < 2000  # it stopped early (the full answer is ~4 s)
     await client.until("rate_limits.updated")
     await client.send({"type": "response.cancel", "event_id": "c2"})
@@ -136,28 +188,60 @@ async def test_cancel_stops_streaming_and_second_cancel_errors(mock_realtime: Mo
     assert err["message"] == "Cancellation failed: no active response found"
 
 
-async def spoken_item(client: Client, mock_realtime: MockRealtimeServer, text: str = "Hello there, this is the assistant.") -> tuple[str, int]:
+async def spoken_item(
+    client: Client,
+    mock_realtime: MockRealtimeServer,
+    text: str = "Hello there, this is the assistant.",
+) -> tuple[str, int]:
     mock_realtime.scenario = Scenario([Rule(Match.any(), Reply(Say(text)))])
     await client.send({"type": "response.create"})
     events = await client.until("rate_limits.updated")
     item_id = next(e for e in events if e["type"] == "response.output_item.added")["item"]["id"]
-    sent = sum(len(base64.b64decode(e["delta"])) for e in events if e["type"] == "response.output_audio.delta")
+    sent = sum(
+        len(base64.b64decode(e["delta"]))
+        for e in events
+        if e["type"] == "response.output_audio.delta"
+    )
     return item_id, sent // 48
 
 
-async def test_truncate_within_and_past_the_audio_sent(mock_realtime: MockRealtimeServer, client: Client) -> None:
+async def test_truncate_within_and_past_the_audio_sent(
+    mock_realtime: MockRealtimeServer, client: Client
+) -> None:
     item_id, audio_ms = await spoken_item(client, mock_realtime)
     too_far = audio_ms + 300
-    await client.send({"type": "conversation.item.truncate", "item_id": item_id, "content_index": 0, "audio_end_ms": too_far, "event_id": "t1"})
+    await client.send(
+        {
+            "type": "conversation.item.truncate",
+            "item_id": item_id,
+            "content_index": 0,
+            "audio_end_ms": too_far,
+            "event_id": "t1",
+        }
+    )
     err = (await client.until("error"))[-1]["error"]
     assert err["code"] == "invalid_value" and err["event_id"] == "t1"
     assert err["message"] == f"Audio content of {audio_ms}ms is already shorter than {too_far}ms"
 
-    await client.send({"type": "conversation.item.truncate", "item_id": item_id, "content_index": 0, "audio_end_ms": 600})
+    await client.send(
+        {
+            "type": "conversation.item.truncate",
+            "item_id": item_id,
+            "content_index": 0,
+            "audio_end_ms": 600,
+        }
+    )
     ok = (await client.until("conversation.item.truncated"))[-1]
     assert (ok["item_id"], ok["content_index"], ok["audio_end_ms"]) == (item_id, 0, 600)
     # truncated to 600 ms: the item's audio is now that long
-    await client.send({"type": "conversation.item.truncate", "item_id": item_id, "content_index": 0, "audio_end_ms": 900})
+    await client.send(
+        {
+            "type": "conversation.item.truncate",
+            "item_id": item_id,
+            "content_index": 0,
+            "audio_end_ms": 900,
+        }
+    )
     err = (await client.until("error"))[-1]["error"]
     assert err["message"] == "Audio content of 600ms is already shorter than 900ms"
     await client.send({"type": "conversation.item.retrieve", "item_id": item_id})
@@ -169,10 +253,24 @@ async def test_truncate_within_and_past_the_audio_sent(mock_realtime: MockRealti
 async def test_truncate_refuses_user_items_and_unknown_ids(client: Client) -> None:
     await client.send(user_text("hi", event_id="u"))
     user = (await client.until("conversation.item.done"))[-1]["item"]
-    await client.send({"type": "conversation.item.truncate", "item_id": user["id"], "content_index": 0, "audio_end_ms": 0})
+    await client.send(
+        {
+            "type": "conversation.item.truncate",
+            "item_id": user["id"],
+            "content_index": 0,
+            "audio_end_ms": 0,
+        }
+    )
     err = (await client.until("error"))[-1]["error"]
     assert err["code"] == "invalid_value" and err["param"] == "item_id"
-    await client.send({"type": "conversation.item.truncate", "item_id": "item_nope", "content_index": 0, "audio_end_ms": 0})
+    await client.send(
+        {
+            "type": "conversation.item.truncate",
+            "item_id": "item_nope",
+            "content_index": 0,
+            "audio_end_ms": 0,
+        }
+    )
     err = (await client.until("error"))[-1]["error"]
     assert err["code"] == "item_truncate_invalid_item_id"
 
@@ -189,8 +287,13 @@ async def test_item_retrieve_delete_and_unknown_ids(client: Client) -> None:
     await client.send({"type": "conversation.item.delete", "item_id": first["item"]["id"]})
     deleted = (await client.until("conversation.item.deleted"))[-1]
     assert deleted["item_id"] == first["item"]["id"]
-    for kind, code in (("delete", "item_delete_invalid_item_id"), ("retrieve", "item_retrieve_invalid_item_id")):
-        await client.send({"type": f"conversation.item.{kind}", "item_id": first["item"]["id"], "event_id": kind})
+    for kind, code in (
+        ("delete", "item_delete_invalid_item_id"),
+        ("retrieve", "item_retrieve_invalid_item_id"),
+    ):
+        await client.send(
+            {"type": f"conversation.item.{kind}", "item_id": first["item"]["id"], "event_id": kind}
+        )
         err = (await client.until("error"))[-1]["error"]
         assert (err["code"], err["event_id"]) == (code, kind)
         assert err["message"].endswith(f"the item with id '{first['item']['id']}' does not exist.")
@@ -200,7 +303,16 @@ async def test_item_retrieve_delete_and_unknown_ids(client: Client) -> None:
 
 
 async def test_item_create_validation(client: Client) -> None:
-    await client.send({"type": "conversation.item.create", "item": {"type": "message", "role": "assistant", "content": [{"type": "input_text", "text": "x"}]}})
+    await client.send(
+        {
+            "type": "conversation.item.create",
+            "item": {
+                "type": "message",
+                "role": "assistant",
+                "content": [{"type": "input_text", "text": "x"}],
+            },
+        }
+    )
     err = (await client.until("error"))[-1]["error"]
     assert err["message"] == "Invalid value: 'input_text'. Value must be 'output_text'."
     await client.send({"type": "conversation.item.create", "item": {"role": "user"}})
@@ -211,7 +323,9 @@ async def test_item_create_validation(client: Client) -> None:
     assert (err["code"], err["param"]) == ("unknown_parameter", "response.modalities")
 
 
-async def test_out_of_band_response_leaves_the_conversation_alone(mock_realtime: MockRealtimeServer, client: Client) -> None:
+async def test_out_of_band_response_leaves_the_conversation_alone(
+    mock_realtime: MockRealtimeServer, client: Client
+) -> None:
     await text_session(client)
     await client.send(
         {
@@ -219,7 +333,13 @@ async def test_out_of_band_response_leaves_the_conversation_alone(mock_realtime:
             "response": {
                 "conversation": "none",
                 "metadata": {"purpose": "classifier"},
-                "input": [{"type": "message", "role": "user", "content": [{"type": "input_text", "text": "topic?"}]}],
+                "input": [
+                    {
+                        "type": "message",
+                        "role": "user",
+                        "content": [{"type": "input_text", "text": "topic?"}],
+                    }
+                ],
             },
         }
     )

@@ -43,7 +43,10 @@ def test_toml_file_loads_rules_in_order(tmp_path: Path) -> None:
     assert len(sc.rules) == 4
     first = sc.rules[0]
     assert first.match == Match(text="weather")
-    assert first.reply.steps == (Say("Let me check the weather."), Call("get_weather", '{"city": "Paris"}'))
+    assert first.reply.steps == (
+        Say("Let me check the weather."),
+        Call("get_weather", '{"city": "Paris"}'),
+    )
     assert first.reply.chunk_ms == 40 and first.reply.pace == "burst"
     assert sc.rules[1].reply.pace == 1.5 and sc.rules[1].reply.chunk_ms == 40
     assert sc.rules[2].times == 1 and sc.rules[2].reply.steps == (Text("First audio turn."),)
@@ -53,7 +56,10 @@ def test_toml_file_loads_rules_in_order(tmp_path: Path) -> None:
 def test_json_file_is_equivalent(tmp_path: Path) -> None:
     data = {
         "rules": [
-            {"match": {"text": "sms"}, "steps": [{"call": "send_sms", "arguments": "{\"to\": \"+1\"}"}]},
+            {
+                "match": {"text": "sms"},
+                "steps": [{"call": "send_sms", "arguments": '{"to": "+1"}'}],
+            },
             {"steps": [{"text": "fallback"}]},
         ]
     }
@@ -62,7 +68,9 @@ def test_json_file_is_equivalent(tmp_path: Path) -> None:
     sc = Scenario.from_file(path)
     assert sc.rules[0].reply.steps == (Call("send_sms", '{"to": "+1"}'),)
     hits: dict[int, int] = {}
-    assert sc.choose(Turn("text", text="Send an SMS please"), hits).steps[0] == Call("send_sms", '{"to": "+1"}')
+    assert sc.choose(Turn("text", text="Send an SMS please"), hits).steps[0] == Call(
+        "send_sms", '{"to": "+1"}'
+    )
     assert sc.choose(Turn("audio", audio_turn=1), hits).steps == (Text("fallback"),)
 
 
@@ -77,10 +85,14 @@ def test_matching_rules_times_and_default() -> None:
     hits: dict[int, int] = {}
     assert sc.choose(Turn("audio", audio_turn=1), hits).steps == (Say("one"),)
     # times=1: the same turn again falls through to the built-in reply
-    assert sc.choose(Turn("audio", audio_turn=1), hits).steps == (Say("I heard you. This is the Foreman mock server."),)
+    assert sc.choose(Turn("audio", audio_turn=1), hits).steps == (
+        Say("I heard you. This is the Foreman mock server."),
+    )
     assert sc.choose(Turn("tool_output", tool_name="get_time"), hits).steps == (Say("It is noon."),)
     assert sc.choose(Turn("tool_output", tool_name="other"), hits).steps == (Say("Done."),)
-    assert sc.choose(Turn("none", instructions="Greet the caller"), hits).steps == (Say("Welcome!"),)
+    assert sc.choose(Turn("none", instructions="Greet the caller"), hits).steps == (
+        Say("Welcome!"),
+    )
     assert sc.choose(Turn("text", text="hi"), hits).steps == (Say("You said: hi"),)
 
 
@@ -88,7 +100,10 @@ def test_matching_rules_times_and_default() -> None:
     ("content", "message"),
     [
         ("[[rules]]\nsteps = []\n", r"rules\[0\]: 'steps' must be a non-empty list"),
-        ("[[rules]]\nmatch = { words = 'x' }\nsteps = [{ say = 'a' }]\n", r"rules\[0\]\.match: unknown key\(s\) words"),
+        (
+            "[[rules]]\nmatch = { words = 'x' }\nsteps = [{ say = 'a' }]\n",
+            r"rules\[0\]\.match: unknown key\(s\) words",
+        ),
         ("[[rules]]\nsteps = [{ sing = 'a' }]\n", r"rules\[0\]\.steps\[0\]: unknown key\(s\) sing"),
         ("[[rules]]\nsteps = [{ say = 'a', text = 'b' }]\n", "exactly one of say, text, call"),
         ("[[rules]]\npace = -1\nsteps = [{ say = 'a' }]\n", "pace must be"),

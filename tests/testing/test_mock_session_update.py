@@ -11,7 +11,9 @@ from foreman.testing.mock_realtime import MockRealtimeServer
 from .conftest import Client
 
 
-async def update(client: Client, session: dict[str, Any], event_id: str = "evt_up") -> dict[str, Any]:
+async def update(
+    client: Client, session: dict[str, Any], event_id: str = "evt_up"
+) -> dict[str, Any]:
     await client.send({"type": "session.update", "event_id": event_id, "session": session})
     event = await client.recv()
     assert event["type"] in ("error", "session.updated")
@@ -46,7 +48,10 @@ async def update(client: Client, session: dict[str, Any], event_id: str = "evt_u
             "Unknown parameter: 'session.voice'.",
         ),
         (
-            {"type": "realtime", "audio": {"input": {"turn_detection": {"type": "server_vad", "max_speech_ms": 1}}}},
+            {
+                "type": "realtime",
+                "audio": {"input": {"turn_detection": {"type": "server_vad", "max_speech_ms": 1}}},
+            },
             "unknown_parameter",
             "session.audio.input.turn_detection.max_speech_ms",
             "Unknown parameter: 'session.audio.input.turn_detection.max_speech_ms'.",
@@ -61,16 +66,21 @@ async def update(client: Client, session: dict[str, Any], event_id: str = "evt_u
             {"type": "realtime", "audio": {"output": {"format": {"type": "audio/mp3"}}}},
             "invalid_value",
             "session.audio.output.format.type",
-            "Invalid value: 'audio/mp3'. Supported values are: 'audio/pcm', 'audio/pcmu', and 'audio/pcma'.",
+            "Invalid value: 'audio/mp3'. "
+            "Supported values are: 'audio/pcm', 'audio/pcmu', and 'audio/pcma'.",
         ),
         (
             {"type": "realtime", "audio": {"input": {"format": "pcm16"}}},
             "invalid_type",
             "session.audio.input.format",
-            "Invalid type for 'session.audio.input.format': expected an object, but got a string instead.",
+            "Invalid type for 'session.audio.input.format': expected an object, "
+            "but got a string instead.",
         ),
         (
-            {"type": "realtime", "audio": {"input": {"format": {"type": "audio/pcm", "rate": 16000}}}},
+            {
+                "type": "realtime",
+                "audio": {"input": {"format": {"type": "audio/pcm", "rate": 16000}}},
+            },
             "integer_below_min_value",
             "session.audio.input.format.rate",
             "Invalid 'session.audio.input.format.rate': integer below minimum value. "
@@ -96,7 +106,7 @@ async def update(client: Client, session: dict[str, Any], event_id: str = "evt_u
         ),
     ],
 )
-async def test_rejected_update_names_the_problem_and_applies_nothing(
+async def test_rejected_update_names_the_problem_and_applies_nothing(  # noqa: PLR0917
     mock_realtime: MockRealtimeServer,
     client: Client,
     session: dict[str, Any],

@@ -48,7 +48,9 @@ def quote_list(values: Sequence[object]) -> str:
     return ", ".join(quoted[:-1]) + ", and " + quoted[-1]
 
 
-def invalid_value(param: str, value: object, supported: Sequence[object] | None = None) -> ErrorBody:
+def invalid_value(
+    param: str, value: object, supported: Sequence[object] | None = None
+) -> ErrorBody:
     msg = f"Invalid value: '{value}'."
     if supported:
         msg += f" Supported values are: {quote_list(supported)}."
@@ -67,7 +69,9 @@ def unknown_parameter(param: str) -> ErrorBody:
 
 def missing_required(param: str) -> ErrorBody:
     # observed: "Missing required parameter: 'session.type'."
-    return error("missing_required_parameter", f"Missing required parameter: '{param}'.", param=param)
+    return error(
+        "missing_required_parameter", f"Missing required parameter: '{param}'.", param=param
+    )
 
 
 _TYPE_NAMES = {
@@ -183,7 +187,9 @@ def truncate_too_far(available_ms: int, requested_ms: int) -> ErrorBody:
 
 def item_not_found(action: str, code: str, item_id: str, param: str = "item_id") -> ErrorBody:
     # observed for delete: "Error deleting item: the item with id 'yo' does not exist."
-    return error(code, f"Error {action} item: the item with id '{item_id}' does not exist.", param=param)
+    return error(
+        code, f"Error {action} item: the item with id '{item_id}' does not exist.", param=param
+    )
 
 
 def session_expired() -> ErrorBody:

@@ -155,7 +155,9 @@ class MockSession:
         except json.JSONDecodeError as exc:
             self.received.append({"type": None, "raw": text})
             await self.server._notify()
-            await self.send_error(E.invalid_json(f"{exc.msg} at line {exc.lineno} column {exc.colno}"))
+            await self.send_error(
+                E.invalid_json(f"{exc.msg} at line {exc.lineno} column {exc.colno}")
+            )
             return
         if not isinstance(event, dict):
             self.received.append({"type": None, "raw": text})
@@ -166,7 +168,12 @@ class MockSession:
         await self.server._notify()
         kind = event.get("type")
         if not isinstance(kind, str):
-            await self.send_error(E.missing_required("type") if kind is None else E.invalid_type("type", "a string", kind), event)
+            await self.send_error(
+                E.missing_required("type")
+                if kind is None
+                else E.invalid_type("type", "a string", kind),
+                event,
+            )
             return
         if kind in self.faults.error_on:
             from foreman.testing.mock_realtime.faults import as_error_event
@@ -196,12 +203,19 @@ class MockSession:
             raise ClientError(err)
         update = event["session"]
         out = (update.get("audio") or {}).get("output") or {}
-        if "voice" in out and out["voice"] != self.config["audio"]["output"]["voice"] and self.voice_locked:
+        if (
+            "voice" in out
+            and out["voice"] != self.config["audio"]["output"]["voice"]
+            and self.voice_locked
+        ):
             raise ClientError(E.voice_locked())
         old_in = self.config["audio"]["input"]
         self.config = apply_update(self.config, update)
         new_in = self.config["audio"]["input"]
-        if new_in["format"] != old_in["format"] or new_in["turn_detection"] != old_in["turn_detection"]:
+        if (
+            new_in["format"] != old_in["format"]
+            or new_in["turn_detection"] != old_in["turn_detection"]
+        ):
             self.detector = None  # rebuilt on the next append with the new settings
         public = copy.deepcopy(self.config)
         await self.send({"type": "session.updated", "session": public})
@@ -218,9 +232,15 @@ class MockSession:
         try:
             data = base64.b64decode(audio, validate=True)
         except (binascii.Error, ValueError) as exc:
-            raise ClientError(E.error("invalid_value", f"Invalid 'audio': not valid base64 ({exc}).", param="audio")) from exc
+            raise ClientError(
+                E.error(
+                    "invalid_value", f"Invalid 'audio': not valid base64 ({exc}).", param="audio"
+                )
+            ) from exc
         if len(data) > MAX_APPEND_BYTES:
-            raise ClientError(E.error("invalid_value", "Audio chunk exceeds the 15 MiB limit.", param="audio"))
+            raise ClientError(
+                E.error("invalid_value", "Audio chunk exceeds the 15 MiB limit.", param="audio")
+            )
         fmt = fmt_of(self.config["audio"]["input"]["format"])
         if len(data) % fmt.bytes_per_sample:
             data = data[: len(data) - len(data) % fmt.bytes_per_sample]
@@ -244,14 +264,22 @@ class MockSession:
         start = max(0, ms - padding)
         self.speech_item = ids.item_id()
         self.speech_start_ms = start
-        await self.send({"type": "input_audio_buffer.speech_started", "audio_start_ms": start, "item_id": self.speech_item})
+        await self.send(
+            {
+                "type": "input_audio_buffer.speech_started",
+                "audio_start_ms": start,
+                "item_id": self.speech_item,
+            }
+        )
         if td.get("interrupt_response", True) and self.active is not None:
             self.active.cancel("turn_detected")
 
     async def _speech_stopped(self, ms: int, td: dict[str, Any]) -> None:
         item_id = self.speech_item or ids.item_id()
         self.speech_item = None
-        await self.send({"type": "input_audio_buffer.speech_stopped", "audio_end_ms": ms, "item_id": item_id})
+        await self.send(
+            {"type": "input_audio_buffer.speech_stopped", "audio_end_ms": ms, "item_id": item_id}
+        )
         fmt = fmt_of(self.config["audio"]["input"]["format"])
         # keep only the turn's audio (from the padded start) in the committed item
         skip = fmt.bytes_for_ms(max(0.0, self.speech_start_ms - self.buffer_start_ms))
@@ -275,13 +303,33 @@ class MockSession:
             "type": "message",
             "status": "completed",
             "role": "user",
-            "content": [{"type": "input_audio", "transcript": None, "audio": base64.b64encode(audio).decode()}],
+            "content": [
+                {
+                    "type": "input_audio",
+                    "transcript": None,
+                    "audio": base64.b64encode(audio).decode(),
+                }
+            ],
         }
         prev = self.add_item(item)
         self.audio_turns[item_id] = len(self.audio_turns) + 1
-        await self.send({"type": "input_audio_buffer.committed", "previous_item_id": prev, "item_id": item_id})
-        await self.send({"type": "conversation.item.added", "previous_item_id": prev, "item": self.public_item(item)})
-        await self.send({"type": "conversation.item.done", "previous_item_id": prev, "item": self.public_item(item)})
+        await self.send(
+            {"type": "input_audio_buffer.committed", "previous_item_id": prev, "item_id": item_id}
+        )
+        await self.send(
+            {
+                "type": "conversation.item.added",
+                "previous_item_id": prev,
+                "item": self.public_item(item),
+            }
+        )
+        await self.send(
+            {
+                "type": "conversation.item.done",
+                "previous_item_id": prev,
+                "item": self.public_item(item),
+            }
+        )
 
     async def on_commit(self, event: Event) -> None:
         self._only(event, ())
@@ -325,11 +373,27 @@ class MockSession:
         stored = _normalise_item(item)
         if stored["id"] in self.items:
             raise ClientError(
-                E.error("invalid_value", f"Item with id '{stored['id']}' already exists.", param="item.id")
+                E.error(
+                    "invalid_value",
+                    f"Item with id '{stored['id']}' already exists.",
+                    param="item.id",
+                )
             )
         prev = self.add_item(stored, prev_id)
-        await self.send({"type": "conversation.item.added", "previous_item_id": prev, "item": self.public_item(stored)})
-        await self.send({"type": "conversation.item.done", "previous_item_id": prev, "item": self.public_item(stored)})
+        await self.send(
+            {
+                "type": "conversation.item.added",
+                "previous_item_id": prev,
+                "item": self.public_item(stored),
+            }
+        )
+        await self.send(
+            {
+                "type": "conversation.item.done",
+                "previous_item_id": prev,
+                "item": self.public_item(stored),
+            }
+        )
 
     def _item(self, event: Event, action: str, code: str) -> dict[str, Any]:
         item_id = event.get("item_id")
@@ -374,12 +438,20 @@ class MockSession:
         item = self._item(event, "truncating", "item_truncate_invalid_item_id")
         if item.get("type") != "message" or item.get("role") != "assistant":
             raise ClientError(
-                E.error("invalid_value", "Only assistant messages can be truncated.", param="item_id")
+                E.error(
+                    "invalid_value", "Only assistant messages can be truncated.", param="item_id"
+                )
             )
         content = item.get("content") or []
-        if index >= max(1, len(content)) or (content and content[index].get("type") != "output_audio"):
+        if index >= max(1, len(content)) or (
+            content and content[index].get("type") != "output_audio"
+        ):
             raise ClientError(
-                E.error("invalid_value", f"Content index {index} has no audio to truncate.", param="content_index")
+                E.error(
+                    "invalid_value",
+                    f"Content index {index} has no audio to truncate.",
+                    param="content_index",
+                )
             )
         sent = self.audio_sent.get(item["id"], bytearray())
         fmt = self.audio_fmt.get(item["id"]) or fmt_of(self.config["audio"]["output"]["format"])
@@ -390,7 +462,12 @@ class MockSession:
         if content:
             content[index]["transcript"] = ""  # the service drops the unheard transcript (§2)
         await self.send(
-            {"type": "conversation.item.truncated", "item_id": item["id"], "content_index": index, "audio_end_ms": end}
+            {
+                "type": "conversation.item.truncated",
+                "item_id": item["id"],
+                "content_index": index,
+                "audio_end_ms": end,
+            }
         )
 
     # responses -----------------------------------------------------------------------------
@@ -430,7 +507,9 @@ class MockSession:
         wanted = event.get("response_id")
         target = self.active
         if wanted is not None:
-            target = next((r for r in (self.active, *self.side_responses) if r and r.id == wanted), None)
+            target = next(
+                (r for r in (self.active, *self.side_responses) if r and r.id == wanted), None
+            )
         if target is None or target.cancelled:
             raise ClientError(E.cancel_not_active())
         target.cancel("client_cancelled")
@@ -453,13 +532,26 @@ class MockSession:
             if kind == "message" and role == "system":
                 continue
             if kind == "message" and role == "user":
-                texts = [p.get("text", "") for p in item.get("content", []) if p.get("type") == "input_text"]
+                texts = [
+                    p.get("text", "")
+                    for p in item.get("content", [])
+                    if p.get("type") == "input_text"
+                ]
                 if texts:
                     return Turn("text", text=" ".join(texts), instructions=instructions)
-                return Turn("audio", audio_turn=self.audio_turns.get(item["id"], 0), instructions=instructions)
+                return Turn(
+                    "audio",
+                    audio_turn=self.audio_turns.get(item["id"], 0),
+                    instructions=instructions,
+                )
             if kind == "function_call_output":
                 name = next(
-                    (i.get("name") for i in self.items.values() if i.get("type") == "function_call" and i.get("call_id") == item.get("call_id")),
+                    (
+                        i.get("name")
+                        for i in self.items.values()
+                        if i.get("type") == "function_call"
+                        and i.get("call_id") == item.get("call_id")
+                    ),
                     None,
                 )
                 return Turn("tool_output", tool_name=name, instructions=instructions)
@@ -468,7 +560,7 @@ class MockSession:
 
     # lifecycle -----------------------------------------------------------------------------
 
-    async def wait_closed(self, timeout: float = 5.0) -> None:
+    async def wait_closed(self, timeout: float = 5.0) -> None:  # noqa: ASYNC109 - a timeout is the API
         """Return once the connection has ended and the session has stopped streaming."""
         async with asyncio.timeout(timeout):
             await self._closed_event.wait()
@@ -480,7 +572,11 @@ class MockSession:
             if resp is not None and resp.task is not None:
                 resp.cancel("client_cancelled")
                 resp.task.cancel()
-        tasks = [r.task for r in (self.active, *self.side_responses) if r is not None and r.task is not None]
+        tasks = [
+            r.task
+            for r in (self.active, *self.side_responses)
+            if r is not None and r.task is not None
+        ]
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
         self._closed_event.set()
@@ -523,7 +619,11 @@ def _check_item(item: dict[str, Any]) -> E.ErrorBody | None:
         ptype = part.get("type") if isinstance(part, dict) else None
         if ptype not in allowed:
             # observed wording: "Invalid value: 'input_text'. Value must be 'output_text'."
-            msg = f"Invalid value: '{ptype}'. Value must be " + " or ".join(f"'{a}'" for a in allowed) + "."
+            msg = (
+                f"Invalid value: '{ptype}'. Value must be "
+                + " or ".join(f"'{a}'" for a in allowed)
+                + "."
+            )
             if role == "assistant" and ptype == "output_audio":
                 msg = "Assistant audio messages cannot be created; use output_text."
             return E.error("invalid_value", msg, param=f"item.content[{i}].type")
