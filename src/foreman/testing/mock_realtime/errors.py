@@ -9,10 +9,26 @@ same house style and are the mock's best guess.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 ErrorBody = dict[str, Any]
+
+
+class ClientError(Exception):
+    """A client event the service would reject; carries the `error` body to send."""
+
+    def __init__(self, body: ErrorBody) -> None:
+        super().__init__(body["message"])
+        self.body = body
+
+
+def only(event: Mapping[str, Any], allowed: tuple[str, ...]) -> None:
+    """Raise ClientError(unknown_parameter) for a top-level field the event does not take."""
+    for key in event:
+        if key not in ("type", "event_id", *allowed):
+            raise ClientError(unknown_parameter(key))
+
 
 # The live service lists the accepted client event types in this order (observed).
 CLIENT_EVENT_TYPES: tuple[str, ...] = (
