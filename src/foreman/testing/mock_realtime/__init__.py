@@ -1,8 +1,9 @@
 """Mock OpenAI Realtime server (GA protocol), shipped for users' own CI.
 
-    from foreman.testing.mock_realtime import MockRealtimeServer, Scenario, Rule, Match, Reply, Faults
+    from foreman.testing.mock_realtime import MockRealtimeServer, Scenario, Rule, Match, Reply
 
-    async with MockRealtimeServer(Scenario([Rule(Match.user_text("hello"), Reply.say("Hi!"))])) as mock:
+    scenario = Scenario([Rule(Match.user_text("hello"), Reply.say("Hi!"))])
+    async with MockRealtimeServer(scenario) as mock:
         ... connect a client to mock.url ...
         await mock.wait_for_client_event("response.create")
 

@@ -50,7 +50,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         asyncio.run(serve(args, scenario))
     except OSError as exc:  # e.g. the port is taken
-        print(f"foreman mock-realtime: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        print(
+            f"foreman mock-realtime: cannot listen on {args.host}:{args.port}: {exc}",
+            file=sys.stderr,
+        )
         return 1
     return 0
 

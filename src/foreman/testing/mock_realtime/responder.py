@@ -32,7 +32,7 @@ class SessionGone(Exception):
     """The connection closed or was dropped; stop streaming quietly."""
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class ActiveResponse:
     """A response being streamed. `cancel(reason)` stops it at the next chunk boundary."""
 
@@ -120,7 +120,15 @@ class Responder:
 
     # --- the response ---------------------------------------------------------------------
 
+    async def announce(self) -> bool:
+        """Send `response.created` (before the reader takes the next client event, so the
+        order on the wire is deterministic). False when the connection is gone."""
+        return await self.s.send(
+            {"type": "response.created", "response": self.response_obj("in_progress", None)}
+        )
+
     async def run(self) -> None:
+        """Stream the rest of the response; run as the response's task after `announce`."""
         try:
             await self._run()
         except SessionGone:
@@ -129,7 +137,6 @@ class Responder:
             self.s.response_finished(self.resp)
 
     async def _run(self) -> None:
-        await self.send({"type": "response.created", "response": self.response_obj("in_progress", None)})
         if self.reply.delay_ms:
             await self.pause(self.reply.delay_ms / 1000)
         self.t0 = self.loop.time()
@@ -201,7 +208,11 @@ class Responder:
         if self.resp.in_conversation:
             prev = self.s.add_item(item)
             await self.send(
-                {"type": "conversation.item.added", "previous_item_id": prev, "item": self.s.public_item(item)}
+                {
+                    "type": "conversation.item.added",
+                    "previous_item_id": prev,
+                    "item": self.s.public_item(item),
+                }
             )
         return output_index
 
@@ -243,7 +254,13 @@ class Responder:
         }
         oi = await self._open_item(item)
         ref = self._ref(item["id"], oi)
-        await self.send({"type": "response.content_part.added", **ref, "part": {"type": "audio", "transcript": ""}})
+        await self.send(
+            {
+                "type": "response.content_part.added",
+                **ref,
+                "part": {"type": "audio", "transcript": ""},
+            }
+        )
         audio = speech(text, self.fmt.encoding)
         pieces = chunks(audio, self.fmt, self.reply.chunk_ms)
         words = split_words(text, len(pieces))
@@ -257,18 +274,32 @@ class Responder:
             if self.resp.cancelled:
                 break
             if word:
-                await self.send({"type": "response.output_audio_transcript.delta", **ref, "delta": word})
+                await self.send(
+                    {"type": "response.output_audio_transcript.delta", **ref, "delta": word}
+                )
                 transcript += word
             await self.send(
-                {"type": "response.output_audio.delta", **ref, "delta": base64.b64encode(piece).decode()}
+                {
+                    "type": "response.output_audio.delta",
+                    **ref,
+                    "delta": base64.b64encode(piece).decode(),
+                }
             )
             sent += piece
             self.sent_ms += self.fmt.ms_for_bytes(len(piece))
         self.audio_tokens += int(self.fmt.ms_for_bytes(len(sent)) / 50) + 1
         self.text_tokens += len(transcript) // 4 + 1
         await self.send({"type": "response.output_audio.done", **ref})
-        await self.send({"type": "response.output_audio_transcript.done", **ref, "transcript": transcript})
-        await self.send({"type": "response.content_part.done", **ref, "part": {"type": "audio", "transcript": transcript}})
+        await self.send(
+            {"type": "response.output_audio_transcript.done", **ref, "transcript": transcript}
+        )
+        await self.send(
+            {
+                "type": "response.content_part.done",
+                **ref,
+                "part": {"type": "audio", "transcript": transcript},
+            }
+        )
         item["content"] = [{"type": "output_audio", "transcript": transcript}]
         await self._close_item(item, oi)
 
@@ -283,7 +314,9 @@ class Responder:
         }
         oi = await self._open_item(item)
         ref = self._ref(item["id"], oi)
-        await self.send({"type": "response.content_part.added", **ref, "part": {"type": "text", "text": ""}})
+        await self.send(
+            {"type": "response.content_part.added", **ref, "part": {"type": "text", "text": ""}}
+        )
         pieces = [w for w in split_words(text, max(1, len(text.split(" ")))) if w]
         out = ""
         for i, piece in enumerate(pieces):
@@ -294,7 +327,9 @@ class Responder:
             out += piece
         self.text_tokens += len(out) // 4 + 1
         await self.send({"type": "response.output_text.done", **ref, "text": out})
-        await self.send({"type": "response.content_part.done", **ref, "part": {"type": "text", "text": out}})
+        await self.send(
+            {"type": "response.content_part.done", **ref, "part": {"type": "text", "text": out}}
+        )
         item["content"] = [{"type": "output_text", "text": out}]
         await self._close_item(item, oi)
 
@@ -310,7 +345,12 @@ class Responder:
             "arguments": "",
         }
         oi = await self._open_item(item)
-        ref = {"response_id": self.resp.id, "item_id": item["id"], "output_index": oi, "call_id": call_id}
+        ref = {
+            "response_id": self.resp.id,
+            "item_id": item["id"],
+            "output_index": oi,
+            "call_id": call_id,
+        }
         args = step.arguments
         size = max(1, len(args) // 3 + 1)
         for i, start in enumerate(range(0, len(args), size)):
@@ -318,11 +358,18 @@ class Responder:
             if self.resp.cancelled:
                 break
             piece = args[start : start + size]
-            await self.send({"type": "response.function_call_arguments.delta", **ref, "delta": piece})
+            await self.send(
+                {"type": "response.function_call_arguments.delta", **ref, "delta": piece}
+            )
             item["arguments"] += piece
         if not self.resp.cancelled:
             await self.send(
-                {"type": "response.function_call_arguments.done", **ref, "name": step.name, "arguments": args}
+                {
+                    "type": "response.function_call_arguments.done",
+                    **ref,
+                    "name": step.name,
+                    "arguments": args,
+                }
             )
         self.text_tokens += len(args) // 4 + 1
         await self._close_item(item, oi)

@@ -8,7 +8,8 @@ built-in reply is used (it echoes user text: "You said: ...").
 Build one in Python::
 
     Scenario([
-        Rule(Match.user_text("weather"), Reply.say("Let me check.").then(Call.of("get_weather", {"city": "Paris"}))),
+        Rule(Match.user_text("weather"),
+             Reply.say("Let me check.").then(Call.of("get_weather", {"city": "Paris"}))),
         Rule(Match.tool("get_weather"), Reply.say("It is sunny in Paris.")),
         Rule(Match.audio(1), Reply.say("Hello there!", pace=1.0)),
         Rule(Match.any(), Reply.text("Default answer.")),
@@ -99,7 +100,9 @@ class Reply:
         return cls(Text(text), **options)
 
     @classmethod
-    def call(cls, name: str, arguments: Mapping[str, Any] | str | None = None, **options: Any) -> Reply:
+    def call(
+        cls, name: str, arguments: Mapping[str, Any] | str | None = None, **options: Any
+    ) -> Reply:
         return cls(Call.of(name, arguments), **options)
 
     def then(self, *steps: Step) -> Reply:
@@ -209,7 +212,9 @@ class Scenario:
         try:
             data = json.loads(raw) if p.suffix.lower() == ".json" else tomllib.loads(raw.decode())
         except (json.JSONDecodeError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise ValueError(f"{p}: not valid {'JSON' if p.suffix == '.json' else 'TOML'}: {exc}") from exc
+            raise ValueError(
+                f"{p}: not valid {'JSON' if p.suffix == '.json' else 'TOML'}: {exc}"
+            ) from exc
         try:
             return cls.from_dict(data)
         except ValueError as exc:
@@ -244,7 +249,7 @@ def _check_keys(obj: Mapping[str, Any], allowed: set[str], where: str) -> None:
 
 def _step_from_dict(s: Any, where: str) -> Step:
     if not isinstance(s, Mapping):
-        raise ValueError(f"{where}: a step must be a table like {{say = \"...\"}}")
+        raise ValueError(f'{where}: a step must be a table like {{say = "..."}}')
     _check_keys(s, _STEP_KEYS, where)
     kinds = [k for k in ("say", "text", "call") if k in s]
     if len(kinds) != 1:
@@ -277,7 +282,9 @@ def _rule_from_dict(r: Any, i: int, defaults: Mapping[str, Any]) -> Rule:
     options = {k: r.get(k, defaults.get(k)) for k in ("chunk_ms", "pace", "delay_ms")}
     options = {k: v for k, v in options.items() if v is not None}
     try:
-        reply = Reply(*(_step_from_dict(s, f"{where}.steps[{j}]") for j, s in enumerate(steps)), **options)
+        reply = Reply(
+            *(_step_from_dict(s, f"{where}.steps[{j}]") for j, s in enumerate(steps)), **options
+        )
         match = Match(**dict(m))
     except TypeError as exc:
         raise ValueError(f"{where}: {exc}") from exc

@@ -174,9 +174,19 @@ _MCP_TOOL = obj(
     {
         k: any_value()
         for k in (
-            "type server_label server_url connector_id tunnel_id allowed_tools require_approval "
-            "headers authorization server_description defer_loading allowed_callers"
-        ).split()
+            "type",
+            "server_label",
+            "server_url",
+            "connector_id",
+            "tunnel_id",
+            "allowed_tools",
+            "require_approval",
+            "headers",
+            "authorization",
+            "server_description",
+            "defer_loading",
+            "allowed_callers",
+        )
     },
     required=("server_label",),
 )
@@ -290,7 +300,9 @@ RESPONSE_PARAMS = obj(
 )
 
 
-def validate_session_update(event: Mapping[str, Any], current: Mapping[str, Any]) -> E.ErrorBody | None:
+def validate_session_update(
+    event: Mapping[str, Any], current: Mapping[str, Any]
+) -> E.ErrorBody | None:
     """The first problem with a `session.update` event, or None when it may be applied."""
     for key in event:
         if key not in ("type", "event_id", "session"):
