@@ -22,7 +22,7 @@ from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, HTTPException, Request, Response, WebSocket
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.websockets import WebSocketState
+from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from foreman.exceptions import SessionClosed
 from foreman.protocols.twilio.signature import (
@@ -141,7 +141,7 @@ class StarletteTwilioTransport:
             raise SessionClosed("the Twilio socket is closed")
         try:
             await self._ws.send({"type": "websocket.send", "text": text})
-        except (OSError, RuntimeError) as exc:  # uvicorn's ClientDisconnected is an OSError
+        except (OSError, RuntimeError, WebSocketDisconnect) as exc:
             self._closed = True
             raise SessionClosed("the Twilio socket is closed") from exc
 
@@ -152,8 +152,8 @@ class StarletteTwilioTransport:
             return
         try:
             await ws.close(code, reason[:120])
-        except (OSError, RuntimeError):
-            pass
+        except (OSError, RuntimeError, WebSocketDisconnect):
+            pass  # already gone: closing is best effort
 
 
 @router.websocket(MEDIA_PATH)

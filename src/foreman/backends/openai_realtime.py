@@ -176,7 +176,9 @@ class OpenAIRealtimeBackend:
                 )
 
     async def close(self) -> None:
-        if self._closed:
+        # `_closing`, not `_closed`: a cancelled events() reader sets `_closed` in its
+        # finally, and the socket must still be closed afterwards.
+        if self._closing:
             return
         self._closing = True
         self._closed = True

@@ -143,8 +143,10 @@ def backend_options(
     if info.direction == "outbound":
         parts.append(f"You placed this call. Its purpose: {info.purpose or 'not given'}.")
         greeting = "Introduce yourself briefly and say why you are calling."
-    else:
+    elif ctx.role is Role.UNKNOWN:
         greeting = "Greet the caller briefly and ask how you can help."
+    else:
+        greeting = f"Greet {ctx.caller_name} by name, briefly, and ask how you can help."
     parts.append("When the conversation is over, say goodbye and call end_call.")
     return BackendOptions(
         model=rt.model,
