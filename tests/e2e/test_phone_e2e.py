@@ -41,7 +41,7 @@ def mock_audio(stack: Stack, session_index: int, item_id: str | None = None) -> 
     )
 
 
-async def bus_event(stack: Stack, kind: str, pred=lambda d: True, timeout: float = 10.0):  # type: ignore[no-untyped-def]
+async def bus_event(stack: Stack, kind: str, pred=lambda d: True, timeout: float = 10.0):  # type: ignore[no-untyped-def]  # noqa: ASYNC109 - a deadline, applied with asyncio.timeout
     async with asyncio.timeout(unit(timeout)):
         while True:
             ev = await stack.events.get()
@@ -129,18 +129,18 @@ async def test_conversation_barge_in_and_end_call() -> None:
 
 
 async def test_dtmf_reaches_the_model() -> None:
-    async with phone_stack(Scenario([Rule(Match.any(), Reply.say("Hi."))])) as stack:
-        async with stack.caller() as caller:
-            await caller.dial()
-            await caller.send_dtmf("5")
-            item = await stack.mock.wait_for_client_event(
-                "conversation.item.create",
-                predicate=lambda e: "pressed 5" in str(e["item"]),
-                timeout=unit(5),
-            )
-            assert item["item"]["role"] == "user"
-            data = await bus_event(stack, "call.dtmf")
-            assert data["digit"] == "5"
+    scenario = Scenario([Rule(Match.any(), Reply.say("Hi."))])
+    async with phone_stack(scenario) as stack, stack.caller() as caller:
+        await caller.dial()
+        await caller.send_dtmf("5")
+        item = await stack.mock.wait_for_client_event(
+            "conversation.item.create",
+            predicate=lambda e: "pressed 5" in str(e["item"]),
+            timeout=unit(5),
+        )
+        assert item["item"]["role"] == "user"
+        data = await bus_event(stack, "call.dtmf")
+        assert data["digit"] == "5"
 
 
 async def test_twenty_simultaneous_calls_each_get_their_own_audio() -> None:
@@ -214,7 +214,9 @@ async def test_outbound_call_through_rest_and_back() -> None:
         import httpx
 
         async with httpx.AsyncClient(base_url=stack.base) as http:
-            r = await http.post("/api/calls", json={"to": "+15550001234", "purpose": "remind about rent"})
+            r = await http.post(
+                "/api/calls", json={"to": "+15550001234", "purpose": "remind about rent"}
+            )
         assert r.status_code == 201, r.text
         (placed,) = await stack.rest.wait_for("call", timeout=unit(5))
         callee = stack.caller(call_sid=placed["sid"], from_="+15550009999", to="+15550001234")
@@ -224,5 +226,7 @@ async def test_outbound_call_through_rest_and_back() -> None:
             sent = mock_audio(stack, 0)
             await callee.wait_played_ms(len(sent) // 8, timeout=unit(10))
             assert bytes(callee.played[: len(sent)]) == sent and rms(sent) > 500
-            update = next(e for e in stack.mock.sessions[0].received if e["type"] == "session.update")
+            update = next(
+                e for e in stack.mock.sessions[0].received if e["type"] == "session.update"
+            )
             assert "remind about rent" in update["session"]["instructions"]

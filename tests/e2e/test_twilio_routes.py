@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 
@@ -38,8 +37,11 @@ async def test_voice_webhook_checks_the_signature_and_answers_connect_stream() -
     app = make_app(settings(), FakeBackendFactory())
     async with serve_app(app) as base, httpx.AsyncClient(base_url=base) as http:
         form = voice_form(new_call_sid(1), caller=OWNER)
-        r = await http.post("/twilio/voice", content=signed_post(form)["content"],
-                            headers={"Content-Type": "application/x-www-form-urlencoded"})
+        r = await http.post(
+            "/twilio/voice",
+            content=signed_post(form)["content"],
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
         assert r.status_code == 403  # missing signature
         bad = signed_post(form)
         bad["headers"]["X-Twilio-Signature"] = "AAAAAAAAAAAAAAAAAAAAAAAAAAA="
@@ -55,14 +57,19 @@ async def test_voice_webhook_checks_the_signature_and_answers_connect_stream() -
         assert params["direction"] == "inbound" and len(params["token"]) >= 32
 
 
-async def test_signatures_off_is_allowed_with_a_loud_warning(caplog: pytest.LogCaptureFixture) -> None:
+async def test_signatures_off_is_allowed_with_a_loud_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     with caplog.at_level(logging.WARNING):
         app = make_app(settings(validate_signatures=False), FakeBackendFactory())
     assert any("NOT authenticated" in r.message for r in caplog.records)
     async with serve_app(app) as base, httpx.AsyncClient(base_url=base) as http:
         form = voice_form(new_call_sid(2))
-        r = await http.post("/twilio/voice", content=signed_post(form)["content"],
-                            headers={"Content-Type": "application/x-www-form-urlencoded"})
+        r = await http.post(
+            "/twilio/voice",
+            content=signed_post(form)["content"],
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
         assert r.status_code == 200
 
 
@@ -132,7 +139,9 @@ async def test_backend_start_failure_ends_the_call_cleanly() -> None:
     app = make_app(settings(), factory)
     async with serve_app(app) as base, httpx.AsyncClient(base_url=base) as http:
         params = await _dial(http, 7)
-        async with connect(http_to_ws(base) + "/twilio/media", additional_headers=ws_headers()) as ws:
+        async with connect(
+            http_to_ws(base) + "/twilio/media", additional_headers=ws_headers()
+        ) as ws:
             await _start_stream(ws, new_call_sid(7), params)
             await ws.wait_closed()
             assert ws.close_code == 1011
@@ -171,7 +180,9 @@ async def test_outbound_call_streams_back_through_the_same_bridge() -> None:
             assert url == PUBLIC.replace("https", "wss") + "/twilio/media"
             assert "purpose" not in params  # kept server-side
             # Twilio connects the answered call's stream back to us.
-            async with connect(http_to_ws(base) + "/twilio/media", additional_headers=ws_headers()) as ws:
+            async with connect(
+                http_to_ws(base) + "/twilio/media", additional_headers=ws_headers()
+            ) as ws:
                 await _start_stream(ws, call_sid, params)
                 backend = await factory.wait_created(1)
                 assert backend.options is not None

@@ -31,7 +31,7 @@ def speech_ulaw(text: str = "Hello, this is Foreman. How can I help you today?")
     return g711.pcm16_to_ulaw(synthesize(text, 8000))
 
 
-async def until(pred: Callable[[], Any], timeout: float = 5.0) -> None:
+async def until(pred: Callable[[], Any], timeout: float = 5.0) -> None:  # noqa: ASYNC109 - a deadline, applied with asyncio.timeout
     """Wait for a condition that no event announces (polls; never a fixed sleep)."""
     deadline = time.monotonic() + timeout
     while not pred():
@@ -133,7 +133,7 @@ class Call:
         assert self.task is not None
         return await asyncio.wait_for(self.task, 5)
 
-    async def bus_event(self, kind: str, timeout: float = 5.0) -> dict[str, Any]:
+    async def bus_event(self, kind: str, timeout: float = 5.0) -> dict[str, Any]:  # noqa: ASYNC109 - a deadline, applied with asyncio.timeout
         async with asyncio.timeout(timeout):
             while True:
                 ev = await self.sub.get()

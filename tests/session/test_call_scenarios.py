@@ -30,7 +30,9 @@ async def test_1_mark_bookkeeping() -> None:
         assert all(names) and len(set(names)) == 3
         assert all(m["streamSid"] == STREAM_SID for m in call.tw.sent)
         assert call.tw.media_payload == audio
-        assert all(len(base64.b64decode(m["media"]["payload"])) % 160 == 0 for m in call.tw.events("media"))
+        assert all(
+            len(base64.b64decode(m["media"]["payload"])) % 160 == 0 for m in call.tw.events("media")
+        )
 
 
 async def test_2_to_4_barge_in_exact_heard_ms_clear_echoes_and_late_audio() -> None:
@@ -84,7 +86,7 @@ async def test_6_interrupt_with_nothing_played() -> None:
 async def test_7_clamp_to_audio_sent_not_wall_clock() -> None:
     clock = ManualClock()
     async with Call(max_lead_ms=400, max_chunk_ms=100, clock=clock) as call:
-        audio = speech_ulaw()[: 8000]  # 1 s of speech; only 400 ms may be sent ahead
+        audio = speech_ulaw()[:8000]  # 1 s of speech; only 400 ms may be sent ahead
         call.backend.response("resp_1")
         call.backend.audio("item_A", audio, response_id="resp_1")
         await call.tw.wait_until(lambda: len(call.tw.marks) == 4)

@@ -152,6 +152,7 @@ async def test_a_crash_in_one_call_ends_only_that_call() -> None:
         pass
 
     bad, good = Call(), Call()
+
     async def explode(audio: str) -> None:
         raise Boom("decoder exploded")
 

@@ -15,6 +15,7 @@ factory includes `router` and sets `app.state.twilio = build_twilio_services(...
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import secrets
 from typing import Annotated, Any
@@ -150,10 +151,9 @@ class StarletteTwilioTransport:
         ws = self._ws
         if ws.application_state is WebSocketState.DISCONNECTED:
             return
-        try:
+        # Already gone: closing is best effort.
+        with contextlib.suppress(OSError, RuntimeError, WebSocketDisconnect):
             await ws.close(code, reason[:120])
-        except (OSError, RuntimeError, WebSocketDisconnect):
-            pass  # already gone: closing is best effort
 
 
 @router.websocket(MEDIA_PATH)
@@ -167,7 +167,9 @@ async def media_socket(ws: WebSocket) -> None:
     if tw.validate_signatures:
         base = _public_base(svc, ws.headers, f"{ws.url.scheme}://{ws.url.netloc}")
         if not validate_ws_upgrade(
-            tw.auth_token.reveal(), public_ws_url(base, MEDIA_PATH), ws.headers.get(SIGNATURE_HEADER)
+            tw.auth_token.reveal(),
+            public_ws_url(base, MEDIA_PATH),
+            ws.headers.get(SIGNATURE_HEADER),
         ):
             log.warning("< %s upgrade refused: missing or wrong X-Twilio-Signature", MEDIA_PATH)
             await ws.close(1008)  # before accept: the client gets HTTP 403

@@ -20,7 +20,8 @@ from foreman.clock import Clock, SystemClock
 from foreman.config import Settings
 from foreman.exceptions import BackendError
 from foreman.policy.context import CallContext, Role
-from foreman.protocols.twilio.stream import BadMessage, Start, Stop, TwilioStream
+from foreman.protocols.twilio.messages import BadMessage, Start, Stop
+from foreman.protocols.twilio.stream import TwilioStream
 from foreman.protocols.twilio.tokens import StreamTokens
 from foreman.session.bus import EventBus
 from foreman.session.call import CallInfo, CallSession, Dispatcher, TwilioTransport
@@ -160,9 +161,7 @@ def backend_options(
     )
 
 
-async def _read_until_start(
-    stream: TwilioStream, transport: TwilioTransport
-) -> Start | str:
+async def _read_until_start(stream: TwilioStream, transport: TwilioTransport) -> Start | str:
     """Read frames until `start`. Returns the Start, or a reason to give up."""
     async with asyncio.timeout(START_TIMEOUT_S):
         while True:
@@ -190,7 +189,7 @@ async def serve_media_stream(
     try:
         got = await _read_until_start(stream, transport)
     except TimeoutError:
-        got = "no start within %.0f s" % START_TIMEOUT_S
+        got = f"no start within {START_TIMEOUT_S:.0f} s"
     if isinstance(got, str):
         log.warning("= media socket refused: %s", got)
         await transport.close(POLICY_VIOLATION, got)
@@ -206,7 +205,11 @@ async def serve_media_stream(
     ok = services.tokens.redeem(params.get("token", ""), ref, now)
     if ok and intent is not None and intent.call_sid and intent.call_sid != start.call_sid:
         ok = False
-    if not ok or (direction == "outbound" and intent is None) or start.call_sid in services.registry:
+    if (
+        not ok
+        or (direction == "outbound" and intent is None)
+        or start.call_sid in services.registry
+    ):
         reason = "invalid or reused stream token"
         log.warning("= media socket for %s refused: %s", start.call_sid, reason)
         services.bus.publish("call.refused", call_sid=start.call_sid, reason=reason)

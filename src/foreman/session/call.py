@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import inspect
 import json
 import logging
@@ -45,7 +46,7 @@ from foreman.clock import Clock, SystemClock
 from foreman.config import TwilioConfig
 from foreman.exceptions import SessionClosed
 from foreman.policy.context import CallContext
-from foreman.protocols.twilio.stream import (
+from foreman.protocols.twilio.messages import (
     BadMessage,
     Connected,
     Dtmf,
@@ -53,9 +54,9 @@ from foreman.protocols.twilio.stream import (
     Media,
     Start,
     Stop,
-    TwilioStream,
     Unknown,
 )
+from foreman.protocols.twilio.stream import TwilioStream
 from foreman.session.bus import EventBus
 from foreman.session.outbound import OutboundAudio
 
@@ -582,16 +583,16 @@ class CallSession:
             if remaining <= 0:
                 log.warning("= call %s: goodbye did not finish playing", self.info.call_sid)
                 break
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._idle.wait(), remaining)
-            except TimeoutError:
-                pass
         await self._rest_hangup()
         raise CallEnded(reason)
 
     async def _rest_hangup(self) -> None:
         if self._rest is None:
-            log.info("= call %s: no Twilio REST client; closing the stream only", self.info.call_sid)
+            log.info(
+                "= call %s: no Twilio REST client; closing the stream only", self.info.call_sid
+            )
             return
         try:
             await self._rest.hangup(self.info.call_sid)
@@ -600,9 +601,7 @@ class CallSession:
 
     # === helpers ===========================================================================
     def _publish(self, kind: str, **data: Any) -> None:
-        self._bus.publish(
-            kind, call_sid=self.info.call_sid, session_id=self.session_id, **data
-        )
+        self._bus.publish(kind, call_sid=self.info.call_sid, session_id=self.session_id, **data)
 
     def status(self) -> dict[str, Any]:
         """Debug view of the call (safe to show)."""

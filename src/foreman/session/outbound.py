@@ -78,9 +78,14 @@ class OutboundAudio:
         if not audio:
             return
         seg = self._segments[-1] if self._segments else None
-        if seg is None or seg.finished or (seg.item_id, seg.content_index) != (
-            item_id,
-            content_index,
+        if (
+            seg is None
+            or seg.finished
+            or (seg.item_id, seg.content_index)
+            != (
+                item_id,
+                content_index,
+            )
         ):
             if seg is not None and not seg.finished:
                 self._finish(seg)

@@ -75,7 +75,7 @@ class FakeBackend:
         self.started = True
         self.emit(Ready(session_id="sess_fake", model="fake"))
 
-    async def events(self) -> AsyncIterator[BackendEvent]:  # type: ignore[override]
+    async def events(self) -> AsyncIterator[BackendEvent]:
         if self._consumed:
             raise RuntimeError("FakeBackend.events() has exactly one consumer")
         self._consumed = True
@@ -127,7 +127,7 @@ class FakeBackend:
             return b"".join(base64.b64decode(p) for p in self.pushed_b64)
         return b"".join(self.pushed)
 
-    async def wait_until(self, pred: Callable[[], Any], timeout: float = 5.0) -> None:
+    async def wait_until(self, pred: Callable[[], Any], timeout: float = 5.0) -> None:  # noqa: ASYNC109 - a deadline, applied with asyncio.timeout
         """Wait until `pred()` is true (re-checked whenever the session calls the backend)."""
         async with asyncio.timeout(timeout):
             async with self._changed:
@@ -191,7 +191,7 @@ class FakeBackendFactory:
         self._new.set()
         return backend
 
-    async def wait_created(self, count: int = 1, timeout: float = 5.0) -> FakeBackend:
+    async def wait_created(self, count: int = 1, timeout: float = 5.0) -> FakeBackend:  # noqa: ASYNC109 - a deadline, applied with asyncio.timeout
         async with asyncio.timeout(timeout):
             while len(self.created) < count:
                 self._new.clear()

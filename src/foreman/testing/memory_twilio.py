@@ -173,7 +173,7 @@ class MemoryTwilio:
     def queued_ms(self) -> float:
         return sum(len(v) for k, v in self._playq if k == "media") / BYTES_PER_MS
 
-    async def wait_until(self, pred: Callable[[], Any], timeout: float = 5.0) -> None:
+    async def wait_until(self, pred: Callable[[], Any], timeout: float = 5.0) -> None:  # noqa: ASYNC109 - a deadline, applied with asyncio.timeout
         async with asyncio.timeout(timeout):
             async with self._changed:
                 await self._changed.wait_for(pred)
