@@ -37,6 +37,7 @@ from foreman.protocols.realtime.items import (
 from foreman.protocols.realtime.parser import (
     encode_audio_append,
     encode_client_event,
+    parse_client_event,
     parse_server_event,
 )
 from foreman.protocols.realtime.server_events import (
@@ -83,6 +84,7 @@ __all__ = [
     "encode_audio_append",
     "encode_client_event",
     "function_call_output_item",
+    "parse_client_event",
     "parse_server_event",
     "session_options_from_config",
     "system_text_item",
