@@ -168,10 +168,9 @@ class RealtimeSession:
         cls = type(event)
         nxt = _next_phase(_RECV, self.phase, cls)
         if nxt is None:
-            self._fail(f"server sent {event.type} in state {self.phase.name}")
-            raise RemoteProtocolError(
-                f"role server: event {event.type} is illegal in state {self.phase.name}"
-            )
+            reason = f"role server: event {event.type} is illegal in state {self.phase.name}"
+            self._fail(reason)
+            raise RemoteProtocolError(reason)
         if _log.isEnabledFor(logging.DEBUG):
             _log.debug("< %s", event.type)
         out: list[object] = [event]
