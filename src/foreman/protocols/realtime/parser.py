@@ -29,6 +29,7 @@ __all__ = [
 
 _APPEND_PREFIX = '{"type":"' + InputAudioBufferAppend.type + '","audio":"'
 _APPEND_SUFFIX = '"}'
+_B64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="
 
 
 def _load(data: str | bytes | bytearray | dict[str, Any], side: str) -> dict[str, Any]:
@@ -85,13 +86,11 @@ def encode_client_event(event: ClientEvent) -> str:
 def encode_audio_append(b64_audio: str) -> str:
     """`input_audio_buffer.append` text for one audio chunk, without json.dumps (hot path).
 
-    Base64 needs no JSON escaping; anything that would (quotes, backslashes, control or
-    non-ASCII characters) is refused with ValueError rather than sent as broken JSON.
+    Base64 needs no JSON escaping. The alphabet is checked (ASCII letters, digits, `+`, `/`,
+    `=`) so nothing that would need escaping is ever sent as broken JSON; anything else raises
+    ValueError. The check is one C-level `bytes.translate` (about 0.6 us per 20 ms PCM frame;
+    `str.isprintable` alone would cost 3 us, see docs/benchmarks.md).
     """
-    if (
-        not (b64_audio.isascii() and b64_audio.isprintable())
-        or '"' in b64_audio
-        or "\\" in b64_audio
-    ):
+    if not b64_audio.isascii() or b64_audio.encode("ascii").translate(None, _B64_ALPHABET):
         raise ValueError("audio must be base64 text")
     return _APPEND_PREFIX + b64_audio + _APPEND_SUFFIX
