@@ -265,8 +265,8 @@ def test_error_notices_name_the_client_event() -> None:
 
 def test_rejected_session_update_mid_call_is_recoverable() -> None:
     rt = at(Phase.CONFIGURED)
-    rt.send(SessionUpdate({"type": "realtime", "voice": "x"}, event_id="cfg-2"))
-    _, notice = rt.receive(_error("unknown_parameter", "cfg-2", "session.voice"))
+    rt.send(SessionUpdate({"type": "realtime", "tool_choice": "x"}, event_id="cfg-2"))
+    _, notice = rt.receive(_error("invalid_value", "cfg-2", "session.tool_choice"))
     assert isinstance(notice, ErrorNotice)
     assert notice.severity == "recoverable"
     assert rt.phase is Phase.CONFIGURED
@@ -450,3 +450,87 @@ def test_counters_count_both_directions() -> None:
     assert rt.counters["audio_bytes_out"] == 2 * len(pcm)
     assert rt.counters["events_out"] == 3  # session.update + 2 appends
     assert rt.counters["events_in"] == 2  # session.created + session.updated
+
+
+# --- GA-only guard, format fallback, failed responses ----------------------------------------
+@pytest.mark.parametrize(
+    ("session", "match"),
+    [
+        ({"modalities": ["text", "audio"]}, "missing|type"),
+        ({"type": "realtime", "modalities": ["text"]}, r"session\.modalities.*output_modalities"),
+        ({"type": "realtime", "voice": "alloy"}, r"session\.audio\.output\.voice"),
+        ({"type": "realtime", "input_audio_format": "pcm16"}, r"audio\.input\.format"),
+        ({"type": "realtime", "temperature": 0.8}, "removed in GA"),
+        ({"type": "beta"}, "realtime' or 'transcription"),
+    ],
+)
+def test_beta_shaped_session_update_is_refused_before_sending(
+    session: dict[str, Any], match: str
+) -> None:
+    rt = at(Phase.CREATED)
+    with pytest.raises(ValueError, match=match):
+        rt.send(SessionUpdate(session))
+    assert rt.phase is Phase.CREATED and rt.counters["events_out"] == 0
+
+
+def test_beta_fields_in_response_create_are_refused() -> None:
+    rt = at(Phase.CONFIGURED)
+    with pytest.raises(ValueError, match=r"response\.modalities"):
+        rt.send(ResponseCreate({"modalities": ["text"]}))
+    rt.send(ResponseCreate({"output_modalities": ["text"]}))
+
+
+def test_requested_output_format_is_used_when_the_echo_lacks_it() -> None:
+    rt = at(Phase.CREATED)
+    rt.send(SessionUpdate({"type": "realtime", "audio": {"output": {"format": PCMU}}}))
+    rt.receive(frame("session.updated", session=session_obj()))
+    assert rt.output_format.encoding == "pcmu"
+    rt.receive(_delta("item_a", b"\x7f" * 160))
+    assert rt.audio_received_ms("item_a") == 20
+
+
+def test_failed_response_becomes_an_error_notice() -> None:
+    rt = at(Phase.CONFIGURED)
+    rt.receive(frame("response.created", response={"id": "r1"}))
+    failed = {
+        "id": "r1",
+        "status": "failed",
+        "status_details": {
+            "type": "failed",
+            "error": {
+                "type": "server_error",
+                "code": "rate_limit_exceeded",
+                "message": "slow down",
+            },
+        },
+    }
+    _, notice = rt.receive(frame("response.done", response=failed))
+    assert notice == ErrorNotice(
+        "recoverable", "rate_limit_exceeded", "slow down", None, None, "response.create"
+    )
+    assert rt.phase is Phase.CONFIGURED and rt.active_response_id is None
+    quota = {
+        **failed,
+        "status_details": {
+            "type": "failed",
+            "error": {"code": "insufficient_quota", "message": "no quota"},
+        },
+    }
+    _, fatal = rt.receive(frame("response.done", response=quota))
+    assert isinstance(fatal, ErrorNotice) and fatal.fatal
+    assert rt.phase is Phase.ERROR
+
+
+def test_cancelled_or_incomplete_responses_are_not_errors() -> None:
+    rt = at(Phase.CONFIGURED)
+    for status in ("cancelled", "incomplete", "completed"):
+        out = rt.receive(frame("response.done", response={"id": "r", "status": status}))
+        assert len(out) == 1
+    assert rt.counters["errors"] == 0
+
+
+def test_audio_delta_decodes() -> None:
+    pcm = synthesize("decode", 24000)[:960]
+    ev = at(Phase.CONFIGURED).receive(_delta("i", pcm))[0]
+    assert isinstance(ev, se.ResponseOutputAudioDelta)
+    assert ev.audio == pcm

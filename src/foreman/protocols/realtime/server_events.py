@@ -9,6 +9,7 @@ becomes `UnknownEvent`, never an exception: new event types keep appearing (refe
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -338,6 +339,11 @@ class ResponseOutputAudioDelta(KnownServerEvent):
     output_index: int = 0
     content_index: int = 0
     delta: str = dataclasses.field(repr=False)
+
+    @property
+    def audio(self) -> bytes:
+        """The decoded audio bytes (decodes on every access)."""
+        return base64.b64decode(self.delta)
 
 
 @_event("response.output_audio.done")

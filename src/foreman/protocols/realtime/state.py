@@ -34,6 +34,7 @@ from foreman.protocols.realtime.parser import (
     encode_client_event,
     parse_server_event,
 )
+from foreman.protocols.realtime.session_config import check_ga_response, check_ga_session
 
 __all__ = ["ErrorNotice", "FunctionCallReady", "Phase", "RealtimeSession"]
 
@@ -123,6 +124,7 @@ class RealtimeSession:
             0,
         )
         self.output_format: AudioFormat = PCM16_24K
+        self._requested_format: AudioFormat | None = None  # from our last session.update
         self._response_formats: dict[str, AudioFormat] = {}
         self._ledger = AudioLedger()
         self._calls = FunctionCallAssembler()
@@ -144,7 +146,6 @@ class RealtimeSession:
             se.ConversationItemAdded: self._on_item,
             se.ConversationItemCreated: self._on_item,
             se.ConversationItemDone: self._on_item,
-            se.ConversationItemRetrieved: self._on_item,
             se.ConversationItemDeleted: self._on_item_deleted,
             se.ConversationItemTruncated: self._on_truncated,
         }
@@ -193,6 +194,8 @@ class RealtimeSession:
         if isinstance(model, str):
             self.model = model
         fmt = _output_format(session)
+        if fmt is None and isinstance(ev, se.SessionUpdated):
+            fmt = self._requested_format  # an echo without audio keeps what we asked for
         if fmt is not None:
             self.output_format = fmt
 
@@ -233,6 +236,18 @@ class RealtimeSession:
             self.active_response_id = None
         self._response_formats.pop(ev.response_id, None)
         self._emit_calls(self._calls.response_done(ev.response), out)
+        if ev.status == "failed":
+            # A failed response is reported in response.done, not as an `error` (§3.4, §7.1).
+            details = ev.response.get("status_details")
+            error = details.get("error") if isinstance(details, dict) else None
+            error = error if isinstance(error, dict) else {}
+            code = error.get("code") if isinstance(error.get("code"), str) else None
+            message = error.get("message") or error.get("type") or "response failed"
+            severity = classify_error(code, client_event_type=None, configured=True)
+            self.counters["errors"] += 1
+            out.append(ErrorNotice(severity, code, str(message), None, None, "response.create"))
+            if severity == "fatal":
+                self._fail(f"{code}: {message}")
 
     def _on_output_item_added(self, ev: se.ResponseOutputItemAdded, out: list[object]) -> None:
         self._remember_item(ev.item)
@@ -285,9 +300,18 @@ class RealtimeSession:
         """Check that `event` may be sent now, record it, and return its JSON text.
 
         Events other than audio appends get an `event_id` when they have none, so that an
-        `error` can be matched to the event that caused it. Raises `InvalidState`.
+        `error` can be matched to the event that caused it. Raises `InvalidState` when the
+        phase forbids the event, ValueError for a session or response body the GA service
+        would reject (no `session.type`, beta fields such as `modalities`).
         """
         nxt = self._check_send(event.type, type(event))
+        if isinstance(event, ce.SessionUpdate):
+            check_ga_session(event.session)
+            fmt = _output_format(event.session)
+            if fmt is not None:
+                self._requested_format = fmt
+        elif isinstance(event, ce.ResponseCreate) and event.response is not None:
+            check_ga_response(event.response)
         if isinstance(event, ce.InputAudioBufferAppend):
             self.counters["audio_bytes_out"] += b64_decoded_len(event.audio)
         else:
