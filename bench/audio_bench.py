@@ -287,7 +287,8 @@ def main() -> None:
     args = ap.parse_args()
     print(
         f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python "
-        f"{platform.python_version()}, numpy {np.__version__}, soxr {soxr.__version__}\n"
+        f"{platform.python_version()}, numpy {np.__version__}, soxr {soxr.__version__}, "
+        f"load average {os.getloadavg()[0]:.2f} (other work on the machine inflates µs)\n"
     )
     for name in args.only or list(SECTIONS):
         SECTIONS[name]()
