@@ -125,3 +125,12 @@ def test_pcm16_split_inside_a_sample_stays_aligned() -> None:
     jb.push(pcm[961:])
     out = b"".join(jb.pop_frame().data for _ in range(6))
     assert out == pcm
+
+
+def test_free_ms_reports_room_before_overrun() -> None:
+    jb = JitterBuffer(PCMU_8K, max_ms=200)
+    assert jb.free_ms == 200
+    jb.push(SPEECH[:800])
+    assert jb.free_ms == 100
+    jb.push(SPEECH[800:1600])
+    assert jb.free_ms == 0 and jb.overrun_dropped_ms == 0
