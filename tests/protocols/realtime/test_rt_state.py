@@ -534,3 +534,43 @@ def test_audio_delta_decodes() -> None:
     ev = at(Phase.CONFIGURED).receive(_delta("i", pcm))[0]
     assert isinstance(ev, se.ResponseOutputAudioDelta)
     assert ev.audio == pcm
+
+
+# --- connection loss -------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("code", "reason", "retry", "phase", "error"),
+    [
+        (1000, "", False, Phase.CLOSED, None),
+        (1006, "", True, Phase.ERROR, "connection closed (1006)"),
+        (
+            1011,
+            "keepalive ping timeout",
+            True,
+            Phase.ERROR,
+            "connection closed (1011: keepalive ping timeout)",
+        ),
+        (None, "", True, Phase.ERROR, "connection lost"),
+        (4000, "", False, Phase.ERROR, "refused the beta shape"),
+        (1008, "policy", False, Phase.ERROR, "connection closed (1008: policy)"),
+    ],
+)
+def test_connection_lost(
+    code: int | None, reason: str, retry: bool, phase: Phase, error: str | None
+) -> None:
+    rt = at(Phase.CONFIGURED)
+    assert rt.connection_lost(code, reason) is retry
+    assert rt.phase is phase
+    if error is None:
+        assert rt.last_error is None
+    else:
+        assert rt.last_error is not None and error in rt.last_error
+
+
+def test_connection_lost_after_close_or_fatal_error_keeps_the_first_reason() -> None:
+    rt = at(Phase.CONFIGURED)
+    rt.close()
+    assert rt.connection_lost(1006) is False
+    assert rt.phase is Phase.CLOSED and rt.last_error is None
+    rt = at(Phase.ERROR)
+    assert rt.connection_lost(1006) is False
+    assert rt.last_error is not None and "session_expired" in rt.last_error

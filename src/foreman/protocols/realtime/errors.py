@@ -35,6 +35,13 @@ CONFIG_REJECTED_CODES = frozenset(
 )
 
 
+# §7.2: close codes worth reconnecting after (the SDK's list). A new connection is a new
+# session: nothing survives, replay context as text.
+RECOVERABLE_CLOSE_CODES = frozenset({1001, 1005, 1006, 1011, 1012, 1013, 1015})
+# §0: the service closes with 4000 after `beta_api_shape_disabled`.
+BETA_REFUSED_CLOSE_CODE = 4000
+
+
 @dataclass(frozen=True, slots=True)
 class ErrorNotice:
     """A classified server `error`, emitted by `RealtimeSession.receive` after the event.

@@ -28,7 +28,12 @@ from foreman.protocols.realtime import client_events as ce
 from foreman.protocols.realtime import server_events as se
 from foreman.protocols.realtime.audio_ledger import AudioLedger, b64_decoded_len
 from foreman.protocols.realtime.calls import FunctionCallAssembler, FunctionCallReady
-from foreman.protocols.realtime.errors import ErrorNotice, classify_error
+from foreman.protocols.realtime.errors import (
+    BETA_REFUSED_CLOSE_CODE,
+    RECOVERABLE_CLOSE_CODES,
+    ErrorNotice,
+    classify_error,
+)
 from foreman.protocols.realtime.parser import (
     encode_audio_append,
     encode_client_event,
@@ -359,6 +364,26 @@ class RealtimeSession:
         """Mark the session closed (idempotent). ERROR stays ERROR so the reason survives."""
         if self.phase is not Phase.ERROR:
             self.phase = Phase.CLOSED
+
+    def connection_lost(self, code: int | None, reason: str = "") -> bool:
+        """The socket closed (`code` None when it dropped without a close frame).
+
+        A close we asked for (`close()` first) or a normal 1000 close leaves CLOSED; anything
+        else is ERROR with a one-line `last_error`, unless a fatal error already said why.
+        Returns True when reconnecting is worthwhile (reference §7.2); remember that a new
+        connection is a new session.
+        """
+        if self.phase is Phase.CLOSED or self.phase is Phase.ERROR:
+            return False
+        if code == 1000:
+            self.phase = Phase.CLOSED
+            return False
+        detail = f": {reason}" if reason else ""
+        if code == BETA_REFUSED_CLOSE_CODE:
+            self._fail(f"connection closed (4000{detail}): the service refused the beta shape")
+            return False
+        self._fail("connection lost" if code is None else f"connection closed ({code}{detail})")
+        return code is None or code in RECOVERABLE_CLOSE_CODES
 
     def _failed(self) -> bool:
         return self.phase is Phase.ERROR
