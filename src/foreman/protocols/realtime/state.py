@@ -250,7 +250,9 @@ class RealtimeSession:
             message = error.get("message") or error.get("type") or "response failed"
             severity = classify_error(code, client_event_type=None, configured=True)
             self.counters["errors"] += 1
-            out.append(ErrorNotice(severity, code, str(message), None, None, "response.create"))
+            out.append(
+                ErrorNotice(severity, code, str(message), None, None, ce.ResponseCreate.type)
+            )
             if severity == "fatal":
                 self._fail(f"{code}: {message}")
 
