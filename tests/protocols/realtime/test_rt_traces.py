@@ -192,3 +192,25 @@ def test_errors_midcall_severities() -> None:
     assert r.session.counters["errors"] == 4
     assert r.session.effective_session is not None
     assert r.session.effective_session["audio"]["input"]["turn_detection"] is None
+
+
+def test_text_turn_and_side_events() -> None:
+    r = replay("text_turn.jsonl")
+    rt = r.session
+    assert rt.phase is Phase.CONFIGURED
+    assert rt.effective_session is not None
+    assert rt.effective_session["output_modalities"] == ["text"]
+    assert "".join(e.delta for e in r.of_type(se.ResponseOutputTextDelta)) == (
+        "Hello! How can I help?"
+    )
+    assert [e.text for e in r.of_type(se.ResponseOutputTextDone)] == ["Hello! How can I help?"]
+    assert rt.counters["audio_bytes_in"] == 0
+    assert "item_TU001" in rt.items  # learnt from the beta-named conversation.item.created
+    (dtmf,) = r.of_type(se.InputAudioBufferDtmfEventReceived)
+    assert (dtmf.event, dtmf.received_at, dtmf.event_id) == ("5", 1795000123, "")
+    (idle,) = r.of_type(se.InputAudioBufferTimeoutTriggered)
+    assert (idle.audio_start_ms, idle.audio_end_ms) == (9000, 15000)
+    (failed,) = r.of_type(se.InputAudioTranscriptionFailed)
+    assert failed.error["code"] == "audio_unintelligible"
+    assert rt.counters["errors"] == 0  # a failed transcription is not an `error` (§7.1)
+    assert r.of_type(ErrorNotice) == []
