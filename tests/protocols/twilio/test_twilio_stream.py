@@ -322,3 +322,19 @@ JSONISH = st.recursive(
 def test_receive_never_raises_on_structured_junk(event: str, body: dict[str, object]) -> None:
     for s in (TwilioStream(), started()):
         s.receive(json.dumps({"event": event, **body}))
+
+
+@given(st.text(min_size=1, max_size=50))
+def test_media_payload_is_never_injected_into_the_json(payload: str) -> None:
+    s = started()
+    assert json.loads(s.media(payload)) == {
+        "event": "media",
+        "streamSid": SID,
+        "media": {"payload": payload},
+    }
+
+
+def test_start_is_hashable_despite_its_parameter_dict() -> None:
+    (start,) = TwilioStream().receive(START)
+    assert isinstance(start, Start)
+    assert hash(start) == hash(start)

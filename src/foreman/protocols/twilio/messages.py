@@ -38,7 +38,7 @@ class Start:
     call_sid: str
     account_sid: str
     tracks: tuple[str, ...]
-    custom_parameters: dict[str, str]
+    custom_parameters: dict[str, str] = field(hash=False)
     encoding: str
     sample_rate: int
     channels: int

@@ -47,6 +47,7 @@ logger = logging.getLogger(__name__)
 Phase = Literal["waiting", "streaming", "stopped"]
 
 DTMF_DIGITS = frozenset("0123456789*#ABCD")
+_B64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="
 
 COUNTER_NAMES = (
     "frames_in",
@@ -309,6 +310,9 @@ class TwilioStream:
         if not payload_b64:
             raise ValueError("empty media payload")
         self.counters["media_out"] += 1
+        # Fast path: base64 needs no JSON escaping; anything else is escaped (never injected).
+        if payload_b64.isascii() and not payload_b64.encode("ascii").translate(None, _B64_ALPHABET):
+            return self._media_prefix + '"' + payload_b64 + '"}}'
         return self._media_prefix + encode_basestring_ascii(payload_b64) + "}}"
 
     def media_bytes(self, ulaw: bytes) -> str:
