@@ -374,3 +374,25 @@ async def test_rest_hangup_ends_the_fake_call_like_twilio(server: TinyServer) ->
         assert stop.call_sid == c.call_sid
         await c.wait_closed(timeout=unit(2))
         assert standin.hangups == [c.call_sid]
+
+
+async def test_benchmark_mode_counts_media_without_keeping_it(server: TinyServer) -> None:
+    c = FakeTwilioCaller(
+        server_http=server.base, public_url=PUBLIC, auth_token=TOKEN, record_media=False
+    )
+    seen: list[tuple[str, float]] = []
+    c.on_message = lambda msg, t: seen.append((msg["event"], t))
+    try:
+        await c.dial()
+        await server.next_event(Start)
+        for _ in range(3):
+            await server.send(server.stream.media_bytes(b"\xa9" * 160))
+        await server.send(server.stream.mark("end"))
+        await c.wait_for("mark")
+        assert c.media_received == 3 and [m["event"] for m in c.received] == ["mark"]
+        assert [e for e, _ in seen] == ["media", "media", "media", "mark"]
+        assert len(c.received_at) == 1 and c.received_at[0] == seen[-1][1]
+        await c.wait_played_ms(60, timeout=unit(2))
+        assert bytes(c.played) == b"\xa9" * 480
+    finally:
+        await c.aclose()

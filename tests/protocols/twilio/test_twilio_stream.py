@@ -338,3 +338,14 @@ def test_start_is_hashable_despite_its_parameter_dict() -> None:
     (start,) = TwilioStream().receive(START)
     assert isinstance(start, Start)
     assert hash(start) == hash(start)
+
+
+def test_deeply_nested_or_huge_json_is_a_bad_message() -> None:
+    s = started()
+    for junk in ("[" * 100_000 + "]" * 100_000, '{"event":"media","x":' + "1" * 5000 + "}"):
+        (ev,) = s.receive(junk)
+        assert isinstance(ev, BadMessage)
+    huge_seq = media(2, 1, 0, SILENCE_B64).replace(
+        '"sequenceNumber": "2"', '"sequenceNumber": "' + "9" * 5000 + '"'
+    )
+    assert isinstance(s.receive(huge_seq)[0], Media)

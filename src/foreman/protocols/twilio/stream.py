@@ -122,7 +122,7 @@ class TwilioStream:
             return self._bad("binary frame (Media Streams uses JSON text frames only)")
         try:
             msg = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: absurdly nested JSON
             return self._bad("frame is not JSON")
         if not isinstance(msg, dict):
             return self._bad("frame is not a JSON object")
