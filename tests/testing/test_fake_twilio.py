@@ -17,7 +17,6 @@ import pytest
 from aiohttp import WSMsgType, web
 from websockets.exceptions import InvalidStatus
 
-from conftest import unit
 from foreman.io.twilio_rest import TwilioRest
 from foreman.protocols.twilio import (
     Dtmf,
@@ -34,6 +33,7 @@ from foreman.protocols.twilio import (
 )
 from foreman.testing.fake_twilio import FakeCallError, FakeTwilioCaller
 from foreman.testing.speech import synthesize
+from foreman.testing.timeouts import unit
 from foreman.testing.twilio_rest_standin import TwilioRestStandIn
 
 TOKEN = "0123456789abcdef0123456789abcdef"
@@ -185,7 +185,7 @@ async def test_speech_is_paced_in_real_time(server: TinyServer, caller: FakeTwil
     assert all(len(m.payload) == 160 for m in media)
     assert server.stream.counters["sequence_gaps"] == 0
     sent = b"".join(m.payload for m in media)
-    from foreman.testing.fake_twilio import pcm16_to_ulaw
+    from foreman.audio.g711 import pcm16_to_ulaw
 
     assert sent[: len(pcm) // 2] == pcm16_to_ulaw(pcm)
     assert caller.frames_sent == frames

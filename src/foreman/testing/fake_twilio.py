@@ -41,21 +41,9 @@ import httpx
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from foreman.audio.g711 import pcm16_to_ulaw
 from foreman.protocols.twilio.signature import SIGNATURE_HEADER, compute_signature
 from foreman.testing.twilio_rest_standin import new_sid
-
-try:
-    from foreman.audio.g711 import pcm16_to_ulaw
-except ImportError:  # pragma: no cover - until the audio toolkit lands on this branch
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        import audioop
-
-    def pcm16_to_ulaw(data: bytes | bytearray | memoryview) -> bytes:
-        return audioop.lin2ulaw(bytes(data), 2)
-
 
 FRAME = 160  # bytes of µ-law per 20 ms
 FRAME_S = 0.020
