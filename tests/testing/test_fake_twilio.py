@@ -48,6 +48,8 @@ class TinyServer:
         self.webhooks: list[dict[str, str]] = []
         self.events: asyncio.Queue[tuple[float, Any]] = asyncio.Queue()
         self.stream = TwilioStream()
+        self.content_type = "text/xml"
+        self.webhook_headers: dict[str, str] = {}
         self.ws: web.WebSocketResponse | None = None
         self.connected = asyncio.Event()
         self.closed = asyncio.Event()
@@ -76,10 +78,11 @@ class TinyServer:
         if not validate_request(TOKEN, url, form, request.headers.get("X-Twilio-Signature")):
             return web.Response(status=403, text="bad signature")
         self.webhooks.append(form)
+        self.webhook_headers = dict(request.headers)
         twiml = connect_stream_twiml(
             public_ws_url(PUBLIC, "/twilio/media"), {"caller": form["From"], "token": "tok-1"}
         )
-        return web.Response(text=twiml, content_type="text/xml")
+        return web.Response(text=twiml, content_type=self.content_type)
 
     async def media(self, request: web.Request) -> web.StreamResponse:
         ws_url = public_ws_url(PUBLIC, "/twilio/media")
@@ -396,3 +399,13 @@ async def test_benchmark_mode_counts_media_without_keeping_it(server: TinyServer
         assert bytes(c.played) == b"\xa9" * 480
     finally:
         await c.aclose()
+
+
+async def test_twiml_served_as_text_plain_is_flagged(
+    server: TinyServer, caller: FakeTwilioCaller
+) -> None:
+    server.content_type = "text/plain"
+    await caller.dial()
+    assert caller.validation_errors == ["voice webhook Content-Type 'text/plain'"]
+    assert server.webhook_headers["User-Agent"] == "TwilioProxy/1.1"
+    assert server.webhook_headers["Content-Type"].startswith("application/x-www-form-urlencoded")

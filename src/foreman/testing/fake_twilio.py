@@ -149,7 +149,7 @@ class FakeTwilioCaller:
         """POST `/twilio/voice` like Twilio. `signature="valid"` signs it; pass None to omit
         the header or a string to send that value (for 403 tests)."""
         form = params if params is not None else self.voice_params()
-        headers = {}
+        headers = {"User-Agent": "TwilioProxy/1.1", "I-Twilio-Idempotency-Token": new_sid("")}
         if signature == "valid":
             signature = compute_signature(self.auth_token, self.public_url + "/twilio/voice", form)
         if signature is not None:
@@ -165,6 +165,10 @@ class FakeTwilioCaller:
             raise FakeCallError(
                 f"voice webhook answered {response.status_code}: {response.text[:200]!r}"
             )
+        content_type = response.headers.get("content-type", "").split(";")[0].strip()
+        if content_type not in ("text/xml", "application/xml"):
+            # Twilio reads a text/plain body aloud and hangs up (§1.1).
+            self.validation_errors.append(f"voice webhook Content-Type {content_type!r}")
         await self.answer(response.text)
 
     async def answer(self, twiml: str, *, signature: Signature = "valid") -> None:
