@@ -386,3 +386,10 @@ def test_well_typed_events_always_parse_with_their_values(case: Any) -> None:
             node = node.get(key) if isinstance(node, dict) else None
         if node is not None:
             assert getattr(ev, spec.name) == node
+
+
+def test_encode_audio_append_limits_one_append_to_15_mib() -> None:
+    limit = base64.b64encode(bytes(15 * 1024 * 1024)).decode()
+    assert encode_audio_append(limit).endswith('"}')
+    with pytest.raises(ValueError, match="15 MiB"):
+        encode_audio_append(limit + "AAAA")

@@ -574,3 +574,16 @@ def test_connection_lost_after_close_or_fatal_error_keeps_the_first_reason() -> 
     rt = at(Phase.ERROR)
     assert rt.connection_lost(1006) is False
     assert rt.last_error is not None and "session_expired" in rt.last_error
+
+
+def test_send_of_an_append_checks_the_audio_like_send_audio() -> None:
+    rt = at(Phase.CONFIGURED)
+    with pytest.raises(ValueError, match="base64"):
+        rt.send(InputAudioBufferAppend('AA"}'))
+    assert rt.counters["events_out"] == 1  # only the session.update
+    text = rt.send(InputAudioBufferAppend("AAAA", event_id="a1"))
+    assert json.loads(text) == {
+        "type": "input_audio_buffer.append",
+        "event_id": "a1",
+        "audio": "AAAA",
+    }

@@ -29,6 +29,9 @@ __all__ = [
 
 _APPEND_PREFIX = '{"type":"' + InputAudioBufferAppend.type + '","audio":"'
 _APPEND_SUFFIX = '"}'
+# §2 / §6.1: at most 15 MiB of audio per append, i.e. this many base64 characters.
+MAX_APPEND_BYTES = 15 * 1024 * 1024
+_MAX_APPEND_B64 = (MAX_APPEND_BYTES + 2) // 3 * 4
 _B64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="
 
 
@@ -93,4 +96,6 @@ def encode_audio_append(b64_audio: str) -> str:
     """
     if not b64_audio.isascii() or b64_audio.encode("ascii").translate(None, _B64_ALPHABET):
         raise ValueError("audio must be base64 text")
+    if len(b64_audio) > _MAX_APPEND_B64:
+        raise ValueError("an input_audio_buffer.append carries at most 15 MiB of audio")
     return _APPEND_PREFIX + b64_audio + _APPEND_SUFFIX

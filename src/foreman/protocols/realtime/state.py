@@ -312,7 +312,12 @@ class RealtimeSession:
         would reject (no `session.type`, beta fields such as `modalities`).
         """
         nxt = self._check_send(event.type, type(event))
-        if isinstance(event, ce.SessionUpdate):
+        text: str | None = None
+        if isinstance(event, ce.InputAudioBufferAppend):
+            text = encode_audio_append(event.audio)  # checks alphabet and the 15 MiB limit
+            if event.event_id is not None:
+                text = None  # rare: let the generic encoder add the id
+        elif isinstance(event, ce.SessionUpdate):
             check_ga_session(event.session)
             fmt = _output_format(event.session)
             if fmt is not None:
@@ -339,7 +344,7 @@ class RealtimeSession:
         if nxt is not self.phase:
             _log.debug("= %s -> %s", self.phase.name, nxt.name)
             self.phase = nxt
-        return encode_client_event(event)
+        return text if text is not None else encode_client_event(event)
 
     def send_audio(self, b64_audio: str) -> str:
         """`input_audio_buffer.append` text for one chunk (hot path: about every 20 ms)."""
