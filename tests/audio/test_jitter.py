@@ -116,3 +116,21 @@ def test_audio_out_is_audio_in_minus_drops(steps: list[tuple[int, int]]) -> None
     assert len(out) >= pos - dropped
     if dropped == 0:
         assert out_real == data[:pos].rstrip(b"\xff")
+
+
+def test_pcm16_split_inside_a_sample_stays_aligned() -> None:
+    pcm = synthesize("One moment while I check your calendar.", 24000)[: 960 * 6]
+    jb = JitterBuffer(PCM16_24K)
+    jb.push(pcm[:961])  # ends half-way through a sample
+    jb.push(pcm[961:])
+    out = b"".join(jb.pop_frame().data for _ in range(6))
+    assert out == pcm
+
+
+def test_free_ms_reports_room_before_overrun() -> None:
+    jb = JitterBuffer(PCMU_8K, max_ms=200)
+    assert jb.free_ms == 200
+    jb.push(SPEECH[:800])
+    assert jb.free_ms == 100
+    jb.push(SPEECH[800:1600])
+    assert jb.free_ms == 0 and jb.overrun_dropped_ms == 0

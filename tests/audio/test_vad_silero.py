@@ -89,3 +89,18 @@ def test_missing_wheel_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None
 def test_missing_file_is_a_clear_error(tmp_path) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(SileroUnavailable, match="no Silero model file"):
         SileroVad(16000, model_path=tmp_path / "silero_vad.onnx")
+
+
+@pytest.mark.parametrize("rate", [16000, 24000])
+def test_chunking_invariance(rate: int) -> None:
+    data, _, _ = _scene(rate)
+    whole = SileroVad(rate).process(data)
+    vad = SileroVad(rate)
+    got = []
+    rng = np.random.default_rng(rate)
+    pos = 0
+    while pos < len(data):
+        n = int(rng.integers(1, 3000))  # odd sizes split samples
+        got += vad.process(data[pos : pos + n])
+        pos += n
+    assert got == whole

@@ -76,6 +76,12 @@ class JitterBuffer:
         return self.fmt.ms_for_bytes(len(self._buf))
 
     @property
+    def free_ms(self) -> float:
+        """Room left before `push` starts dropping the oldest audio. Producers that receive
+        audio faster than real time (model deltas) can hold back while this is small."""
+        return self.fmt.ms_for_bytes(max(self._max_bytes - len(self._buf), 0))
+
+    @property
     def playing(self) -> bool:
         """True once primed and until the buffer runs dry or is flushed."""
         return self._playing
