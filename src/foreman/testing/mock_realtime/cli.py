@@ -1,0 +1,59 @@
+"""`foreman mock-realtime`: run the mock Realtime server until SIGINT/SIGTERM.
+
+Prints the WebSocket URL on the first line of stdout (flushed), so scripts and tests can read
+it, e.g. `ws://127.0.0.1:8765/v1/realtime`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+
+from foreman.testing.mock_realtime.scenario import Scenario
+from foreman.testing.mock_realtime.server import MockRealtimeServer
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="foreman mock-realtime",
+        description="Mock OpenAI Realtime server (GA protocol) for tests and local runs.",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8765, help="TCP port; 0 picks a free one")
+    p.add_argument("--scenario", metavar="FILE", help="scenario file (JSON or TOML)")
+    p.add_argument("--api-key", help="require 'Authorization: Bearer KEY' (HTTP 401 otherwise)")
+    return p
+
+
+async def serve(args: argparse.Namespace, scenario: Scenario | None) -> None:
+    server = MockRealtimeServer(scenario, host=args.host, port=args.port, api_key=args.api_key)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with server:
+        print(server.url, flush=True)
+        await stop.wait()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    scenario = None
+    if args.scenario:
+        try:
+            scenario = Scenario.from_file(args.scenario)
+        except (OSError, ValueError) as exc:
+            print(f"foreman mock-realtime: {exc}", file=sys.stderr)
+            return 2
+    try:
+        asyncio.run(serve(args, scenario))
+    except OSError as exc:  # e.g. the port is taken
+        print(f"foreman mock-realtime: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
