@@ -57,7 +57,10 @@ class ApprovalService:
 
     async def wait(self, approval_id: str) -> Approval:
         """The final approval (approved / denied / expired / cancelled)."""
-        return await asyncio.shield(self._futures[approval_id])
+        future = self._futures.get(approval_id)
+        if future is None:  # settled before anyone waited (answered in the same tick)
+            return self.book.get(approval_id)
+        return await asyncio.shield(future)
 
     async def request(
         self, call: ToolCall, ctx: CallContext, *, voice_confirmable: bool = False

@@ -26,7 +26,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -55,6 +55,15 @@ def ok_output(result: Any) -> str:
 
 def error_output(message: str) -> str:
     return json.dumps({"ok": False, "error": message}, ensure_ascii=False)
+
+
+@dataclass(eq=False)
+class _Job:
+    """One tool call's task; `cancelled` is set when its session ends."""
+
+    cancelled: bool = False
+    started: bool = False
+    task: asyncio.Task[None] | None = None
 
 
 @dataclass
@@ -94,7 +103,7 @@ class ToolDispatcher:
             name: executors.resolve(spec) for name, spec in self.specs.items()
         }
         self._confirm = VoiceConfirmation()
-        self._tasks: dict[str, set[asyncio.Task[None]]] = {}
+        self._tasks: dict[str, set[_Job]] = {}
 
     # --- what the model is offered ---------------------------------------------------
     def tool_definitions(self, ctx: CallContext) -> list[dict[str, Any]]:
@@ -133,13 +142,17 @@ class ToolDispatcher:
                     ctx, request, call.arguments, "deny", decision.reason, outcome="not run"
                 )
             elif isinstance(decision, Allow):
-                self._spawn(ctx.session_id, self._run_allowed(spec, call, session, decision))
+                self._spawn(
+                    ctx.session_id,
+                    lambda job: self._run_allowed(job, spec, call, session, decision),
+                )
             elif isinstance(decision, NeedsApproval):
                 approval = self.approvals.open(
                     call, ctx, voice_confirmable=decision.voice_confirmable
                 )
                 self._spawn(
-                    ctx.session_id, self._run_after_approval(spec, approval, session, decision)
+                    ctx.session_id,
+                    lambda job: self._run_after_approval(job, spec, approval, session, decision),
                 )
         except Exception as exc:  # a bug here must not kill the call: tell the model
             log.exception("tool dispatch failed for %s", request.name)
@@ -165,11 +178,13 @@ class ToolDispatcher:
         return spec, ToolCall(request.call_id, spec.name, arguments, spec.risk)
 
     async def _run_allowed(
-        self, spec: ToolSpec, call: ToolCall, session: ToolSession, decision: Allow
+        self, job: _Job, spec: ToolSpec, call: ToolCall, session: ToolSession, decision: Allow
     ) -> None:
         ctx = session.ctx
         result = _Outcome(False, "", "cancelled")
         try:
+            if job.cancelled:
+                return
             result = await self._execute(spec, call, session)
             await self._reply(session, call.call_id, result.output, respond=result.respond)
         finally:
@@ -178,14 +193,22 @@ class ToolDispatcher:
             )
 
     async def _run_after_approval(
-        self, spec: ToolSpec, approval: Approval, session: ToolSession, decision: NeedsApproval
+        self,
+        job: _Job,
+        spec: ToolSpec,
+        approval: Approval,
+        session: ToolSession,
+        decision: NeedsApproval,
     ) -> None:
         call, ctx = approval.call, session.ctx
         final: Approval = approval
         result = _Outcome(False, "", "cancelled")
         try:
-            await session.notify_model(self._pending_note(spec, call, decision))
+            if not job.cancelled:
+                await session.notify_model(self._pending_note(spec, call, decision))
             final = await self.approvals.wait(approval.id)
+            if job.cancelled:  # the call ended: even an approval that won the race is moot
+                return
             if final.state is ApprovalState.APPROVED:
                 result = await self._execute(spec, call, session)
             elif final.state is ApprovalState.DENIED:
@@ -203,8 +226,8 @@ class ToolDispatcher:
                 return
             await self._reply(session, call.call_id, result.output, respond=result.respond)
         finally:
-            if final.pending:  # we were cancelled while waiting
-                final = self.approvals.cancel(approval.id) or final
+            if final.pending:  # cancelled while waiting (call ended), or answered meanwhile
+                final = self.approvals.cancel(approval.id) or self.approvals.get(approval.id)
             wait_s = (final.answered_at or self.clock.monotonic()) - approval.created_at
             await self._audit(
                 ctx,
@@ -298,8 +321,12 @@ class ToolDispatcher:
     def cancel_session(self, session_id: str) -> None:
         """The call ended: cancel its pending prompts and its running tools."""
         self.approvals.cancel_session(session_id)
-        for task in list(self._tasks.get(session_id, ())):
-            task.cancel()
+        for job in list(self._tasks.get(session_id, ())):
+            job.cancelled = True
+            # A job that has not started yet sees the flag at its first step; cancelling it
+            # now would skip its body, and with it the audit row.
+            if job.started and job.task is not None:
+                job.task.cancel()
 
     def cancel_all(self) -> None:
         """Shutdown: cancel every session's prompts and tools."""
@@ -310,7 +337,13 @@ class ToolDispatcher:
 
     async def drain(self, session_id: str | None = None, wait_s: float | None = None) -> None:
         """Wait until the session's (or every) tool task has finished."""
-        tasks = [t for sid, ts in self._tasks.items() if session_id in (None, sid) for t in ts]
+        tasks = [
+            j.task
+            for sid, jobs in self._tasks.items()
+            if session_id in (None, sid)
+            for j in jobs
+            if j.task is not None
+        ]
         if tasks:
             await asyncio.wait(tasks, timeout=wait_s)
 
@@ -318,22 +351,24 @@ class ToolDispatcher:
         return len(self._tasks.get(session_id, ()))
 
     # --- helpers ---------------------------------------------------------------------
-    def _spawn(self, session_id: str, coro: Any) -> None:
-        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(self._guard(coro))
-        tasks = self._tasks.setdefault(session_id, set())
-        tasks.add(task)
+    def _spawn(self, session_id: str, body: Callable[[_Job], Awaitable[None]]) -> None:
+        job = _Job()
+        jobs = self._tasks.setdefault(session_id, set())
+        jobs.add(job)
+        job.task = asyncio.get_running_loop().create_task(self._guard(job, body))
 
-        def _done(t: asyncio.Task[None]) -> None:
-            tasks.discard(t)
-            if not tasks:
-                self._tasks.pop(session_id, None)
+        def _done(_: asyncio.Task[None]) -> None:
+            jobs.discard(job)
+            if not jobs and self._tasks.get(session_id) is jobs:
+                del self._tasks[session_id]
 
-        task.add_done_callback(_done)
+        job.task.add_done_callback(_done)
 
     @staticmethod
-    async def _guard(coro: Any) -> None:
+    async def _guard(job: _Job, body: Callable[[_Job], Awaitable[None]]) -> None:
+        job.started = True
         try:
-            await coro
+            await body(job)
         except asyncio.CancelledError:
             pass  # the session ended; the audit row was written in `finally`
         except Exception:
