@@ -75,6 +75,7 @@ class Recorder:
 
     def __init__(self, log: list[tuple[str, Any]] | None = None) -> None:
         self.runs: list[tuple[str, dict[str, Any]]] = []
+        self.call_ids: list[str] = []
         self.log = log
         self.gate: asyncio.Event | None = None
         self.started = asyncio.Event()
@@ -82,8 +83,9 @@ class Recorder:
     def executor(self, name: str) -> Any:
         async def run(args: dict[str, Any], inv: Invocation) -> dict[str, Any]:
             self.runs.append((name, args))
-            if inv.session is not None and hasattr(inv.session, "log"):
-                inv.session.log.append(("run", name))
+            self.call_ids.append(inv.call_id)
+            if hasattr(inv.session, "log"):
+                inv.session.log.append(("run", inv.call_id))
             self.started.set()
             if self.gate is not None:
                 await self.gate.wait()

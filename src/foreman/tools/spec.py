@@ -50,7 +50,9 @@ class ToolSpec:
 
     def validate(self, arguments: Any) -> None:
         """Raise ToolArgumentsInvalid with a message the model can act on."""
-        validator = jsonschema.Draft202012Validator(self.parameters)
+        validator = jsonschema.Draft202012Validator(
+            self.parameters, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
+        )
         errors = sorted(validator.iter_errors(arguments), key=lambda e: list(e.absolute_path))
         if errors:
             parts = []
