@@ -1,0 +1,607 @@
+"""A fake Twilio caller that behaves like Twilio towards Foreman (reference §1-3, §2.4).
+
+    caller = FakeTwilioCaller(server_http="http://127.0.0.1:PORT",
+                              public_url="https://voice.example.com", auth_token=TOKEN)
+    await caller.dial()                      # signed webhook, TwiML, signed WS upgrade, start
+    await caller.play_speech(synthesize("hello", 8000))   # paced µ-law frames, 20 ms each
+    await caller.wait_for("media")           # what the server plays back
+    await caller.hangup()                    # stop, then close
+
+* `dial()` posts `/twilio/voice` form-encoded with a valid `X-Twilio-Signature` computed over
+  `public_url + "/twilio/voice"` (what Twilio signs, §3.1), reads `<Connect><Stream url>` and
+  `<Parameter>`s from the TwiML, and opens the WebSocket on the same *path* of `server_http`
+  with a signature over the `wss://` URL from the TwiML (§3.3). Then `connected` and `start`
+  (customParameters = the TwiML parameters, fresh `MZ`/`CA` sids, µ-law/8000/1).
+* Uplink: one task sends 160-byte `media` frames against a monotonic 20 ms schedule (late
+  frames are sent at once to catch up, like audio delivered over TCP), with `chunk`,
+  `timestamp` and `sequenceNumber` as strings. `continuous_silence=True` fills idle time with
+  silence frames as real Twilio does (the stream never goes quiet, §2.2).
+* Playback emulation (§2.4): server `media` queues and "plays" at 8 kHz (160 bytes per 20 ms) on
+  its own task; a `mark` is echoed when all audio queued before it has played (at once if
+  nothing is queued); a `clear` drops all queued audio at once and echoes every pending mark.
+* `validation_errors` lists anything the server sent that Twilio would reject (§1.8 31950 /
+  31951, §2.3): binary frames, unknown events, wrong `streamSid`, extra or missing fields,
+  messages before `start` or after `stop`, payloads that are not whole 160-byte frames.
+  Recorded, never raised.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import binascii
+import contextlib
+import json
+import xml.etree.ElementTree as ET
+from collections import deque
+from collections.abc import Callable
+from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from foreman.protocols.twilio.signature import SIGNATURE_HEADER, compute_signature
+from foreman.testing.twilio_rest_standin import new_sid
+
+try:
+    from foreman.audio.g711 import pcm16_to_ulaw
+except ImportError:  # pragma: no cover - until the audio toolkit lands on this branch
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import audioop
+
+    def pcm16_to_ulaw(data: bytes | bytearray | memoryview) -> bytes:
+        return audioop.lin2ulaw(bytes(data), 2)
+
+
+FRAME = 160  # bytes of µ-law per 20 ms
+FRAME_S = 0.020
+SILENCE = b"\xff" * FRAME
+RESYNC_AFTER_S = 1.0  # uplink more than this late: start a new schedule instead of bursting
+Signature = str | None | Literal["valid"]
+
+_SHAPES: dict[str, tuple[frozenset[str], str | None, frozenset[str]]] = {
+    # event: (top-level keys, nested object key, nested keys) - §2.3
+    "media": (frozenset({"event", "streamSid", "media"}), "media", frozenset({"payload"})),
+    "mark": (frozenset({"event", "streamSid", "mark"}), "mark", frozenset({"name"})),
+    "clear": (frozenset({"event", "streamSid"}), None, frozenset()),
+}
+
+
+class FakeCallError(RuntimeError):
+    """The fake call could not proceed (webhook refused, bad TwiML, socket closed)."""
+
+
+class FakeTwilioCaller:
+    """One fake call. Not reusable: dial (or answer) once, hang up once."""
+
+    def __init__(
+        self,
+        *,
+        server_http: str,
+        public_url: str,
+        auth_token: str,
+        account_sid: str = "AC" + "0" * 32,
+        from_: str = "+15005550006",
+        to: str = "+15005550001",
+        call_sid: str | None = None,
+        continuous_silence: bool = False,
+    ) -> None:
+        self.server_http = server_http.rstrip("/")
+        self.public_url = public_url.rstrip("/")
+        self.auth_token = auth_token
+        self.account_sid = account_sid
+        self.from_ = from_
+        self.to = to
+        self.call_sid = call_sid or new_sid("CA")
+        self.stream_sid = new_sid("MZ")
+        self.continuous_silence = continuous_silence
+        # What the tests look at.
+        self.played = bytearray()
+        self.received: list[dict[str, Any]] = []
+        self.clears = 0
+        self.marks_echoed: list[str] = []
+        self.marks_dropped: list[str] = []  # echoed because of a clear (not played)
+        self.validation_errors: list[str] = []
+        self.dropped_bytes = 0
+        self.frames_sent = 0
+        self.twiml: str | None = None
+        self.stream_url: str | None = None
+        self.parameters: dict[str, str] = {}
+        self.close_code: int | None = None
+        # Internals.
+        self._ws: ClientConnection | None = None
+        self._seq = 0
+        self._chunk = 0
+        self._t0 = 0.0
+        self._started = False
+        self._stopped = False
+        self._changed = asyncio.Condition()
+        self._closed = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+        # uplink: frames to send, and futures resolved once everything before them was sent
+        self._outq: deque[bytes | asyncio.Future[None]] = deque()
+        self._out_event = asyncio.Event()
+        # playback: audio chunks and mark names in arrival order
+        self._playq: deque[bytes | str] = deque()
+        self._play_off = 0
+        self._queued_bytes = 0
+        self._inflight_marks: list[str] | None = None
+        self._inflight_bytes = 0
+        self._epoch = 0
+        self._play_event = asyncio.Event()
+
+    # ------------------------------------------------------------------ dialling
+    def voice_params(self) -> dict[str, str]:
+        """The form fields of the voice webhook (§1.1)."""
+        return {
+            "AccountSid": self.account_sid,
+            "ApiVersion": "2010-04-01",
+            "CallSid": self.call_sid,
+            "CallStatus": "ringing",
+            "Direction": "inbound",
+            "From": self.from_,
+            "To": self.to,
+            "Caller": self.from_,
+            "Called": self.to,
+        }
+
+    async def post_voice_webhook(
+        self, *, signature: Signature = "valid", params: dict[str, str] | None = None
+    ) -> httpx.Response:
+        """POST `/twilio/voice` like Twilio. `signature="valid"` signs it; pass None to omit
+        the header or a string to send that value (for 403 tests)."""
+        form = params if params is not None else self.voice_params()
+        headers = {}
+        if signature == "valid":
+            signature = compute_signature(self.auth_token, self.public_url + "/twilio/voice", form)
+        if signature is not None:
+            headers[SIGNATURE_HEADER] = signature
+        async with httpx.AsyncClient(trust_env=False, timeout=10.0) as http:
+            return await http.post(self.server_http + "/twilio/voice", data=form, headers=headers)
+
+    async def dial(self) -> None:
+        """Place the call: webhook, then the media stream. Raises FakeCallError if the server
+        refuses the webhook or answers TwiML without `<Connect><Stream>`."""
+        response = await self.post_voice_webhook()
+        if response.status_code != 200:
+            raise FakeCallError(
+                f"voice webhook answered {response.status_code}: {response.text[:200]!r}"
+            )
+        await self.answer(response.text)
+
+    async def answer(self, twiml: str, *, signature: Signature = "valid") -> None:
+        """Run `twiml` as Twilio would once the call is answered (also for outbound calls
+        placed through the REST stand-in): open the `<Connect><Stream>` it names."""
+        self.twiml = twiml
+        try:
+            root = ET.fromstring(twiml)
+        except ET.ParseError as exc:
+            raise FakeCallError(f"TwiML is not XML: {exc}") from None
+        stream = root.find("./Connect/Stream")
+        if root.tag != "Response" or stream is None or not stream.get("url"):
+            raise FakeCallError(f"TwiML has no <Connect><Stream url>: {twiml[:200]!r}")
+        params = {p.get("name", ""): p.get("value", "") for p in stream.findall("Parameter")}
+        await self.open_stream(stream.get("url", ""), params, signature=signature)
+
+    async def open_stream(
+        self, stream_url: str, parameters: dict[str, str], *, signature: Signature = "valid"
+    ) -> None:
+        """Open the media socket for `stream_url` (the `wss://` public URL) on `server_http`,
+        then send `connected` and `start`. websockets' InvalidStatus propagates when the server
+        refuses the upgrade (e.g. 403)."""
+        parts = urlsplit(stream_url)
+        if parts.scheme != "wss":
+            self.validation_errors.append(f"stream URL scheme {parts.scheme!r} (Twilio: wss only)")
+        if parts.query:
+            self.validation_errors.append("stream URL has a query string (Twilio: error 31920)")
+        self.stream_url = stream_url
+        self.parameters = dict(parameters)
+        local = urlsplit(self.server_http)
+        ws_scheme = "wss" if local.scheme == "https" else "ws"
+        target = urlunsplit((ws_scheme, local.netloc, parts.path, "", ""))
+        headers = {}
+        if signature == "valid":
+            signature = compute_signature(self.auth_token, stream_url, {})
+        if signature is not None:
+            headers[SIGNATURE_HEADER] = signature
+        self._ws = await connect(
+            target, additional_headers=headers, max_size=None, proxy=None, compression=None
+        )
+        self._spawn(self._reader())
+        self._spawn(self._player())
+        await self._send({"event": "connected", "protocol": "Call", "version": "1.0.0"})
+        self._t0 = asyncio.get_running_loop().time()
+        await self._send(
+            {
+                "event": "start",
+                "sequenceNumber": self._next_seq(),
+                "start": {
+                    "accountSid": self.account_sid,
+                    "streamSid": self.stream_sid,
+                    "callSid": self.call_sid,
+                    "tracks": ["inbound"],
+                    "customParameters": self.parameters,
+                    "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
+                },
+                "streamSid": self.stream_sid,
+            }
+        )
+        self._started = True
+        self._spawn(self._uplink())
+
+    # ------------------------------------------------------------------ uplink
+    async def play_speech(self, pcm16_8k: bytes) -> None:
+        """Speak: PCM16 LE 8 kHz -> µ-law, sent as 20 ms frames in real time. Returns when the
+        last frame has been sent."""
+        await self.send_ulaw(pcm16_to_ulaw(pcm16_8k))
+
+    async def send_silence(self, ms: int) -> None:
+        """Send `ms` (rounded up to 20 ms) of µ-law silence in real time."""
+        await self.send_ulaw(SILENCE * -(-ms // 20))
+
+    async def send_ulaw(self, ulaw: bytes) -> None:
+        """Send µ-law bytes as paced 160-byte frames (the last one padded with silence)."""
+        if not self._started or self._stopped:
+            raise FakeCallError("the stream is not open")
+        if len(ulaw) % FRAME:
+            ulaw += b"\xff" * (FRAME - len(ulaw) % FRAME)
+        for i in range(0, len(ulaw), FRAME):
+            self._outq.append(ulaw[i : i + FRAME])
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._outq.append(done)
+        self._out_event.set()
+        await done
+
+    async def send_dtmf(self, digit: str) -> None:
+        """The caller presses a key (§2.2 dtmf, track `inbound_track`)."""
+        await self._send(
+            {
+                "event": "dtmf",
+                "streamSid": self.stream_sid,
+                "sequenceNumber": self._next_seq(),
+                "dtmf": {"track": "inbound_track", "digit": digit},
+            }
+        )
+
+    async def _uplink(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_t: float | None = None
+        try:
+            while True:
+                while self._outq and isinstance(self._outq[0], asyncio.Future):
+                    fut = self._outq.popleft()
+                    if isinstance(fut, asyncio.Future) and not fut.done():
+                        fut.set_result(None)
+                if not self._outq and not self.continuous_silence:
+                    self._out_event.clear()
+                    await self._out_event.wait()
+                    next_t = None
+                    continue
+                now = loop.time()
+                if next_t is None or now - next_t > RESYNC_AFTER_S:
+                    next_t = now
+                elif next_t > now:
+                    await asyncio.sleep(next_t - now)
+                item = self._outq.popleft() if self._outq else SILENCE
+                if isinstance(item, asyncio.Future):  # appended while we slept
+                    self._outq.appendleft(item)
+                    continue
+                self._chunk += 1
+                await self._send(
+                    {
+                        "event": "media",
+                        "sequenceNumber": self._next_seq(),
+                        "media": {
+                            "track": "inbound",
+                            "chunk": str(self._chunk),
+                            "timestamp": str(round((next_t - self._t0) * 1000)),
+                            "payload": binascii.b2a_base64(item, newline=False).decode(),
+                        },
+                        "streamSid": self.stream_sid,
+                    }
+                )
+                self.frames_sent += 1
+                next_t += FRAME_S
+        except ConnectionClosed:
+            pass
+        finally:
+            self._fail_pending_sends()
+
+    def _fail_pending_sends(self) -> None:
+        for item in self._outq:
+            if isinstance(item, asyncio.Future) and not item.done():
+                item.set_exception(FakeCallError("the media stream closed"))
+        self._outq.clear()
+
+    # ----------------------------------------------------------------- playback
+    async def _player(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_t: float | None = None
+        while True:
+            if self._queued_bytes == 0:
+                self._play_event.clear()
+                await self._play_event.wait()
+                next_t = None
+                continue
+            if next_t is None:
+                next_t = loop.time()
+            epoch = self._epoch
+            frame, marks = self._take_frame()
+            self._inflight_marks = marks
+            self._inflight_bytes = len(frame)
+            end = next_t + len(frame) / 8000
+            delay = end - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            if epoch != self._epoch:  # a clear dropped this frame and echoed its marks
+                next_t = None
+                continue
+            self._inflight_marks = None
+            self._inflight_bytes = 0
+            self.played += frame
+            next_t = end
+            for name in marks:
+                await self._echo_mark(name, dropped=False)
+            async with self._changed:
+                self._changed.notify_all()
+
+    def _take_frame(self) -> tuple[bytes, list[str]]:
+        """Up to 20 ms of queued audio, and the marks that follow it."""
+        frame = bytearray()
+        marks: list[str] = []
+        while self._playq:
+            head = self._playq[0]
+            if isinstance(head, str):
+                marks.append(head)
+                self._playq.popleft()
+                continue
+            if len(frame) >= FRAME:
+                break
+            piece = head[self._play_off : self._play_off + FRAME - len(frame)]
+            frame += piece
+            self._play_off += len(piece)
+            if self._play_off >= len(head):
+                self._playq.popleft()
+                self._play_off = 0
+        self._queued_bytes -= len(frame)
+        return bytes(frame), marks
+
+    async def _on_mark(self, name: str) -> None:
+        if self._queued_bytes > 0:
+            self._playq.append(name)
+        elif self._inflight_marks is not None:
+            self._inflight_marks.append(name)
+        else:
+            await self._echo_mark(name, dropped=False)
+
+    async def _on_clear(self) -> None:
+        self.clears += 1
+        pending = list(self._inflight_marks or [])
+        pending += [item for item in self._playq if isinstance(item, str)]
+        self.dropped_bytes += self._queued_bytes + self._inflight_bytes
+        self._playq.clear()
+        self._play_off = 0
+        self._queued_bytes = 0
+        self._inflight_marks = None
+        self._inflight_bytes = 0
+        self._epoch += 1
+        for name in pending:
+            await self._echo_mark(name, dropped=True)
+
+    async def _echo_mark(self, name: str, *, dropped: bool) -> None:
+        self.marks_echoed.append(name)
+        if dropped:
+            self.marks_dropped.append(name)
+        if self._stopped:
+            return
+        with contextlib.suppress(ConnectionClosed):
+            await self._send(
+                {
+                    "event": "mark",
+                    "sequenceNumber": self._next_seq(),
+                    "streamSid": self.stream_sid,
+                    "mark": {"name": name},
+                }
+            )
+
+    # ------------------------------------------------------------------- inbound
+    async def _reader(self) -> None:
+        assert self._ws is not None
+        try:
+            async for message in self._ws:
+                await self._handle(message)
+        except ConnectionClosed:
+            pass
+        finally:
+            self.close_code = self._ws.close_code
+            self._closed.set()
+            for task in list(self._tasks):
+                if task is not asyncio.current_task():
+                    task.cancel()
+            self._fail_pending_sends()
+            async with self._changed:
+                self._changed.notify_all()
+
+    async def _handle(self, message: str | bytes) -> None:
+        if not isinstance(message, str):
+            self.validation_errors.append(f"binary frame of {len(message)} bytes (31950)")
+            return
+        try:
+            msg = json.loads(message)
+        except ValueError:
+            self.validation_errors.append(f"not JSON: {message[:60]!r} (31951)")
+            return
+        if not isinstance(msg, dict):
+            self.validation_errors.append(f"not a JSON object: {message[:60]!r} (31951)")
+            return
+        self.received.append(msg)
+        problems = self._validate(msg)
+        self.validation_errors.extend(problems)
+        event = msg.get("event")
+        payload_only = all("whole 160-byte" in p for p in problems)
+        if problems and not payload_only:
+            pass  # Twilio rejects the message: nothing happens
+        elif event == "media":
+            audio = binascii.a2b_base64(msg["media"]["payload"])
+            self._playq.append(audio)
+            self._queued_bytes += len(audio)
+            self._play_event.set()
+        elif event == "mark":
+            await self._on_mark(msg["mark"]["name"])
+        elif event == "clear":
+            await self._on_clear()
+        async with self._changed:
+            self._changed.notify_all()
+
+    def _validate(self, msg: dict[str, Any]) -> list[str]:
+        event = msg.get("event")
+        shape = _SHAPES.get(event) if isinstance(event, str) else None
+        if shape is None:
+            return [f"unknown event {event!r} (31951)"]
+        problems = []
+        if not self._started:
+            problems.append(f"{event} sent before start")
+        if self._stopped:
+            problems.append(f"{event} sent after stop")
+        keys, nested, nested_keys = shape
+        if set(msg) != keys:
+            problems.append(f"{event}: fields {sorted(msg)} != {sorted(keys)} (31951)")
+        if msg.get("streamSid") != self.stream_sid:
+            problems.append(f"{event}: wrong streamSid {msg.get('streamSid')!r} (31951)")
+        if nested is not None:
+            body = msg.get(nested)
+            if not isinstance(body, dict) or set(body) != nested_keys:
+                problems.append(f"{event}.{nested} must be exactly {sorted(nested_keys)} (31951)")
+            elif event == "mark" and (not isinstance(body["name"], str) or not body["name"]):
+                problems.append("mark.name must be a non-empty string")
+            elif event == "media":
+                problems += self._check_payload(body["payload"])
+        return problems
+
+    @staticmethod
+    def _check_payload(payload: object) -> list[str]:
+        if not isinstance(payload, str):
+            return ["media.payload is not a string"]
+        try:
+            size = len(binascii.a2b_base64(payload, strict_mode=True))
+        except binascii.Error:
+            return ["media.payload is not valid base64 (31951)"]
+        if size == 0 or size % FRAME:
+            return [f"media payload of {size} bytes is not whole 160-byte frames"]
+        return []
+
+    # ------------------------------------------------------------------- waiting
+    async def wait_for(
+        self,
+        event: str,
+        *,
+        count: int = 1,
+        timeout: float = 5.0,  # noqa: ASYNC109 - a deadline, applied with asyncio.timeout
+        predicate: Callable[[dict[str, Any]], bool] | None = None,
+    ) -> dict[str, Any]:
+        """Wait for the `count`-th message of `event` (media / mark / clear) the server sent,
+        matching `predicate` if given, and return it. TimeoutError says what was seen."""
+
+        def matches() -> list[dict[str, Any]]:
+            return [
+                m
+                for m in self.received
+                if m.get("event") == event and (predicate is None or predicate(m))
+            ]
+
+        try:
+            async with asyncio.timeout(timeout), self._changed:
+                await self._changed.wait_for(lambda: len(matches()) >= count)
+        except TimeoutError:
+            raise TimeoutError(
+                f"fake caller: waited {timeout:g} s for {count} {event!r}, got {len(matches())}"
+            ) from None
+        return matches()[count - 1]
+
+    async def wait_played_ms(self, ms: int, timeout: float = 10.0) -> None:  # noqa: ASYNC109
+        """Wait until at least `ms` of server audio has been played."""
+        try:
+            async with asyncio.timeout(timeout), self._changed:
+                await self._changed.wait_for(lambda: len(self.played) >= ms * 8)
+        except TimeoutError:
+            raise TimeoutError(
+                f"fake caller: {self.played_ms:g} ms played after {timeout:g} s, wanted {ms}"
+            ) from None
+
+    async def wait_closed(self, timeout: float = 5.0) -> None:  # noqa: ASYNC109
+        """Wait until the media socket is closed (by either side)."""
+        async with asyncio.timeout(timeout):
+            await self._closed.wait()
+
+    @property
+    def played_ms(self) -> float:
+        return len(self.played) / 8
+
+    @property
+    def queued_ms(self) -> float:
+        """Server audio received and not yet played."""
+        return self._queued_bytes / 8
+
+    # ------------------------------------------------------------------- ending
+    async def hangup(self) -> None:
+        """The caller hangs up: `stop`, then close the socket (§1.3)."""
+        if self._ws is None or self._stopped:
+            return
+        with contextlib.suppress(ConnectionClosed):
+            await self._send(
+                {
+                    "event": "stop",
+                    "sequenceNumber": self._next_seq(),
+                    "stop": {"accountSid": self.account_sid, "callSid": self.call_sid},
+                    "streamSid": self.stream_sid,
+                }
+            )
+        self._stopped = True
+        await self._shutdown()
+
+    remote_hangup = hangup  # the call was completed through REST: Twilio does the same
+
+    async def close_without_stop(self) -> None:
+        """Drop the socket without `stop` (§6.4 scenario 9)."""
+        self._stopped = True
+        await self._shutdown()
+
+    async def aclose(self) -> None:
+        """Hang up if still connected; release every task."""
+        if self._ws is not None and not self._stopped:
+            await self.hangup()
+        await self._shutdown()
+
+    async def __aenter__(self) -> FakeTwilioCaller:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def _shutdown(self) -> None:
+        if self._ws is not None:
+            await self._ws.close()
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._fail_pending_sends()
+
+    # ------------------------------------------------------------------- helpers
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _next_seq(self) -> str:
+        self._seq += 1
+        return str(self._seq)
+
+    async def _send(self, msg: dict[str, Any]) -> None:
+        if self._ws is None:
+            raise FakeCallError("the stream is not open")
+        await self._ws.send(json.dumps(msg, separators=(",", ":")))
