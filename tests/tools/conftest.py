@@ -61,12 +61,12 @@ class FakeSession:
         self.ended.append(reason)
         self.log.append(("end", reason))
 
-    async def wait_for(self, predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-        async with asyncio.timeout(unit(timeout)), self._changed:
+    async def wait_for(self, predicate: Callable[[], bool], within: float = 5.0) -> None:
+        async with asyncio.timeout(unit(within)), self._changed:
             await self._changed.wait_for(predicate)
 
-    async def result(self, call_id: str, timeout: float = 5.0) -> dict[str, Any]:
-        await self.wait_for(lambda: call_id in self.results, timeout)
+    async def result(self, call_id: str, within: float = 5.0) -> dict[str, Any]:
+        await self.wait_for(lambda: call_id in self.results, within)
         return self.results[call_id]
 
 

@@ -34,10 +34,13 @@ class Inbox:
         return "250 OK"
 
 
-def authenticator(server: Any, session: Any, envelope: Any, mechanism: str, data: Any
-                  ) -> AuthResult:
+def authenticator(
+    server: Any, session: Any, envelope: Any, mechanism: str, data: Any
+) -> AuthResult:
     ok = isinstance(data, LoginPassword) and (data.login, data.password) == (
-        USER.encode(), PASSWORD.encode())
+        USER.encode(),
+        PASSWORD.encode(),
+    )
     return AuthResult(success=ok, handled=False)
 
 
@@ -47,15 +50,19 @@ def cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 
 @pytest.fixture(params=["starttls", "implicit"])
-def smtp(request: pytest.FixtureRequest, cert: tuple[Path, Path]
-         ) -> Iterator[tuple[Inbox, EmailConfig]]:
+def smtp(
+    request: pytest.FixtureRequest, cert: tuple[Path, Path]
+) -> Iterator[tuple[Inbox, EmailConfig]]:
     inbox = Inbox()
     server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     server_ctx.load_cert_chain(*cert)
     port = free_port()
     implicit = request.param == "implicit"
     kwargs: dict[str, Any] = dict(
-        hostname="127.0.0.1", port=port, authenticator=authenticator, auth_required=True,
+        hostname="127.0.0.1",
+        port=port,
+        authenticator=authenticator,
+        auth_required=True,
         # aiosmtpd tracks TLS only for STARTTLS; on implicit TLS the link is already secure
         auth_require_tls=not implicit,
         # smtplib falls back from PLAIN to LOGIN after a refusal; one mechanism keeps the
@@ -68,9 +75,17 @@ def smtp(request: pytest.FixtureRequest, cert: tuple[Path, Path]
         kwargs.update(tls_context=server_ctx, require_starttls=True)
     controller = Controller(inbox, **kwargs)
     controller.start()
-    config = EmailConfig(host="127.0.0.1", port=port, username=USER, password=Secret(PASSWORD),
-                         from_addr="foreman@example.com", starttls=not implicit,
-                         use_tls=implicit, timeout_s=5, ca_file=str(cert[0]))
+    config = EmailConfig(
+        host="127.0.0.1",
+        port=port,
+        username=USER,
+        password=Secret(PASSWORD),
+        from_addr="foreman@example.com",
+        starttls=not implicit,
+        use_tls=implicit,
+        timeout_s=5,
+        ca_file=str(cert[0]),
+    )
     try:
         yield inbox, config
     finally:
@@ -79,9 +94,16 @@ def smtp(request: pytest.FixtureRequest, cert: tuple[Path, Path]
 
 async def test_send_email_over_tls_with_auth(smtp: tuple[Inbox, EmailConfig]) -> None:
     inbox, config = smtp
-    result = await invoke("send_email", {"to": ["ann@example.com"], "cc": ["bo@example.com"],
-                                         "subject": "Dinner", "body": "Table for two at 8."},
-                          email=config)
+    result = await invoke(
+        "send_email",
+        {
+            "to": ["ann@example.com"],
+            "cc": ["bo@example.com"],
+            "subject": "Dinner",
+            "body": "Table for two at 8.",
+        },
+        email=config,
+    )
     assert result == {"status": "sent", "to": ["ann@example.com"], "subject": "Dinner"}
     ((rcpts, raw),) = inbox.messages
     assert sorted(rcpts) == ["ann@example.com", "bo@example.com"]
@@ -91,7 +113,7 @@ async def test_send_email_over_tls_with_auth(smtp: tuple[Inbox, EmailConfig]) ->
 
 
 def test_wrong_password_is_a_clear_error_without_the_secret(
-    smtp: tuple[Inbox, EmailConfig]
+    smtp: tuple[Inbox, EmailConfig],
 ) -> None:
     inbox, config = smtp
     from email.message import EmailMessage
@@ -109,7 +131,7 @@ def test_untrusted_certificate_is_refused(smtp: tuple[Inbox, EmailConfig]) -> No
     from email.message import EmailMessage
 
     untrusting = EmailConfig(**{**config.__dict__, "ca_file": ""})
-    with pytest.raises(ToolError, match="CERTIFICATE_VERIFY_FAILED|certificate verify failed"):
+    with pytest.raises(ToolError, match=r"CERTIFICATE_VERIFY_FAILED|certificate verify failed"):
         send_message_sync(untrusting, EmailMessage())
     assert inbox.messages == []
 

@@ -16,7 +16,7 @@ from foreman.tools import ToolResult, ToolSpec
 from foreman.tools.executors import default_registry
 from foreman.tools.executors.base import Invocation
 
-from .conftest import FakeSession, TOOLS_DIR, contact_ctx
+from .conftest import TOOLS_DIR, FakeSession, contact_ctx
 
 PARAMS: dict[str, Any] = {"type": "object", "properties": {}}
 
@@ -27,19 +27,40 @@ def spec_for(name: str, executor: str | None = None, **options: Any) -> ToolSpec
     shipped = load_tool_specs(TOOLS_DIR)
     if name in shipped and executor is None:
         base = shipped[name]
-        return ToolSpec(base.name, base.description, base.parameters, base.risk, base.executor,
-                        base.timeout_s, {**base.options, **options}, base.source)
+        return ToolSpec(
+            base.name,
+            base.description,
+            base.parameters,
+            base.risk,
+            base.executor,
+            base.timeout_s,
+            {**base.options, **options},
+            base.source,
+        )
     return ToolSpec(name, name, PARAMS, "low", executor or name, 5.0, options, "test.json")
 
 
-async def invoke(name: str, args: dict[str, Any], *, executor: str | None = None,
-                 session: FakeSession | None = None, options: dict[str, Any] | None = None,
-                 twilio_client: Any = None, **sections: Any) -> Any:
+async def invoke(
+    name: str,
+    args: dict[str, Any],
+    *,
+    executor: str | None = None,
+    session: FakeSession | None = None,
+    options: dict[str, Any] | None = None,
+    twilio_client: Any = None,
+    **sections: Any,
+) -> Any:
     settings = Settings().replace(**sections) if sections else Settings()
     spec = spec_for(name, executor, **(options or {}))
     fn = default_registry(settings, twilio_client=twilio_client).resolve(spec)
-    inv = Invocation("call_x", spec, contact_ctx(), session or FakeSession(contact_ctx()),
-                     settings, ManualClock(wall_start=1_795_000_000.0))
+    inv = Invocation(
+        "call_x",
+        spec,
+        contact_ctx(),
+        session or FakeSession(contact_ctx()),
+        settings,
+        ManualClock(wall_start=1_795_000_000.0),
+    )
     return await fn(args, inv)
 
 
@@ -63,15 +84,22 @@ async def test_http_executor_posts_json(unused_tcp_port: int) -> None:
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         head = await reader.readuntil(b"\r\n\r\n")
-        length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
-                          if line.lower().startswith(b"content-length")))
+        length = int(
+            next(
+                line.split(b":")[1]
+                for line in head.split(b"\r\n")
+                if line.lower().startswith(b"content-length")
+            )
+        )
         body = json.loads(await reader.readexactly(length))
         seen.append({"body": body, "auth": b"x-token: abc" in head.lower()})
         status = b"500 Oops" if body["arguments"].get("fail") else b"200 OK"
         payload = json.dumps({"answer": 42}).encode()
-        writer.write(b"HTTP/1.1 " + status + b"\r\nContent-Type: application/json\r\n"
-                     b"Content-Length: " + str(len(payload)).encode() + b"\r\n"
-                     b"Connection: close\r\n\r\n" + payload)
+        writer.write(
+            b"HTTP/1.1 " + status + b"\r\nContent-Type: application/json\r\n"
+            b"Content-Length: " + str(len(payload)).encode() + b"\r\n"
+            b"Connection: close\r\n\r\n" + payload
+        )
         await writer.drain()
         writer.close()
 
@@ -80,8 +108,10 @@ async def test_http_executor_posts_json(unused_tcp_port: int) -> None:
         opts = {"url": f"http://127.0.0.1:{unused_tcp_port}/hook", "headers": {"X-Token": "abc"}}
         out = await invoke("lookup", {"q": "life"}, executor="http", options=opts)
         assert out == {"answer": 42}
-        assert seen[0] == {"body": {"tool": "lookup", "arguments": {"q": "life"},
-                                    "call_id": "call_x"}, "auth": True}
+        assert seen[0] == {
+            "body": {"tool": "lookup", "arguments": {"q": "life"}, "call_id": "call_x"},
+            "auth": True,
+        }
         with pytest.raises(ToolError, match="answered 500"):
             await invoke("lookup", {"fail": True}, executor="http", options=opts)
     with pytest.raises(ToolError, match="request failed"):
@@ -95,11 +125,20 @@ async def test_http_executor_times_out() -> None:
     server = await asyncio.start_server(silent, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     async with server:
-        spec = ToolSpec("slow", "slow", PARAMS, "low", "http", 0.2,
-                        {"url": f"http://127.0.0.1:{port}/"}, "t.json")
+        spec = ToolSpec(
+            "slow",
+            "slow",
+            PARAMS,
+            "low",
+            "http",
+            0.2,
+            {"url": f"http://127.0.0.1:{port}/"},
+            "t.json",
+        )
         fn = default_registry(Settings()).resolve(spec)
-        inv = Invocation("c", spec, contact_ctx(), FakeSession(contact_ctx()), Settings(),
-                         ManualClock())
+        inv = Invocation(
+            "c", spec, contact_ctx(), FakeSession(contact_ctx()), Settings(), ManualClock()
+        )
         with pytest.raises(ToolError, match="did not answer in time"):
             await fn({}, inv)
         server.close()

@@ -44,8 +44,7 @@ rule_st = st.fixed_dictionaries(
     {"action": st.sampled_from(["allow", "ask", "deny"])},
     optional={
         "tool": st.sampled_from(["*", *TOOLS]),
-        "role": st.lists(st.sampled_from(["owner", "contact", "unknown"]), min_size=1,
-                         unique=True),
+        "role": st.lists(st.sampled_from(["owner", "contact", "unknown"]), min_size=1, unique=True),
         "channel": st.sampled_from(["phone", "local_voice", "chat"]),
         "risk": st.sampled_from(["low", "high"]),
         "when": st.just([{"arg": "to", "equals_owner": True}]),
@@ -63,8 +62,9 @@ call_st = st.tuples(
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(rules=st.lists(rule_st, max_size=4), calls=st.lists(call_st, min_size=1, max_size=5))
-def test_nothing_runs_without_allow_or_yes(rules: list[dict[str, Any]],
-                                           calls: list[tuple[Any, ...]]) -> None:
+def test_nothing_runs_without_allow_or_yes(
+    rules: list[dict[str, Any]], calls: list[tuple[Any, ...]]
+) -> None:
     asyncio.run(_scenario(rules, calls))
 
 
@@ -79,8 +79,7 @@ async def _scenario(rules: list[dict[str, Any]], calls: list[tuple[Any, ...]]) -
     try:
         for i, (tool, variant, role, channel, verified, answer) in enumerate(calls):
             args = ARGS[tool][variant % len(ARGS[tool])]
-            ctx = CallContext(f"s{i}", channel, role, caller_id="+15550100002",
-                              verified=verified)
+            ctx = CallContext(f"s{i}", channel, role, caller_id="+15550100002", verified=verified)
             session = sessions[ctx.session_id] = FakeSession(ctx)
             call_id = f"call_{i}"
             spec = svc.specs[tool]
@@ -119,7 +118,8 @@ async def _scenario(rules: list[dict[str, Any]], calls: list[tuple[Any, ...]]) -
             if call_id in ran:
                 approved = row["decision"] == ApprovalState.APPROVED.value
                 assert isinstance(decision, Allow) or (
-                    isinstance(decision, NeedsApproval) and approved), (call_id, decision, row)
+                    isinstance(decision, NeedsApproval) and approved
+                ), (call_id, decision, row)
             if isinstance(decision, Deny):
                 assert call_id not in ran
         for session in sessions.values():
@@ -127,6 +127,7 @@ async def _scenario(rules: list[dict[str, Any]], calls: list[tuple[Any, ...]]) -
                 if out.get("ok"):
                     assert call_id in ran
                     assert session.log.index(("run", call_id)) < session.log.index(
-                        ("result", call_id))
+                        ("result", call_id)
+                    )
     finally:
         await svc.aclose()

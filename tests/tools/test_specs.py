@@ -31,8 +31,15 @@ def write(tmp_path: Path, name: str, data: Any) -> Path:
 
 def test_shipped_specs_load_and_convert() -> None:
     specs = load_tool_specs(TOOLS_DIR)
-    assert {"end_call", "get_time", "send_sms", "place_call", "send_email", "calendar_list",
-            "calendar_create"} <= set(specs)
+    assert {
+        "end_call",
+        "get_time",
+        "send_sms",
+        "place_call",
+        "send_email",
+        "calendar_list",
+        "calendar_create",
+    } <= set(specs)
     assert specs["send_sms"].risk == "high" and specs["get_time"].risk == "low"
     rt = specs["send_sms"].to_realtime()
     assert rt["type"] == "function" and rt["parameters"]["required"] == ["to", "body"]
@@ -55,8 +62,10 @@ def test_one_or_many_per_file_and_defaults(tmp_path: Path) -> None:
         ({k: v for k, v in GOOD.items() if k != "risk"}, "missing field 'risk'"),
         (dict(GOOD, risk="medium"), "'risk' must be 'low' or 'high'"),
         (dict(GOOD, name="has space"), "'name' must match"),
-        (dict(GOOD, parameters={"type": "object", "properties": {"q": {"type": "strnig"}}}),
-         "not a valid JSON Schema"),
+        (
+            dict(GOOD, parameters={"type": "object", "properties": {"q": {"type": "strnig"}}}),
+            "not a valid JSON Schema",
+        ),
         (dict(GOOD, parameters={"type": "string"}), '"type": "object"'),
         (dict(GOOD, timeout_s=0), "'timeout_s' must be a positive number"),
         (dict(GOOD, colour="red"), "unknown field 'colour'"),
@@ -73,7 +82,9 @@ def test_bad_files_name_the_file(tmp_path: Path, data: Any, fragment: str) -> No
 def test_duplicate_names(tmp_path: Path) -> None:
     write(tmp_path, "a.json", GOOD)
     write(tmp_path, "b.json", GOOD)
-    with pytest.raises(ConfigError, match=r"b\.json: duplicate tool name 'lookup' \(also in .*a\.json"):
+    with pytest.raises(
+        ConfigError, match=r"b\.json: duplicate tool name 'lookup' \(also in .*a\.json"
+    ):
         load_tool_specs(tmp_path)
 
 
@@ -83,7 +94,9 @@ def test_unknown_executor_and_bad_rule_stop_start_up(tmp_path: Path) -> None:
     write(tools, "x.json", dict(GOOD, executor="teleport"))
     settings = make_settings(tmp_path)
     settings = settings.replace(tools=settings.tools.__class__(dir=str(tools)))
-    with pytest.raises(ConfigError, match=r"x\.json: tool 'lookup' has unknown executor 'teleport'"):
+    with pytest.raises(
+        ConfigError, match=r"x\.json: tool 'lookup' has unknown executor 'teleport'"
+    ):
         build_tool_services(settings, EventBus())
     write(tools, "x.json", dict(GOOD, executor="http", options={"url": "ftp://x"}))
     with pytest.raises(ConfigError, match=r"x\.json: tool 'lookup': options.url"):

@@ -154,6 +154,11 @@ class ToolDispatcher:
                     ctx.session_id,
                     lambda job: self._run_after_approval(job, spec, approval, session, decision),
                 )
+                # Told before `handle` returns: the model learns "pending, NOT done" at once.
+                try:
+                    await session.notify_model(self._pending_note(spec, call, decision))
+                except Exception:  # the prompt stands; its outcome is still sent later
+                    log.warning("could not tell the model %s is pending", call.call_id)
         except Exception as exc:  # a bug here must not kill the call: tell the model
             log.exception("tool dispatch failed for %s", request.name)
             with contextlib.suppress(Exception):
@@ -204,8 +209,6 @@ class ToolDispatcher:
         final: Approval = approval
         result = _Outcome(False, "", "cancelled")
         try:
-            if not job.cancelled:
-                await session.notify_model(self._pending_note(spec, call, decision))
             final = await self.approvals.wait(approval.id)
             if job.cancelled:  # the call ended: even an approval that won the race is moot
                 return

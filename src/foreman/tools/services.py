@@ -28,12 +28,14 @@ class ToolServices:
     gatekeeper: Gatekeeper
     specs: dict[str, ToolSpec]
     clock: Clock
+    executors: ExecutorRegistry
 
     async def aclose(self) -> None:
         """Cancel timers and running tools; close the audit database."""
         self.dispatcher.cancel_all()
         await self.dispatcher.drain(wait_s=5.0)
         await self.approvals.aclose()
+        await self.executors.aclose()
         self.audit.close()
 
 
@@ -68,4 +70,4 @@ def build_tool_services(
         clock=clock,
         settings=settings,
     )
-    return ToolServices(dispatcher, approvals, bus, audit, gatekeeper, specs, clock)
+    return ToolServices(dispatcher, approvals, bus, audit, gatekeeper, specs, clock, registry)

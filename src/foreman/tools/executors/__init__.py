@@ -21,7 +21,7 @@ def default_registry(
 ) -> ExecutorRegistry:
     """Every built-in executor plus the http / python / plugin resolvers."""
     tw = TwilioExecutors(settings.twilio, client=twilio_client)
-    return ExecutorRegistry(
+    registry = ExecutorRegistry(
         {
             "end_call": builtin.end_call,
             "get_time": builtin.get_time,
@@ -33,6 +33,8 @@ def default_registry(
         },
         {"http": resolve_http, "python": resolve_python, "plugin": resolve_entry_point},
     )
+    registry.on_close(tw.aclose)
+    return registry
 
 
 __all__ = [

@@ -54,6 +54,15 @@ class ExecutorRegistry:
     ) -> None:
         self._table: dict[str, Executor] = dict(table or {})
         self._resolvers: dict[str, Resolver] = dict(resolvers or {})
+        self._closers: list[Callable[[], Awaitable[None]]] = []
+
+    def on_close(self, closer: Callable[[], Awaitable[None]]) -> None:
+        """Run `closer` at shutdown (e.g. close an HTTP pool an executor opened)."""
+        self._closers.append(closer)
+
+    async def aclose(self) -> None:
+        for closer in self._closers:
+            await closer()
 
     def register(self, name: str, executor: Executor) -> None:
         self._table[name] = executor

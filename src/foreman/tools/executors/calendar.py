@@ -22,9 +22,9 @@ from foreman.tools.executors.base import Invocation
 
 
 class CalendarStore(Protocol):
-    def list(self, start: dt.datetime, end: dt.datetime) -> list[dict[str, Any]]: ...
+    def events(self, start: dt.datetime, end: dt.datetime) -> list[dict[str, Any]]: ...
 
-    def create(self, event: icalendar.Event) -> None: ...
+    def add(self, event: icalendar.Event) -> None: ...
 
 
 def _event_dict(component: Any) -> dict[str, Any]:
@@ -63,7 +63,7 @@ class IcsStore:
             return cal
         return icalendar.Calendar.from_ical(self.path.read_bytes())
 
-    def list(self, start: dt.datetime, end: dt.datetime) -> list[dict[str, Any]]:
+    def events(self, start: dt.datetime, end: dt.datetime) -> list[dict[str, Any]]:
         with self._lock:
             cal = self._read()
         out = []
@@ -74,7 +74,7 @@ class IcsStore:
                 out.append(_event_dict(ev))
         return sorted(out, key=lambda e: e["start"] or "")
 
-    def create(self, event: icalendar.Event) -> None:
+    def add(self, event: icalendar.Event) -> None:
         with self._lock:
             cal = self._read()
             cal.add_component(event)
@@ -91,7 +91,8 @@ class CalDavStore:
     def _calendar(self) -> Any:
         import caldav
 
-        client = caldav.DAVClient(
+        dav_client: Any = caldav.DAVClient
+        client = dav_client(
             url=self.config.caldav_url,
             username=self.config.username or None,
             password=self.config.password.reveal() or None,
@@ -100,14 +101,14 @@ class CalDavStore:
             return client.principal().calendar(name=self.config.calendar_name)
         return client.calendar(url=self.config.caldav_url)
 
-    def list(self, start: dt.datetime, end: dt.datetime) -> list[dict[str, Any]]:
+    def events(self, start: dt.datetime, end: dt.datetime) -> list[dict[str, Any]]:
         found = self._calendar().search(start=start, end=end, event=True, expand=True)
-        out = []
+        out: list[dict[str, Any]] = []
         for obj in found:
             out.extend(_event_dict(c) for c in obj.icalendar_instance.walk("VEVENT"))
         return sorted(out, key=lambda e: e["start"] or "")
 
-    def create(self, event: icalendar.Event) -> None:
+    def add(self, event: icalendar.Event) -> None:
         cal = icalendar.Calendar()
         cal.add("prodid", "-//Foreman//calendar//EN")
         cal.add("version", "2.0")
@@ -145,7 +146,7 @@ async def calendar_list(args: dict[str, Any], inv: Invocation) -> dict[str, Any]
     end = start + dt.timedelta(days=float(args.get("days", 7)))
     store = store_for(inv.settings.calendar)
     try:
-        events = await asyncio.to_thread(store.list, start, end)
+        events = await asyncio.to_thread(store.events, start, end)
     except ToolError:
         raise
     except Exception as exc:
@@ -175,7 +176,7 @@ async def calendar_create(args: dict[str, Any], inv: Invocation) -> dict[str, An
         event.add("description", args["description"])
     store = store_for(inv.settings.calendar)
     try:
-        await asyncio.to_thread(store.create, event)
+        await asyncio.to_thread(store.add, event)
     except ToolError:
         raise
     except Exception as exc:

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from foreman.config import TwilioConfig
-from foreman.exceptions import ToolError
+from foreman.exceptions import ForemanError, ToolError
 from foreman.tools.executors.base import Invocation
 
 
@@ -44,6 +44,7 @@ class TwilioExecutors:
     ) -> None:
         self._config = config
         self._client = client
+        self._owns_client = client is None
         self._call_twiml = call_twiml
 
     def _get_client(self) -> TwilioClient:
@@ -59,20 +60,38 @@ class TwilioExecutors:
             )
         return self._client
 
+    async def aclose(self) -> None:
+        """Close the REST client's connection pool if this object created it."""
+        client, self._client = self._client, None
+        if client is not None and self._owns_client:
+            await client.aclose()  # type: ignore[attr-defined]
+
     def _from(self) -> str:
         if not self._config.from_number:
             raise ToolError("Twilio has no caller id (twilio.from_number)")
         return self._config.from_number
 
     async def send_sms(self, args: dict[str, Any], inv: Invocation) -> dict[str, Any]:
-        sid = await self._get_client().send_sms(
-            to=args["to"], from_=self._from(), body=args["body"]
-        )
+        try:
+            sid = await self._get_client().send_sms(
+                to=args["to"], from_=self._from(), body=args["body"]
+            )
+        except ForemanError as exc:  # TwilioRestError: one line, never the token
+            if isinstance(exc, ToolError):
+                raise
+            raise ToolError(str(exc)) from None
         return {"status": "sent", "to": args["to"], "sid": sid}
 
     async def place_call(self, args: dict[str, Any], inv: Invocation) -> dict[str, Any]:
         if not self._config.public_url:
             raise ToolError("twilio.public_url is not set, so the call cannot stream back")
         twiml = self._call_twiml(self._config, str(args.get("purpose", "")))
-        sid = await self._get_client().create_call(to=args["to"], from_=self._from(), twiml=twiml)
+        try:
+            sid = await self._get_client().create_call(
+                to=args["to"], from_=self._from(), twiml=twiml
+            )
+        except ForemanError as exc:
+            if isinstance(exc, ToolError):
+                raise
+            raise ToolError(str(exc)) from None
         return {"status": "calling", "to": args["to"], "sid": sid}
