@@ -179,3 +179,24 @@ def test_from_config_rejects_rules_for_unknown_tools_and_reads_owners() -> None:
         SPECS,
     )
     assert isinstance(gk.decide(sms(OWNER), ctx(Role.CONTACT)), Allow)
+
+
+def test_rules_from_toml_config() -> None:
+    import tomllib
+
+    from foreman.config import settings_from_dict
+
+    text = """
+[identity]
+owner_numbers = ["+15550100001"]
+
+[[policy.rules]]
+tool = "send_sms"
+role = ["owner", "contact"]
+action = "allow"
+when = [{arg = "to", equals_owner = true}]
+"""
+    settings = settings_from_dict(tomllib.loads(text), source="foreman.toml")
+    gk = Gatekeeper.from_config(settings.policy, settings.identity, SPECS)
+    assert isinstance(gk.decide(sms(OWNER), ctx(Role.CONTACT)), Allow)
+    assert isinstance(gk.decide(sms("+15550100009"), ctx(Role.CONTACT)), NeedsApproval)
