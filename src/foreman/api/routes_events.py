@@ -1,0 +1,71 @@
+"""`GET /api/events`: Server-Sent Events of everything on the bus (approval prompts and
+decisions, tool calls and results, session events). The TUI is the first client.
+
+Each event is `id: <seq>` / `event: <kind>` / `data: <json>`. `?kind=approval.` keeps only
+kinds starting with that prefix (repeatable). A comment line every `ping_s` keeps proxies
+from closing an idle stream. A slow reader loses its oldest events (the bus's bounded queue)
+and gets an `events.dropped` event saying how many.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import StreamingResponse
+
+from foreman.session.bus import BusEvent, EventBus
+
+router = APIRouter(tags=["events"])
+PING_S = 15.0
+
+
+def format_sse(event: BusEvent) -> bytes:
+    data = json.dumps(event.to_dict(), ensure_ascii=False, default=str)
+    return f"id: {event.seq}\nevent: {event.kind}\ndata: {data}\n\n".encode()
+
+
+async def sse_stream(
+    bus: EventBus, prefixes: list[str], ping_s: float = PING_S
+) -> AsyncIterator[bytes]:
+    sub = bus.subscribe()
+    dropped = 0
+    try:
+        yield b": connected\n\n"
+        while True:
+            try:
+                event = await asyncio.wait_for(sub.get(), timeout=ping_s)
+            except TimeoutError:
+                yield b": ping\n\n"
+                continue
+            if sub.dropped != dropped:
+                lost, dropped = sub.dropped - dropped, sub.dropped
+                yield format_sse(BusEvent("events.dropped", {"count": lost}, seq=0))
+            if not prefixes or event.kind.startswith(tuple(prefixes)):
+                yield format_sse(event)
+    finally:
+        sub.close()
+
+
+def _bus(request: Request) -> EventBus:
+    bus: EventBus | None = getattr(request.app.state, "bus", None)
+    if bus is None:
+        tools: Any = getattr(request.app.state, "tools", None)
+        bus = tools.bus if tools is not None else None
+    if bus is None:
+        bus = request.app.state.bus = EventBus()
+    return bus
+
+
+@router.get("/api/events", response_class=StreamingResponse)
+async def events(
+    request: Request, kind: Annotated[list[str] | None, Query()] = None
+) -> StreamingResponse:
+    return StreamingResponse(
+        sse_stream(_bus(request), kind or []),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )

@@ -1,0 +1,186 @@
+"""The asyncio layer over the pure `ApprovalBook`: prompts on the bus, a timer that expires
+overdue prompts, and a future per prompt that the dispatcher awaits.
+
+Time comes from the injected clock. The timer task sleeps until the next deadline by the
+clock's own reckoning; tests with a `ManualClock` advance it and call `expire_due()`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from foreman.clock import Clock
+from foreman.policy.approvals import AlreadyAnswered, Approval, ApprovalBook
+from foreman.policy.context import CallContext
+from foreman.policy.decision import ToolCall
+from foreman.session.bus import EventBus
+
+log = logging.getLogger(__name__)
+
+
+class ApprovalService:
+    def __init__(
+        self,
+        bus: EventBus,
+        clock: Clock,
+        *,
+        timeout_s: float = 120.0,
+        book: ApprovalBook | None = None,
+        voice_confirmable: frozenset[str] = frozenset(),
+    ) -> None:
+        self.bus = bus
+        self.clock = clock
+        self.timeout_s = timeout_s
+        self.book = book or ApprovalBook()
+        self._futures: dict[str, asyncio.Future[Approval]] = {}
+        self._voice: set[str] = set(voice_confirmable)
+        self._timer: asyncio.Task[None] | None = None
+        self._changed = asyncio.Event()
+
+    # --- asking ----------------------------------------------------------------------
+    def open(
+        self, call: ToolCall, ctx: CallContext, *, voice_confirmable: bool = False
+    ) -> Approval:
+        """Open a prompt and publish it; then `await wait(approval.id)` for the outcome."""
+        approval = self.book.open(
+            call=call, ctx=ctx, now=self.clock.monotonic(), timeout_s=self.timeout_s
+        )
+        self._futures[approval.id] = asyncio.get_running_loop().create_future()
+        if voice_confirmable:
+            self._voice.add(approval.id)
+        self.bus.publish("approval.prompt", **self.describe(approval))
+        self._ensure_timer()
+        return approval
+
+    async def wait(self, approval_id: str) -> Approval:
+        """The final approval (approved / denied / expired / cancelled)."""
+        future = self._futures.get(approval_id)
+        if future is None:  # settled before anyone waited (answered in the same tick)
+            return self.book.get(approval_id)
+        return await asyncio.shield(future)
+
+    async def request(
+        self, call: ToolCall, ctx: CallContext, *, voice_confirmable: bool = False
+    ) -> Approval:
+        approval = self.open(call, ctx, voice_confirmable=voice_confirmable)
+        return await self.wait(approval.id)
+
+    # --- answering (sync: HTTP handlers and transcripts call these on the loop) --------
+    def answer(
+        self, approval_id: str, approve: bool, *, approver: str, note: str | None = None
+    ) -> Approval:
+        """Raises UnknownApproval (404) or AlreadyAnswered (409), after settling an expiry."""
+        try:
+            done = self.book.answer(
+                approval_id, approve, approver=approver, note=note, now=self.clock.monotonic()
+            )
+        except Exception:
+            current = self._maybe_get(approval_id)
+            if current is not None and not current.pending:
+                self._settle(current)  # it expired just now: wake its waiter too
+            raise
+        self._settle(done)
+        return done
+
+    def expire_due(self) -> list[Approval]:
+        expired = self.book.expire_due(self.clock.monotonic())
+        for approval in expired:
+            self._settle(approval)
+        return expired
+
+    def cancel_session(self, session_id: str) -> list[Approval]:
+        cancelled = self.book.cancel_session(session_id, self.clock.monotonic())
+        for approval in cancelled:
+            self._settle(approval)
+        return cancelled
+
+    def cancel(self, approval_id: str, note: str = "cancelled") -> Approval | None:
+        """Cancel one pending prompt (its waiter went away); None if it was not pending."""
+        try:
+            done = self.book.cancel(approval_id, self.clock.monotonic(), note=note)
+        except (AlreadyAnswered, KeyError):
+            return None
+        self._settle(done)
+        return done
+
+    def pending(self) -> list[Approval]:
+        return self.book.pending()
+
+    def get(self, approval_id: str) -> Approval:
+        return self.book.get(approval_id)
+
+    def is_voice_confirmable(self, approval_id: str) -> bool:
+        return approval_id in self._voice
+
+    # --- presentation ----------------------------------------------------------------
+    def to_wall(self, monotonic: float) -> float:
+        return self.clock.wall() - self.clock.monotonic() + monotonic
+
+    def describe(self, approval: Approval) -> dict[str, Any]:
+        """The prompt as the API and the bus show it (times are unix seconds)."""
+        ctx = approval.ctx
+        return {
+            "id": approval.id,
+            "tool": approval.call.name,
+            "arguments": approval.call.arguments,
+            "risk": approval.call.risk,
+            "caller": ctx.caller_name or ctx.caller_id or ctx.role.value,
+            "caller_id": ctx.caller_id,
+            "role": ctx.role.value,
+            "channel": ctx.channel.value,
+            "session_id": ctx.session_id,
+            "state": approval.state.value,
+            "created_at": self.to_wall(approval.created_at),
+            "expires_at": self.to_wall(approval.expires_at),
+            "expires_in_s": max(0.0, approval.expires_at - self.clock.monotonic()),
+            "voice_confirmable": approval.id in self._voice,
+            "approver": approval.approver,
+            "note": approval.note,
+        }
+
+    # --- internals -------------------------------------------------------------------
+    def _maybe_get(self, approval_id: str) -> Approval | None:
+        try:
+            return self.book.get(approval_id)
+        except KeyError:
+            return None
+
+    def _settle(self, approval: Approval) -> None:
+        future = self._futures.pop(approval.id, None)
+        self._voice.discard(approval.id)
+        if future is None:
+            return  # already settled
+        if not future.done():
+            future.set_result(approval)
+        self.bus.publish("approval.decided", **self.describe(approval))
+        self._changed.set()
+
+    def _ensure_timer(self) -> None:
+        self._changed.set()
+        if self._timer is None or self._timer.done():
+            self._timer = asyncio.get_running_loop().create_task(
+                self._run_timer(), name="approval-timer"
+            )
+
+    async def _run_timer(self) -> None:
+        while self._futures:
+            self._changed.clear()
+            deadline = self.book.next_deadline()
+            if deadline is None:
+                break
+            delay = deadline - self.clock.monotonic()
+            if delay > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._changed.wait(), timeout=delay)
+                continue
+            self.expire_due()
+
+    async def aclose(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._timer
+            self._timer = None
