@@ -143,3 +143,24 @@ async def test_wait_for_client_event_resolves_and_times_out(
     assert second["event_id"] == "b"
     with pytest.raises(TimeoutError, match=r"response\.create"):
         await mock_realtime.wait_for_client_event("response.create", timeout=0.05)
+
+
+def test_the_central_validator_would_catch_a_bad_event() -> None:
+    """The teardown check is real: beta names and missing fields fail it."""
+    import pydantic
+
+    from .conftest import SERVER_EVENT
+
+    with pytest.raises(pydantic.ValidationError):
+        SERVER_EVENT.validate_python({"type": "response.audio.delta", "event_id": "e", "delta": ""})
+    with pytest.raises(pydantic.ValidationError):
+        SERVER_EVENT.validate_python({"type": "conversation.item.truncated", "event_id": "e"})
+    SERVER_EVENT.validate_python(
+        {
+            "type": "conversation.item.truncated",
+            "event_id": "e",
+            "item_id": "i",
+            "content_index": 0,
+            "audio_end_ms": 5,
+        }
+    )

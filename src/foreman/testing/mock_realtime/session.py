@@ -271,8 +271,13 @@ class MockSession:
                 ]
                 if texts:
                     return Turn("text", text=" ".join(texts), instructions=instructions)
+                transcript = next(
+                    (p.get("transcript") for p in item.get("content", []) if p.get("transcript")),
+                    None,
+                )
                 return Turn(
                     "audio",
+                    text=transcript,
                     audio_turn=self.audio_turns.get(item["id"], 0),
                     instructions=instructions,
                 )
