@@ -1,0 +1,83 @@
+"""WebSocket transport to a Realtime endpoint, on the `websockets` library.
+
+Only connection set-up and error translation live here: every failure becomes a
+`BackendError` with a one-line message fit for `status.last_error` (never a traceback, never
+the key). Reference: openai-realtime.md §1.1 (Bearer auth, `model` query, no beta header,
+unlimited message size) and §11.
+"""
+
+from __future__ import annotations
+
+import socket
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import websockets
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import InvalidHandshake, InvalidStatus, InvalidURI
+
+from foreman.exceptions import BackendError
+
+OPENAI_HOST = "api.openai.com"
+
+
+def realtime_url(endpoint: str, model: str) -> str:
+    """The endpoint with `model=` in its query (replacing one already there)."""
+    parts = urlsplit(endpoint)
+    query = [(k, v) for k, v in parse_qsl(parts.query) if k != "model"]
+    query.append(("model", model))
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), ""))
+
+
+def endpoint_host(endpoint: str) -> str:
+    parts = urlsplit(endpoint)
+    return parts.netloc.rsplit("@", 1)[-1]
+
+
+def needs_api_key(endpoint: str) -> bool:
+    """The real service needs a key; a mock on loopback does not."""
+    host = urlsplit(endpoint).hostname or ""
+    return host == OPENAI_HOST or host.endswith(".openai.com")
+
+
+async def open_realtime(
+    endpoint: str, model: str, api_key: str, *, timeout_s: float = 10.0
+) -> ClientConnection:
+    """Connect and return the open connection, or raise BackendError (one line)."""
+    url = realtime_url(endpoint, model)
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    host = endpoint_host(endpoint)
+    try:
+        return await connect(
+            url,
+            additional_headers=headers,
+            max_size=None,  # response.done and item.retrieved can be very large (§1.1)
+            ping_interval=20,
+            ping_timeout=20,
+            open_timeout=timeout_s,
+            close_timeout=2,
+            compression=None,  # base64 audio does not compress; save the CPU
+            user_agent_header="foreman/0.1",
+        )
+    except InvalidStatus as exc:
+        status = exc.response.status_code
+        hint = {
+            401: "authentication failed: check OPENAI_API_KEY",
+            403: "forbidden: the key has no access to this model or project",
+            404: "not found: check the endpoint path and the model name",
+            429: "rate limited or out of quota",
+        }.get(status, "the server refused the WebSocket upgrade")
+        raise BackendError(f"{host}: HTTP {status}: {hint}", code=f"http_{status}") from None
+    except InvalidURI:
+        raise BackendError(f"invalid realtime endpoint URL: {endpoint}", code="bad_url") from None
+    except InvalidHandshake as exc:
+        raise BackendError(f"{host}: WebSocket handshake failed: {exc}", code="handshake") from None
+    except ConnectionRefusedError:
+        raise BackendError(f"{host}: connection refused", code="refused") from None
+    except socket.gaierror:
+        raise BackendError(f"{host}: host name not found", code="dns") from None
+    except TimeoutError:
+        raise BackendError(f"{host}: no answer within {timeout_s:g} s", code="timeout") from None
+    except OSError as exc:
+        raise BackendError(f"{host}: {exc.strerror or exc}", code="os_error") from None
+    except websockets.exceptions.WebSocketException as exc:
+        raise BackendError(f"{host}: {exc}", code="websocket") from None

@@ -1,0 +1,90 @@
+"""Which Realtime `error` events matter (reference openai-realtime.md §7.1).
+
+* harmless: nothing was lost and nothing needs doing (log at debug and carry on);
+* recoverable: the request that caused it was not applied, the session goes on; the caller
+  may retry or tell the user (e.g. `conversation_already_has_active_response`: queue the
+  `response.create` and send it again after the next `response.done`, §4.5);
+* fatal: the session cannot continue; close it and report `message` as the last error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Severity = Literal["harmless", "recoverable", "fatal"]
+
+# §7.1: the session is over (or never worked) when these arrive.
+FATAL_CODES = frozenset(
+    {
+        "beta_api_shape_disabled",  # followed by close code 4000 (§0)
+        "session_expired",  # the 60-minute limit (§7.2)
+        "invalid_api_key",
+        "insufficient_quota",
+    }
+)
+
+# §7.1 / §5.2: answers to requests that simply had nothing to act on.
+HARMLESS_CODES = frozenset({"response_cancel_not_active", "input_audio_buffer_commit_empty"})
+
+# Validation codes that, on a `session.update` sent before the session was configured, mean the
+# whole configuration was rejected (§7.1: "rejected as a whole"): Foreman cannot run on the
+# service's defaults (wrong audio format, no tools), so that is fatal.
+CONFIG_REJECTED_CODES = frozenset(
+    {"missing_required_parameter", "unknown_parameter", "invalid_value", "invalid_type"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorNotice:
+    """A classified server `error`, emitted by `RealtimeSession.receive` after the event.
+
+    `event_id` is the client event id the service echoed (`error.event_id`), if any;
+    `client_event_type` is the type of that client event when the session sent it.
+    """
+
+    severity: Severity
+    code: str | None
+    message: str
+    event_id: str | None
+    param: str | None = None
+    client_event_type: str | None = None
+
+    @property
+    def fatal(self) -> bool:
+        return self.severity == "fatal"
+
+
+def classify_error(
+    code: str | None,
+    *,
+    client_event_type: str | None,
+    configured: bool,
+    param: str | None = None,
+) -> Severity:
+    """Severity of one error.
+
+    `client_event_type` is the type of the client event the error answers (known when it
+    echoed an event id we sent); `configured` is whether the first `session.updated` arrived.
+    """
+    if code in FATAL_CODES:
+        return "fatal"
+    if not configured:
+        # Before the first session.updated, an error on our session.update (matched by the
+        # echoed event id, or by a `session.*` param when no id came back) means the whole
+        # configuration was rejected and the session cannot start.
+        if client_event_type == "session.update":
+            return "fatal"
+        if (
+            client_event_type is None
+            and code in CONFIG_REJECTED_CODES
+            and (param or "").startswith("session")
+        ):
+            return "fatal"
+    if code in HARMLESS_CODES:
+        return "harmless"
+    if client_event_type == "conversation.item.truncate":
+        # §5.2 step 3: truncating audio that already finished playing (or an item already
+        # cut shorter) changes nothing the user heard.
+        return "harmless"
+    return "recoverable"

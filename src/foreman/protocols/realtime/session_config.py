@@ -1,0 +1,246 @@
+"""Build the GA `session.update` from config plus start overrides (reference §1.3, §1.5, §5.1).
+
+`session_options_from_config(rt, **overrides)` gives a `SessionOptions`;
+`build_session_update(opts)` gives the `SessionUpdate` to send right after `session.created`.
+Every setting the service has a disputed default for is sent explicitly: `silence_duration_ms`
+(200 vs 500 ms, §1.3), and `null` for transcription / noise reduction when they are off.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from foreman.audio.formats import AudioFormat
+from foreman.exceptions import ConfigError
+from foreman.protocols.realtime.client_events import SessionUpdate
+
+if TYPE_CHECKING:
+    from foreman.config import RealtimeConfig
+
+__all__ = [
+    "SessionOptions",
+    "TurnDetection",
+    "build_session_update",
+    "session_options_from_config",
+]
+
+TurnDetectionType = Literal["server_vad", "semantic_vad", "none"]
+_TD_TYPES = ("server_vad", "semantic_vad", "none")
+_EAGERNESS = ("low", "medium", "high", "auto")
+_MODALITIES = (("audio",), ("text",))
+_TOOL_CHOICES = ("auto", "none", "required")
+# Keys of a GA function tool (RealtimeFunctionTool); anything else would be beta leakage or
+# Foreman-internal metadata (risk, executor) that must not reach the wire.
+_FUNCTION_TOOL_KEYS = ("type", "name", "description", "parameters")
+
+
+@dataclass(frozen=True)
+class TurnDetection:
+    """`audio.input.turn_detection`. `type="none"` means manual turns (push-to-talk)."""
+
+    type: TurnDetectionType = "server_vad"
+    threshold: float = 0.5
+    prefix_padding_ms: int = 300
+    silence_duration_ms: int = 500
+    idle_timeout_ms: int | None = None
+    eagerness: str = "auto"
+    create_response: bool = True
+    interrupt_response: bool = True
+
+    def __post_init__(self) -> None:
+        if self.type not in _TD_TYPES:
+            raise ConfigError(
+                f"turn_detection.type must be one of {', '.join(_TD_TYPES)}, got {self.type!r}"
+            )
+        if self.eagerness not in _EAGERNESS:
+            raise ConfigError(
+                f"turn_detection.eagerness must be one of {', '.join(_EAGERNESS)}, "
+                f"got {self.eagerness!r}"
+            )
+        if not 0.0 <= self.threshold <= 1.0:
+            raise ConfigError(f"turn_detection.threshold must be in 0..1, got {self.threshold}")
+        if self.prefix_padding_ms < 0 or self.silence_duration_ms < 0:
+            raise ConfigError("turn_detection padding and silence must not be negative")
+
+    def to_wire(self) -> dict[str, Any] | None:
+        """The GA object: server_vad and semantic_vad take different fields; none is null."""
+        if self.type == "none":
+            return None
+        if self.type == "semantic_vad":
+            return {
+                "type": "semantic_vad",
+                "eagerness": self.eagerness,
+                "create_response": self.create_response,
+                "interrupt_response": self.interrupt_response,
+            }
+        wire: dict[str, Any] = {
+            "type": "server_vad",
+            "threshold": self.threshold,
+            "prefix_padding_ms": self.prefix_padding_ms,
+            "silence_duration_ms": self.silence_duration_ms,
+            "create_response": self.create_response,
+            "interrupt_response": self.interrupt_response,
+        }
+        if self.idle_timeout_ms is not None:  # server_vad only (§5.1)
+            wire["idle_timeout_ms"] = self.idle_timeout_ms
+        return wire
+
+
+@dataclass(frozen=True)
+class SessionOptions:
+    """Everything Foreman sets on a Realtime session. Build with `session_options_from_config`."""
+
+    model: str
+    instructions: str
+    voice: str
+    input_format: AudioFormat
+    output_format: AudioFormat
+    output_modalities: tuple[str, ...] = ("audio",)
+    turn_detection: TurnDetection = field(default_factory=TurnDetection)
+    transcription_model: str = ""  # "" = input transcription off
+    transcription_language: str = ""
+    noise_reduction: str = ""  # "" | near_field | far_field
+    tools: tuple[dict[str, Any], ...] = ()
+    tool_choice: str = "auto"  # auto | none | required | the name of one function
+
+    def __post_init__(self) -> None:
+        if not self.model:
+            raise ConfigError("realtime model must not be empty")
+        if tuple(self.output_modalities) not in _MODALITIES:
+            raise ConfigError(
+                'output_modalities must be ["audio"] or ["text"], '
+                f"got {list(self.output_modalities)}"
+            )
+        if self.noise_reduction not in ("", "near_field", "far_field"):
+            raise ConfigError(
+                "noise_reduction must be near_field, far_field or empty, "
+                f"got {self.noise_reduction!r}"
+            )
+        # Fail now, not at send time: only pcm16@24k and G.711@8k exist on the wire (§6.1).
+        self.input_format.to_realtime()
+        self.output_format.to_realtime()
+
+
+def session_options_from_config(rt: RealtimeConfig, **overrides: Any) -> SessionOptions:
+    """`SessionOptions` from the `[realtime]` config, with start-time overrides.
+
+    Overrides are SessionOptions field names (model, voice, instructions, input_format,
+    output_format, tools, tool_choice, turn_detection, ...). A `None` override means "keep the
+    config value", so an API body's optional fields can be passed straight through. Formats may
+    be given as `AudioFormat` or as a name (`pcm16`, `g711_ulaw`, `audio/pcma`, ...); tools as
+    any iterable of dicts; turn_detection as a `TurnDetection` or a mapping of its fields.
+    """
+    valid = {f.name for f in dataclasses.fields(SessionOptions)}
+    unknown = sorted(set(overrides) - valid)
+    if unknown:
+        raise TypeError(f"unknown session option(s): {', '.join(unknown)}")
+    td = rt.turn_detection
+    model_format = AudioFormat.from_name(rt.audio_out_format)
+    values: dict[str, Any] = {
+        "model": rt.model,
+        "instructions": rt.instructions,
+        "voice": rt.voice,
+        # `audio_out_format` is the model's format in both directions (config.py); the
+        # endpoint's own rate (`audio_in_hz`) is the audio layer's concern, not the wire's.
+        "input_format": model_format,
+        "output_format": model_format,
+        "output_modalities": tuple(rt.output_modalities),
+        "turn_detection": TurnDetection(
+            type=td.type,  # type: ignore[arg-type]  # validated by config and __post_init__
+            threshold=td.threshold,
+            prefix_padding_ms=td.prefix_padding_ms,
+            silence_duration_ms=td.silence_duration_ms,
+            idle_timeout_ms=td.idle_timeout_ms,
+            eagerness=td.eagerness,
+            create_response=td.create_response,
+            interrupt_response=td.interrupt_response,
+        ),
+        "transcription_model": rt.transcription_model,
+        "transcription_language": rt.transcription_language,
+        "noise_reduction": rt.noise_reduction,
+    }
+    for key, value in overrides.items():
+        if value is not None:
+            values[key] = _coerce_override(key, value)
+    return SessionOptions(**values)
+
+
+def _coerce_override(key: str, value: Any) -> Any:
+    if key in ("input_format", "output_format") and isinstance(value, str):
+        return AudioFormat.from_name(value)
+    if key in ("tools", "output_modalities"):
+        return tuple(value)
+    if key == "turn_detection" and isinstance(value, Mapping):
+        return TurnDetection(**value)
+    return value
+
+
+def build_session_update(opts: SessionOptions, *, event_id: str | None = "cfg-1") -> SessionUpdate:
+    """The GA `session.update` for `opts` (reference §1.5). Send it after `session.created`.
+
+    The default `event_id` lets an `error` be matched to this update (§7.1): a rejected update
+    applies nothing, so the session treats it as fatal before the session is configured.
+    """
+    audio_input: dict[str, Any] = {
+        "format": opts.input_format.to_realtime(),
+        "transcription": _transcription(opts),
+        "noise_reduction": {"type": opts.noise_reduction} if opts.noise_reduction else None,
+        "turn_detection": opts.turn_detection.to_wire(),
+    }
+    session: dict[str, Any] = {
+        "type": "realtime",
+        "model": opts.model,
+        "output_modalities": list(opts.output_modalities),
+        "instructions": opts.instructions,
+        "audio": {
+            "input": audio_input,
+            "output": {"format": opts.output_format.to_realtime(), "voice": _voice(opts.voice)},
+        },
+        "tools": [_tool(t) for t in opts.tools],
+        "tool_choice": _tool_choice(opts.tool_choice),
+    }
+    return SessionUpdate(session=session, event_id=event_id)
+
+
+def _transcription(opts: SessionOptions) -> dict[str, Any] | None:
+    if not opts.transcription_model:
+        return None
+    out: dict[str, Any] = {"model": opts.transcription_model}
+    if opts.transcription_language:
+        out["language"] = opts.transcription_language
+    return out
+
+
+def _voice(voice: str) -> str | dict[str, str]:
+    # A custom voice is referenced by id (§6.3); built-in voices are plain names.
+    return {"id": voice} if voice.startswith("voice_") else voice
+
+
+def _tool(tool: Mapping[str, Any]) -> dict[str, Any]:
+    if not isinstance(tool, Mapping):
+        raise ConfigError(f"a tool must be an object, got {type(tool).__name__}")
+    kind = tool.get("type", "function")
+    if kind == "mcp":  # MCP tools carry their own fields; pass them through unchanged
+        return dict(tool)
+    if kind != "function":
+        raise ConfigError(f"tool type must be 'function' or 'mcp', got {kind!r}")
+    name = tool.get("name")
+    if not isinstance(name, str) or not name:
+        raise ConfigError(f"a function tool needs a name: {dict(tool)!r}")
+    out: dict[str, Any] = {"type": "function"}
+    for key in _FUNCTION_TOOL_KEYS[1:]:
+        if key in tool:
+            out[key] = tool[key]
+    out.setdefault("parameters", {"type": "object", "properties": {}})
+    return out
+
+
+def _tool_choice(choice: str) -> str | dict[str, str]:
+    if choice in _TOOL_CHOICES:
+        return choice
+    if not choice:
+        raise ConfigError("tool_choice must not be empty")
+    return {"type": "function", "name": choice}  # force one named function (§4.1)

@@ -1,0 +1,215 @@
+"""A voice session started from the control API (the desk assistant's V2V mode).
+
+It owns one backend and a reader task. Audio from the model goes to an `AudioSink`
+(nothing yet: the local speaker arrives with the local-voice issue), transcripts and
+session events go to the bus, tool requests go to the tool dispatcher, and `say()` lets a
+caller inject a user text turn and stream the assistant's reply.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Any, Protocol
+
+from foreman.backends.base import (
+    AudioOut,
+    BackendEvent,
+    BackendWarning,
+    Closed,
+    ResponseDone,
+    ResponseStarted,
+    SpeechStarted,
+    ToolRequest,
+    Transcript,
+    VoiceBackend,
+)
+from foreman.exceptions import SessionClosed
+from foreman.policy.context import CallContext
+from foreman.session.bus import EventBus
+
+log = logging.getLogger(__name__)
+
+
+class ToolHandler(Protocol):
+    async def handle(self, request: ToolRequest, session: Any) -> None: ...
+    def on_user_transcript(self, session: Any, text: str) -> None: ...
+    def cancel_session(self, session_id: str) -> None: ...
+
+
+class VoiceSession:
+    """One backend session plus the bookkeeping the API and the TUI need."""
+
+    def __init__(
+        self,
+        backend: VoiceBackend,
+        ctx: CallContext,
+        bus: EventBus,
+        *,
+        tools: ToolHandler | None = None,
+        on_end: Any = None,
+    ) -> None:
+        self.backend = backend
+        self.ctx = ctx
+        self.bus = bus
+        self.tools = tools
+        self.since = time.time()
+        self.error: str | None = None
+        self.audio_out_bytes = 0
+        self.responses = 0
+        self._listeners: set[asyncio.Queue[BackendEvent]] = set()
+        self._reader: asyncio.Task[None] | None = None
+        self._tool_tasks: set[asyncio.Task[None]] = set()
+        self._on_end = on_end
+        self._closed = asyncio.Event()
+        self.end_reason: str | None = None
+
+    async def start(self) -> None:
+        await self.backend.start()
+        self._reader = asyncio.create_task(self._read(), name=f"voice-reader-{self.ctx.session_id}")
+
+    @property
+    def active(self) -> bool:
+        return not self._closed.is_set()
+
+    async def _read(self) -> None:
+        try:
+            async for event in self.backend.events():
+                self._dispatch(event)
+                if isinstance(event, Closed):
+                    if event.error:
+                        self.error = event.error
+                    break
+        except Exception as exc:  # the reader must end the session with a reason, not vanish
+            log.exception("= session %s reader failed", self.ctx.session_id)
+            self.error = f"internal error: {type(exc).__name__}: {exc}"
+        finally:
+            self._finish()
+
+    def _dispatch(self, event: BackendEvent) -> None:
+        for queue in list(self._listeners):
+            queue.put_nowait(event)
+        if isinstance(event, AudioOut):
+            self.audio_out_bytes += len(event.audio)
+        elif isinstance(event, Transcript):
+            if event.final:
+                self.bus.publish(
+                    "transcript",
+                    session_id=self.ctx.session_id,
+                    role=event.role,
+                    text=event.text,
+                    item_id=event.item_id,
+                )
+                if event.role == "user" and self.tools is not None:
+                    self.tools.on_user_transcript(self, event.text)
+        elif isinstance(event, ToolRequest):
+            if self.tools is None:
+                task = asyncio.create_task(
+                    self.backend.send_tool_result(
+                        event.call_id, '{"error":"no tools are available in this session"}'
+                    )
+                )
+            else:
+                task = asyncio.create_task(self.tools.handle(event, self))
+            self._tool_tasks.add(task)
+            task.add_done_callback(self._tool_tasks.discard)
+        elif isinstance(event, ResponseDone):
+            self.responses += 1
+        elif isinstance(event, SpeechStarted):
+            self.bus.publish("speech.started", session_id=self.ctx.session_id)
+        elif isinstance(event, BackendWarning):
+            self.bus.publish(
+                "session.warning",
+                session_id=self.ctx.session_id,
+                code=event.code,
+                message=event.message,
+            )
+
+    def _finish(self) -> None:
+        if self._closed.is_set():
+            return
+        self._closed.set()
+        if self.tools is not None:
+            self.tools.cancel_session(self.ctx.session_id)
+        for task in self._tool_tasks:
+            task.cancel()
+        for queue in list(self._listeners):
+            queue.put_nowait(Closed(self.error))
+        self.bus.publish(
+            "session.ended",
+            session_id=self.ctx.session_id,
+            error=self.error,
+            reason=self.end_reason,
+        )
+        if self._on_end is not None:
+            self._on_end(self)
+
+    async def close(self, reason: str = "stopped") -> None:
+        self.end_reason = self.end_reason or reason
+        await self.backend.close()
+        if self._reader is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+        self._finish()
+
+    # --- ToolSession (what the tool dispatcher may do) -------------------------------
+    async def send_tool_result(self, call_id: str, output: str, *, respond: bool = True) -> None:
+        await self.backend.send_tool_result(call_id, output, respond=respond)
+
+    async def notify_model(self, text: str) -> None:
+        await self.backend.add_context("system", text)
+
+    def request_end(self, reason: str) -> None:
+        """end_call: the model said goodbye; close once the current response is done."""
+        self.end_reason = reason
+        task = asyncio.create_task(self._end_after_response())
+        self._tool_tasks.add(task)
+        task.add_done_callback(self._tool_tasks.discard)
+
+    async def _end_after_response(self) -> None:
+        await asyncio.sleep(0)  # let the tool result go out first
+        await self.close(self.end_reason or "end_call")
+
+    # --- text turns --------------------------------------------------------------------
+    async def say(self, text: str) -> AsyncIterator[dict[str, Any]]:
+        """Send a user text turn; yield {"delta"} pieces, then {"done", "transcript", "status"}."""
+        if not self.active:
+            raise SessionClosed("the session has ended")
+        queue: asyncio.Queue[BackendEvent] = asyncio.Queue()
+        self._listeners.add(queue)
+        try:
+            await self.backend.add_context("user", text)
+            await self.backend.request_response()
+            response_id: str | None = None
+            awaiting_tool = False  # a tool call means a follow-up response will carry the answer
+            parts: list[str] = []
+            while True:
+                event = await queue.get()
+                if isinstance(event, ResponseStarted) and response_id is None:
+                    response_id = event.response_id
+                elif isinstance(event, Transcript) and event.role == "assistant":
+                    if not event.final:
+                        parts.append(event.text)
+                        yield {"delta": event.text}
+                elif isinstance(event, ResponseDone) and event.response_id == response_id:
+                    if awaiting_tool and event.status == "completed":
+                        awaiting_tool, response_id = False, None
+                        continue
+                    yield {"done": True, "transcript": "".join(parts), "status": event.status}
+                    return
+                elif isinstance(event, ToolRequest):
+                    awaiting_tool = True
+                    yield {"tool": event.name, "call_id": event.call_id}
+                elif isinstance(event, Closed):
+                    yield {
+                        "done": True,
+                        "transcript": "".join(parts),
+                        "status": "closed",
+                        "error": event.error,
+                    }
+                    return
+        finally:
+            self._listeners.discard(queue)

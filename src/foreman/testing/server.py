@@ -1,0 +1,39 @@
+"""Serve an ASGI app on loopback inside the running event loop (tests, benchmarks).
+
+The listening socket is bound and listening before uvicorn starts, so clients may connect
+at once: their connections wait in the backlog. No readiness polling is needed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import AsyncIterator
+from typing import Any
+
+import uvicorn
+
+
+@contextlib.asynccontextmanager
+async def serve_app(app: Any, host: str = "127.0.0.1") -> AsyncIterator[str]:
+    """Yield the base URL (http://host:port) while `app` is served; shut down cleanly."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, 0))
+    sock.listen(512)
+    sock.setblocking(False)
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(
+        app, ws="websockets-sansio", log_level="warning", lifespan="on", access_log=False
+    )
+    server = uvicorn.Server(config)
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    task = asyncio.create_task(server.serve(sockets=[sock]), name="uvicorn")
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.should_exit = True
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(task, 10)
+        sock.close()
