@@ -52,8 +52,9 @@ Scenario files (JSON, or TOML for any other suffix)::
     steps = [{ say = "Default reply." }]
 
 `match` may also hold `instructions = "substring"` (of `response.create` instructions);
-`text` also matches an audio turn through its scripted transcript. See docs/mock-realtime.md. With no
-matching rule the mock answers with a short spoken reply ("You said: <text>" for text turns).
+`text` also matches an audio turn through its scripted transcript. With no matching rule the
+mock answers with a short spoken reply ("You said: <text>" for text turns). More in
+docs/mock-realtime.md.
 """
 
 from foreman.testing.mock_realtime.faults import Faults
