@@ -136,6 +136,8 @@ class Responder:
             await self._run()
         except SessionGone:
             pass
+        except Exception as exc:  # a bug in the mock: report it, keep the session
+            await self.s.internal_error(exc)
         finally:
             self.s.response_finished(self.resp)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
+import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +33,7 @@ from foreman.testing.mock_realtime.schema import (
 if TYPE_CHECKING:
     from foreman.testing.mock_realtime.server import MockRealtimeServer
 
+log = logging.getLogger(__name__)
 Event = dict[str, Any]
 Handler = Callable[["MockSession", Event], Awaitable[None]]
 
@@ -57,6 +59,7 @@ class MockSession:
         self.closed = False
         self.dropped = False
         self._closed_event = asyncio.Event()
+        self.internal_errors: list[BaseException] = []
         self.config: dict[str, Any] = default_session(model)
         self.id: str = self.config["id"]
         self.conversation_id = ids.conversation_id()
@@ -176,6 +179,22 @@ class MockSession:
             await handler(self, event)
         except ClientError as exc:
             await self.send_error(exc.body, event)
+        except Exception as exc:  # a bug in the mock: keep the client's session alive
+            await self.internal_error(exc, event)
+
+    async def internal_error(self, exc: BaseException, event: Event | None = None) -> None:
+        """Record a mock bug (tests assert `internal_errors` is empty) and answer the way the
+        service answers its own failures: a `server_error` that does not close the session."""
+        log.exception("mock realtime: internal error", exc_info=exc)
+        self.internal_errors.append(exc)
+        await self.send_error(
+            E.error(
+                None,
+                "The server had an error while processing your request. Sorry about that!",
+                type="server_error",
+            ),
+            event,
+        )
 
     async def handle_binary(self) -> None:
         await self.send_error(E.binary_frame())
