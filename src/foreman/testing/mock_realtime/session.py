@@ -169,7 +169,7 @@ class MockSession:
             )
             return
         if kind in self.faults.error_on:
-            await self.send(as_error_event(self.faults.error_on[kind]))
+            await self.send_error(as_error_event(self.faults.error_on[kind])["error"], event)
             return
         handler = HANDLERS.get(kind)
         if handler is None:
