@@ -85,7 +85,9 @@ class Responder:
             "id": self.resp.id,
             "status": status,
             "status_details": details,
-            "output": [dict(i) for i in self.resp.output] if status != "in_progress" else [],
+            "output": [self.s.public_item(i) for i in self.resp.output]
+            if status != "in_progress"
+            else [],
             "conversation_id": self.s.conversation_id if self.resp.in_conversation else None,
             "output_modalities": list(self.modalities),
             "max_output_tokens": self.resp.params.get(

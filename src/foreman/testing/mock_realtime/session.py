@@ -14,6 +14,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from websockets.exceptions import ConnectionClosed
+
 from foreman.audio.formats import AudioFormat
 from foreman.testing.mock_realtime import conversation, ids, input_audio
 from foreman.testing.mock_realtime import errors as E
@@ -46,14 +48,14 @@ class MockSession:
         server: MockRealtimeServer,
         model: str,
         send_raw: Callable[[str], Awaitable[None]],
-        abort: Callable[[], None],
+        drop: Callable[[], None],
         faults: Faults,
     ) -> None:
         self.server = server
         self.model = model
         self.faults = faults
         self._send_raw = send_raw
-        self._abort = abort
+        self._drop = drop
         self.received: list[Event] = []
         self.sent: list[Event] = []
         self.closed = False
@@ -94,15 +96,15 @@ class MockSession:
         self.sent.append(event)
         try:
             await self._send_raw(json.dumps(event))
-        except Exception:
+        except ConnectionClosed:
             self.closed = True
             return False
+        await self.server._notify()
         limit = self.faults.drop_after_events
         if limit is not None and len(self.sent) >= limit:
             self.dropped = True
-            self._abort()
+            self._drop()  # fault: the TCP connection goes away without a close frame
             return False
-        await self.server._notify()
         return True
 
     async def send_error(self, body: E.ErrorBody, client_event: Event | None = None) -> None:
@@ -221,7 +223,7 @@ class MockSession:
         public = copy.deepcopy(self.config)
         await self.send({"type": "session.updated", "session": public})
 
-    # input audio -------------------------------------------------------------------------
+    # responses ---------------------------------------------------------------------------
 
     async def on_response_create(self, event: Event) -> None:
         only(event, ("response",))
