@@ -52,6 +52,7 @@ def validate_every_server_event(monkeypatch: pytest.MonkeyPatch) -> Iterator[Non
     problems = []
     for server in started:
         for session in server.sessions:
+            problems += [f"mock internal error: {e!r}" for e in session.internal_errors]
             for event in session.sent:
                 try:
                     SERVER_EVENT.validate_python(event)

@@ -248,3 +248,52 @@ async def test_manual_commit_and_the_100ms_rule(client: Client) -> None:
     # no VAD events and no automatic response
     await client.send({"type": "input_audio_buffer.clear"})
     assert types(await client.until("input_audio_buffer.cleared")) == ["input_audio_buffer.cleared"]
+
+
+async def test_input_transcription_uses_the_scripted_transcript(
+    mock_realtime: MockRealtimeServer, client: Client
+) -> None:
+    mock_realtime.scenario = Scenario(
+        [Rule(Match.user_text("how are you"), Reply.text("Fine, thanks."))],
+        transcripts={1: "Hello there, how are you?"},
+    )
+    transcription = {"model": "gpt-live-transcribe", "language": "en"}
+    await client.send(
+        {
+            "type": "session.update",
+            "session": {
+                "type": "realtime",
+                "output_modalities": ["text"],
+                "audio": {"input": {"turn_detection": VAD, "transcription": transcription}},
+            },
+        }
+    )
+    updated = (await client.until("session.updated"))[-1]
+    assert updated["session"]["audio"]["input"]["transcription"]["model"] == "gpt-live-transcribe"
+    audio, _, _ = utterance(24000)
+    await client.append(audio)
+    events = await client.until("response.done")
+    names = types(events)
+    done = next(
+        e for e in events if e["type"] == "conversation.item.input_audio_transcription.completed"
+    )
+    committed = next(e for e in events if e["type"] == "input_audio_buffer.committed")
+    assert (
+        done["item_id"] == committed["item_id"]
+        and done["transcript"] == "Hello there, how are you?"
+    )
+    deltas = [
+        e["delta"]
+        for e in events
+        if e["type"] == "conversation.item.input_audio_transcription.delta"
+    ]
+    assert "".join(deltas) == done["transcript"]
+    assert done["usage"]["type"] == "duration" and done["usage"]["seconds"] > 1
+    assert names.index("conversation.item.input_audio_transcription.completed") < names.index(
+        "response.created"
+    )
+    # the rule matched the audio turn through its transcript
+    assert (
+        next(e for e in events if e["type"] == "response.output_text.done")["text"]
+        == "Fine, thanks."
+    )

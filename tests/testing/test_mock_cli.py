@@ -81,3 +81,37 @@ async def test_cli_rejects_a_bad_scenario_file(tmp_path: Path) -> None:
     out, err = await asyncio.wait_for(proc.communicate(), unit(20))
     assert proc.returncode == 2 and out == b""
     assert str(bad) in err.decode() and "'steps' must be a non-empty list" in err.decode()
+
+
+async def test_cli_fault_flags_reach_the_server() -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "foreman.testing.mock_realtime.cli", "--port", "0",
+        "--session-time-limit", "0.2",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env(),
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        url = (await asyncio.wait_for(proc.stdout.readline(), unit(20))).decode().strip()
+        async with connect(url + "?model=m") as ws:
+            c = Client(ws)
+            assert (await c.recv())["type"] == "session.created"
+            assert (await c.recv())["error"]["code"] == "session_expired"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proc.wait(), unit(10)) == 0
+
+
+async def test_cli_reports_a_taken_port() -> None:
+    holder = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+    port = holder.sockets[0].getsockname()[1]
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "foreman.testing.mock_realtime.cli", "--port", str(port),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env(),
+        )  # fmt: skip
+        _, err = await asyncio.wait_for(proc.communicate(), unit(20))
+    finally:
+        holder.close()
+        await holder.wait_closed()
+    assert proc.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in err.decode()

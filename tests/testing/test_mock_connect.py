@@ -143,3 +143,44 @@ async def test_wait_for_client_event_resolves_and_times_out(
     assert second["event_id"] == "b"
     with pytest.raises(TimeoutError, match=r"response\.create"):
         await mock_realtime.wait_for_client_event("response.create", timeout=0.05)
+
+
+def test_the_central_validator_would_catch_a_bad_event() -> None:
+    """The teardown check is real: beta names and missing fields fail it."""
+    import pydantic
+
+    from .conftest import SERVER_EVENT
+
+    with pytest.raises(pydantic.ValidationError):
+        SERVER_EVENT.validate_python({"type": "response.audio.delta", "event_id": "e", "delta": ""})
+    with pytest.raises(pydantic.ValidationError):
+        SERVER_EVENT.validate_python({"type": "conversation.item.truncated", "event_id": "e"})
+    SERVER_EVENT.validate_python(
+        {
+            "type": "conversation.item.truncated",
+            "event_id": "e",
+            "item_id": "i",
+            "content_index": 0,
+            "audio_end_ms": 5,
+        }
+    )
+
+
+async def test_a_mock_bug_answers_server_error_and_keeps_the_session(
+    mock_realtime: MockRealtimeServer, client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from foreman.testing.mock_realtime import session as session_module
+
+    async def broken(s: object, event: object) -> None:
+        raise RuntimeError("boom")
+
+    with monkeypatch.context() as patch:
+        patch.setitem(session_module.HANDLERS, "input_audio_buffer.clear", broken)
+        await client.send({"type": "input_audio_buffer.clear", "event_id": "x"})
+        err = (await client.until("error"))[-1]["error"]
+    assert err["type"] == "server_error" and err["event_id"] == "x"
+    await client.send({"type": "input_audio_buffer.clear"})
+    await client.until("input_audio_buffer.cleared")
+    session = await mock_realtime.wait_for_session()
+    assert [str(e) for e in session.internal_errors] == ["boom"]
+    session.internal_errors.clear()  # expected here; the teardown check fails on any other

@@ -128,3 +128,21 @@ def test_reply_options_are_checked() -> None:
         Reply.say("x", pace=0)
     reply = Reply.say("a", pace=2).then(Call.of("t", {"k": 1}))
     assert reply.pace == 2.0 and reply.steps[1] == Call("t", '{"k": 1}')
+
+
+def test_the_documented_example_loads(tmp_path: Path) -> None:
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "mock-realtime.md").read_text()
+    example = doc.split("```toml\n", 1)[1].split("```", 1)[0]
+    path = tmp_path / "doc.toml"
+    path.write_text(example)
+    sc = Scenario.from_file(path)
+    assert sc.transcripts == {1: "What is the weather in Paris?"}
+    assert [r.match for r in sc.rules] == [
+        Match(text="weather"),
+        Match(after_tool="get_weather"),
+        Match(audio_turn=2),
+        Match(),
+    ]
+    assert sc.choose(Turn("audio", text="What is the weather in Paris?", audio_turn=1), {}).steps[
+        0
+    ] == Say("Let me check the weather.")

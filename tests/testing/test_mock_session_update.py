@@ -164,3 +164,18 @@ async def test_update_merges_and_echoes_the_full_config(
     assert event["session"]["instructions"] == "Be brief."
     session = await mock_realtime.wait_for_session()
     assert session.config == event["session"]
+
+
+async def test_voice_is_locked_once_audio_was_produced(client: Client) -> None:
+    event = await update(client, {"type": "realtime", "audio": {"output": {"voice": "cedar"}}})
+    assert event["type"] == "session.updated"
+    await client.send({"type": "response.create"})
+    await client.until("rate_limits.updated")
+    event = await update(client, {"type": "realtime", "audio": {"output": {"voice": "marin"}}})
+    assert event["type"] == "error"
+    assert event["error"]["message"] == (
+        "Cannot update a conversation's voice if assistant audio is present."
+    )
+    # the same voice again is not a change
+    event = await update(client, {"type": "realtime", "audio": {"output": {"voice": "cedar"}}})
+    assert event["type"] == "session.updated"

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from foreman.testing.mock_realtime import errors as E
 from foreman.testing.mock_realtime import ids
-from foreman.testing.mock_realtime.audio_io import TurnDetector, fmt_of
+from foreman.testing.mock_realtime.audio_io import TurnDetector, fmt_of, split_words
 from foreman.testing.mock_realtime.errors import ClientError, only
 
 if TYPE_CHECKING:
@@ -129,6 +129,34 @@ async def _commit(s: MockSession, item_id: str) -> None:
             "type": "conversation.item.done",
             "previous_item_id": prev,
             "item": s.public_item(item),
+        }
+    )
+    if s.config["audio"]["input"]["transcription"] is not None:
+        await _transcribe(
+            s, item, fmt_of(s.config["audio"]["input"]["format"]).ms_for_bytes(len(audio))
+        )
+
+
+async def _transcribe(s: MockSession, item: dict[str, Any], audio_ms: float) -> None:
+    """Input transcription (reference §3.3): the scenario's scripted transcript for this turn.
+
+    The mock has no ASR; `Scenario.transcripts[n]` gives turn n's text (default
+    "(audio turn n)"). It also becomes the item's `transcript` for later matching."""
+    turn = s.audio_turns[item["id"]]
+    text = s.server.scenario.transcripts.get(turn, f"(audio turn {turn})")
+    item["content"][0]["transcript"] = text
+    ref = {"item_id": item["id"], "content_index": 0}
+    for piece in split_words(text, max(1, len(text.split(" ")))):
+        if piece:
+            await s.send(
+                {"type": "conversation.item.input_audio_transcription.delta", **ref, "delta": piece}
+            )
+    await s.send(
+        {
+            "type": "conversation.item.input_audio_transcription.completed",
+            **ref,
+            "transcript": text,
+            "usage": {"type": "duration", "seconds": round(audio_ms / 1000, 3)},
         }
     )
 

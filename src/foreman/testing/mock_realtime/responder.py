@@ -71,7 +71,7 @@ class Responder:
         self.voice = out.get("voice") or cfg["audio"]["output"]["voice"]
         self.fmt: AudioFormat = fmt_of(self.out_format)
         self.loop = asyncio.get_running_loop()
-        self.t0 = 0.0
+        self.t0: float | None = None  # pacing clock: set at the first delta
         self.sent_ms = 0.0
         self.text_tokens = 0
         self.audio_tokens = 0
@@ -85,7 +85,9 @@ class Responder:
             "id": self.resp.id,
             "status": status,
             "status_details": details,
-            "output": [dict(i) for i in self.resp.output] if status != "in_progress" else [],
+            "output": [self.s.public_item(i) for i in self.resp.output]
+            if status != "in_progress"
+            else [],
             "conversation_id": self.s.conversation_id if self.resp.in_conversation else None,
             "output_modalities": list(self.modalities),
             "max_output_tokens": self.resp.params.get(
@@ -108,13 +110,16 @@ class Responder:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.resp.wake.wait(), seconds)
 
-    async def before_delta(self, index: int, chunk_ms: float) -> None:
+    async def before_delta(self) -> None:
+        """Apply the delay fault and the pace before the next delta."""
         delay = self.s.faults.delay_deltas_ms / 1000
         if delay:
             await self.pause(delay)
         if self.reply.pace == "burst":
             await self.pause(0)
             return
+        if self.t0 is None:
+            self.t0 = self.loop.time()
         due = self.t0 + (self.sent_ms / 1000) / float(self.reply.pace)
         await self.pause(due - self.loop.time())
 
@@ -133,13 +138,14 @@ class Responder:
             await self._run()
         except SessionGone:
             pass
+        except Exception as exc:  # a bug in the mock: report it, keep the session
+            await self.s.internal_error(exc)
         finally:
             self.s.response_finished(self.resp)
 
     async def _run(self) -> None:
         if self.reply.delay_ms:
             await self.pause(self.reply.delay_ms / 1000)
-        self.t0 = self.loop.time()
         for index, step in enumerate(self.reply.steps):
             if self.resp.cancelled:
                 break
@@ -261,7 +267,8 @@ class Responder:
                 "part": {"type": "audio", "transcript": ""},
             }
         )
-        audio = speech(text, self.fmt.encoding)
+        # espeak-ng runs in a subprocess: keep it off the event loop (cached after the first time)
+        audio = await asyncio.to_thread(speech, text, self.fmt.encoding)
         pieces = chunks(audio, self.fmt, self.reply.chunk_ms)
         words = split_words(text, len(pieces))
         transcript = ""
@@ -269,8 +276,8 @@ class Responder:
         self.s.audio_sent[item["id"]] = sent
         self.s.audio_fmt[item["id"]] = self.fmt
         self.s.voice_locked = True
-        for i, (piece, word) in enumerate(zip(pieces, words, strict=True)):
-            await self.before_delta(i, self.reply.chunk_ms)
+        for piece, word in zip(pieces, words, strict=True):
+            await self.before_delta()
             if self.resp.cancelled:
                 break
             if word:
@@ -319,8 +326,8 @@ class Responder:
         )
         pieces = [w for w in split_words(text, max(1, len(text.split(" ")))) if w]
         out = ""
-        for i, piece in enumerate(pieces):
-            await self.before_delta(i, 0)
+        for piece in pieces:
+            await self.before_delta()
             if self.resp.cancelled:
                 break
             await self.send({"type": "response.output_text.delta", **ref, "delta": piece})
@@ -353,8 +360,8 @@ class Responder:
         }
         args = step.arguments
         size = max(1, len(args) // 3 + 1)
-        for i, start in enumerate(range(0, len(args), size)):
-            await self.before_delta(i, 0)
+        for start in range(0, len(args), size):
+            await self.before_delta()
             if self.resp.cancelled:
                 break
             piece = args[start : start + size]

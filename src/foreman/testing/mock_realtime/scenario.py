@@ -117,7 +117,7 @@ class Turn:
     """What triggered a response, as the scenario sees it."""
 
     kind: Literal["text", "audio", "tool_output", "none"]
-    text: str | None = None
+    text: str | None = None  # user text, or an audio turn's transcript
     audio_turn: int | None = None
     tool_name: str | None = None
     instructions: str | None = None
@@ -150,7 +150,8 @@ class Match:
 
     def matches(self, turn: Turn) -> bool:
         if self.text is not None and (
-            turn.kind != "text" or self.text.casefold() not in (turn.text or "").casefold()
+            turn.kind not in ("text", "audio")
+            or self.text.casefold() not in (turn.text or "").casefold()
         ):
             return False
         if self.audio_turn is not None and (
@@ -186,10 +187,17 @@ def default_reply(turn: Turn) -> Reply:
 
 @dataclass(slots=True)
 class Scenario:
-    rules: list[Rule] = field(default_factory=list)
+    """Rules in order, plus `transcripts`: audio turn n (1-based) -> what the user "said", used
+    for input transcription events and for `Match.text` on audio turns."""
 
-    def __init__(self, rules: Iterable[Rule] = ()) -> None:
+    rules: list[Rule] = field(default_factory=list)
+    transcripts: dict[int, str] = field(default_factory=dict)
+
+    def __init__(
+        self, rules: Iterable[Rule] = (), transcripts: Mapping[int, str] | None = None
+    ) -> None:
         self.rules = list(rules)
+        self.transcripts = dict(transcripts or {})
 
     def choose(self, turn: Turn, hits: dict[int, int]) -> Reply:
         """The reply for `turn`; `hits` counts rule firings for this session (updated here)."""
@@ -224,7 +232,7 @@ class Scenario:
     def from_dict(cls, data: Mapping[str, Any]) -> Scenario:
         if not isinstance(data, Mapping):
             raise ValueError("a scenario must be a table/object with a 'rules' list")
-        unknown = set(data) - {"defaults", "rules"}
+        unknown = set(data) - {"defaults", "rules", "transcripts"}
         if unknown:
             raise ValueError(f"unknown top-level key(s): {', '.join(sorted(unknown))}")
         defaults = dict(data.get("defaults", {}))
@@ -232,7 +240,15 @@ class Scenario:
         rules = data.get("rules", [])
         if not isinstance(rules, Sequence) or isinstance(rules, str):
             raise ValueError("'rules' must be a list")
-        return cls(_rule_from_dict(r, i, defaults) for i, r in enumerate(rules))
+        raw = data.get("transcripts", {})
+        if not isinstance(raw, Mapping):
+            raise ValueError("'transcripts' must be a table of audio turn number -> text")
+        transcripts: dict[int, str] = {}
+        for key, text in raw.items():
+            if not str(key).isdigit() or int(key) < 1 or not isinstance(text, str):
+                raise ValueError(f"transcripts: {key!r} must be a turn number >= 1 with a string")
+            transcripts[int(key)] = text
+        return cls((_rule_from_dict(r, i, defaults) for i, r in enumerate(rules)), transcripts)
 
 
 _STEP_KEYS = {"say", "text", "call", "arguments"}

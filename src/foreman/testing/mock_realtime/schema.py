@@ -104,6 +104,8 @@ def tagged(variants: Mapping[str, Check], *, tag: str = "type", required: bool =
             if required:
                 return E.missing_required(f"{p}.{tag}")
             return None
+        if not isinstance(v[tag], str):
+            return E.invalid_type(f"{p}.{tag}", "a string", v[tag])
         if v[tag] not in variants:
             return E.invalid_value(f"{p}.{tag}", v[tag], list(variants))
         return variants[v[tag]](p, v)
@@ -142,7 +144,7 @@ _SERVER_VAD = obj(
         "threshold": number(0.0, 1.0),
         "prefix_padding_ms": number(0, None, integer=True),
         "silence_duration_ms": number(0, None, integer=True),
-        "idle_timeout_ms": nullable(number(5000, 30000, integer=True)),
+        "idle_timeout_ms": nullable(number(0, None, integer=True)),
         "create_response": boolean(),
         "interrupt_response": boolean(),
     }

@@ -226,7 +226,7 @@ class MockRealtimeServer:
         async def send_raw(text: str) -> None:
             await ws.send(text)
 
-        session = MockSession(self, model, send_raw, transport.abort, self.faults)
+        session = MockSession(self, model, send_raw, transport.close, self.faults)
         self.sessions.append(session)
         await self._notify()
         expiry: asyncio.Task[None] | None = None

@@ -10,8 +10,11 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
+import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
+
+from websockets.exceptions import ConnectionClosed
 
 from foreman.audio.formats import AudioFormat
 from foreman.testing.mock_realtime import conversation, ids, input_audio
@@ -32,6 +35,7 @@ from foreman.testing.mock_realtime.schema import (
 if TYPE_CHECKING:
     from foreman.testing.mock_realtime.server import MockRealtimeServer
 
+log = logging.getLogger(__name__)
 Event = dict[str, Any]
 Handler = Callable[["MockSession", Event], Awaitable[None]]
 
@@ -44,19 +48,20 @@ class MockSession:
         server: MockRealtimeServer,
         model: str,
         send_raw: Callable[[str], Awaitable[None]],
-        abort: Callable[[], None],
+        drop: Callable[[], None],
         faults: Faults,
     ) -> None:
         self.server = server
         self.model = model
         self.faults = faults
         self._send_raw = send_raw
-        self._abort = abort
+        self._drop = drop
         self.received: list[Event] = []
         self.sent: list[Event] = []
         self.closed = False
         self.dropped = False
         self._closed_event = asyncio.Event()
+        self.internal_errors: list[BaseException] = []
         self.config: dict[str, Any] = default_session(model)
         self.id: str = self.config["id"]
         self.conversation_id = ids.conversation_id()
@@ -91,15 +96,15 @@ class MockSession:
         self.sent.append(event)
         try:
             await self._send_raw(json.dumps(event))
-        except Exception:
+        except ConnectionClosed:
             self.closed = True
             return False
+        await self.server._notify()
         limit = self.faults.drop_after_events
         if limit is not None and len(self.sent) >= limit:
             self.dropped = True
-            self._abort()
+            self._drop()  # fault: the TCP connection goes away without a close frame
             return False
-        await self.server._notify()
         return True
 
     async def send_error(self, body: E.ErrorBody, client_event: Event | None = None) -> None:
@@ -166,7 +171,7 @@ class MockSession:
             )
             return
         if kind in self.faults.error_on:
-            await self.send(as_error_event(self.faults.error_on[kind]))
+            await self.send_error(as_error_event(self.faults.error_on[kind])["error"], event)
             return
         handler = HANDLERS.get(kind)
         if handler is None:
@@ -176,6 +181,22 @@ class MockSession:
             await handler(self, event)
         except ClientError as exc:
             await self.send_error(exc.body, event)
+        except Exception as exc:  # a bug in the mock: keep the client's session alive
+            await self.internal_error(exc, event)
+
+    async def internal_error(self, exc: BaseException, event: Event | None = None) -> None:
+        """Record a mock bug (tests assert `internal_errors` is empty) and answer the way the
+        service answers its own failures: a `server_error` that does not close the session."""
+        log.exception("mock realtime: internal error", exc_info=exc)
+        self.internal_errors.append(exc)
+        await self.send_error(
+            E.error(
+                None,
+                "The server had an error while processing your request. Sorry about that!",
+                type="server_error",
+            ),
+            event,
+        )
 
     async def handle_binary(self) -> None:
         await self.send_error(E.binary_frame())
@@ -202,7 +223,7 @@ class MockSession:
         public = copy.deepcopy(self.config)
         await self.send({"type": "session.updated", "session": public})
 
-    # input audio -------------------------------------------------------------------------
+    # responses ---------------------------------------------------------------------------
 
     async def on_response_create(self, event: Event) -> None:
         only(event, ("response",))
@@ -271,8 +292,13 @@ class MockSession:
                 ]
                 if texts:
                     return Turn("text", text=" ".join(texts), instructions=instructions)
+                transcript = next(
+                    (p.get("transcript") for p in item.get("content", []) if p.get("transcript")),
+                    None,
+                )
                 return Turn(
                     "audio",
+                    text=transcript,
                     audio_turn=self.audio_turns.get(item["id"], 0),
                     instructions=instructions,
                 )
