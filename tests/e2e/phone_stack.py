@@ -14,7 +14,13 @@ from twilio_app import ACCOUNT, PUBLIC, TOKEN
 
 from foreman.api.app import create_app
 from foreman.backends.factory import make_backend_factory
-from foreman.config import IdentityConfig, Secret, Settings, settings_from_dict
+from foreman.config import (
+    IdentityConfig,
+    Secret,
+    Settings,
+    StorageConfig,
+    settings_from_dict,
+)
 from foreman.session.bus import Subscription
 from foreman.testing.fake_twilio import FakeTwilioCaller
 from foreman.testing.mock_realtime import MockRealtimeServer, Scenario
@@ -40,15 +46,20 @@ class Stack:
         return self.app.state.twilio
 
 
-def phone_app(settings: Settings) -> FastAPI:
+def phone_app(settings: Settings, *, with_tools: bool = False) -> FastAPI:
     """`create_app` with the phone routes (added here until the app factory wires them)."""
     app = create_app(settings)
     if getattr(app.state, "twilio", None) is None:
         from foreman.api.routes_twilio import build_twilio_services, router
 
+        dispatcher = None
+        if with_tools:
+            from foreman.tools.services import build_tool_services
+
+            dispatcher = build_tool_services(settings, app.state.bus).dispatcher
         app.include_router(router)
         app.state.twilio = build_twilio_services(
-            settings, app.state.bus, make_backend_factory(settings)
+            settings, app.state.bus, make_backend_factory(settings), dispatcher
         )
     return app
 
@@ -60,7 +71,9 @@ async def phone_stack(
     identity: IdentityConfig | None = None,
     realtime: dict[str, Any] | None = None,
     twilio: dict[str, Any] | None = None,
+    tools_db: str | None = None,
 ) -> AsyncIterator[Stack]:
+    """With `tools_db` (an audit database path), the real tool dispatcher is wired in."""
     async with MockRealtimeServer(scenario) as mock, TwilioRestStandIn(ACCOUNT, TOKEN) as rest:
         rt = {"endpoint": mock.url, **(realtime or {})}
         s = settings_from_dict({"realtime": rt})
@@ -76,7 +89,9 @@ async def phone_stack(
             ),
             identity=identity or IdentityConfig(),
         )
-        app = phone_app(s)
+        if tools_db is not None:
+            s = s.replace(storage=StorageConfig(db_path=tools_db))
+        app = phone_app(s, with_tools=tools_db is not None)
         events = app.state.bus.subscribe(maxsize=100_000)
         async with serve_app(app) as base:
             yield Stack(app, base, mock, rest, events, s)

@@ -230,3 +230,80 @@ async def test_outbound_call_through_rest_and_back() -> None:
                 e for e in stack.mock.sessions[0].received if e["type"] == "session.update"
             )
             assert "remind about rent" in update["session"]["instructions"]
+
+
+async def test_end_call_through_the_tool_dispatcher_waits_for_the_goodbye(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    scenario = Scenario(
+        [
+            Rule(
+                Match(instructions="Greet"),
+                Reply.say("Hello Godfather. Goodbye for now.").then(
+                    Call.of("end_call", {"reason": "nothing to do"})
+                ),
+            )
+        ]
+    )
+    owner = "+15550000100"
+    ident = IdentityConfig(owner_numbers=[owner])
+    async with phone_stack(scenario, identity=ident, tools_db=str(tmp_path / "audit.db")) as stack:
+        caller = stack.caller(from_=owner)
+        played_at_hangup: list[int] = []
+
+        async def on_hangup() -> None:
+            played_at_hangup.append(len(caller.played))
+            await caller.remote_hangup()
+
+        async with caller:
+            await caller.dial()
+            stack.rest.add_live_call(caller.call_sid, on_hangup)
+            update = await stack.mock.wait_for_client_event("session.update", timeout=unit(5))
+            offered = {t["name"] for t in update["session"]["tools"]}
+            assert {"end_call", "get_time", "send_sms"} <= offered  # the owner is offered all
+            assert "Godfather" in update["session"]["instructions"]
+            output = await stack.mock.wait_for_client_event(
+                "conversation.item.create",
+                predicate=lambda e: e["item"]["type"] == "function_call_output",
+                timeout=unit(10),
+            )
+            assert "ending" in output["item"]["output"]
+            assert await stack.rest.wait_for("hangup", timeout=unit(15)) == [caller.call_sid]
+            await caller.wait_closed(timeout=unit(5))
+        goodbye = mock_audio(stack, 0)
+        assert played_at_hangup and played_at_hangup[0] >= len(goodbye)  # heard in full
+        rec = await bus_event(stack, "call.recorded")
+        assert rec["role"] == "owner" and rec["verified"] and rec["reason"] == "nothing to do"
+
+
+async def test_pcm16_model_audio_is_resampled_both_ways() -> None:
+    scenario = Scenario(
+        [
+            Rule(Match(instructions="Greet"), Reply.say(GREETING)),
+            Rule(Match.audio(1), Reply.say("I heard you loud and clear.")),
+        ]
+    )
+    pcm16 = {"model_audio": "pcm16"}
+    async with (
+        phone_stack(scenario, twilio=pcm16) as stack,
+        stack.caller(continuous_silence=True) as caller,
+    ):
+        await caller.dial()
+        update = await stack.mock.wait_for_client_event("session.update", timeout=unit(5))
+        audio = update["session"]["audio"]
+        assert audio["input"]["format"] == {"type": "audio/pcm", "rate": 24000}
+        assert audio["output"]["format"] == {"type": "audio/pcm", "rate": 24000}
+        await stack.mock.wait_for_server_event("response.done", timeout=unit(10))
+        pcm24 = mock_audio(stack, 0)  # 24 kHz PCM16 from the model
+        expect = len(pcm24) // 6  # µ-law bytes at 8 kHz
+        await caller.wait_played_ms(expect // 8 - 40, timeout=unit(15))
+        heard = bytes(caller.played[: expect - 320])
+        ref = np.frombuffer(pcm24, "<i2").astype(np.float64)
+        ratio = rms(heard) / float(np.sqrt(np.mean(ref**2)))
+        assert 0.6 < ratio < 1.4  # the same speech, resampled, not noise or silence
+        # The caller's speech reaches the model's VAD through the 8k -> 24k path.
+        await caller.play_speech(synthesize("Can you hear me now?", 8000))
+        started = await stack.mock.wait_for_server_event(
+            "input_audio_buffer.speech_started", timeout=unit(10)
+        )
+        assert started["audio_start_ms"] >= 0
+        await stack.mock.wait_for_server_event("response.done", count=2, timeout=unit(10))
+        assert caller.validation_errors == []

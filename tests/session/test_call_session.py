@@ -168,10 +168,15 @@ async def test_a_crash_in_one_call_ends_only_that_call() -> None:
         assert good.task is not None and not good.task.done()
 
 
-async def test_notify_model_adds_a_system_item() -> None:
+async def test_notify_model_adds_a_system_item_and_lets_the_model_speak() -> None:
     async with Call() as call:
         await call.session.notify_model("The SMS is waiting for the owner's approval.")
         assert call.backend.context == [("system", "The SMS is waiting for the owner's approval.")]
+        assert call.backend.responses_requested == [None]
+        call.backend.response("resp_1")
+        await call.sync()
+        await call.session.notify_model("Still waiting.")
+        assert call.backend.responses_requested == [None]  # it is speaking: no second turn
 
 
 async def test_caller_role_goes_into_the_session_context() -> None:

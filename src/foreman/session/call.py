@@ -562,8 +562,11 @@ class CallSession:
         await self._backend.send_tool_result(call_id, output, respond=respond)
 
     async def notify_model(self, text: str) -> None:
-        """Tell the model something it must know (e.g. an approval is still pending)."""
+        """Tell the model something it must know (e.g. an approval is still pending) and,
+        when it is not speaking, let it say so (no dead air on the line)."""
         await self._backend.add_context("system", text)
+        if not self._flags.active_responses:
+            await self._backend.request_response()
 
     # === end_call ==========================================================================
     def _playback_idle(self) -> bool:
