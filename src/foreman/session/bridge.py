@@ -9,6 +9,7 @@ a valid token never costs a model session (reference twilio-media-streams.md §3
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -73,6 +74,16 @@ class TwilioServices:
     dispatcher: Dispatcher | None = None
     clock: Clock = field(default_factory=SystemClock)
     outbound: dict[str, OutboundIntent] = field(default_factory=dict)
+
+    async def aclose(self) -> None:
+        """At shutdown: end live calls (REST hang-up) and close the REST client."""
+        for session in self.registry.active():
+            await session.hangup_now("server shutting down")
+        for session in self.registry.active():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(session.wait_closed(), 5.0)
+        if self.rest is not None:
+            await self.rest.aclose()
 
     def missing_for_outbound(self) -> list[str]:
         """Config keys an outbound call needs that are not set."""
