@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 
 from call_harness import CALL_SID, STREAM_SID, Call, EndCallDispatcher, FakeRest, speech_ulaw, until
 
@@ -204,3 +205,17 @@ async def test_barge_in_sends_clear_before_queued_audio() -> None:
         await asyncio.sleep(0)
         assert call.tw.kinds[-1] == "clear"
         assert call.session._out.queued_bytes == 0
+
+
+async def test_11_input_gap_is_filled_with_silence() -> None:
+    async with Call(passthrough_b64=False) as call:
+        speech = speech_ulaw()[:480]
+        for ts, i in ((1000, 0), (1020, 1), (1100, 2)):
+            payload = base64.b64encode(speech[i * 160 : (i + 1) * 160]).decode()
+            media = {"track": "inbound", "chunk": str(i + 1), "timestamp": str(ts)}
+            media["payload"] = payload
+            call.tw.feed(json.dumps({"event": "media", "streamSid": STREAM_SID, "media": media}))
+        await call.backend.wait_until(lambda: len(call.backend.pushed) == 4)
+        assert call.backend.pushed[2] == b"\xff" * 480  # 60 ms before the third frame
+        assert call.backend.pushed[3] == speech[320:480]
+        assert call.session.stats.gap_filled_ms == 60

@@ -64,6 +64,8 @@ log = logging.getLogger("foreman.call")
 
 MAX_BAD_MESSAGES = 200  # garbage is ignored (scenario 10) but a flood of it ends the call
 END_CALL_PLAYOUT_LIMIT_S = 30.0  # a goodbye never keeps a line open longer than this
+MAX_GAP_FILL_MS = 10_000  # agents-js caps its padding at 10 s (reference §4.5)
+SILENCE_ULAW = b"\xff"
 
 
 class CallEnded(Exception):
@@ -129,6 +131,7 @@ class CallStats:
     barge_ins: int = 0
     late_audio_dropped: int = 0
     dtmf: int = 0
+    gap_filled_ms: int = 0
     tool_calls: int = 0
     warnings: int = 0
     last_warning: str = ""
@@ -317,6 +320,8 @@ class CallSession:
 
     async def _on_media(self, ev: Media) -> None:
         self.stats.media_in += 1
+        if ev.gap_ms > 0:
+            await self._fill_gap(ev.gap_ms)
         if self._push_b64 is not None:  # passthrough: the base64 text goes on untouched
             await self._push_b64(ev.payload_b64)
             return
@@ -326,6 +331,19 @@ class CallSession:
             if not audio:
                 return
         await self._backend.push_audio(audio)
+
+    async def _fill_gap(self, gap_ms: int) -> None:
+        """Media stalled (timestamps jumped, §6.4 scenario 11): give the model the missing
+        time as silence so its VAD still sees the pause (capped, reference §4.5)."""
+        gap_ms = min(gap_ms, MAX_GAP_FILL_MS)
+        self.stats.gap_filled_ms += gap_ms
+        silence = SILENCE_ULAW * (gap_ms * 8)
+        if self._push_b64 is not None:
+            await self._push_b64(base64.b64encode(silence).decode("ascii"))
+            return
+        audio = silence if self._in_plan.is_passthrough else self._in_plan.convert(silence)
+        if audio:
+            await self._backend.push_audio(audio)
 
     async def _on_mark(self, ev: MarkEcho) -> None:
         tracker = self._tracker
