@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 
 import numpy as np
@@ -297,3 +298,41 @@ async def test_input_transcription_uses_the_scripted_transcript(
         next(e for e in events if e["type"] == "response.output_text.done")["text"]
         == "Fine, thanks."
     )
+
+
+async def test_idle_timeout_nudges_after_playback(
+    mock_realtime: MockRealtimeServer, client: Client
+) -> None:
+    mock_realtime.scenario = Scenario(
+        [
+            Rule(Match.audio(1), Reply.say("Hi.")),
+            Rule(Match.audio(2), Reply.say("Are you still there?")),
+        ]
+    )
+    vad = {**VAD, "idle_timeout_ms": 300}
+    await client.send(
+        {
+            "type": "session.update",
+            "session": {"type": "realtime", "audio": {"input": {"turn_detection": vad}}},
+        }
+    )
+    await client.until("session.updated")
+    audio, _, _ = utterance(24000, lead_ms=300, tail_ms=700)
+    await client.append(audio)
+    await client.until("rate_limits.updated")
+    loop = asyncio.get_running_loop()
+    done_at = loop.time()
+    events = await client.until("input_audio_buffer.timeout_triggered")
+    assert loop.time() - done_at >= 0.3 * 0.9  # idle_timeout_ms after the audio played
+    nudge = events[-1]
+    assert nudge["audio_end_ms"] >= nudge["audio_start_ms"] >= 0
+    rest = await client.until("response.done")
+    names = types(rest)
+    assert names[:3] == [
+        "input_audio_buffer.committed",
+        "conversation.item.added",
+        "conversation.item.done",
+    ]
+    assert rest[0]["item_id"] == nudge["item_id"]
+    transcript = next(e for e in rest if e["type"] == "response.output_audio_transcript.done")
+    assert transcript["transcript"] == "Are you still there?"
