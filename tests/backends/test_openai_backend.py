@@ -192,3 +192,46 @@ async def test_every_format_configures(fmt: AudioFormat) -> None:
             mock.sessions[-1].received[0]["session"]["audio"]["output"]["format"]
             == fmt.to_realtime()
         )
+
+
+async def test_illegal_event_sequence_ends_the_session_with_a_reason() -> None:
+    async with MockRealtimeServer() as mock:
+        backend = backend_for(mock.url)
+        await backend.start()
+        events = backend.events()
+        seen: list[b.BackendEvent] = []
+        session = await mock.wait_for_session()
+        await mock.inject(
+            {
+                "type": "session.created",
+                "event_id": "evt_x",
+                "session": {"type": "realtime", "id": "sess_again"},
+            },
+            session,
+        )
+        closed = await collect_until(events, b.Closed, seen)
+        assert closed.error is not None and closed.error.startswith("protocol error:")
+        await backend.close()
+
+
+async def test_malformed_frame_is_skipped_and_the_session_goes_on() -> None:
+    async with MockRealtimeServer() as mock:
+        backend = backend_for(mock.url)
+        await backend.start()
+        events = backend.events()
+        seen: list[b.BackendEvent] = []
+        session = await mock.wait_for_session()
+        # a known event missing its required fields: the peer broke the protocol, once
+        await mock.inject({"type": "input_audio_buffer.speech_started", "event_id": "e1"}, session)
+        await mock.inject(
+            {
+                "type": "input_audio_buffer.speech_started",
+                "event_id": "e2",
+                "item_id": "item_1",
+                "audio_start_ms": 40,
+            },
+            session,
+        )
+        started = await collect_until(events, b.SpeechStarted, seen)
+        assert started == b.SpeechStarted(40, "item_1")
+        await backend.close()

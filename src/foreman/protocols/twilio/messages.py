@@ -1,0 +1,135 @@
+"""Typed events for the Twilio Media Streams WebSocket (reference twilio-media-streams.md §2).
+
+What `TwilioStream.receive` hands back. Numbers that Twilio sends as JSON strings
+(`sequenceNumber`, `media.chunk`, `media.timestamp`) are converted to `int` here; the media
+payload stays base64 text so µ-law passthrough can forward it untouched (decode only when you
+need the bytes, through `Media.payload`).
+
+Wire names appear only in this module and in `stream.py` (the parser/serializer).
+"""
+
+from __future__ import annotations
+
+import binascii
+from dataclasses import dataclass, field
+from typing import Any
+
+# The only format Twilio uses both ways (§0, §2.2 `mediaFormat`).
+MULAW_ENCODING = "audio/x-mulaw"
+MULAW_SAMPLE_RATE = 8000
+MULAW_CHANNELS = 1
+FRAME_BYTES = 160  # 20 ms of µ-law at 8 kHz
+BYTES_PER_MS = 8
+FRAME_MS = 20
+
+
+@dataclass(frozen=True, slots=True)
+class Connected:
+    """First frame after the upgrade. Tolerated, never required (§2.1)."""
+
+    protocol: str
+    version: str
+
+
+@dataclass(frozen=True, slots=True)
+class Start:
+    """Stream metadata, sent once. `custom_parameters` are the TwiML `<Parameter>`s (§1.2)."""
+
+    stream_sid: str
+    call_sid: str
+    account_sid: str
+    tracks: tuple[str, ...]
+    custom_parameters: dict[str, str] = field(hash=False)
+    encoding: str
+    sample_rate: int
+    channels: int
+
+
+@dataclass(frozen=True, slots=True)
+class Media:
+    """Caller audio: base64 µ-law text, 160 bytes per ~20 ms (§2.2 media).
+
+    Forward `payload_b64` as is for µ-law passthrough; read `payload` for the raw bytes.
+    Derive durations from the payload length (8 bytes per ms), not from `timestamp`.
+    `gap_ms` > 0 means the timestamps skipped that much audio before this frame (whole 20 ms
+    frames only; §6.4 scenario 11): insert that much silence (0xFF) first if the model's VAD
+    should see the pause.
+    """
+
+    payload_b64: str
+    chunk: int
+    timestamp: int
+    track: str
+    gap_ms: int = 0
+
+    @property
+    def payload(self) -> bytes:
+        """The µ-law bytes (decoded on each access; cache it if you read it twice)."""
+        return binascii.a2b_base64(self.payload_b64)
+
+    @property
+    def duration_ms(self) -> float:
+        """Audio length from the base64 length, without decoding."""
+        n = len(self.payload_b64)
+        pad = self.payload_b64.count("=", max(0, n - 2))
+        return ((n // 4) * 3 - pad) / BYTES_PER_MS
+
+
+@dataclass(frozen=True, slots=True)
+class MarkEcho:
+    """Twilio reached (or, after a `clear`, dropped) the mark we sent with this name (§2.4)."""
+
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Dtmf:
+    """The caller pressed a key: `0`-`9`, `*`, `#` (and `A`-`D` on some lines)."""
+
+    digit: str
+
+
+@dataclass(frozen=True, slots=True)
+class Stop:
+    """The stream is over (caller hung up, or the call was ended). Release the call."""
+
+    call_sid: str
+
+
+@dataclass(frozen=True, slots=True)
+class Unknown:
+    """A well-formed message with an `event` this module does not know. Ignore it."""
+
+    event: str
+    raw: dict[str, Any] = field(hash=False, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class BadMessage:
+    """A frame that could not be understood. `fatal` means the stream cannot go on
+    (a `start` that is malformed or announces a format other than µ-law/8000/1): end the call
+    with `reason`. Non-fatal ones are counted and dropped; the call continues."""
+
+    reason: str
+    fatal: bool = False
+
+
+TwilioEvent = Connected | Start | Media | MarkEcho | Dtmf | Stop | Unknown | BadMessage
+
+__all__ = [
+    "BYTES_PER_MS",
+    "FRAME_BYTES",
+    "FRAME_MS",
+    "MULAW_CHANNELS",
+    "MULAW_ENCODING",
+    "MULAW_SAMPLE_RATE",
+    "BadMessage",
+    "Connected",
+    "Dtmf",
+    "MarkEcho",
+    "Media",
+    "Start",
+    "Stop",
+    "TwilioEvent",
+    "Unknown",
+]
