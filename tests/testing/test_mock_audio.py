@@ -32,10 +32,17 @@ def speech_bounds_ms(pcm: bytes, rate: int, offset_ms: float) -> tuple[float, fl
     return offset_ms + loud[0] * 1000 / rate, offset_ms + (loud[-1] + 1) * 1000 / rate
 
 
-def utterance(rate: int, lead_ms: int = 1000, tail_ms: int = 1500) -> tuple[bytes, float, float]:
+def utterance(
+    rate: int, lead_ms: int = 1000, tail_ms: int = 1500, *, digital_silence: bool = False
+) -> tuple[bytes, float, float]:
+    """Speech with quiet noise (or digital silence) around it, and its true bounds in ms."""
     speech = synthesize(PHRASE, rate)
     start, end = speech_bounds_ms(speech, rate, lead_ms)
-    return noise(lead_ms, rate, 1) + speech + noise(tail_ms, rate, 2), start, end
+    if digital_silence:
+        pad = bytes(2 * rate * lead_ms // 1000), bytes(2 * rate * tail_ms // 1000)
+    else:
+        pad = noise(lead_ms, rate, 1), noise(tail_ms, rate, 2)
+    return pad[0] + speech + pad[1], start, end
 
 
 def rms(pcm: bytes) -> float:
@@ -46,7 +53,10 @@ def rms(pcm: bytes) -> float:
 VAD = {"type": "server_vad", "prefix_padding_ms": 300, "silence_duration_ms": 500}
 
 
-async def test_vad_reports_true_speech_bounds_then_answers(client: Client) -> None:
+@pytest.mark.parametrize("digital_silence", [False, True], ids=["room-noise", "digital-silence"])
+async def test_vad_reports_true_speech_bounds_then_answers(
+    client: Client, digital_silence: bool
+) -> None:
     await client.send(
         {
             "type": "session.update",
@@ -54,7 +64,7 @@ async def test_vad_reports_true_speech_bounds_then_answers(client: Client) -> No
         }
     )
     await client.until("session.updated")
-    audio, start_ms, end_ms = utterance(24000)
+    audio, start_ms, end_ms = utterance(24000, digital_silence=digital_silence)
     await client.append(audio)
     events = await client.until("rate_limits.updated")
     names = types(events)
