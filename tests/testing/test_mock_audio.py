@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 
 import numpy as np
@@ -31,10 +32,17 @@ def speech_bounds_ms(pcm: bytes, rate: int, offset_ms: float) -> tuple[float, fl
     return offset_ms + loud[0] * 1000 / rate, offset_ms + (loud[-1] + 1) * 1000 / rate
 
 
-def utterance(rate: int, lead_ms: int = 1000, tail_ms: int = 1500) -> tuple[bytes, float, float]:
+def utterance(
+    rate: int, lead_ms: int = 1000, tail_ms: int = 1500, *, digital_silence: bool = False
+) -> tuple[bytes, float, float]:
+    """Speech with quiet noise (or digital silence) around it, and its true bounds in ms."""
     speech = synthesize(PHRASE, rate)
     start, end = speech_bounds_ms(speech, rate, lead_ms)
-    return noise(lead_ms, rate, 1) + speech + noise(tail_ms, rate, 2), start, end
+    if digital_silence:
+        pad = bytes(2 * rate * lead_ms // 1000), bytes(2 * rate * tail_ms // 1000)
+    else:
+        pad = noise(lead_ms, rate, 1), noise(tail_ms, rate, 2)
+    return pad[0] + speech + pad[1], start, end
 
 
 def rms(pcm: bytes) -> float:
@@ -45,7 +53,10 @@ def rms(pcm: bytes) -> float:
 VAD = {"type": "server_vad", "prefix_padding_ms": 300, "silence_duration_ms": 500}
 
 
-async def test_vad_reports_true_speech_bounds_then_answers(client: Client) -> None:
+@pytest.mark.parametrize("digital_silence", [False, True], ids=["room-noise", "digital-silence"])
+async def test_vad_reports_true_speech_bounds_then_answers(
+    client: Client, digital_silence: bool
+) -> None:
     await client.send(
         {
             "type": "session.update",
@@ -53,7 +64,7 @@ async def test_vad_reports_true_speech_bounds_then_answers(client: Client) -> No
         }
     )
     await client.until("session.updated")
-    audio, start_ms, end_ms = utterance(24000)
+    audio, start_ms, end_ms = utterance(24000, digital_silence=digital_silence)
     await client.append(audio)
     events = await client.until("rate_limits.updated")
     names = types(events)
@@ -297,3 +308,41 @@ async def test_input_transcription_uses_the_scripted_transcript(
         next(e for e in events if e["type"] == "response.output_text.done")["text"]
         == "Fine, thanks."
     )
+
+
+async def test_idle_timeout_nudges_after_playback(
+    mock_realtime: MockRealtimeServer, client: Client
+) -> None:
+    mock_realtime.scenario = Scenario(
+        [
+            Rule(Match.audio(1), Reply.say("Hi.")),
+            Rule(Match.audio(2), Reply.say("Are you still there?")),
+        ]
+    )
+    vad = {**VAD, "idle_timeout_ms": 300}
+    await client.send(
+        {
+            "type": "session.update",
+            "session": {"type": "realtime", "audio": {"input": {"turn_detection": vad}}},
+        }
+    )
+    await client.until("session.updated")
+    audio, _, _ = utterance(24000, lead_ms=300, tail_ms=700)
+    await client.append(audio)
+    await client.until("rate_limits.updated")
+    loop = asyncio.get_running_loop()
+    done_at = loop.time()
+    events = await client.until("input_audio_buffer.timeout_triggered")
+    assert loop.time() - done_at >= 0.3 * 0.9  # idle_timeout_ms after the audio played
+    nudge = events[-1]
+    assert nudge["audio_end_ms"] >= nudge["audio_start_ms"] >= 0
+    rest = await client.until("response.done")
+    names = types(rest)
+    assert names[:3] == [
+        "input_audio_buffer.committed",
+        "conversation.item.added",
+        "conversation.item.done",
+    ]
+    assert rest[0]["item_id"] == nudge["item_id"]
+    transcript = next(e for e in rest if e["type"] == "response.output_audio_transcript.done")
+    assert transcript["transcript"] == "Are you still there?"

@@ -146,3 +146,13 @@ def test_the_documented_example_loads(tmp_path: Path) -> None:
     assert sc.choose(Turn("audio", text="What is the weather in Paris?", audio_turn=1), {}).steps[
         0
     ] == Say("Let me check the weather.")
+
+
+def test_rule_shorthands() -> None:
+    assert Rule("weather", Reply.say("x")).match == Match(text="weather")
+    assert Rule(None, Reply.say("x")).match == Match()  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        Rule(3, Reply.say("x"))  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        Rule(Match(), Reply.say("x"), times=0)
+    assert Reply.function_call("t", '{"a": 1}').steps == (Call("t", '{"a": 1}'),)

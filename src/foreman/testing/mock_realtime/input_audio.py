@@ -63,6 +63,7 @@ async def _speech_started(s: MockSession, ms: int, td: dict[str, Any]) -> None:
     start = max(0, ms - padding)
     s.speech_item = ids.item_id()
     s.speech_start_ms = start
+    s.disarm_idle_timeout()
     await s.send(
         {
             "type": "input_audio_buffer.speech_started",
@@ -84,7 +85,7 @@ async def _speech_stopped(s: MockSession, ms: int, td: dict[str, Any]) -> None:
     # keep only the turn's audio (from the padded start) in the committed item
     skip = fmt.bytes_for_ms(max(0.0, s.speech_start_ms - s.buffer_start_ms))
     del s.buffer[:skip]
-    await _commit(s, item_id)
+    await commit(s, item_id)
     if td.get("create_response", True):
         if s.active is not None and s.active.cancelled and s.active.task is not None:
             # the barge-in cancel is still closing its items; the new turn answers next
@@ -95,7 +96,9 @@ async def _speech_stopped(s: MockSession, ms: int, td: dict[str, Any]) -> None:
             await s.start_response({})
 
 
-async def _commit(s: MockSession, item_id: str) -> None:
+async def commit(s: MockSession, item_id: str) -> None:
+    """Turn the buffer into user audio item `item_id`: `committed`, item `added`/`done`, and
+    input transcription when enabled. Does not start a response."""
     audio = bytes(s.buffer)
     s.buffer.clear()
     item = {
@@ -171,7 +174,8 @@ async def on_commit(s: MockSession, event: Event) -> None:
         s.detector = None  # a manual commit ends whatever turn VAD was tracking
     item_id = s.speech_item or ids.item_id()
     s.speech_item = None
-    await _commit(s, item_id)
+    s.disarm_idle_timeout()
+    await commit(s, item_id)
 
 
 async def on_clear(s: MockSession, event: Event) -> None:

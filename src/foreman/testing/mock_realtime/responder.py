@@ -43,6 +43,8 @@ class ActiveResponse:
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
     output: list[dict[str, Any]] = field(default_factory=list)
+    audio_ms: float = 0.0  # audio streamed, and when the first of it went out (loop time):
+    first_audio_at: float | None = None  # the client's playback ends about then + audio_ms
 
     def cancel(self, reason: str) -> None:
         if self.reason is None:
@@ -171,6 +173,8 @@ class Responder:
                 ],
             }
         )
+        if status == "completed" and self.resp.in_conversation:
+            self.s.arm_idle_timeout(self.resp)
 
     def usage(self) -> dict[str, Any]:
         text_in = 40 + 8 * len(self.s.order)
@@ -294,6 +298,9 @@ class Responder:
             )
             sent += piece
             self.sent_ms += self.fmt.ms_for_bytes(len(piece))
+            self.resp.audio_ms += self.fmt.ms_for_bytes(len(piece))
+            if self.resp.first_audio_at is None:
+                self.resp.first_audio_at = self.loop.time()
         self.audio_tokens += int(self.fmt.ms_for_bytes(len(sent)) / 50) + 1
         self.text_tokens += len(transcript) // 4 + 1
         await self.send({"type": "response.output_audio.done", **ref})

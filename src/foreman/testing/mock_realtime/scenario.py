@@ -105,6 +105,11 @@ class Reply:
     ) -> Reply:
         return cls(Call.of(name, arguments), **options)
 
+    @classmethod
+    def function_call(cls, name: str, arguments_json: str = "{}", **options: Any) -> Reply:
+        """A reply that is one function call with `arguments_json` streamed as given."""
+        return cls(Call(name, arguments_json), **options)
+
     def then(self, *steps: Step) -> Reply:
         """This reply with more steps appended (e.g. `Reply.say("One moment").then(Call...)`)."""
         return Reply(
@@ -169,9 +174,22 @@ class Match:
 
 @dataclass(frozen=True, slots=True)
 class Rule:
+    """`match` may be a `Match`, a string (user text substring) or None (any turn)."""
+
     match: Match
     reply: Reply
     times: int | None = None  # fire at most this many times per session (None = always)
+
+    def __post_init__(self) -> None:
+        match: object = self.match
+        if match is None:
+            object.__setattr__(self, "match", Match())
+        elif isinstance(match, str):
+            object.__setattr__(self, "match", Match(text=match))
+        elif not isinstance(match, Match):
+            raise TypeError(f"Rule.match must be a Match, a string or None, not {match!r}")
+        if self.times is not None and self.times < 1:
+            raise ValueError(f"Rule.times must be >= 1, got {self.times}")
 
 
 def default_reply(turn: Turn) -> Reply:

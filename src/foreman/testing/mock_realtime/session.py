@@ -83,6 +83,7 @@ class MockSession:
         self.detector: TurnDetector | None = None
         self.speech_item: str | None = None
         self.speech_start_ms = 0
+        self.idle_task: asyncio.Task[None] | None = None
 
     # --- sending ---------------------------------------------------------------------------
 
@@ -236,6 +237,7 @@ class MockSession:
         await self.start_response(params)
 
     async def start_response(self, params: dict[str, Any]) -> ActiveResponse:
+        self.disarm_idle_timeout()
         in_conv = params.get("conversation") != "none"
         resp = ActiveResponse(ids.response_id(), in_conv, dict(params))
         reply = self.server.scenario.choose(self.current_turn(params), self.rule_hits)
@@ -254,6 +256,45 @@ class MockSession:
         if self.active is resp:
             self.active = None
         self.side_responses.discard(resp)
+
+    # idle timeout (reference §5.1: server_vad `idle_timeout_ms`) ------------------------------
+
+    def arm_idle_timeout(self, resp: ActiveResponse) -> None:
+        """After a completed response: if the user stays silent for `idle_timeout_ms` after
+        the assistant's audio has finished playing, nudge with `timeout_triggered`."""
+        td = self.config["audio"]["input"]["turn_detection"]
+        idle = td.get("idle_timeout_ms") if td is not None and td["type"] == "server_vad" else None
+        if idle is None or self.closed:
+            return
+        loop = asyncio.get_running_loop()
+        played = loop.time() - resp.first_audio_at if resp.first_audio_at is not None else 0.0
+        playback_left = max(0.0, resp.audio_ms / 1000 - played)
+        self.disarm_idle_timeout()
+        self.idle_task = asyncio.create_task(self._idle_timeout(playback_left + idle / 1000))
+
+    def disarm_idle_timeout(self) -> None:
+        task, self.idle_task = self.idle_task, None
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+
+    async def _idle_timeout(self, delay: float) -> None:
+        await asyncio.sleep(delay)
+        self.idle_task = None
+        if self.active is not None or self.speech_item is not None:
+            return
+        item_id = ids.item_id()
+        start = self.buffer_start_ms if self.buffer else self.audio_ms
+        await self.send(
+            {
+                "type": "input_audio_buffer.timeout_triggered",
+                "item_id": item_id,
+                "audio_start_ms": int(start),
+                "audio_end_ms": int(self.audio_ms),
+            }
+        )
+        # the silent stretch becomes a user item and a response follows
+        await input_audio.commit(self, item_id)
+        await self.start_response({})
 
     async def on_response_cancel(self, event: Event) -> None:
         only(event, ("response_id",))
@@ -326,6 +367,10 @@ class MockSession:
     async def shutdown(self) -> None:
         """Stop streaming (the connection is closing)."""
         self.closed = True
+        idle = self.idle_task
+        self.disarm_idle_timeout()
+        if idle is not None:
+            await asyncio.gather(idle, return_exceptions=True)
         for resp in (self.active, *self.side_responses):
             if resp is not None and resp.task is not None:
                 resp.cancel("client_cancelled")
