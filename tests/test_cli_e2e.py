@@ -49,7 +49,10 @@ def _wait_for_line(proc: subprocess.Popen[str], pattern: str) -> re.Match[str]:
 def mock_url() -> Iterator[str]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "foreman", "mock-realtime", "--port", "0"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=_env(),
     )
     try:
         yield _wait_for_line(proc, r"(ws://127\.0\.0\.1:\d+/v1/realtime)").group(1)
@@ -62,11 +65,15 @@ def mock_url() -> Iterator[str]:
 def server(tmp_path: Path) -> Iterator[str]:
     port = _free_port()
     cfg = tmp_path / "foreman.toml"
-    cfg.write_text(f'[server]\nport = {port}\n[storage]\ndb_path = "{tmp_path / "f.db"}"\n'
-                   f'[calendar]\nics_path = "{tmp_path / "cal.ics"}"\n')
+    cfg.write_text(
+        f'[server]\nport = {port}\n[storage]\ndb_path = "{tmp_path / "f.db"}"\n'
+        f'[calendar]\nics_path = "{tmp_path / "cal.ics"}"\n'
+    )
     proc = subprocess.Popen(
         [sys.executable, "-m", "foreman", "serve"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
         env=_env(FOREMAN_CONFIG=str(cfg)),
     )
     try:
@@ -79,9 +86,19 @@ def server(tmp_path: Path) -> Iterator[str]:
 
 def probe(server: str, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-c", "from foreman.probe import main; raise SystemExit(main())",
-         "--server", server, *args],
-        capture_output=True, text=True, env=_env(), timeout=unit(30),
+        [
+            sys.executable,
+            "-c",
+            "from foreman.probe import main; raise SystemExit(main())",
+            "--server",
+            server,
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=unit(30),
+        check=False,
     )
 
 
@@ -116,8 +133,14 @@ def test_rt_probe_with_the_server_down() -> None:
 
 
 def test_serve_refuses_a_public_bind_without_a_token(tmp_path: Path) -> None:
-    r = subprocess.run([sys.executable, "-m", "foreman", "serve", "--host", "0.0.0.0"],
-                       capture_output=True, text=True, env=_env(), timeout=unit(30))
+    r = subprocess.run(
+        [sys.executable, "-m", "foreman", "serve", "--host", "0.0.0.0"],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=unit(30),
+        check=False,
+    )
     assert r.returncode == 2
     assert "needs an API token" in r.stderr and "Traceback" not in r.stderr
 
@@ -125,7 +148,13 @@ def test_serve_refuses_a_public_bind_without_a_token(tmp_path: Path) -> None:
 def test_serve_stops_on_a_bad_config_naming_key_and_file(tmp_path: Path) -> None:
     cfg = tmp_path / "bad.toml"
     cfg.write_text('[realtime]\naudio_out_format = "opus"\n')
-    r = subprocess.run([sys.executable, "-m", "foreman", "serve"], capture_output=True,
-                       text=True, env=_env(FOREMAN_CONFIG=str(cfg)), timeout=unit(30))
+    r = subprocess.run(
+        [sys.executable, "-m", "foreman", "serve"],
+        capture_output=True,
+        text=True,
+        env=_env(FOREMAN_CONFIG=str(cfg)),
+        timeout=unit(30),
+        check=False,
+    )
     assert r.returncode == 2
     assert "realtime.audio_out_format" in r.stderr and str(cfg) in r.stderr

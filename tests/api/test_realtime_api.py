@@ -40,8 +40,9 @@ async def api(mock: MockRealtimeServer) -> AsyncIterator[httpx.AsyncClient]:
         yield c
 
 
-async def test_start_status_say_stop_against_the_mock(api: httpx.AsyncClient,
-                                                      mock: MockRealtimeServer) -> None:
+async def test_start_status_say_stop_against_the_mock(
+    api: httpx.AsyncClient, mock: MockRealtimeServer
+) -> None:
     r = await api.post("/api/realtime/start", json={"model": "gpt-realtime-2.1-mini"})
     assert r.status_code == 200, r.text
     st = r.json()
@@ -91,7 +92,9 @@ async def test_second_start_is_409(api: httpx.AsyncClient) -> None:
         ({"instructions": 5}, "instructions"),
     ],
 )
-async def test_bad_body_is_422_naming_the_field(api: httpx.AsyncClient, body: dict, field: str) -> None:
+async def test_bad_body_is_422_naming_the_field(
+    api: httpx.AsyncClient, body: dict, field: str
+) -> None:
     r = await api.post("/api/realtime/start", json=body)
     assert r.status_code == 422
     assert any(field in map(str, err["loc"]) for err in r.json()["detail"])
@@ -109,8 +112,9 @@ async def test_unknown_audio_format_is_400_listing_valid_ones(api: httpx.AsyncCl
 
 async def test_no_key_against_openai_tells_the_user_what_to_do() -> None:
     settings = make_settings()
-    settings = dataclasses.replace(settings, realtime=dataclasses.replace(settings.realtime,
-                                                                          api_key=Secret("")))
+    settings = dataclasses.replace(
+        settings, realtime=dataclasses.replace(settings.realtime, api_key=Secret(""))
+    )
     async with serve_app(create_app(settings)) as url, httpx.AsyncClient(base_url=url) as c:
         r = await c.post("/api/realtime/start")
         assert r.status_code == 400
@@ -122,7 +126,9 @@ async def test_refused_connection_is_a_one_line_last_error(api: httpx.AsyncClien
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # bound, never listening: connections are refused
-        r = await api.post("/api/realtime/start", json={"endpoint": f"ws://127.0.0.1:{port}/v1/realtime"})
+        r = await api.post(
+            "/api/realtime/start", json={"endpoint": f"ws://127.0.0.1:{port}/v1/realtime"}
+        )
     assert r.status_code == 502
     st = (await api.get("/api/realtime/status")).json()
     assert st["active"] is False
@@ -141,15 +147,23 @@ async def test_401_shows_as_last_error_without_the_key() -> None:
 
 
 async def test_server_error_at_start_is_reported() -> None:
-    faults = Faults(error_on={"session.update": {"type": "invalid_request_error",
-                                                 "code": "invalid_value",
-                                                 "message": "Invalid model 'nope'."}})
-    async with MockRealtimeServer(faults=faults) as mock:
-        async with serve_app(create_app(make_settings(mock.url))) as url, \
-                httpx.AsyncClient(base_url=url) as c:
-            r = await c.post("/api/realtime/start")
-            assert r.status_code == 502
-            err = (await c.get("/api/realtime/status")).json()["last_error"]
+    faults = Faults(
+        error_on={
+            "session.update": {
+                "type": "invalid_request_error",
+                "code": "invalid_value",
+                "message": "Invalid model 'nope'.",
+            }
+        }
+    )
+    async with (
+        MockRealtimeServer(faults=faults) as mock,
+        serve_app(create_app(make_settings(mock.url))) as url,
+        httpx.AsyncClient(base_url=url) as c,
+    ):
+        r = await c.post("/api/realtime/start")
+        assert r.status_code == 502
+        err = (await c.get("/api/realtime/status")).json()["last_error"]
     assert err == "server error (invalid_value): Invalid model 'nope'."
 
 
@@ -167,7 +181,7 @@ async def test_session_expiry_ends_the_session_with_last_error() -> None:
 
 
 async def test_dropped_socket_ends_the_session_with_last_error() -> None:
-    async with MockRealtimeServer(faults=Faults(drop_after_events=3)) as mock:
+    async with MockRealtimeServer(faults=Faults(drop_after_events=2)) as mock:
         app = create_app(make_settings(mock.url))
         async with serve_app(app) as url, httpx.AsyncClient(base_url=url) as c:
             sub = app.state.bus.subscribe()

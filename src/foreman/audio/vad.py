@@ -27,7 +27,7 @@ import numpy as np
 
 from foreman.exceptions import AudioFormatError
 
-__all__ = ["EnergyVad", "VadEvent"]
+__all__ = ["EnergyVad", "HysteresisGate", "VadEvent"]
 
 _FULL_SCALE_SQ = 32768.0 * 32768.0
 _SILENT_DB = -120.0  # the level reported for digital silence
@@ -43,6 +43,53 @@ class VadEvent:
     def ms(self, sample_rate: int) -> int:
         """The offset in whole milliseconds (e.g. for `audio_start_ms`)."""
         return self.sample * 1000 // sample_rate
+
+
+class HysteresisGate:
+    """The speech/silence state machine shared by the energy and Silero detectors.
+
+    Per frame the detector says whether the frame clears the start threshold and whether it is
+    below the (lower) stop threshold; the gate applies the minimum durations and returns an
+    event when speech starts or stops.
+    """
+
+    __slots__ = ("_run", "_run_start", "_silence_frames", "_speech_frames", "speaking")
+
+    def __init__(self, speech_frames: int, silence_frames: int) -> None:
+        self._speech_frames = max(1, speech_frames)
+        self._silence_frames = max(1, silence_frames)
+        self.reset()
+
+    def reset(self) -> None:
+        self.speaking = False
+        self._run = 0  # frames in the current run (loud while idle, quiet while speaking)
+        self._run_start = 0
+
+    def step(self, pos: int, loud: bool, quiet: bool) -> VadEvent | None:
+        """`pos`: sample offset of this frame; `loud`: above start; `quiet`: below stop."""
+        if not self.speaking:
+            if not loud:
+                self._run = 0
+                return None
+            if self._run == 0:
+                self._run_start = pos
+            self._run += 1
+            if self._run >= self._speech_frames:
+                self.speaking = True
+                self._run = 0
+                return VadEvent("start", self._run_start)
+            return None
+        if not quiet:
+            self._run = 0
+            return None
+        if self._run == 0:
+            self._run_start = pos
+        self._run += 1
+        if self._run >= self._silence_frames:
+            self.speaking = False
+            self._run = 0
+            return VadEvent("stop", self._run_start)
+        return None
 
 
 class EnergyVad:
@@ -77,8 +124,9 @@ class EnergyVad:
         self.start_db = start_db
         self.stop_db = stop_db
         self.min_floor_db = min_floor_db
-        self._speech_frames = max(1, math.ceil(min_speech_ms / frame_ms))
-        self._silence_frames = max(1, math.ceil(min_silence_ms / frame_ms))
+        self._gate = HysteresisGate(
+            math.ceil(min_speech_ms / frame_ms), math.ceil(min_silence_ms / frame_ms)
+        )
         self._window = max(1, floor_window_ms // frame_ms)
         self.reset()
 
@@ -88,9 +136,7 @@ class EnergyVad:
         self._buf = bytearray()
         self._pos = 0  # sample offset of the next frame
         self._frame_index = 0
-        self._speaking = False
-        self._run = 0  # frames in the current candidate run (loud while idle, quiet while speaking)
-        self._run_start = 0
+        self._gate.reset()
         # Monotonic deque of (frame_index, level) for a sliding-window minimum.
         self._mins: deque[tuple[int, float]] = deque()
         self.level_db = _SILENT_DB
@@ -98,7 +144,7 @@ class EnergyVad:
 
     @property
     def speaking(self) -> bool:
-        return self._speaking
+        return self._gate.speaking
 
     # processing ----------------------------------------------------------------------------
     def process(self, pcm16: bytes) -> list[VadEvent]:
@@ -128,29 +174,9 @@ class EnergyVad:
         floor = self._floor()
         self.noise_floor_db = floor
         self.level_db = level
-        pos = self._pos
-        event: VadEvent | None = None
-        if not self._speaking:
-            if level >= floor + self.start_db:
-                if self._run == 0:
-                    self._run_start = pos
-                self._run += 1
-                if self._run >= self._speech_frames:
-                    self._speaking = True
-                    self._run = 0
-                    event = VadEvent("start", self._run_start)
-            else:
-                self._run = 0
-        elif level < floor + self.stop_db:
-            if self._run == 0:
-                self._run_start = pos
-            self._run += 1
-            if self._run >= self._silence_frames:
-                self._speaking = False
-                self._run = 0
-                event = VadEvent("stop", self._run_start)
-        else:
-            self._run = 0
+        event = self._gate.step(
+            self._pos, level >= floor + self.start_db, level < floor + self.stop_db
+        )
         self._push_level(level)
         self._pos += self._frame
         return event

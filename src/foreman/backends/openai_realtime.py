@@ -31,7 +31,7 @@ from foreman.protocols.realtime.session_config import (
     build_session_update,
     session_options_from_config,
 )
-from foreman.protocols.realtime.state import FunctionCallReady, RealtimeSession
+from foreman.protocols.realtime.state import FunctionCallReady, Phase, RealtimeSession
 
 log = logging.getLogger(__name__)
 
@@ -196,7 +196,10 @@ class OpenAIRealtimeBackend:
                 try:
                     received = self._proto.receive(frame)
                 except RemoteProtocolError as exc:
-                    # A bad frame is the server's fault; log it and keep the session.
+                    if self._proto.phase is Phase.ERROR:  # an illegal sequence: sticky, end it
+                        self._error = f"protocol error: {self._proto.last_error or exc}"
+                        break
+                    # A malformed frame is the server's fault; log it and keep the session.
                     log.warning("< bad frame ignored: %s", exc)
                     continue
                 for item in received:

@@ -41,34 +41,17 @@ import httpx
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from foreman.audio.g711 import pcm16_to_ulaw
 from foreman.protocols.twilio.signature import SIGNATURE_HEADER, compute_signature
+from foreman.testing.fake_twilio_playback import TwilioPlayback
+from foreman.testing.fake_twilio_wire import check_server_message
 from foreman.testing.twilio_rest_standin import new_sid
-
-try:
-    from foreman.audio.g711 import pcm16_to_ulaw
-except ImportError:  # pragma: no cover - until the audio toolkit lands on this branch
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        import audioop
-
-    def pcm16_to_ulaw(data: bytes | bytearray | memoryview) -> bytes:
-        return audioop.lin2ulaw(bytes(data), 2)
-
 
 FRAME = 160  # bytes of µ-law per 20 ms
 FRAME_S = 0.020
 SILENCE = b"\xff" * FRAME
 RESYNC_AFTER_S = 1.0  # uplink more than this late: start a new schedule instead of bursting
 Signature = str | None | Literal["valid"]
-
-_SHAPES: dict[str, tuple[frozenset[str], str | None, frozenset[str]]] = {
-    # event: (top-level keys, nested object key, nested keys) - §2.3
-    "media": (frozenset({"event", "streamSid", "media"}), "media", frozenset({"payload"})),
-    "mark": (frozenset({"event", "streamSid", "mark"}), "mark", frozenset({"name"})),
-    "clear": (frozenset({"event", "streamSid"}), None, frozenset()),
-}
 
 
 class FakeCallError(RuntimeError):
@@ -89,6 +72,7 @@ class FakeTwilioCaller:
         to: str = "+15005550001",
         call_sid: str | None = None,
         continuous_silence: bool = False,
+        record_media: bool = True,
     ) -> None:
         self.server_http = server_http.rstrip("/")
         self.public_url = public_url.rstrip("/")
@@ -99,15 +83,17 @@ class FakeTwilioCaller:
         self.call_sid = call_sid or new_sid("CA")
         self.stream_sid = new_sid("MZ")
         self.continuous_silence = continuous_silence
+        self.record_media = record_media  # False: keep server media out of `received` (benchmarks)
         # What the tests look at.
-        self.played = bytearray()
         self.received: list[dict[str, Any]] = []
-        self.clears = 0
         self.marks_echoed: list[str] = []
         self.marks_dropped: list[str] = []  # echoed because of a clear (not played)
         self.validation_errors: list[str] = []
-        self.dropped_bytes = 0
         self.frames_sent = 0
+        self.media_sent_at: list[float] = []  # loop time each uplink frame was sent (chunk - 1)
+        self.received_at: list[float] = []  # loop time each entry of `received` arrived
+        self.media_received = 0
+        self.on_message: Callable[[dict[str, Any], float], None] | None = None  # (msg, loop time)
         self.twiml: str | None = None
         self.stream_url: str | None = None
         self.parameters: dict[str, str] = {}
@@ -125,14 +111,7 @@ class FakeTwilioCaller:
         # uplink: frames to send, and futures resolved once everything before them was sent
         self._outq: deque[bytes | asyncio.Future[None]] = deque()
         self._out_event = asyncio.Event()
-        # playback: audio chunks and mark names in arrival order
-        self._playq: deque[bytes | str] = deque()
-        self._play_off = 0
-        self._queued_bytes = 0
-        self._inflight_marks: list[str] | None = None
-        self._inflight_bytes = 0
-        self._epoch = 0
-        self._play_event = asyncio.Event()
+        self._playback = TwilioPlayback(self._echo_mark, self._notify)
 
     # ------------------------------------------------------------------ dialling
     def voice_params(self) -> dict[str, str]:
@@ -155,7 +134,7 @@ class FakeTwilioCaller:
         """POST `/twilio/voice` like Twilio. `signature="valid"` signs it; pass None to omit
         the header or a string to send that value (for 403 tests)."""
         form = params if params is not None else self.voice_params()
-        headers = {}
+        headers = {"User-Agent": "TwilioProxy/1.1", "I-Twilio-Idempotency-Token": new_sid("")}
         if signature == "valid":
             signature = compute_signature(self.auth_token, self.public_url + "/twilio/voice", form)
         if signature is not None:
@@ -171,6 +150,10 @@ class FakeTwilioCaller:
             raise FakeCallError(
                 f"voice webhook answered {response.status_code}: {response.text[:200]!r}"
             )
+        content_type = response.headers.get("content-type", "").split(";")[0].strip()
+        if content_type not in ("text/xml", "application/xml"):
+            # Twilio reads a text/plain body aloud and hangs up (§1.1).
+            self.validation_errors.append(f"voice webhook Content-Type {content_type!r}")
         await self.answer(response.text)
 
     async def answer(self, twiml: str, *, signature: Signature = "valid") -> None:
@@ -212,7 +195,7 @@ class FakeTwilioCaller:
             target, additional_headers=headers, max_size=None, proxy=None, compression=None
         )
         self._spawn(self._reader())
-        self._spawn(self._player())
+        self._spawn(self._playback.run())
         await self._send({"event": "connected", "protocol": "Call", "version": "1.0.0"})
         self._t0 = asyncio.get_running_loop().time()
         await self._send(
@@ -291,19 +274,19 @@ class FakeTwilioCaller:
                     self._outq.appendleft(item)
                     continue
                 self._chunk += 1
-                await self._send(
-                    {
-                        "event": "media",
-                        "sequenceNumber": self._next_seq(),
-                        "media": {
-                            "track": "inbound",
-                            "chunk": str(self._chunk),
-                            "timestamp": str(round((next_t - self._t0) * 1000)),
-                            "payload": binascii.b2a_base64(item, newline=False).decode(),
-                        },
-                        "streamSid": self.stream_sid,
-                    }
+                if self._ws is None:
+                    break
+                # Built by hand (json.dumps per frame is most of the cost with 300 callers);
+                # every value is a digit string, base64 or a sid, none needs escaping.
+                seq = self._next_seq()
+                ts = round((next_t - self._t0) * 1000)
+                b64 = binascii.b2a_base64(item, newline=False).decode("ascii")
+                await self._ws.send(
+                    f'{{"event":"media","sequenceNumber":"{seq}","media":{{"track":"inbound",'
+                    f'"chunk":"{self._chunk}","timestamp":"{ts}","payload":"{b64}"}},'
+                    f'"streamSid":"{self.stream_sid}"}}'
                 )
+                self.media_sent_at.append(loop.time())
                 self.frames_sent += 1
                 next_t += FRAME_S
         except ConnectionClosed:
@@ -318,81 +301,21 @@ class FakeTwilioCaller:
         self._outq.clear()
 
     # ----------------------------------------------------------------- playback
-    async def _player(self) -> None:
-        loop = asyncio.get_running_loop()
-        next_t: float | None = None
-        while True:
-            if self._queued_bytes == 0:
-                self._play_event.clear()
-                await self._play_event.wait()
-                next_t = None
-                continue
-            if next_t is None:
-                next_t = loop.time()
-            epoch = self._epoch
-            frame, marks = self._take_frame()
-            self._inflight_marks = marks
-            self._inflight_bytes = len(frame)
-            end = next_t + len(frame) / 8000
-            delay = end - loop.time()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            if epoch != self._epoch:  # a clear dropped this frame and echoed its marks
-                next_t = None
-                continue
-            self._inflight_marks = None
-            self._inflight_bytes = 0
-            self.played += frame
-            next_t = end
-            for name in marks:
-                await self._echo_mark(name, dropped=False)
-            async with self._changed:
-                self._changed.notify_all()
+    @property
+    def played(self) -> bytearray:
+        """µ-law audio from the server that has actually "played" (§2.4)."""
+        return self._playback.played
 
-    def _take_frame(self) -> tuple[bytes, list[str]]:
-        """Up to 20 ms of queued audio, and the marks that follow it."""
-        frame = bytearray()
-        marks: list[str] = []
-        while self._playq:
-            head = self._playq[0]
-            if isinstance(head, str):
-                marks.append(head)
-                self._playq.popleft()
-                continue
-            if len(frame) >= FRAME:
-                break
-            piece = head[self._play_off : self._play_off + FRAME - len(frame)]
-            frame += piece
-            self._play_off += len(piece)
-            if self._play_off >= len(head):
-                self._playq.popleft()
-                self._play_off = 0
-        self._queued_bytes -= len(frame)
-        return bytes(frame), marks
+    @property
+    def clears(self) -> int:
+        return self._playback.clears
 
-    async def _on_mark(self, name: str) -> None:
-        if self._queued_bytes > 0:
-            self._playq.append(name)
-        elif self._inflight_marks is not None:
-            self._inflight_marks.append(name)
-        else:
-            await self._echo_mark(name, dropped=False)
+    @property
+    def dropped_bytes(self) -> int:
+        """Audio dropped by `clear` before it played."""
+        return self._playback.dropped_bytes
 
-    async def _on_clear(self) -> None:
-        self.clears += 1
-        pending = list(self._inflight_marks or [])
-        pending += [item for item in self._playq if isinstance(item, str)]
-        self.dropped_bytes += self._queued_bytes + self._inflight_bytes
-        self._playq.clear()
-        self._play_off = 0
-        self._queued_bytes = 0
-        self._inflight_marks = None
-        self._inflight_bytes = 0
-        self._epoch += 1
-        for name in pending:
-            await self._echo_mark(name, dropped=True)
-
-    async def _echo_mark(self, name: str, *, dropped: bool) -> None:
+    async def _echo_mark(self, name: str, dropped: bool) -> None:
         self.marks_echoed.append(name)
         if dropped:
             self.marks_dropped.append(name)
@@ -423,8 +346,11 @@ class FakeTwilioCaller:
                 if task is not asyncio.current_task():
                     task.cancel()
             self._fail_pending_sends()
-            async with self._changed:
-                self._changed.notify_all()
+            await self._notify()
+
+    async def _notify(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
 
     async def _handle(self, message: str | bytes) -> None:
         if not isinstance(message, str):
@@ -432,67 +358,34 @@ class FakeTwilioCaller:
             return
         try:
             msg = json.loads(message)
-        except ValueError:
+        except (ValueError, RecursionError):
             self.validation_errors.append(f"not JSON: {message[:60]!r} (31951)")
             return
         if not isinstance(msg, dict):
             self.validation_errors.append(f"not a JSON object: {message[:60]!r} (31951)")
             return
-        self.received.append(msg)
-        problems = self._validate(msg)
-        self.validation_errors.extend(problems)
+        now = asyncio.get_running_loop().time()
         event = msg.get("event")
-        payload_only = all("whole 160-byte" in p for p in problems)
-        if problems and not payload_only:
-            pass  # Twilio rejects the message: nothing happens
+        if event == "media":
+            self.media_received += 1
+        if event != "media" or self.record_media:
+            self.received.append(msg)
+            self.received_at.append(now)
+        if self.on_message is not None:
+            self.on_message(msg, now)
+        verdict = check_server_message(
+            msg, stream_sid=self.stream_sid, started=self._started, stopped=self._stopped
+        )
+        self.validation_errors.extend(verdict.problems)
+        if verdict.rejected:
+            pass  # Twilio would drop the message: nothing happens
         elif event == "media":
-            audio = binascii.a2b_base64(msg["media"]["payload"])
-            self._playq.append(audio)
-            self._queued_bytes += len(audio)
-            self._play_event.set()
+            self._playback.add_audio(binascii.a2b_base64(msg["media"]["payload"]))
         elif event == "mark":
-            await self._on_mark(msg["mark"]["name"])
+            await self._playback.add_mark(msg["mark"]["name"])
         elif event == "clear":
-            await self._on_clear()
-        async with self._changed:
-            self._changed.notify_all()
-
-    def _validate(self, msg: dict[str, Any]) -> list[str]:
-        event = msg.get("event")
-        shape = _SHAPES.get(event) if isinstance(event, str) else None
-        if shape is None:
-            return [f"unknown event {event!r} (31951)"]
-        problems = []
-        if not self._started:
-            problems.append(f"{event} sent before start")
-        if self._stopped:
-            problems.append(f"{event} sent after stop")
-        keys, nested, nested_keys = shape
-        if set(msg) != keys:
-            problems.append(f"{event}: fields {sorted(msg)} != {sorted(keys)} (31951)")
-        if msg.get("streamSid") != self.stream_sid:
-            problems.append(f"{event}: wrong streamSid {msg.get('streamSid')!r} (31951)")
-        if nested is not None:
-            body = msg.get(nested)
-            if not isinstance(body, dict) or set(body) != nested_keys:
-                problems.append(f"{event}.{nested} must be exactly {sorted(nested_keys)} (31951)")
-            elif event == "mark" and (not isinstance(body["name"], str) or not body["name"]):
-                problems.append("mark.name must be a non-empty string")
-            elif event == "media":
-                problems += self._check_payload(body["payload"])
-        return problems
-
-    @staticmethod
-    def _check_payload(payload: object) -> list[str]:
-        if not isinstance(payload, str):
-            return ["media.payload is not a string"]
-        try:
-            size = len(binascii.a2b_base64(payload, strict_mode=True))
-        except binascii.Error:
-            return ["media.payload is not valid base64 (31951)"]
-        if size == 0 or size % FRAME:
-            return [f"media payload of {size} bytes is not whole 160-byte frames"]
-        return []
+            await self._playback.clear()
+        await self._notify()
 
     # ------------------------------------------------------------------- waiting
     async def wait_for(
@@ -544,7 +437,7 @@ class FakeTwilioCaller:
     @property
     def queued_ms(self) -> float:
         """Server audio received and not yet played."""
-        return self._queued_bytes / 8
+        return self._playback.queued_bytes / 8
 
     # ------------------------------------------------------------------- ending
     async def hangup(self) -> None:

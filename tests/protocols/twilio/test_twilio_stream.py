@@ -338,3 +338,26 @@ def test_start_is_hashable_despite_its_parameter_dict() -> None:
     (start,) = TwilioStream().receive(START)
     assert isinstance(start, Start)
     assert hash(start) == hash(start)
+
+
+def test_deeply_nested_or_huge_json_is_a_bad_message() -> None:
+    s = started()
+    for junk in ("[" * 100_000 + "]" * 100_000, '{"event":"media","x":' + "1" * 5000 + "}"):
+        (ev,) = s.receive(junk)
+        assert isinstance(ev, BadMessage)
+    huge_seq = media(2, 1, 0, SILENCE_B64).replace(
+        '"sequenceNumber": "2"', '"sequenceNumber": "' + "9" * 5000 + '"'
+    )
+    assert isinstance(s.receive(huge_seq)[0], Media)
+
+
+def test_input_gap_is_reported_in_whole_frames_scenario_11() -> None:
+    s = started()
+    events = [
+        s.receive(media(2, 1, 1000, SILENCE_B64))[0],
+        s.receive(media(3, 2, 1020, SILENCE_B64))[0],
+        s.receive(media(4, 3, 1100, SILENCE_B64))[0],
+        s.receive(media(5, 4, 1125, SILENCE_B64))[0],  # 5 ms of jitter is not a gap
+    ]
+    assert [e.gap_ms for e in events if isinstance(e, Media)] == [0, 0, 60, 0]
+    assert s.counters["input_gaps"] == 1

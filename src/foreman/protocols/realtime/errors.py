@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from foreman.protocols.realtime.client_events import ConversationItemTruncate, SessionUpdate
+
 Severity = Literal["harmless", "recoverable", "fatal"]
 
 # §7.1: the session is over (or never worked) when these arrive.
@@ -33,6 +35,13 @@ HARMLESS_CODES = frozenset({"response_cancel_not_active", "input_audio_buffer_co
 CONFIG_REJECTED_CODES = frozenset(
     {"missing_required_parameter", "unknown_parameter", "invalid_value", "invalid_type"}
 )
+
+
+# §7.2: close codes worth reconnecting after (the SDK's list). A new connection is a new
+# session: nothing survives, replay context as text.
+RECOVERABLE_CLOSE_CODES = frozenset({1001, 1005, 1006, 1011, 1012, 1013, 1015})
+# §0: the service closes with 4000 after `beta_api_shape_disabled`.
+BETA_REFUSED_CLOSE_CODE = 4000
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +82,7 @@ def classify_error(
         # Before the first session.updated, an error on our session.update (matched by the
         # echoed event id, or by a `session.*` param when no id came back) means the whole
         # configuration was rejected and the session cannot start.
-        if client_event_type == "session.update":
+        if client_event_type == SessionUpdate.type:
             return "fatal"
         if (
             client_event_type is None
@@ -83,7 +92,7 @@ def classify_error(
             return "fatal"
     if code in HARMLESS_CODES:
         return "harmless"
-    if client_event_type == "conversation.item.truncate":
+    if client_event_type == ConversationItemTruncate.type:
         # §5.2 step 3: truncating audio that already finished playing (or an item already
         # cut shorter) changes nothing the user heard.
         return "harmless"

@@ -21,11 +21,37 @@ if TYPE_CHECKING:
     from foreman.config import RealtimeConfig
 
 __all__ = [
+    "BETA_RESPONSE_FIELDS",
+    "BETA_SESSION_FIELDS",
     "SessionOptions",
     "TurnDetection",
     "build_session_update",
+    "check_ga_response",
+    "check_ga_session",
     "session_options_from_config",
 ]
+
+# Beta field -> its GA home (reference §1.6). The service answers these with
+# `unknown_parameter` (or, with the beta header, `beta_api_shape_disabled`), so refuse them here.
+BETA_SESSION_FIELDS = {
+    "modalities": "output_modalities",
+    "voice": "audio.output.voice",
+    "input_audio_format": "audio.input.format",
+    "output_audio_format": "audio.output.format",
+    "input_audio_transcription": "audio.input.transcription",
+    "input_audio_noise_reduction": "audio.input.noise_reduction",
+    "turn_detection": "audio.input.turn_detection",
+    "speed": "audio.output.speed",
+    "max_response_output_tokens": "max_output_tokens",
+    "temperature": "(removed)",
+}
+BETA_RESPONSE_FIELDS = {
+    "modalities": "output_modalities",
+    "voice": "audio.output.voice",
+    "output_audio_format": "audio.output.format",
+    "max_response_output_tokens": "max_output_tokens",
+    "temperature": "(removed)",
+}
 
 TurnDetectionType = Literal["server_vad", "semantic_vad", "none"]
 _TD_TYPES = ("server_vad", "semantic_vad", "none")
@@ -244,3 +270,29 @@ def _tool_choice(choice: str) -> str | dict[str, str]:
     if not choice:
         raise ConfigError("tool_choice must not be empty")
     return {"type": "function", "name": choice}  # force one named function (§4.1)
+
+
+def check_ga_session(session: Mapping[str, Any]) -> None:
+    """Refuse a `session.update` body the GA service would reject: no `type`, or beta fields.
+
+    Raises ValueError naming the field and its GA replacement (reference §1.3, §1.6).
+    """
+    kind = session.get("type")
+    if kind not in ("realtime", "transcription"):
+        raise ValueError(
+            f"session.update needs session.type 'realtime' or 'transcription', got {kind!r}"
+        )
+    _check_beta(session, BETA_SESSION_FIELDS, "session")
+
+
+def check_ga_response(response: Mapping[str, Any]) -> None:
+    """Refuse beta fields in `response.create.response` (reference §1.6). Raises ValueError."""
+    _check_beta(response, BETA_RESPONSE_FIELDS, "response")
+
+
+def _check_beta(obj: Mapping[str, Any], table: Mapping[str, str], where: str) -> None:
+    for key in obj:
+        if key in table:
+            ga = table[key]
+            hint = "it was removed in GA" if ga.startswith("(") else f"use '{where}.{ga}'"
+            raise ValueError(f"beta field '{where}.{key}' is not GA; {hint}")

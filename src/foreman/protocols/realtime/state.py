@@ -28,12 +28,18 @@ from foreman.protocols.realtime import client_events as ce
 from foreman.protocols.realtime import server_events as se
 from foreman.protocols.realtime.audio_ledger import AudioLedger, b64_decoded_len
 from foreman.protocols.realtime.calls import FunctionCallAssembler, FunctionCallReady
-from foreman.protocols.realtime.errors import ErrorNotice, classify_error
+from foreman.protocols.realtime.errors import (
+    BETA_REFUSED_CLOSE_CODE,
+    RECOVERABLE_CLOSE_CODES,
+    ErrorNotice,
+    classify_error,
+)
 from foreman.protocols.realtime.parser import (
     encode_audio_append,
     encode_client_event,
     parse_server_event,
 )
+from foreman.protocols.realtime.session_config import check_ga_response, check_ga_session
 
 __all__ = ["ErrorNotice", "FunctionCallReady", "Phase", "RealtimeSession"]
 
@@ -123,6 +129,7 @@ class RealtimeSession:
             0,
         )
         self.output_format: AudioFormat = PCM16_24K
+        self._requested_format: AudioFormat | None = None  # from our last session.update
         self._response_formats: dict[str, AudioFormat] = {}
         self._ledger = AudioLedger()
         self._calls = FunctionCallAssembler()
@@ -144,7 +151,6 @@ class RealtimeSession:
             se.ConversationItemAdded: self._on_item,
             se.ConversationItemCreated: self._on_item,
             se.ConversationItemDone: self._on_item,
-            se.ConversationItemRetrieved: self._on_item,
             se.ConversationItemDeleted: self._on_item_deleted,
             se.ConversationItemTruncated: self._on_truncated,
         }
@@ -168,10 +174,9 @@ class RealtimeSession:
         cls = type(event)
         nxt = _next_phase(_RECV, self.phase, cls)
         if nxt is None:
-            self._fail(f"server sent {event.type} in state {self.phase.name}")
-            raise RemoteProtocolError(
-                f"role server: event {event.type} is illegal in state {self.phase.name}"
-            )
+            reason = f"role server: event {event.type} is illegal in state {self.phase.name}"
+            self._fail(reason)
+            raise RemoteProtocolError(reason)
         if _log.isEnabledFor(logging.DEBUG):
             _log.debug("< %s", event.type)
         out: list[object] = [event]
@@ -194,6 +199,8 @@ class RealtimeSession:
         if isinstance(model, str):
             self.model = model
         fmt = _output_format(session)
+        if fmt is None and isinstance(ev, se.SessionUpdated):
+            fmt = self._requested_format  # an echo without audio keeps what we asked for
         if fmt is not None:
             self.output_format = fmt
 
@@ -234,6 +241,20 @@ class RealtimeSession:
             self.active_response_id = None
         self._response_formats.pop(ev.response_id, None)
         self._emit_calls(self._calls.response_done(ev.response), out)
+        if ev.status == "failed":
+            # A failed response is reported in response.done, not as an `error` (§3.4, §7.1).
+            details = ev.response.get("status_details")
+            error = details.get("error") if isinstance(details, dict) else None
+            error = error if isinstance(error, dict) else {}
+            code = error.get("code") if isinstance(error.get("code"), str) else None
+            message = error.get("message") or error.get("type") or "response failed"
+            severity = classify_error(code, client_event_type=None, configured=True)
+            self.counters["errors"] += 1
+            out.append(
+                ErrorNotice(severity, code, str(message), None, None, ce.ResponseCreate.type)
+            )
+            if severity == "fatal":
+                self._fail(f"{code}: {message}")
 
     def _on_output_item_added(self, ev: se.ResponseOutputItemAdded, out: list[object]) -> None:
         self._remember_item(ev.item)
@@ -286,9 +307,23 @@ class RealtimeSession:
         """Check that `event` may be sent now, record it, and return its JSON text.
 
         Events other than audio appends get an `event_id` when they have none, so that an
-        `error` can be matched to the event that caused it. Raises `InvalidState`.
+        `error` can be matched to the event that caused it. Raises `InvalidState` when the
+        phase forbids the event, ValueError for a session or response body the GA service
+        would reject (no `session.type`, beta fields such as `modalities`).
         """
         nxt = self._check_send(event.type, type(event))
+        text: str | None = None
+        if isinstance(event, ce.InputAudioBufferAppend):
+            text = encode_audio_append(event.audio)  # checks alphabet and the 15 MiB limit
+            if event.event_id is not None:
+                text = None  # rare: let the generic encoder add the id
+        elif isinstance(event, ce.SessionUpdate):
+            check_ga_session(event.session)
+            fmt = _output_format(event.session)
+            if fmt is not None:
+                self._requested_format = fmt
+        elif isinstance(event, ce.ResponseCreate) and event.response is not None:
+            check_ga_response(event.response)
         if isinstance(event, ce.InputAudioBufferAppend):
             self.counters["audio_bytes_out"] += b64_decoded_len(event.audio)
         else:
@@ -309,7 +344,7 @@ class RealtimeSession:
         if nxt is not self.phase:
             _log.debug("= %s -> %s", self.phase.name, nxt.name)
             self.phase = nxt
-        return encode_client_event(event)
+        return text if text is not None else encode_client_event(event)
 
     def send_audio(self, b64_audio: str) -> str:
         """`input_audio_buffer.append` text for one chunk (hot path: about every 20 ms)."""
@@ -336,6 +371,26 @@ class RealtimeSession:
         """Mark the session closed (idempotent). ERROR stays ERROR so the reason survives."""
         if self.phase is not Phase.ERROR:
             self.phase = Phase.CLOSED
+
+    def connection_lost(self, code: int | None, reason: str = "") -> bool:
+        """The socket closed (`code` None when it dropped without a close frame).
+
+        A close we asked for (`close()` first) or a normal 1000 close leaves CLOSED; anything
+        else is ERROR with a one-line `last_error`, unless a fatal error already said why.
+        Returns True when reconnecting is worthwhile (reference §7.2); remember that a new
+        connection is a new session.
+        """
+        if self.phase is Phase.CLOSED or self.phase is Phase.ERROR:
+            return False
+        if code == 1000:
+            self.phase = Phase.CLOSED
+            return False
+        detail = f": {reason}" if reason else ""
+        if code == BETA_REFUSED_CLOSE_CODE:
+            self._fail(f"connection closed (4000{detail}): the service refused the beta shape")
+            return False
+        self._fail("connection lost" if code is None else f"connection closed ({code}{detail})")
+        return code is None or code in RECOVERABLE_CLOSE_CODES
 
     def _failed(self) -> bool:
         return self.phase is Phase.ERROR

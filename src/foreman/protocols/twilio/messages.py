@@ -20,6 +20,7 @@ MULAW_SAMPLE_RATE = 8000
 MULAW_CHANNELS = 1
 FRAME_BYTES = 160  # 20 ms of µ-law at 8 kHz
 BYTES_PER_MS = 8
+FRAME_MS = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,12 +51,16 @@ class Media:
 
     Forward `payload_b64` as is for µ-law passthrough; read `payload` for the raw bytes.
     Derive durations from the payload length (8 bytes per ms), not from `timestamp`.
+    `gap_ms` > 0 means the timestamps skipped that much audio before this frame (whole 20 ms
+    frames only; §6.4 scenario 11): insert that much silence (0xFF) first if the model's VAD
+    should see the pause.
     """
 
     payload_b64: str
     chunk: int
     timestamp: int
     track: str
+    gap_ms: int = 0
 
     @property
     def payload(self) -> bytes:
@@ -114,6 +119,7 @@ TwilioEvent = Connected | Start | Media | MarkEcho | Dtmf | Stop | Unknown | Bad
 __all__ = [
     "BYTES_PER_MS",
     "FRAME_BYTES",
+    "FRAME_MS",
     "MULAW_CHANNELS",
     "MULAW_ENCODING",
     "MULAW_SAMPLE_RATE",

@@ -28,6 +28,7 @@ from typing import Any, Literal
 
 from foreman.exceptions import InvalidState
 from foreman.protocols.twilio.messages import (
+    FRAME_MS,
     MULAW_CHANNELS,
     MULAW_ENCODING,
     MULAW_SAMPLE_RATE,
@@ -59,6 +60,7 @@ COUNTER_NAMES = (
     "dropped_before_start",
     "dropped_after_stop",
     "sequence_gaps",
+    "input_gaps",
     "media_out",
     "marks_out",
     "clears_out",
@@ -103,6 +105,7 @@ class TwilioStream:
         self.start: Start | None = None
         self.counters: dict[str, int] = dict.fromkeys(COUNTER_NAMES, 0)
         self._last_seq: int | None = None
+        self._next_ts: float | None = None  # where the next media frame should start (ms)
         self._media_prefix = ""
         self._handlers: dict[str, Callable[[dict[str, Any]], list[TwilioEvent]]] = {
             "connected": self._on_connected,
@@ -122,7 +125,7 @@ class TwilioStream:
             return self._bad("binary frame (Media Streams uses JSON text frames only)")
         try:
             msg = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: absurdly nested JSON
             return self._bad("frame is not JSON")
         if not isinstance(msg, dict):
             return self._bad("frame is not a JSON object")
@@ -257,15 +260,17 @@ class TwilioStream:
         if not payload or len(payload) % 4:
             raise _Malformed("'payload' is not base64")
         track = body.get("track", "inbound")
+        chunk = _number(body, "chunk")
+        timestamp = _number(body, "timestamp")
         self.counters["media_in"] += 1
-        return [
-            Media(
-                payload,
-                _number(body, "chunk"),
-                _number(body, "timestamp"),
-                track if isinstance(track, str) else "inbound",
-            )
-        ]
+        event = Media(payload, chunk, timestamp, track if isinstance(track, str) else "inbound")
+        # Timestamps only detect gaps (§2.2): durations come from the payload length.
+        expected, self._next_ts = self._next_ts, timestamp + event.duration_ms
+        if expected is not None and timestamp - expected >= FRAME_MS:
+            self.counters["input_gaps"] += 1
+            gap = int(timestamp - expected) // FRAME_MS * FRAME_MS
+            event = Media(event.payload_b64, chunk, timestamp, event.track, gap)
+        return [event]
 
     def _on_mark(self, msg: dict[str, Any]) -> list[TwilioEvent]:
         if self.phase == "waiting":

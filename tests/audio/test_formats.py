@@ -1,0 +1,49 @@
+"""AudioFormat: frame arithmetic, GA format objects, legacy config names, errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from foreman.audio.formats import PCM16_24K, PCMA_8K, PCMU_8K, AudioFormat, Encoding
+from foreman.exceptions import AudioFormatError
+
+
+def test_frame_arithmetic() -> None:
+    # twilio-media-streams.md §5.3: 20 ms = 160 samples at 8 kHz = 480 samples (960 bytes) at 24k
+    assert PCMU_8K.bytes_for_ms(20) == 160
+    assert PCM16_24K.samples_for_ms(20) == 480
+    assert PCM16_24K.bytes_for_ms(20) == 960
+    assert PCMU_8K.ms_for_bytes(1600) == 200
+    assert PCM16_24K.samples_for_bytes(960) == 480
+    assert PCMA_8K.bytes_per_second == 8000
+
+
+@pytest.mark.parametrize(
+    ("fmt", "obj", "name"),
+    [
+        (PCM16_24K, {"type": "audio/pcm", "rate": 24000}, "pcm16"),
+        (PCMU_8K, {"type": "audio/pcmu"}, "g711_ulaw"),
+        (PCMA_8K, {"type": "audio/pcma"}, "g711_alaw"),
+    ],
+)
+def test_ga_objects_and_config_names(fmt: AudioFormat, obj: dict[str, object], name: str) -> None:
+    assert fmt.to_realtime() == obj
+    assert AudioFormat.from_realtime(obj) == fmt
+    assert fmt.config_name == name
+    assert AudioFormat.from_name(name) == fmt
+
+
+def test_unknown_names_list_the_valid_ones() -> None:
+    with pytest.raises(AudioFormatError, match="valid names: pcm16, g711_ulaw"):
+        AudioFormat.from_name("opus")
+    with pytest.raises(AudioFormatError, match="audio/pcm, audio/pcmu, audio/pcma"):
+        AudioFormat.from_realtime({"type": "audio/opus"})
+
+
+def test_invalid_formats() -> None:
+    with pytest.raises(AudioFormatError):
+        AudioFormat(Encoding.PCMU, 16000)
+    with pytest.raises(AudioFormatError):
+        AudioFormat(Encoding.PCM16, 24000, channels=2)
+    with pytest.raises(AudioFormatError, match="24000 Hz only"):
+        AudioFormat(Encoding.PCM16, 16000).to_realtime()
