@@ -1,8 +1,9 @@
 """Mock OpenAI Realtime server (GA protocol), shipped for users' own CI.
 
-    from foreman.testing.mock_realtime import MockRealtimeServer, Scenario, Rule, Match, Reply, Faults
+    from foreman.testing.mock_realtime import MockRealtimeServer, Scenario, Rule, Match, Reply
 
-    async with MockRealtimeServer(Scenario([Rule(Match.user_text("hello"), Reply.say("Hi!"))])) as mock:
+    scenario = Scenario([Rule(Match.user_text("hello"), Reply.say("Hi!"))])
+    async with MockRealtimeServer(scenario) as mock:
         ... connect a client to mock.url ...
         await mock.wait_for_client_event("response.create")
 
@@ -27,6 +28,9 @@ Scenario files (JSON, or TOML for any other suffix)::
     pace = "burst"             # "burst" (as fast as possible) or a real-time factor, e.g. 1.0
     delay_ms = 0               # wait before the first delta
 
+    [transcripts]              # optional: input transcription text for audio turn n
+    1 = "What is the weather?"
+
     [[rules]]                  # first matching rule wins
     match = { text = "weather" }           # user text item contains this (case-insensitive)
     steps = [
@@ -47,8 +51,10 @@ Scenario files (JSON, or TOML for any other suffix)::
     [[rules]]                              # no match table: any turn
     steps = [{ say = "Default reply." }]
 
-`match` may also hold `instructions = "substring"` (of `response.create` instructions). With no
-matching rule the mock answers with a short spoken reply ("You said: <text>" for text turns).
+`match` may also hold `instructions = "substring"` (of `response.create` instructions);
+`text` also matches an audio turn through its scripted transcript. With no matching rule the
+mock answers with a short spoken reply ("You said: <text>" for text turns). More in
+docs/mock-realtime.md.
 """
 
 from foreman.testing.mock_realtime.faults import Faults

@@ -11,6 +11,7 @@ import asyncio
 import signal
 import sys
 
+from foreman.testing.mock_realtime.faults import Faults
 from foreman.testing.mock_realtime.scenario import Scenario
 from foreman.testing.mock_realtime.server import MockRealtimeServer
 
@@ -24,11 +25,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8765, help="TCP port; 0 picks a free one")
     p.add_argument("--scenario", metavar="FILE", help="scenario file (JSON or TOML)")
     p.add_argument("--api-key", help="require 'Authorization: Bearer KEY' (HTTP 401 otherwise)")
+    faults = p.add_argument_group("faults")
+    faults.add_argument(
+        "--drop-after-events",
+        type=int,
+        metavar="N",
+        help="drop each connection after N server events",
+    )
+    faults.add_argument(
+        "--delay-deltas-ms", type=int, default=0, metavar="MS", help="delay every delta"
+    )
+    faults.add_argument(
+        "--session-time-limit", type=float, metavar="S", help="expire sessions after S seconds"
+    )
     return p
 
 
-async def serve(args: argparse.Namespace, scenario: Scenario | None) -> None:
-    server = MockRealtimeServer(scenario, host=args.host, port=args.port, api_key=args.api_key)
+async def serve(args: argparse.Namespace, scenario: Scenario | None, faults: Faults) -> None:
+    server = MockRealtimeServer(
+        scenario, host=args.host, port=args.port, api_key=args.api_key, faults=faults
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -39,7 +55,17 @@ async def serve(args: argparse.Namespace, scenario: Scenario | None) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Run the server; 0 after SIGINT/SIGTERM, 1 when it cannot listen, 2 for bad arguments."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        faults = Faults(
+            drop_after_events=args.drop_after_events,
+            delay_deltas_ms=args.delay_deltas_ms,
+            session_time_limit_s=args.session_time_limit,
+        )
+    except ValueError as exc:
+        parser.error(str(exc))
     scenario = None
     if args.scenario:
         try:
@@ -48,9 +74,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"foreman mock-realtime: {exc}", file=sys.stderr)
             return 2
     try:
-        asyncio.run(serve(args, scenario))
+        asyncio.run(serve(args, scenario, faults))
     except OSError as exc:  # e.g. the port is taken
-        print(f"foreman mock-realtime: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        print(
+            f"foreman mock-realtime: cannot listen on {args.host}:{args.port}: {exc}",
+            file=sys.stderr,
+        )
         return 1
     return 0
 

@@ -9,10 +9,26 @@ same house style and are the mock's best guess.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 ErrorBody = dict[str, Any]
+
+
+class ClientError(Exception):
+    """A client event the service would reject; carries the `error` body to send."""
+
+    def __init__(self, body: ErrorBody) -> None:
+        super().__init__(body["message"])
+        self.body = body
+
+
+def only(event: Mapping[str, Any], allowed: tuple[str, ...]) -> None:
+    """Raise ClientError(unknown_parameter) for a top-level field the event does not take."""
+    for key in event:
+        if key not in ("type", "event_id", *allowed):
+            raise ClientError(unknown_parameter(key))
+
 
 # The live service lists the accepted client event types in this order (observed).
 CLIENT_EVENT_TYPES: tuple[str, ...] = (
@@ -48,7 +64,9 @@ def quote_list(values: Sequence[object]) -> str:
     return ", ".join(quoted[:-1]) + ", and " + quoted[-1]
 
 
-def invalid_value(param: str, value: object, supported: Sequence[object] | None = None) -> ErrorBody:
+def invalid_value(
+    param: str, value: object, supported: Sequence[object] | None = None
+) -> ErrorBody:
     msg = f"Invalid value: '{value}'."
     if supported:
         msg += f" Supported values are: {quote_list(supported)}."
@@ -67,7 +85,9 @@ def unknown_parameter(param: str) -> ErrorBody:
 
 def missing_required(param: str) -> ErrorBody:
     # observed: "Missing required parameter: 'session.type'."
-    return error("missing_required_parameter", f"Missing required parameter: '{param}'.", param=param)
+    return error(
+        "missing_required_parameter", f"Missing required parameter: '{param}'.", param=param
+    )
 
 
 _TYPE_NAMES = {
@@ -183,7 +203,9 @@ def truncate_too_far(available_ms: int, requested_ms: int) -> ErrorBody:
 
 def item_not_found(action: str, code: str, item_id: str, param: str = "item_id") -> ErrorBody:
     # observed for delete: "Error deleting item: the item with id 'yo' does not exist."
-    return error(code, f"Error {action} item: the item with id '{item_id}' does not exist.", param=param)
+    return error(
+        code, f"Error {action} item: the item with id '{item_id}' does not exist.", param=param
+    )
 
 
 def session_expired() -> ErrorBody:

@@ -12,7 +12,8 @@ class Faults:
     """Faults applied to every session of a `MockRealtimeServer`.
 
     * `drop_after_events`: after this many server events on a connection, the TCP connection
-      is aborted without a close frame (the client sees 1006), as a network drop would.
+      is closed without a WebSocket close frame (the client sees 1006), as a network drop
+      would; the events before it are delivered.
     * `delay_deltas_ms`: extra wait before every `*.delta` event (a slow model).
     * `error_events`: `error` payloads (the inner `error` object, or a whole `error` event) sent
       right after `session.created`.

@@ -32,7 +32,7 @@ class SessionGone(Exception):
     """The connection closed or was dropped; stop streaming quietly."""
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class ActiveResponse:
     """A response being streamed. `cancel(reason)` stops it at the next chunk boundary."""
 
@@ -43,6 +43,8 @@ class ActiveResponse:
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
     output: list[dict[str, Any]] = field(default_factory=list)
+    audio_ms: float = 0.0  # audio streamed, and when the first of it went out (loop time):
+    first_audio_at: float | None = None  # the client's playback ends about then + audio_ms
 
     def cancel(self, reason: str) -> None:
         if self.reason is None:
@@ -71,7 +73,7 @@ class Responder:
         self.voice = out.get("voice") or cfg["audio"]["output"]["voice"]
         self.fmt: AudioFormat = fmt_of(self.out_format)
         self.loop = asyncio.get_running_loop()
-        self.t0 = 0.0
+        self.t0: float | None = None  # pacing clock: set at the first delta
         self.sent_ms = 0.0
         self.text_tokens = 0
         self.audio_tokens = 0
@@ -85,7 +87,9 @@ class Responder:
             "id": self.resp.id,
             "status": status,
             "status_details": details,
-            "output": [dict(i) for i in self.resp.output] if status != "in_progress" else [],
+            "output": [self.s.public_item(i) for i in self.resp.output]
+            if status != "in_progress"
+            else [],
             "conversation_id": self.s.conversation_id if self.resp.in_conversation else None,
             "output_modalities": list(self.modalities),
             "max_output_tokens": self.resp.params.get(
@@ -108,31 +112,42 @@ class Responder:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.resp.wake.wait(), seconds)
 
-    async def before_delta(self, index: int, chunk_ms: float) -> None:
+    async def before_delta(self) -> None:
+        """Apply the delay fault and the pace before the next delta."""
         delay = self.s.faults.delay_deltas_ms / 1000
         if delay:
             await self.pause(delay)
         if self.reply.pace == "burst":
             await self.pause(0)
             return
+        if self.t0 is None:
+            self.t0 = self.loop.time()
         due = self.t0 + (self.sent_ms / 1000) / float(self.reply.pace)
         await self.pause(due - self.loop.time())
 
     # --- the response ---------------------------------------------------------------------
 
+    async def announce(self) -> bool:
+        """Send `response.created` (before the reader takes the next client event, so the
+        order on the wire is deterministic). False when the connection is gone."""
+        return await self.s.send(
+            {"type": "response.created", "response": self.response_obj("in_progress", None)}
+        )
+
     async def run(self) -> None:
+        """Stream the rest of the response; run as the response's task after `announce`."""
         try:
             await self._run()
         except SessionGone:
             pass
+        except Exception as exc:  # a bug in the mock: report it, keep the session
+            await self.s.internal_error(exc)
         finally:
             self.s.response_finished(self.resp)
 
     async def _run(self) -> None:
-        await self.send({"type": "response.created", "response": self.response_obj("in_progress", None)})
         if self.reply.delay_ms:
             await self.pause(self.reply.delay_ms / 1000)
-        self.t0 = self.loop.time()
         for index, step in enumerate(self.reply.steps):
             if self.resp.cancelled:
                 break
@@ -158,6 +173,8 @@ class Responder:
                 ],
             }
         )
+        if status == "completed" and self.resp.in_conversation:
+            self.s.arm_idle_timeout(self.resp)
 
     def usage(self) -> dict[str, Any]:
         text_in = 40 + 8 * len(self.s.order)
@@ -201,7 +218,11 @@ class Responder:
         if self.resp.in_conversation:
             prev = self.s.add_item(item)
             await self.send(
-                {"type": "conversation.item.added", "previous_item_id": prev, "item": self.s.public_item(item)}
+                {
+                    "type": "conversation.item.added",
+                    "previous_item_id": prev,
+                    "item": self.s.public_item(item),
+                }
             )
         return output_index
 
@@ -243,8 +264,15 @@ class Responder:
         }
         oi = await self._open_item(item)
         ref = self._ref(item["id"], oi)
-        await self.send({"type": "response.content_part.added", **ref, "part": {"type": "audio", "transcript": ""}})
-        audio = speech(text, self.fmt.encoding)
+        await self.send(
+            {
+                "type": "response.content_part.added",
+                **ref,
+                "part": {"type": "audio", "transcript": ""},
+            }
+        )
+        # espeak-ng runs in a subprocess: keep it off the event loop (cached after the first time)
+        audio = await asyncio.to_thread(speech, text, self.fmt.encoding)
         pieces = chunks(audio, self.fmt, self.reply.chunk_ms)
         words = split_words(text, len(pieces))
         transcript = ""
@@ -252,23 +280,40 @@ class Responder:
         self.s.audio_sent[item["id"]] = sent
         self.s.audio_fmt[item["id"]] = self.fmt
         self.s.voice_locked = True
-        for i, (piece, word) in enumerate(zip(pieces, words, strict=True)):
-            await self.before_delta(i, self.reply.chunk_ms)
+        for piece, word in zip(pieces, words, strict=True):
+            await self.before_delta()
             if self.resp.cancelled:
                 break
             if word:
-                await self.send({"type": "response.output_audio_transcript.delta", **ref, "delta": word})
+                await self.send(
+                    {"type": "response.output_audio_transcript.delta", **ref, "delta": word}
+                )
                 transcript += word
             await self.send(
-                {"type": "response.output_audio.delta", **ref, "delta": base64.b64encode(piece).decode()}
+                {
+                    "type": "response.output_audio.delta",
+                    **ref,
+                    "delta": base64.b64encode(piece).decode(),
+                }
             )
             sent += piece
             self.sent_ms += self.fmt.ms_for_bytes(len(piece))
+            self.resp.audio_ms += self.fmt.ms_for_bytes(len(piece))
+            if self.resp.first_audio_at is None:
+                self.resp.first_audio_at = self.loop.time()
         self.audio_tokens += int(self.fmt.ms_for_bytes(len(sent)) / 50) + 1
         self.text_tokens += len(transcript) // 4 + 1
         await self.send({"type": "response.output_audio.done", **ref})
-        await self.send({"type": "response.output_audio_transcript.done", **ref, "transcript": transcript})
-        await self.send({"type": "response.content_part.done", **ref, "part": {"type": "audio", "transcript": transcript}})
+        await self.send(
+            {"type": "response.output_audio_transcript.done", **ref, "transcript": transcript}
+        )
+        await self.send(
+            {
+                "type": "response.content_part.done",
+                **ref,
+                "part": {"type": "audio", "transcript": transcript},
+            }
+        )
         item["content"] = [{"type": "output_audio", "transcript": transcript}]
         await self._close_item(item, oi)
 
@@ -283,18 +328,22 @@ class Responder:
         }
         oi = await self._open_item(item)
         ref = self._ref(item["id"], oi)
-        await self.send({"type": "response.content_part.added", **ref, "part": {"type": "text", "text": ""}})
+        await self.send(
+            {"type": "response.content_part.added", **ref, "part": {"type": "text", "text": ""}}
+        )
         pieces = [w for w in split_words(text, max(1, len(text.split(" ")))) if w]
         out = ""
-        for i, piece in enumerate(pieces):
-            await self.before_delta(i, 0)
+        for piece in pieces:
+            await self.before_delta()
             if self.resp.cancelled:
                 break
             await self.send({"type": "response.output_text.delta", **ref, "delta": piece})
             out += piece
         self.text_tokens += len(out) // 4 + 1
         await self.send({"type": "response.output_text.done", **ref, "text": out})
-        await self.send({"type": "response.content_part.done", **ref, "part": {"type": "text", "text": out}})
+        await self.send(
+            {"type": "response.content_part.done", **ref, "part": {"type": "text", "text": out}}
+        )
         item["content"] = [{"type": "output_text", "text": out}]
         await self._close_item(item, oi)
 
@@ -310,19 +359,31 @@ class Responder:
             "arguments": "",
         }
         oi = await self._open_item(item)
-        ref = {"response_id": self.resp.id, "item_id": item["id"], "output_index": oi, "call_id": call_id}
+        ref = {
+            "response_id": self.resp.id,
+            "item_id": item["id"],
+            "output_index": oi,
+            "call_id": call_id,
+        }
         args = step.arguments
         size = max(1, len(args) // 3 + 1)
-        for i, start in enumerate(range(0, len(args), size)):
-            await self.before_delta(i, 0)
+        for start in range(0, len(args), size):
+            await self.before_delta()
             if self.resp.cancelled:
                 break
             piece = args[start : start + size]
-            await self.send({"type": "response.function_call_arguments.delta", **ref, "delta": piece})
+            await self.send(
+                {"type": "response.function_call_arguments.delta", **ref, "delta": piece}
+            )
             item["arguments"] += piece
         if not self.resp.cancelled:
             await self.send(
-                {"type": "response.function_call_arguments.done", **ref, "name": step.name, "arguments": args}
+                {
+                    "type": "response.function_call_arguments.done",
+                    **ref,
+                    "name": step.name,
+                    "arguments": args,
+                }
             )
         self.text_tokens += len(args) // 4 + 1
         await self._close_item(item, oi)

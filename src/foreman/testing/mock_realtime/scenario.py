@@ -8,7 +8,8 @@ built-in reply is used (it echoes user text: "You said: ...").
 Build one in Python::
 
     Scenario([
-        Rule(Match.user_text("weather"), Reply.say("Let me check.").then(Call.of("get_weather", {"city": "Paris"}))),
+        Rule(Match.user_text("weather"),
+             Reply.say("Let me check.").then(Call.of("get_weather", {"city": "Paris"}))),
         Rule(Match.tool("get_weather"), Reply.say("It is sunny in Paris.")),
         Rule(Match.audio(1), Reply.say("Hello there!", pace=1.0)),
         Rule(Match.any(), Reply.text("Default answer.")),
@@ -99,8 +100,15 @@ class Reply:
         return cls(Text(text), **options)
 
     @classmethod
-    def call(cls, name: str, arguments: Mapping[str, Any] | str | None = None, **options: Any) -> Reply:
+    def call(
+        cls, name: str, arguments: Mapping[str, Any] | str | None = None, **options: Any
+    ) -> Reply:
         return cls(Call.of(name, arguments), **options)
+
+    @classmethod
+    def function_call(cls, name: str, arguments_json: str = "{}", **options: Any) -> Reply:
+        """A reply that is one function call with `arguments_json` streamed as given."""
+        return cls(Call(name, arguments_json), **options)
 
     def then(self, *steps: Step) -> Reply:
         """This reply with more steps appended (e.g. `Reply.say("One moment").then(Call...)`)."""
@@ -114,7 +122,7 @@ class Turn:
     """What triggered a response, as the scenario sees it."""
 
     kind: Literal["text", "audio", "tool_output", "none"]
-    text: str | None = None
+    text: str | None = None  # user text, or an audio turn's transcript
     audio_turn: int | None = None
     tool_name: str | None = None
     instructions: str | None = None
@@ -147,7 +155,8 @@ class Match:
 
     def matches(self, turn: Turn) -> bool:
         if self.text is not None and (
-            turn.kind != "text" or self.text.casefold() not in (turn.text or "").casefold()
+            turn.kind not in ("text", "audio")
+            or self.text.casefold() not in (turn.text or "").casefold()
         ):
             return False
         if self.audio_turn is not None and (
@@ -165,9 +174,22 @@ class Match:
 
 @dataclass(frozen=True, slots=True)
 class Rule:
+    """`match` may be a `Match`, a string (user text substring) or None (any turn)."""
+
     match: Match
     reply: Reply
     times: int | None = None  # fire at most this many times per session (None = always)
+
+    def __post_init__(self) -> None:
+        match: object = self.match
+        if match is None:
+            object.__setattr__(self, "match", Match())
+        elif isinstance(match, str):
+            object.__setattr__(self, "match", Match(text=match))
+        elif not isinstance(match, Match):
+            raise TypeError(f"Rule.match must be a Match, a string or None, not {match!r}")
+        if self.times is not None and self.times < 1:
+            raise ValueError(f"Rule.times must be >= 1, got {self.times}")
 
 
 def default_reply(turn: Turn) -> Reply:
@@ -183,10 +205,17 @@ def default_reply(turn: Turn) -> Reply:
 
 @dataclass(slots=True)
 class Scenario:
-    rules: list[Rule] = field(default_factory=list)
+    """Rules in order, plus `transcripts`: audio turn n (1-based) -> what the user "said", used
+    for input transcription events and for `Match.text` on audio turns."""
 
-    def __init__(self, rules: Iterable[Rule] = ()) -> None:
+    rules: list[Rule] = field(default_factory=list)
+    transcripts: dict[int, str] = field(default_factory=dict)
+
+    def __init__(
+        self, rules: Iterable[Rule] = (), transcripts: Mapping[int, str] | None = None
+    ) -> None:
         self.rules = list(rules)
+        self.transcripts = dict(transcripts or {})
 
     def choose(self, turn: Turn, hits: dict[int, int]) -> Reply:
         """The reply for `turn`; `hits` counts rule firings for this session (updated here)."""
@@ -209,7 +238,9 @@ class Scenario:
         try:
             data = json.loads(raw) if p.suffix.lower() == ".json" else tomllib.loads(raw.decode())
         except (json.JSONDecodeError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise ValueError(f"{p}: not valid {'JSON' if p.suffix == '.json' else 'TOML'}: {exc}") from exc
+            raise ValueError(
+                f"{p}: not valid {'JSON' if p.suffix == '.json' else 'TOML'}: {exc}"
+            ) from exc
         try:
             return cls.from_dict(data)
         except ValueError as exc:
@@ -219,7 +250,7 @@ class Scenario:
     def from_dict(cls, data: Mapping[str, Any]) -> Scenario:
         if not isinstance(data, Mapping):
             raise ValueError("a scenario must be a table/object with a 'rules' list")
-        unknown = set(data) - {"defaults", "rules"}
+        unknown = set(data) - {"defaults", "rules", "transcripts"}
         if unknown:
             raise ValueError(f"unknown top-level key(s): {', '.join(sorted(unknown))}")
         defaults = dict(data.get("defaults", {}))
@@ -227,7 +258,15 @@ class Scenario:
         rules = data.get("rules", [])
         if not isinstance(rules, Sequence) or isinstance(rules, str):
             raise ValueError("'rules' must be a list")
-        return cls(_rule_from_dict(r, i, defaults) for i, r in enumerate(rules))
+        raw = data.get("transcripts", {})
+        if not isinstance(raw, Mapping):
+            raise ValueError("'transcripts' must be a table of audio turn number -> text")
+        transcripts: dict[int, str] = {}
+        for key, text in raw.items():
+            if not str(key).isdigit() or int(key) < 1 or not isinstance(text, str):
+                raise ValueError(f"transcripts: {key!r} must be a turn number >= 1 with a string")
+            transcripts[int(key)] = text
+        return cls((_rule_from_dict(r, i, defaults) for i, r in enumerate(rules)), transcripts)
 
 
 _STEP_KEYS = {"say", "text", "call", "arguments"}
@@ -244,7 +283,7 @@ def _check_keys(obj: Mapping[str, Any], allowed: set[str], where: str) -> None:
 
 def _step_from_dict(s: Any, where: str) -> Step:
     if not isinstance(s, Mapping):
-        raise ValueError(f"{where}: a step must be a table like {{say = \"...\"}}")
+        raise ValueError(f'{where}: a step must be a table like {{say = "..."}}')
     _check_keys(s, _STEP_KEYS, where)
     kinds = [k for k in ("say", "text", "call") if k in s]
     if len(kinds) != 1:
@@ -277,7 +316,9 @@ def _rule_from_dict(r: Any, i: int, defaults: Mapping[str, Any]) -> Rule:
     options = {k: r.get(k, defaults.get(k)) for k in ("chunk_ms", "pace", "delay_ms")}
     options = {k: v for k, v in options.items() if v is not None}
     try:
-        reply = Reply(*(_step_from_dict(s, f"{where}.steps[{j}]") for j, s in enumerate(steps)), **options)
+        reply = Reply(
+            *(_step_from_dict(s, f"{where}.steps[{j}]") for j, s in enumerate(steps)), **options
+        )
         match = Match(**dict(m))
     except TypeError as exc:
         raise ValueError(f"{where}: {exc}") from exc

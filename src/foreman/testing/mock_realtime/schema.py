@@ -104,6 +104,8 @@ def tagged(variants: Mapping[str, Check], *, tag: str = "type", required: bool =
             if required:
                 return E.missing_required(f"{p}.{tag}")
             return None
+        if not isinstance(v[tag], str):
+            return E.invalid_type(f"{p}.{tag}", "a string", v[tag])
         if v[tag] not in variants:
             return E.invalid_value(f"{p}.{tag}", v[tag], list(variants))
         return variants[v[tag]](p, v)
@@ -142,7 +144,7 @@ _SERVER_VAD = obj(
         "threshold": number(0.0, 1.0),
         "prefix_padding_ms": number(0, None, integer=True),
         "silence_duration_ms": number(0, None, integer=True),
-        "idle_timeout_ms": nullable(number(5000, 30000, integer=True)),
+        "idle_timeout_ms": nullable(number(0, None, integer=True)),
         "create_response": boolean(),
         "interrupt_response": boolean(),
     }
@@ -174,9 +176,19 @@ _MCP_TOOL = obj(
     {
         k: any_value()
         for k in (
-            "type server_label server_url connector_id tunnel_id allowed_tools require_approval "
-            "headers authorization server_description defer_loading allowed_callers"
-        ).split()
+            "type",
+            "server_label",
+            "server_url",
+            "connector_id",
+            "tunnel_id",
+            "allowed_tools",
+            "require_approval",
+            "headers",
+            "authorization",
+            "server_description",
+            "defer_loading",
+            "allowed_callers",
+        )
     },
     required=("server_label",),
 )
@@ -290,7 +302,9 @@ RESPONSE_PARAMS = obj(
 )
 
 
-def validate_session_update(event: Mapping[str, Any], current: Mapping[str, Any]) -> E.ErrorBody | None:
+def validate_session_update(
+    event: Mapping[str, Any], current: Mapping[str, Any]
+) -> E.ErrorBody | None:
     """The first problem with a `session.update` event, or None when it may be applied."""
     for key in event:
         if key not in ("type", "event_id", "session"):

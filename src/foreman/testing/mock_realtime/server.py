@@ -20,7 +20,7 @@ import json
 from collections.abc import Callable
 from http import HTTPStatus
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -34,6 +34,7 @@ from foreman.testing.mock_realtime.session import MockSession
 
 PATH = "/v1/realtime"
 Predicate = Callable[[dict[str, Any]], bool]
+T = TypeVar("T")
 
 
 class MockRealtimeServer:
@@ -109,16 +110,23 @@ class MockRealtimeServer:
         async with self._cond:
             self._cond.notify_all()
 
-    async def _wait(self, found: Callable[[], Any], timeout: float, what: Callable[[], str]) -> Any:
+    async def _wait(
+        self,
+        found: Callable[[], T | None],
+        timeout: float,  # noqa: ASYNC109 - a timeout is the API
+        what: Callable[[], str],
+    ) -> T:
         try:
             async with asyncio.timeout(timeout):
                 async with self._cond:
                     await self._cond.wait_for(lambda: found() is not None)
         except TimeoutError:
             raise TimeoutError(f"timed out after {timeout} s waiting for {what()}") from None
-        return found()
+        result = found()
+        assert result is not None
+        return result
 
-    async def wait_for_session(self, timeout: float = 5.0, *, index: int = 0) -> MockSession:
+    async def wait_for_session(self, timeout: float = 5.0, *, index: int = 0) -> MockSession:  # noqa: ASYNC109 - a timeout is the API
         """The `index`-th session (0 = first connection), once it exists."""
         return await self._wait(
             lambda: self.sessions[index] if len(self.sessions) > index else None,
@@ -131,7 +139,7 @@ class MockRealtimeServer:
         type: str,
         *,
         count: int = 1,
-        timeout: float = 5.0,
+        timeout: float = 5.0,  # noqa: ASYNC109 - a timeout is the API
         predicate: Predicate | None = None,
         session: MockSession | None = None,
     ) -> dict[str, Any]:
@@ -140,7 +148,9 @@ class MockRealtimeServer:
         return await self._wait(
             lambda: self._nth(lambda s: s.received, type, count, predicate, session),
             timeout,
-            lambda: f"client event {type!r} #{count}; received: {self._types(lambda s: s.received)}",
+            lambda: (
+                f"client event {type!r} #{count}; received: {self._types(lambda s: s.received)}"
+            ),
         )
 
     async def wait_for_server_event(
@@ -148,7 +158,7 @@ class MockRealtimeServer:
         type: str,
         *,
         count: int = 1,
-        timeout: float = 5.0,
+        timeout: float = 5.0,  # noqa: ASYNC109 - a timeout is the API
         predicate: Predicate | None = None,
         session: MockSession | None = None,
     ) -> dict[str, Any]:
@@ -192,7 +202,11 @@ class MockRealtimeServer:
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         if urlsplit(request.path).path != PATH:
             return connection.respond(HTTPStatus.NOT_FOUND, f"Not found: use {PATH}\n")
-        if self.api_key is not None and self.auth_rejection == "http" and not self._authorized(request):
+        if (
+            self.api_key is not None
+            and self.auth_rejection == "http"
+            and not self._authorized(request)
+        ):
             body = {"error": E.invalid_api_key()}
             response = connection.respond(HTTPStatus.UNAUTHORIZED, json.dumps(body) + "\n")
             response.headers["Content-Type"] = "application/json"
@@ -212,7 +226,7 @@ class MockRealtimeServer:
         async def send_raw(text: str) -> None:
             await ws.send(text)
 
-        session = MockSession(self, model, send_raw, transport.abort, self.faults)
+        session = MockSession(self, model, send_raw, transport.close, self.faults)
         self.sessions.append(session)
         await self._notify()
         expiry: asyncio.Task[None] | None = None
@@ -227,7 +241,9 @@ class MockRealtimeServer:
             for payload in self.faults.error_events:
                 await session.send(as_error_event(payload))
             if self.faults.session_time_limit_s is not None:
-                expiry = asyncio.create_task(self._expire(ws, session, self.faults.session_time_limit_s))
+                expiry = asyncio.create_task(
+                    self._expire(ws, session, self.faults.session_time_limit_s)
+                )
             async for message in ws:
                 if isinstance(message, bytes):
                     await session.handle_binary()

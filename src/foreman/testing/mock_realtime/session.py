@@ -8,18 +8,21 @@ in `error.event_id` and never close the session (§7.1).
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import copy
 import json
+import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from websockets.exceptions import ConnectionClosed
+
 from foreman.audio.formats import AudioFormat
+from foreman.testing.mock_realtime import conversation, ids, input_audio
 from foreman.testing.mock_realtime import errors as E
-from foreman.testing.mock_realtime import ids
-from foreman.testing.mock_realtime.audio_io import TurnDetector, fmt_of
-from foreman.testing.mock_realtime.faults import Faults
+from foreman.testing.mock_realtime.audio_io import TurnDetector
+from foreman.testing.mock_realtime.conversation import normalise_item
+from foreman.testing.mock_realtime.errors import ClientError, only
+from foreman.testing.mock_realtime.faults import Faults, as_error_event
 from foreman.testing.mock_realtime.responder import ActiveResponse, Responder
 from foreman.testing.mock_realtime.scenario import Turn
 from foreman.testing.mock_realtime.schema import (
@@ -32,18 +35,9 @@ from foreman.testing.mock_realtime.schema import (
 if TYPE_CHECKING:
     from foreman.testing.mock_realtime.server import MockRealtimeServer
 
+log = logging.getLogger(__name__)
 Event = dict[str, Any]
 Handler = Callable[["MockSession", Event], Awaitable[None]]
-
-MAX_APPEND_BYTES = 15 * 1024 * 1024  # reference §6.1
-
-
-class ClientError(Exception):
-    """A client event the service would reject; carries the `error` body to send."""
-
-    def __init__(self, body: E.ErrorBody) -> None:
-        super().__init__(body["message"])
-        self.body = body
 
 
 class MockSession:
@@ -54,18 +48,20 @@ class MockSession:
         server: MockRealtimeServer,
         model: str,
         send_raw: Callable[[str], Awaitable[None]],
-        abort: Callable[[], None],
+        drop: Callable[[], None],
         faults: Faults,
     ) -> None:
         self.server = server
         self.model = model
         self.faults = faults
         self._send_raw = send_raw
-        self._abort = abort
+        self._drop = drop
         self.received: list[Event] = []
         self.sent: list[Event] = []
         self.closed = False
         self.dropped = False
+        self._closed_event = asyncio.Event()
+        self.internal_errors: list[BaseException] = []
         self.config: dict[str, Any] = default_session(model)
         self.id: str = self.config["id"]
         self.conversation_id = ids.conversation_id()
@@ -87,6 +83,7 @@ class MockSession:
         self.detector: TurnDetector | None = None
         self.speech_item: str | None = None
         self.speech_start_ms = 0
+        self.idle_task: asyncio.Task[None] | None = None
 
     # --- sending ---------------------------------------------------------------------------
 
@@ -100,15 +97,15 @@ class MockSession:
         self.sent.append(event)
         try:
             await self._send_raw(json.dumps(event))
-        except Exception:
+        except ConnectionClosed:
             self.closed = True
             return False
+        await self.server._notify()
         limit = self.faults.drop_after_events
         if limit is not None and len(self.sent) >= limit:
             self.dropped = True
-            self._abort()
+            self._drop()  # fault: the TCP connection goes away without a close frame
             return False
-        await self.server._notify()
         return True
 
     async def send_error(self, body: E.ErrorBody, client_event: Event | None = None) -> None:
@@ -154,7 +151,9 @@ class MockSession:
         except json.JSONDecodeError as exc:
             self.received.append({"type": None, "raw": text})
             await self.server._notify()
-            await self.send_error(E.invalid_json(f"{exc.msg} at line {exc.lineno} column {exc.colno}"))
+            await self.send_error(
+                E.invalid_json(f"{exc.msg} at line {exc.lineno} column {exc.colno}")
+            )
             return
         if not isinstance(event, dict):
             self.received.append({"type": None, "raw": text})
@@ -165,12 +164,15 @@ class MockSession:
         await self.server._notify()
         kind = event.get("type")
         if not isinstance(kind, str):
-            await self.send_error(E.missing_required("type") if kind is None else E.invalid_type("type", "a string", kind), event)
+            await self.send_error(
+                E.missing_required("type")
+                if kind is None
+                else E.invalid_type("type", "a string", kind),
+                event,
+            )
             return
         if kind in self.faults.error_on:
-            from foreman.testing.mock_realtime.faults import as_error_event
-
-            await self.send(as_error_event(self.faults.error_on[kind]))
+            await self.send_error(as_error_event(self.faults.error_on[kind])["error"], event)
             return
         handler = HANDLERS.get(kind)
         if handler is None:
@@ -180,228 +182,62 @@ class MockSession:
             await handler(self, event)
         except ClientError as exc:
             await self.send_error(exc.body, event)
+        except Exception as exc:  # a bug in the mock: keep the client's session alive
+            await self.internal_error(exc, event)
+
+    async def internal_error(self, exc: BaseException, event: Event | None = None) -> None:
+        """Record a mock bug (tests assert `internal_errors` is empty) and answer the way the
+        service answers its own failures: a `server_error` that does not close the session."""
+        log.exception("mock realtime: internal error", exc_info=exc)
+        self.internal_errors.append(exc)
+        await self.send_error(
+            E.error(
+                None,
+                "The server had an error while processing your request. Sorry about that!",
+                type="server_error",
+            ),
+            event,
+        )
 
     async def handle_binary(self) -> None:
         await self.send_error(E.binary_frame())
-
-    @staticmethod
-    def _only(event: Event, allowed: tuple[str, ...]) -> None:
-        for key in event:
-            if key not in ("type", "event_id", *allowed):
-                raise ClientError(E.unknown_parameter(key))
 
     async def on_session_update(self, event: Event) -> None:
         if err := validate_session_update(event, self.config):
             raise ClientError(err)
         update = event["session"]
         out = (update.get("audio") or {}).get("output") or {}
-        if "voice" in out and out["voice"] != self.config["audio"]["output"]["voice"] and self.voice_locked:
+        if (
+            "voice" in out
+            and out["voice"] != self.config["audio"]["output"]["voice"]
+            and self.voice_locked
+        ):
             raise ClientError(E.voice_locked())
         old_in = self.config["audio"]["input"]
         self.config = apply_update(self.config, update)
         new_in = self.config["audio"]["input"]
-        if new_in["format"] != old_in["format"] or new_in["turn_detection"] != old_in["turn_detection"]:
+        if (
+            new_in["format"] != old_in["format"]
+            or new_in["turn_detection"] != old_in["turn_detection"]
+        ):
             self.detector = None  # rebuilt on the next append with the new settings
         public = copy.deepcopy(self.config)
         await self.send({"type": "session.updated", "session": public})
 
-    # input audio -------------------------------------------------------------------------
-
-    async def on_append(self, event: Event) -> None:
-        self._only(event, ("audio",))
-        audio = event.get("audio")
-        if audio is None:
-            raise ClientError(E.missing_required("audio"))
-        if not isinstance(audio, str):
-            raise ClientError(E.invalid_type("audio", "a string", audio))
-        try:
-            data = base64.b64decode(audio, validate=True)
-        except (binascii.Error, ValueError) as exc:
-            raise ClientError(E.error("invalid_value", f"Invalid 'audio': not valid base64 ({exc}).", param="audio")) from exc
-        if len(data) > MAX_APPEND_BYTES:
-            raise ClientError(E.error("invalid_value", "Audio chunk exceeds the 15 MiB limit.", param="audio"))
-        fmt = fmt_of(self.config["audio"]["input"]["format"])
-        if len(data) % fmt.bytes_per_sample:
-            data = data[: len(data) - len(data) % fmt.bytes_per_sample]
-        if not self.buffer:
-            self.buffer_start_ms = self.audio_ms
-        self.buffer += data
-        td = self.config["audio"]["input"]["turn_detection"]
-        if td is not None and (self.detector is None or self.detector.fmt != fmt):
-            self.detector = TurnDetector(td, fmt, self.audio_ms)
-        self.audio_ms += fmt.ms_for_bytes(len(data))
-        if td is None or self.detector is None:
-            return
-        for turn in self.detector.feed(data):
-            if turn.kind == "start":
-                await self._speech_started(turn.ms, td)
-            else:
-                await self._speech_stopped(turn.ms, td)
-
-    async def _speech_started(self, ms: int, td: dict[str, Any]) -> None:
-        padding = int(td.get("prefix_padding_ms", 300)) if td["type"] == "server_vad" else 300
-        start = max(0, ms - padding)
-        self.speech_item = ids.item_id()
-        self.speech_start_ms = start
-        await self.send({"type": "input_audio_buffer.speech_started", "audio_start_ms": start, "item_id": self.speech_item})
-        if td.get("interrupt_response", True) and self.active is not None:
-            self.active.cancel("turn_detected")
-
-    async def _speech_stopped(self, ms: int, td: dict[str, Any]) -> None:
-        item_id = self.speech_item or ids.item_id()
-        self.speech_item = None
-        await self.send({"type": "input_audio_buffer.speech_stopped", "audio_end_ms": ms, "item_id": item_id})
-        fmt = fmt_of(self.config["audio"]["input"]["format"])
-        # keep only the turn's audio (from the padded start) in the committed item
-        skip = fmt.bytes_for_ms(max(0.0, self.speech_start_ms - self.buffer_start_ms))
-        del self.buffer[:skip]
-        await self._commit(item_id)
-        if td.get("create_response", True):
-            if self.active is not None:
-                await self.send_error(E.active_response(self.active.id))
-            else:
-                self.start_response({})
-
-    async def _commit(self, item_id: str) -> None:
-        audio = bytes(self.buffer)
-        self.buffer.clear()
-        item = {
-            "id": item_id,
-            "object": "realtime.item",
-            "type": "message",
-            "status": "completed",
-            "role": "user",
-            "content": [{"type": "input_audio", "transcript": None, "audio": base64.b64encode(audio).decode()}],
-        }
-        prev = self.add_item(item)
-        self.audio_turns[item_id] = len(self.audio_turns) + 1
-        await self.send({"type": "input_audio_buffer.committed", "previous_item_id": prev, "item_id": item_id})
-        await self.send({"type": "conversation.item.added", "previous_item_id": prev, "item": self.public_item(item)})
-        await self.send({"type": "conversation.item.done", "previous_item_id": prev, "item": self.public_item(item)})
-
-    async def on_commit(self, event: Event) -> None:
-        self._only(event, ())
-        fmt = fmt_of(self.config["audio"]["input"]["format"])
-        buffered = fmt.ms_for_bytes(len(self.buffer))
-        if buffered < 100:
-            raise ClientError(E.commit_empty(buffered))
-        if self.detector is not None:
-            self.detector = None  # a manual commit ends whatever turn VAD was tracking
-        item_id = self.speech_item or ids.item_id()
-        self.speech_item = None
-        await self._commit(item_id)
-
-    async def on_clear(self, event: Event) -> None:
-        self._only(event, ())
-        self.buffer.clear()
-        self.detector = None
-        self.speech_item = None
-        await self.send({"type": "input_audio_buffer.cleared"})
-
-    # conversation items --------------------------------------------------------------------
-
-    async def on_item_create(self, event: Event) -> None:
-        self._only(event, ("item", "previous_item_id"))
-        item = event.get("item")
-        if item is None:
-            raise ClientError(E.missing_required("item"))
-        if not isinstance(item, dict):
-            raise ClientError(E.invalid_type("item", "an object", item))
-        prev_id = event.get("previous_item_id")
-        if prev_id is not None and prev_id != "root" and prev_id not in self.items:
-            raise ClientError(
-                E.error(
-                    "invalid_value",
-                    f"Error adding item: the previous item with id '{prev_id}' does not exist.",
-                    param="previous_item_id",
-                )
-            )
-        if err := _check_item(item):
-            raise ClientError(err)
-        stored = _normalise_item(item)
-        if stored["id"] in self.items:
-            raise ClientError(
-                E.error("invalid_value", f"Item with id '{stored['id']}' already exists.", param="item.id")
-            )
-        prev = self.add_item(stored, prev_id)
-        await self.send({"type": "conversation.item.added", "previous_item_id": prev, "item": self.public_item(stored)})
-        await self.send({"type": "conversation.item.done", "previous_item_id": prev, "item": self.public_item(stored)})
-
-    def _item(self, event: Event, action: str, code: str) -> dict[str, Any]:
-        item_id = event.get("item_id")
-        if item_id is None:
-            raise ClientError(E.missing_required("item_id"))
-        if not isinstance(item_id, str):
-            raise ClientError(E.invalid_type("item_id", "a string", item_id))
-        if item_id not in self.items:
-            raise ClientError(E.item_not_found(action, code, item_id))
-        return self.items[item_id]
-
-    async def on_item_retrieve(self, event: Event) -> None:
-        self._only(event, ("item_id",))
-        item = copy.deepcopy(self._item(event, "retrieving", "item_retrieve_invalid_item_id"))
-        sent = self.audio_sent.get(item["id"])
-        if sent is not None:
-            for part in item["content"]:
-                if part.get("type") == "output_audio":
-                    part["audio"] = base64.b64encode(bytes(sent)).decode()
-        await self.send({"type": "conversation.item.retrieved", "item": item})
-
-    async def on_item_delete(self, event: Event) -> None:
-        self._only(event, ("item_id",))
-        item = self._item(event, "deleting", "item_delete_invalid_item_id")
-        del self.items[item["id"]]
-        self.order.remove(item["id"])
-        self.audio_sent.pop(item["id"], None)
-        await self.send({"type": "conversation.item.deleted", "item_id": item["id"]})
-
-    async def on_item_truncate(self, event: Event) -> None:
-        self._only(event, ("item_id", "content_index", "audio_end_ms"))
-        for key in ("item_id", "content_index", "audio_end_ms"):
-            if key not in event:
-                raise ClientError(E.missing_required(key))
-        end = event["audio_end_ms"]
-        index = event["content_index"]
-        for key, value in (("audio_end_ms", end), ("content_index", index)):
-            if not isinstance(value, int) or isinstance(value, bool):
-                raise ClientError(E.invalid_type(key, "an integer", value))
-            if value < 0:
-                raise ClientError(E.out_of_range(key, value, low=0, high=None))
-        item = self._item(event, "truncating", "item_truncate_invalid_item_id")
-        if item.get("type") != "message" or item.get("role") != "assistant":
-            raise ClientError(
-                E.error("invalid_value", "Only assistant messages can be truncated.", param="item_id")
-            )
-        content = item.get("content") or []
-        if index >= max(1, len(content)) or (content and content[index].get("type") != "output_audio"):
-            raise ClientError(
-                E.error("invalid_value", f"Content index {index} has no audio to truncate.", param="content_index")
-            )
-        sent = self.audio_sent.get(item["id"], bytearray())
-        fmt = self.audio_fmt.get(item["id"]) or fmt_of(self.config["audio"]["output"]["format"])
-        available = int(fmt.ms_for_bytes(len(sent)))
-        if end > available:
-            raise ClientError(E.truncate_too_far(available, end))
-        del sent[fmt.bytes_for_ms(end) :]
-        if content:
-            content[index]["transcript"] = ""  # the service drops the unheard transcript (§2)
-        await self.send(
-            {"type": "conversation.item.truncated", "item_id": item["id"], "content_index": index, "audio_end_ms": end}
-        )
-
-    # responses -----------------------------------------------------------------------------
+    # responses ---------------------------------------------------------------------------
 
     async def on_response_create(self, event: Event) -> None:
-        self._only(event, ("response",))
+        only(event, ("response",))
         params = event.get("response") or {}
         if err := RESPONSE_PARAMS("response", params):
             raise ClientError(err)
         out_of_band = params.get("conversation") == "none"
         if not out_of_band and self.active is not None:
             raise ClientError(E.active_response(self.active.id))
-        self.start_response(params)
+        await self.start_response(params)
 
-    def start_response(self, params: dict[str, Any]) -> ActiveResponse:
+    async def start_response(self, params: dict[str, Any]) -> ActiveResponse:
+        self.disarm_idle_timeout()
         in_conv = params.get("conversation") != "none"
         resp = ActiveResponse(ids.response_id(), in_conv, dict(params))
         reply = self.server.scenario.choose(self.current_turn(params), self.rule_hits)
@@ -409,7 +245,11 @@ class MockSession:
             self.active = resp
         else:
             self.side_responses.add(resp)
-        resp.task = asyncio.create_task(Responder(self, resp, reply).run(), name=f"mock-{resp.id}")
+        responder = Responder(self, resp, reply)
+        if await responder.announce():
+            resp.task = asyncio.create_task(responder.run(), name=f"mock-{resp.id}")
+        else:
+            self.response_finished(resp)
         return resp
 
     def response_finished(self, resp: ActiveResponse) -> None:
@@ -417,12 +257,53 @@ class MockSession:
             self.active = None
         self.side_responses.discard(resp)
 
+    # idle timeout (reference §5.1: server_vad `idle_timeout_ms`) ------------------------------
+
+    def arm_idle_timeout(self, resp: ActiveResponse) -> None:
+        """After a completed response: if the user stays silent for `idle_timeout_ms` after
+        the assistant's audio has finished playing, nudge with `timeout_triggered`."""
+        td = self.config["audio"]["input"]["turn_detection"]
+        idle = td.get("idle_timeout_ms") if td is not None and td["type"] == "server_vad" else None
+        if idle is None or self.closed:
+            return
+        loop = asyncio.get_running_loop()
+        played = loop.time() - resp.first_audio_at if resp.first_audio_at is not None else 0.0
+        playback_left = max(0.0, resp.audio_ms / 1000 - played)
+        self.disarm_idle_timeout()
+        self.idle_task = asyncio.create_task(self._idle_timeout(playback_left + idle / 1000))
+
+    def disarm_idle_timeout(self) -> None:
+        task, self.idle_task = self.idle_task, None
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+
+    async def _idle_timeout(self, delay: float) -> None:
+        await asyncio.sleep(delay)
+        self.idle_task = None
+        if self.active is not None or self.speech_item is not None:
+            return
+        item_id = ids.item_id()
+        start = self.buffer_start_ms if self.buffer else self.audio_ms
+        await self.send(
+            {
+                "type": "input_audio_buffer.timeout_triggered",
+                "item_id": item_id,
+                "audio_start_ms": int(start),
+                "audio_end_ms": int(self.audio_ms),
+            }
+        )
+        # the silent stretch becomes a user item and a response follows
+        await input_audio.commit(self, item_id)
+        await self.start_response({})
+
     async def on_response_cancel(self, event: Event) -> None:
-        self._only(event, ("response_id",))
+        only(event, ("response_id",))
         wanted = event.get("response_id")
         target = self.active
         if wanted is not None:
-            target = next((r for r in (self.active, *self.side_responses) if r and r.id == wanted), None)
+            target = next(
+                (r for r in (self.active, *self.side_responses) if r and r.id == wanted), None
+            )
         if target is None or target.cancelled:
             raise ClientError(E.cancel_not_active())
         target.cancel("client_cancelled")
@@ -436,7 +317,7 @@ class MockSession:
         instructions = params.get("instructions")
         items = params.get("input")
         candidates = (
-            [_normalise_item(i) for i in items if isinstance(i, dict)]
+            [normalise_item(i) for i in items if isinstance(i, dict)]
             if isinstance(items, list)
             else [self.items[i] for i in self.order]
         )
@@ -445,13 +326,31 @@ class MockSession:
             if kind == "message" and role == "system":
                 continue
             if kind == "message" and role == "user":
-                texts = [p.get("text", "") for p in item.get("content", []) if p.get("type") == "input_text"]
+                texts = [
+                    p.get("text", "")
+                    for p in item.get("content", [])
+                    if p.get("type") == "input_text"
+                ]
                 if texts:
                     return Turn("text", text=" ".join(texts), instructions=instructions)
-                return Turn("audio", audio_turn=self.audio_turns.get(item["id"], 0), instructions=instructions)
+                transcript = next(
+                    (p.get("transcript") for p in item.get("content", []) if p.get("transcript")),
+                    None,
+                )
+                return Turn(
+                    "audio",
+                    text=transcript,
+                    audio_turn=self.audio_turns.get(item["id"], 0),
+                    instructions=instructions,
+                )
             if kind == "function_call_output":
                 name = next(
-                    (i.get("name") for i in self.items.values() if i.get("type") == "function_call" and i.get("call_id") == item.get("call_id")),
+                    (
+                        i.get("name")
+                        for i in self.items.values()
+                        if i.get("type") == "function_call"
+                        and i.get("call_id") == item.get("call_id")
+                    ),
                     None,
                 )
                 return Turn("tool_output", tool_name=name, instructions=instructions)
@@ -460,79 +359,41 @@ class MockSession:
 
     # lifecycle -----------------------------------------------------------------------------
 
+    async def wait_closed(self, timeout: float = 5.0) -> None:  # noqa: ASYNC109 - a timeout is the API
+        """Return once the connection has ended and the session has stopped streaming."""
+        async with asyncio.timeout(timeout):
+            await self._closed_event.wait()
+
     async def shutdown(self) -> None:
         """Stop streaming (the connection is closing)."""
         self.closed = True
+        idle = self.idle_task
+        self.disarm_idle_timeout()
+        if idle is not None:
+            await asyncio.gather(idle, return_exceptions=True)
         for resp in (self.active, *self.side_responses):
             if resp is not None and resp.task is not None:
                 resp.cancel("client_cancelled")
                 resp.task.cancel()
-        tasks = [r.task for r in (self.active, *self.side_responses) if r is not None and r.task is not None]
+        tasks = [
+            r.task
+            for r in (self.active, *self.side_responses)
+            if r is not None and r.task is not None
+        ]
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
-
-
-_ITEM_TYPES = ("message", "function_call", "function_call_output")
-
-
-def _check_item(item: dict[str, Any]) -> E.ErrorBody | None:
-    """The checks the service makes on a client-created item (reference §2.2)."""
-    kind = item.get("type")
-    if kind is None:
-        return E.missing_required("item.type")
-    if kind not in _ITEM_TYPES:
-        return E.invalid_value("item.type", kind, _ITEM_TYPES)
-    if kind == "function_call_output":
-        for key in ("call_id", "output"):
-            if key not in item:
-                return E.missing_required(f"item.{key}")
-            if not isinstance(item[key], str):
-                return E.invalid_type(f"item.{key}", "a string", item[key])
-        return None
-    if kind == "function_call":
-        for key in ("name", "arguments"):
-            if key not in item:
-                return E.missing_required(f"item.{key}")
-        return None
-    role = item.get("role")
-    if role not in ("user", "system", "assistant"):
-        return E.invalid_value("item.role", role, ("user", "system", "assistant"))
-    content = item.get("content")
-    if not isinstance(content, list):
-        return E.invalid_type("item.content", "an array", content)
-    allowed = {
-        "user": ("input_text", "input_audio", "input_image"),
-        "system": ("input_text",),
-        "assistant": ("output_text",),
-    }[role]
-    for i, part in enumerate(content):
-        ptype = part.get("type") if isinstance(part, dict) else None
-        if ptype not in allowed:
-            # observed wording: "Invalid value: 'input_text'. Value must be 'output_text'."
-            msg = f"Invalid value: '{ptype}'. Value must be " + " or ".join(f"'{a}'" for a in allowed) + "."
-            if role == "assistant" and ptype == "output_audio":
-                msg = "Assistant audio messages cannot be created; use output_text."
-            return E.error("invalid_value", msg, param=f"item.content[{i}].type")
-    return None
-
-
-def _normalise_item(item: dict[str, Any]) -> dict[str, Any]:
-    stored = copy.deepcopy(item)
-    stored.setdefault("id", ids.item_id())
-    stored.setdefault("object", "realtime.item")
-    stored.setdefault("status", "completed")
-    return stored
+        self._closed_event.set()
 
 
 HANDLERS: dict[str, Handler] = {
     "session.update": MockSession.on_session_update,
-    "input_audio_buffer.append": MockSession.on_append,
-    "input_audio_buffer.commit": MockSession.on_commit,
-    "input_audio_buffer.clear": MockSession.on_clear,
-    "conversation.item.create": MockSession.on_item_create,
-    "conversation.item.retrieve": MockSession.on_item_retrieve,
-    "conversation.item.delete": MockSession.on_item_delete,
-    "conversation.item.truncate": MockSession.on_item_truncate,
+    "input_audio_buffer.append": input_audio.on_append,
+    "input_audio_buffer.commit": input_audio.on_commit,
+    "input_audio_buffer.clear": input_audio.on_clear,
+    "conversation.item.create": conversation.on_item_create,
+    "conversation.item.retrieve": conversation.on_item_retrieve,
+    "conversation.item.delete": conversation.on_item_delete,
+    "conversation.item.truncate": conversation.on_item_truncate,
     "response.create": MockSession.on_response_create,
     "response.cancel": MockSession.on_response_cancel,
 }
