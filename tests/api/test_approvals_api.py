@@ -312,3 +312,29 @@ async def test_sse_streams_prompt_and_decision(services: ToolServices) -> None:
     finally:
         server.should_exit = True
         await asyncio.wait_for(task, unit(5))
+
+
+async def test_events_without_a_bus_is_503() -> None:
+    app = FastAPI()
+    app.include_router(routes_events.router)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        assert (await c.get("/api/events")).status_code == 503
+
+
+async def test_sse_format_and_drop_notice() -> None:
+    bus = EventBus()
+    stream = routes_events.sse_stream(bus, [], ping_s=60)
+    assert await anext(stream) == b": connected\n\n"  # subscribed from here on
+    bus.publish("session.started", session_id="s1")
+    chunk = (await asyncio.wait_for(anext(stream), unit(5))).decode()
+    head, data = chunk.split("data: ")
+    assert head == "id: 1\nevent: session.started\n"
+    assert json.loads(data)["data"] == {"session_id": "s1"}
+    for i in range(300):  # a reader that stopped reading: the bus keeps the newest 256
+        bus.publish("tick", i=i)
+    notice = (await asyncio.wait_for(anext(stream), unit(5))).decode()
+    assert "event: events.dropped" in notice and '"count": 44' in notice
+    first_kept = (await asyncio.wait_for(anext(stream), unit(5))).decode()
+    assert '"i": 44' in first_kept
+    await stream.aclose()
+    assert bus.subscriber_count == 0

@@ -5,6 +5,8 @@ from __future__ import annotations
 import itertools
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from foreman.policy import (
     AlreadyAnswered,
@@ -91,3 +93,55 @@ def test_finished_are_bounded() -> None:
 def test_bad_timeout() -> None:
     with pytest.raises(ValueError):
         book().open(call=CALL, ctx=ctx(), now=0, timeout_s=0)
+
+
+OPS = st.lists(
+    st.tuples(
+        st.sampled_from(["open", "approve", "deny", "expire", "cancel_s1", "cancel_s2", "tick"]),
+        st.integers(0, 5),
+        st.floats(0, 50),
+    ),
+    max_size=40,
+)
+
+
+@given(OPS)
+def test_final_states_never_change(ops: list[tuple[str, int, float]]) -> None:
+    """Over any sequence of operations: once final, an approval never changes; an answer
+    succeeds only on a pending approval before its deadline; time never runs backwards."""
+    b = book()
+    now = 0.0
+    seen: dict[str, ApprovalState] = {}
+    ids: list[str] = []
+    for op, index, dt in ops:
+        now += dt
+        target = ids[index % len(ids)] if ids else "missing"
+        if op == "open":
+            session = "s1" if index % 2 else "s2"
+            ids.append(b.open(call=CALL, ctx=ctx(session), now=now, timeout_s=30).id)
+        elif op in ("approve", "deny"):
+            before = b.get(target) if ids else None
+            try:
+                done = b.answer(target, op == "approve", approver="t", note=None, now=now)
+            except UnknownApproval:
+                assert not ids
+            except AlreadyAnswered:
+                assert before is not None
+                assert not before.pending or now >= before.expires_at
+            else:
+                assert before is not None and before.pending and now < before.expires_at
+                assert done.state is (
+                    ApprovalState.APPROVED if op == "approve" else ApprovalState.DENIED
+                )
+        elif op in {"expire", "tick"}:
+            for a in b.expire_due(now):
+                assert a.state is ApprovalState.EXPIRED and now >= a.expires_at
+        else:
+            for a in b.cancel_session(op[-2:], now):
+                assert a.state is ApprovalState.CANCELLED and a.ctx.session_id == op[-2:]
+        for approval_id in ids:
+            current = b.get(approval_id)
+            if approval_id in seen and seen[approval_id] is not ApprovalState.PENDING:
+                assert current.state is seen[approval_id]
+            seen[approval_id] = current.state
+            assert current.pending == (current in b.pending())

@@ -14,7 +14,7 @@ import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
 
 from foreman.session.bus import BusEvent, EventBus
@@ -51,12 +51,13 @@ async def sse_stream(
 
 
 def _bus(request: Request) -> EventBus:
+    """The app's bus: `app.state.bus`, else the tool services' bus; 503 when neither."""
     bus: EventBus | None = getattr(request.app.state, "bus", None)
     if bus is None:
         tools: Any = getattr(request.app.state, "tools", None)
         bus = tools.bus if tools is not None else None
     if bus is None:
-        bus = request.app.state.bus = EventBus()
+        raise HTTPException(503, "the event bus is not running")
     return bus
 
 

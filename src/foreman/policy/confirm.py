@@ -66,6 +66,9 @@ _YES_PHRASES = (
 # A yes buried in a long utterance is more likely a new request than consent.
 _MAX_YES_WORDS = 8
 _AMENDS = frozenset({"but", "change", "instead", "actually", "except"})
+# Questions are not consent ("okay, what else?"); transcripts often drop the "?".
+_QUESTION_WORDS = frozenset({"what", "when", "where", "who", "why", "how", "which"})
+_QUESTION_OPENERS = frozenset({"can", "could", "would", "should", "will", "is", "are", "did"})
 
 
 class Confirmation(enum.StrEnum):
@@ -85,7 +88,10 @@ class VoiceConfirmation:
         joined = " ".join(words)
         if any(w in _NO_WORDS for w in words) or any(p in joined for p in _NO_PHRASES):
             return Confirmation.NO
-        if "?" in text or any(w in _AMENDS for w in words) or len(words) > _MAX_YES_WORDS:
+        question = (
+            "?" in text or any(w in _QUESTION_WORDS for w in words) or words[0] in _QUESTION_OPENERS
+        )
+        if question or any(w in _AMENDS for w in words) or len(words) > _MAX_YES_WORDS:
             return Confirmation.UNRELATED
         if any(w in _YES_WORDS for w in words) or any(
             re.search(rf"\b{re.escape(p)}\b", joined) for p in _YES_PHRASES

@@ -70,7 +70,7 @@ class ApprovalService:
 
     # --- answering (sync: HTTP handlers and transcripts call these on the loop) --------
     def answer(
-        self, approval_id: str, approve: bool, *, approver: str, note: str | None = None
+        self, approval_id: str, approve: bool, approver: str = "api", note: str | None = None
     ) -> Approval:
         """Raises UnknownApproval (404) or AlreadyAnswered (409), after settling an expiry."""
         try:

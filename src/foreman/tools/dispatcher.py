@@ -33,7 +33,7 @@ from typing import Any
 from foreman.backends.base import ToolRequest
 from foreman.clock import Clock
 from foreman.config import Settings
-from foreman.exceptions import ToolArgumentsInvalid, ToolError
+from foreman.exceptions import ToolArgumentsInvalid
 from foreman.history.audit import AuditLog, AuditRecord
 from foreman.policy.approvals import AlreadyAnswered, Approval, ApprovalState
 from foreman.policy.confirm import Confirmation, VoiceConfirmation
@@ -42,19 +42,12 @@ from foreman.policy.decision import Allow, Deny, NeedsApproval, ToolCall
 from foreman.policy.gatekeeper import Gatekeeper
 from foreman.session.bus import EventBus
 from foreman.tools.approvals import ApprovalService
-from foreman.tools.executors.base import Executor, ExecutorRegistry, Invocation, ToolResult
+from foreman.tools.executors.base import Executor, ExecutorRegistry, Invocation
+from foreman.tools.runner import Outcome, error_output, run_tool
 from foreman.tools.session import ToolSession
 from foreman.tools.spec import ToolSpec
 
 log = logging.getLogger(__name__)
-
-
-def ok_output(result: Any) -> str:
-    return json.dumps({"ok": True, "result": result}, ensure_ascii=False, default=str)
-
-
-def error_output(message: str) -> str:
-    return json.dumps({"ok": False, "error": message}, ensure_ascii=False)
 
 
 @dataclass(eq=False)
@@ -64,14 +57,6 @@ class _Job:
     cancelled: bool = False
     started: bool = False
     task: asyncio.Task[None] | None = None
-
-
-@dataclass
-class _Outcome:
-    ok: bool
-    output: str
-    outcome: str  # for the audit log: "ok", "error: …", "timeout", "cancelled"
-    respond: bool = True
 
 
 class ToolDispatcher:
@@ -186,7 +171,7 @@ class ToolDispatcher:
         self, job: _Job, spec: ToolSpec, call: ToolCall, session: ToolSession, decision: Allow
     ) -> None:
         ctx = session.ctx
-        result = _Outcome(False, "", "cancelled")
+        result = Outcome(False, "", "cancelled")
         try:
             if job.cancelled:
                 return
@@ -207,7 +192,7 @@ class ToolDispatcher:
     ) -> None:
         call, ctx = approval.call, session.ctx
         final: Approval = approval
-        result = _Outcome(False, "", "cancelled")
+        result = Outcome(False, "", "cancelled")
         try:
             final = await self.approvals.wait(approval.id)
             if job.cancelled:  # the call ended: even an approval that won the race is moot
@@ -216,7 +201,7 @@ class ToolDispatcher:
                 result = await self._execute(spec, call, session)
             elif final.state is ApprovalState.DENIED:
                 reason = "denied by owner" + (f": {final.note}" if final.note else "")
-                result = _Outcome(
+                result = Outcome(
                     False, error_output(reason + "; the action was NOT done"), "not run"
                 )
             elif final.state is ApprovalState.EXPIRED:
@@ -224,7 +209,7 @@ class ToolDispatcher:
                     f"approval timed out after {self.approvals.timeout_s:g} s; "
                     "the action was NOT done"
                 )
-                result = _Outcome(False, error_output(msg), "not run")
+                result = Outcome(False, error_output(msg), "not run")
             else:  # cancelled: the session ended, there is nobody to tell
                 return
             await self._reply(session, call.call_id, result.output, respond=result.respond)
@@ -244,42 +229,14 @@ class ToolDispatcher:
                 wait_s=wait_s,
             )
 
-    async def _execute(self, spec: ToolSpec, call: ToolCall, session: ToolSession) -> _Outcome:
-        """Run the executor with the tool's timeout; tell the model if it is slow."""
+    async def _execute(self, spec: ToolSpec, call: ToolCall, session: ToolSession) -> Outcome:
         inv = Invocation(call.call_id, spec, session.ctx, session, self.settings, self.clock)
-        task = asyncio.ensure_future(self._executors[spec.name](dict(call.arguments), inv))
-        try:
-            still = self.settings.tools.still_running_after_s
-            done: set[Any] = set()
-            if 0 < still < spec.timeout_s:
-                done, _ = await asyncio.wait({task}, timeout=still)
-                if not done:
-                    await session.notify_model(
-                        f"The {spec.name} tool is still running. It has NOT finished yet; "
-                        "tell the caller briefly that you are working on it."
-                    )
-                    done, _ = await asyncio.wait({task}, timeout=spec.timeout_s - still)
-            else:
-                done, _ = await asyncio.wait({task}, timeout=spec.timeout_s)
-            if not done:
-                msg = f"{spec.name} timed out after {spec.timeout_s:g} s; it may not have completed"
-                return _Outcome(False, error_output(msg), "timeout")
-            exc = task.exception()
-            if exc is None:
-                value = task.result()
-                if isinstance(value, ToolResult):
-                    return _Outcome(True, ok_output(value.output), "ok", respond=value.respond)
-                return _Outcome(True, ok_output(value), "ok")
-            if isinstance(exc, ToolError):
-                return _Outcome(False, error_output(str(exc)), f"error: {exc}")
-            log.warning("tool %s failed: %s: %s", spec.name, type(exc).__name__, exc)
-            msg = f"{spec.name} failed: {type(exc).__name__}: {exc}"
-            return _Outcome(False, error_output(msg), f"error: {type(exc).__name__}")
-        finally:
-            if not task.done():
-                task.cancel()
-                with contextlib.suppress(BaseException):
-                    await task
+        return await run_tool(
+            self._executors[spec.name],
+            dict(call.arguments),
+            inv,
+            still_running_after_s=self.settings.tools.still_running_after_s,
+        )
 
     def _pending_note(self, spec: ToolSpec, call: ToolCall, decision: NeedsApproval) -> str:
         args = json.dumps(call.arguments, ensure_ascii=False)
