@@ -54,16 +54,23 @@ def test_a_new_item_finishes_the_previous_one() -> None:
     assert (b.item_id, b.payload) == ("b", b"\x02" * 160)
 
 
-def test_lead_is_bounded_and_refills_as_time_passes() -> None:
+def test_lead_is_bounded_and_refills_a_whole_chunk_at_a_time() -> None:
     out = OutboundAudio(max_lead_ms=400, max_chunk_frames=5)
     out.push("a", 0, b"\x01" * 8000)  # 1 s
     sent = drain(out, 100.0)
     assert sum(len(c.payload) for c in sent) == 3200  # exactly max_lead_ms
-    assert out.delay(100.0) == pytest.approx(0.02)  # one frame must play first
-    assert drain(out, 100.01) == []
-    more = drain(out, 100.1)  # 100 ms played -> 100 ms more may go
-    assert sum(len(c.payload) for c in more) == 800
+    assert out.delay(100.0) == pytest.approx(0.1)  # room for a whole 100 ms chunk first
+    assert drain(out, 100.05) == []  # 50 ms of room is not enough for a chunk
+    more = drain(out, 100.1)  # 100 ms played -> one 100 ms chunk may go
+    assert [len(c.payload) for c in more] == [800]
     assert out.lead_ms(100.1) == 400
+
+
+def test_a_short_tail_does_not_wait_for_a_whole_chunk() -> None:
+    out = OutboundAudio(max_lead_ms=400, max_chunk_frames=5)
+    out.push("a", 0, b"\x01" * 3360)  # 420 ms: 400 go now, one 20 ms frame is left
+    drain(out, 0.0)
+    assert out.delay(0.0) == pytest.approx(0.02)
 
 
 def test_chunks_never_exceed_the_chunk_size() -> None:

@@ -138,7 +138,11 @@ class OutboundAudio:
         """Seconds to wait before the next chunk may go; 0 = now; None = nothing to send."""
         if self._queued == 0:
             return None
-        over = self.lead_ms(now) + self.frame_ms - self.max_lead_ms
+        # Wait for room for a whole chunk, not one frame: while the lead is full, sending
+        # 20 ms at a time would cost a media and a mark message every 20 ms.
+        frames = min(self._queued // self.frame_bytes, self.max_chunk_frames)
+        room_needed = min(frames * self.frame_ms, self.max_lead_ms)
+        over = self.lead_ms(now) + room_needed - self.max_lead_ms
         return over / 1000.0 if over > 0 else 0.0
 
     def next_chunk(self, now: float) -> Chunk | None:
