@@ -132,6 +132,10 @@ async def test_token_is_single_use_and_checked_before_any_backend() -> None:
         assert len(factory.created) == 1
         rec = app.state.twilio.registry.records[-1]
         assert rec.call_sid == new_call_sid(4) and rec.reason == "caller hung up"
+        listed = (await http.get("/api/calls")).json()
+        assert listed["active"] == []
+        assert listed["recent"][-1]["call_sid"] == new_call_sid(4)
+        assert listed["recent"][-1]["role"] == "owner" and listed["recent"][-1]["from"] == OWNER
 
 
 async def test_backend_start_failure_ends_the_call_cleanly() -> None:

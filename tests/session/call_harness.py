@@ -43,10 +43,14 @@ async def until(pred: Callable[[], Any], timeout: float = 5.0) -> None:  # noqa:
 class FakeRest:
     def __init__(self) -> None:
         self.hangups: list[str] = []
+        self.closed = False
 
     async def hangup(self, call_sid: str) -> bool:
         self.hangups.append(call_sid)
         return True
+
+    async def aclose(self) -> None:
+        self.closed = True
 
 
 class EndCallDispatcher:

@@ -1,0 +1,75 @@
+"""serve_media_stream: nothing reaches a backend before a valid `start` and token."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from call_harness import FakeRest, speech_ulaw
+
+from foreman.config import IdentityConfig, Secret, Settings, TwilioConfig
+from foreman.policy.context import Role
+from foreman.session.bridge import build_twilio_services, serve_media_stream
+from foreman.session.bus import EventBus
+from foreman.testing.fake_backend import FakeBackendFactory
+from foreman.testing.memory_twilio import MemoryTwilio, twilio_start
+
+CALL = "CA" + "2" * 32
+STREAM = "MZ" + "2" * 32
+
+
+def services(factory: FakeBackendFactory, rest: FakeRest | None = None):  # type: ignore[no-untyped-def]
+    s = Settings(
+        twilio=TwilioConfig(account_sid="AC" + "1" * 32, auth_token=Secret("t")),
+        identity=IdentityConfig(contacts={"Ann": "+15550000111"}),
+    )
+    return build_twilio_services(s, EventBus(), factory, rest=rest or FakeRest())
+
+
+async def test_media_before_start_is_dropped_and_the_backend_waits_for_the_token() -> None:
+    factory = FakeBackendFactory()
+    svc = services(factory)
+    token = svc.tokens.issue(CALL, svc.clock.monotonic())
+    tw = MemoryTwilio(STREAM)
+    tw.feed(json.dumps({"event": "connected", "protocol": "Call", "version": "1.0.0"}))
+    tw.feed_media(speech_ulaw()[:320])  # before start: nobody to give it to
+    assert factory.created == []
+    tw.feed(twilio_start(STREAM, CALL, {"token": token, "caller": "+15550000111"}))
+    task = asyncio.create_task(serve_media_stream(svc, tw, signed=True))
+    backend = await factory.wait_created()
+    assert backend.started and backend.pushed_b64 == []
+    session = svc.registry.get(CALL)
+    assert session is not None and session.ctx.role is Role.CONTACT and session.ctx.verified
+    tw.feed_media(speech_ulaw()[320:480])
+    await backend.wait_until(lambda: len(backend.pushed_b64) == 1)
+    tw.feed_stop()
+    assert await asyncio.wait_for(task, 5) == "caller hung up"
+    assert CALL not in svc.registry and svc.registry.records[-1].role == "contact"
+
+
+async def test_a_start_in_another_format_is_refused_without_a_backend() -> None:
+    factory = FakeBackendFactory()
+    svc = services(factory)
+    tw = MemoryTwilio(STREAM)
+    start = json.loads(twilio_start(STREAM, CALL, {}))
+    start["start"]["mediaFormat"]["encoding"] = "audio/l16"
+    tw.feed(json.dumps(start))
+    reason = await asyncio.wait_for(serve_media_stream(svc, tw, signed=True), 5)
+    assert reason.startswith("bad start") and tw.closed is not None and tw.closed[0] == 1008
+    assert factory.created == []
+
+
+async def test_shutdown_hangs_up_live_calls_through_rest() -> None:
+    factory, rest = FakeBackendFactory(), FakeRest()
+    svc = services(factory, rest)
+    token = svc.tokens.issue(CALL, svc.clock.monotonic())
+    tw = MemoryTwilio(STREAM)
+    tw.feed(twilio_start(STREAM, CALL, {"token": token, "caller": "+15550000999"}))
+    task = asyncio.create_task(serve_media_stream(svc, tw, signed=False))
+    backend = await factory.wait_created()
+    assert svc.registry.get(CALL) is not None
+    assert svc.registry.get(CALL).ctx.verified is False  # type: ignore[union-attr]
+    await svc.aclose()
+    assert await asyncio.wait_for(task, 5) == "server shutting down"
+    assert rest.hangups == [CALL] and backend.closed and len(svc.registry) == 0
+    assert rest.closed
