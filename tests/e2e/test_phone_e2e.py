@@ -19,7 +19,7 @@ from foreman.testing.timeouts import unit
 
 pytestmark = pytest.mark.e2e
 
-GREETING = "Hello, this is Foreman. How can I help you today?"
+GREETING = "Hi, Foreman here."
 LONG_ANSWER = (
     "Tomorrow will be sunny in the morning with a light breeze from the west, "
     "clouds in the afternoon, and a chance of rain in the evening after six."
@@ -75,7 +75,7 @@ async def test_conversation_barge_in_and_end_call() -> None:
             assert said["text"] == GREETING
 
             # The caller speaks; the assistant answers in real time.
-            await caller.play_speech(synthesize("What is the weather like tomorrow?", 8000))
+            await caller.play_speech(synthesize("Weather tomorrow?", 8000))
             started = await stack.mock.wait_for_server_event(
                 "response.created", count=2, timeout=unit(10)
             )
@@ -88,7 +88,7 @@ async def test_conversation_barge_in_and_end_call() -> None:
             await caller.wait_played_ms(mock_audio_len // 8 + 600, timeout=unit(15))
 
             # Barge-in: the caller talks over the answer.
-            await caller.play_speech(synthesize("Stop, that is enough, thanks.", 8000))
+            await caller.play_speech(synthesize("Stop please.", 8000))
             await caller.wait_for("clear", timeout=unit(10))
             truncate = await stack.mock.wait_for_client_event(
                 "conversation.item.truncate", timeout=unit(10)
