@@ -72,7 +72,7 @@ async def test_5_interrupt_after_playback_finished() -> None:
         await call.sync()
         assert call.backend.interrupts == []
         assert call.tw.clears == 0
-        assert not call.session._sent_items  # played items are forgotten (bounded state)
+        assert not call.session._play._sent_items  # played items are forgotten (bounded state)
 
 
 async def test_6_interrupt_with_nothing_played() -> None:
@@ -139,8 +139,8 @@ async def test_9_close_without_stop_cleans_up_like_stop() -> None:
     assert call.backend.closed
     assert disp.cancelled == [f"call-{CALL_SID}"]
     assert call.ended == [reason]
-    assert call.session._out.queued_bytes == 0
-    assert not call.session._tracker.playing
+    assert call.session._play.out.queued_bytes == 0
+    assert not call.session._play.tracker.playing
 
 
 async def test_stop_ends_the_call_and_releases_everything() -> None:
@@ -204,7 +204,7 @@ async def test_barge_in_sends_clear_before_queued_audio() -> None:
         await call.sync()
         await asyncio.sleep(0)
         assert call.tw.kinds[-1] == "clear"
-        assert call.session._out.queued_bytes == 0
+        assert call.session._play.out.queued_bytes == 0
 
 
 async def test_11_input_gap_is_filled_with_silence() -> None:

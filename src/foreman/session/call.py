@@ -20,14 +20,11 @@ import contextlib
 import inspect
 import json
 import logging
-from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from foreman.audio.convert import build_plan
 from foreman.audio.formats import PCMU_8K
-from foreman.audio.playback import PlaybackTracker
 from foreman.backends.base import (
     AudioDone,
     AudioOut,
@@ -45,7 +42,6 @@ from foreman.backends.base import (
 from foreman.clock import Clock, SystemClock
 from foreman.config import TwilioConfig
 from foreman.exceptions import SessionClosed
-from foreman.policy.context import CallContext
 from foreman.protocols.twilio.messages import (
     BadMessage,
     Connected,
@@ -58,7 +54,25 @@ from foreman.protocols.twilio.messages import (
 )
 from foreman.protocols.twilio.stream import TwilioStream
 from foreman.session.bus import EventBus
-from foreman.session.outbound import OutboundAudio
+from foreman.session.call_playback import Playback
+from foreman.session.call_types import (
+    CallEnded,
+    CallInfo,
+    CallStats,
+    Dispatcher,
+    Hangup,
+    TwilioTransport,
+)
+
+__all__ = [
+    "CallEnded",
+    "CallInfo",
+    "CallSession",
+    "CallStats",
+    "Dispatcher",
+    "Hangup",
+    "TwilioTransport",
+]
 
 log = logging.getLogger("foreman.call")
 
@@ -66,87 +80,6 @@ MAX_BAD_MESSAGES = 200  # garbage is ignored (scenario 10) but a flood of it end
 END_CALL_PLAYOUT_LIMIT_S = 30.0  # a goodbye never keeps a line open longer than this
 MAX_GAP_FILL_MS = 10_000  # agents-js caps its padding at 10 s (reference §4.5)
 SILENCE_ULAW = b"\xff"
-
-
-class CallEnded(Exception):
-    """Raised inside the task group to end the call; `reason` is recorded."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-class TwilioTransport(Protocol):
-    """The media WebSocket as the session sees it (FastAPI adapter, in-memory in tests)."""
-
-    async def receive(self) -> str | bytes | None:
-        """The next frame; None once the socket is closed."""
-        ...
-
-    async def send_text(self, text: str) -> None: ...
-
-    async def close(self, code: int = 1000, reason: str = "") -> None:
-        """Close; idempotent, never raises."""
-        ...
-
-
-class Dispatcher(Protocol):
-    """The tool dispatcher (foreman.tools.dispatcher.ToolDispatcher) as the session uses it."""
-
-    async def handle(self, request: ToolRequest, session: Any) -> None: ...
-
-    def on_user_transcript(self, session: Any, text: str) -> Any: ...
-
-    def cancel_session(self, session_id: str) -> Any: ...
-
-
-class Hangup(Protocol):
-    """Twilio REST as the session uses it (foreman.io.twilio_rest.TwilioRest)."""
-
-    async def hangup(self, call_sid: str) -> bool: ...
-
-
-@dataclass
-class CallInfo:
-    """What is known about a call when its stream starts."""
-
-    call_sid: str
-    stream_sid: str
-    ctx: CallContext
-    direction: str = "inbound"  # inbound | outbound
-    from_: str = ""
-    to: str = ""
-    purpose: str = ""
-
-
-@dataclass
-class CallStats:
-    media_in: int = 0
-    media_before_start: int = 0
-    frames_out: int = 0
-    marks_sent: int = 0
-    marks_played: int = 0
-    marks_dropped: int = 0
-    bad_messages: int = 0
-    barge_ins: int = 0
-    late_audio_dropped: int = 0
-    dtmf: int = 0
-    gap_filled_ms: int = 0
-    tool_calls: int = 0
-    warnings: int = 0
-    last_warning: str = ""
-
-    def as_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
-
-@dataclass
-class _Flags:
-    active_responses: set[str] = field(default_factory=set)
-    discarded_responses: set[str] = field(default_factory=set)
-    discarded_items: deque[str] = field(default_factory=lambda: deque(maxlen=32))
-    item_response: dict[str, str] = field(default_factory=dict)
-    received_bytes: dict[tuple[str, int], int] = field(default_factory=dict)
 
 
 class CallSession:
@@ -188,24 +121,21 @@ class CallSession:
         self.ended_at: float | None = None
         self._tg: asyncio.TaskGroup | None = None
         self._ending = False
-        self._flags = _Flags()
         self._wake = asyncio.Event()  # pacer: audio was queued
         self._idle = asyncio.Event()  # end_call: playback state changed
         self._done = asyncio.Event()
 
         # Audio paths (reference §4.1: µ-law passthrough needs no codec at all).
         self._in_plan = build_plan(PCMU_8K, backend.input_format)
-        self._out_plan = build_plan(backend.output_format, PCMU_8K)
         self._push_b64: Callable[[str], Awaitable[None]] | None = (
             getattr(backend, "push_audio_b64", None) if self._in_plan.is_passthrough else None
         )
         # One mark per chunk: truncation is exact to within one chunk (§2.4).
-        self._out = OutboundAudio(
-            max_lead_ms=config.max_lead_ms, max_chunk_frames=max(1, max_chunk_ms // 20)
+        self._play = Playback(
+            backend.output_format,
+            max_lead_ms=config.max_lead_ms,
+            max_chunk_frames=max(1, max_chunk_ms // 20),
         )
-        self._tracker = PlaybackTracker(PCMU_8K)
-        self._out_item: tuple[str, int] | None = None  # item the converter is working on
-        self._sent_items: dict[tuple[str, int], None] = {}  # items with audio sent, in order
 
         self._twilio_handlers: dict[type, Callable[[Any], Awaitable[None]]] = {
             Media: self._on_media,
@@ -281,9 +211,7 @@ class CallSession:
 
     async def _cleanup(self) -> None:
         self.ended_at = self._clock.wall()
-        self._out.drop(self._clock.monotonic())
-        self._tracker.clear()
-        self._flags = _Flags()
+        self._play.release(self._clock.monotonic())
         if self._dispatcher is not None:
             try:
                 res = self._dispatcher.cancel_session(self.session_id)
@@ -346,24 +274,11 @@ class CallSession:
             await self._backend.push_audio(audio)
 
     async def _on_mark(self, ev: MarkEcho) -> None:
-        tracker = self._tracker
-        if tracker.acknowledged(ev.name):
+        if self._play.mark_echo(ev.name):
             self.stats.marks_played += 1
-            if not tracker.playing:
-                self._forget_played()
         else:
             self.stats.marks_dropped += 1  # echoed because of a clear, or unknown
         self._idle.set()
-
-    def _forget_played(self) -> None:
-        """Everything sent has played: forget finished items so state stays per-turn."""
-        keep = self._out.first_queued()
-        sent = self._sent_items
-        for key in list(sent):
-            if keep is None or key[0] != keep[0]:
-                self._tracker.forget(key[0])
-                self._flags.received_bytes.pop(key, None)
-                del sent[key]
 
     async def _on_dtmf(self, ev: Dtmf) -> None:
         self.stats.dtmf += 1
@@ -404,38 +319,14 @@ class CallSession:
         self._publish("call.ready", model=ev.model, backend_session=ev.session_id)
 
     async def _on_audio(self, ev: AudioOut) -> None:
-        f = self._flags
-        if ev.response_id in f.discarded_responses or ev.item_id in f.discarded_items:
+        if self._play.audio(ev):
+            self._wake.set()
+        else:
             self.stats.late_audio_dropped += 1  # scenario 4: late audio after a barge-in
-            return
-        key = (ev.item_id, ev.content_index)
-        f.item_response[ev.item_id] = ev.response_id
-        f.received_bytes[key] = f.received_bytes.get(key, 0) + len(ev.audio)
-        audio = ev.audio
-        if not self._out_plan.is_passthrough:
-            if self._out_item != key:
-                self._flush_converter()
-                self._out_item = key
-            audio = self._out_plan.convert(audio)
-        self._out.push(ev.item_id, ev.content_index, audio)
-        self._wake.set()
 
     async def _on_audio_done(self, ev: AudioDone) -> None:
-        if ev.response_id in self._flags.discarded_responses:
-            return
-        if (ev.item_id, ev.content_index) == self._out_item:
-            self._flush_converter()
-        self._out.finish_item(ev.item_id, ev.content_index)
+        self._play.audio_done(ev)
         self._wake.set()
-
-    def _flush_converter(self) -> None:
-        if self._out_item is None:
-            return
-        tail = self._out_plan.flush()
-        if tail:
-            self._out.push(*self._out_item, tail)
-        self._out_plan.reset()
-        self._out_item = None
 
     async def _on_speech_started(self, ev: SpeechStarted) -> None:
         self._publish("call.speech_started", audio_start_ms=ev.audio_start_ms)
@@ -472,14 +363,10 @@ class CallSession:
             await self.send_tool_result(req.call_id, out)
 
     async def _on_response_started(self, ev: ResponseStarted) -> None:
-        self._flags.active_responses.add(ev.response_id)
+        self._play.response_started(ev.response_id)
 
     async def _on_response_done(self, ev: ResponseDone) -> None:
-        f = self._flags
-        f.active_responses.discard(ev.response_id)
-        f.discarded_responses.discard(ev.response_id)  # no more deltas can follow done
-        for item in [i for i, r in f.item_response.items() if r == ev.response_id]:
-            del f.item_response[item]
+        self._play.response_done(ev.response_id)
         self._idle.set()
 
     async def _on_warning(self, ev: BackendWarning) -> None:
@@ -496,58 +383,31 @@ class CallSession:
 
         Reference §4.4. Nothing queued or playing -> nothing to do (no truncate, no cancel).
         """
-        playing = self._tracker.playing
-        if not playing and not self._out.has_audio:
+        # Bookkeeping first, with no await: what was heard is fixed at this instant.
+        cut = self._play.interrupt(self._clock.monotonic())
+        if cut is None:
             return
         self.stats.barge_ins += 1
-        now = self._clock.monotonic()
-        # Synchronous bookkeeping first (no await): what was heard is fixed at this instant.
-        queued_item = self._first_queued_item()
-        # interrupt() also clears the tracker: echoes of outstanding marks count as dropped.
-        trunc = self._tracker.interrupt()
-        self._out.drop(now)
-        self._out_plan.reset()
-        self._out_item = None
-        f = self._flags
-        cancel = bool(f.active_responses)
-        f.discarded_responses.update(f.active_responses)
-        for item in f.item_response:
-            f.discarded_items.append(item)
         # Then the urgent signal, straight onto the socket (never behind queued audio).
         await self._transport.send_text(self._stream.clear())
-        item_id: str | None = None
-        heard: int | None = None
-        if trunc is not None:
-            item_id = trunc.item_id
-            received_ms = int(
-                self._backend.output_format.ms_for_bytes(
-                    f.received_bytes.get((trunc.item_id, trunc.content_index), 0)
-                )
-            )
-            heard = max(0, min(trunc.audio_end_ms, received_ms))
-        elif queued_item is not None:
-            # Everything sent has played, the rest is still queued here: cut the item at
-            # what its echoed marks confirm (0 when none of it was sent).
-            item_id = queued_item[0]
-            heard = int(self._tracker.heard_ms(*queued_item))
         log.info(
             "= call %s barge-in: item=%s heard_ms=%s cancel=%s",
             self.info.call_sid,
-            item_id,
-            heard,
-            cancel,
+            cut.item_id,
+            cut.heard_ms,
+            cut.cancel,
         )
-        self._publish("call.barge_in", item_id=item_id, heard_ms=heard, cancel=cancel)
-        if item_id is not None or cancel:
-            await self._backend.interrupt(item_id, heard, cancel=cancel)
+        self._publish(
+            "call.barge_in", item_id=cut.item_id, heard_ms=cut.heard_ms, cancel=cut.cancel
+        )
+        if cut.item_id is not None or cut.cancel:
+            await self._backend.interrupt(cut.item_id, cut.heard_ms, cancel=cut.cancel)
         self._idle.set()
-
-    def _first_queued_item(self) -> tuple[str, int] | None:
-        return self._out.first_queued()
 
     # === outbound pacer ====================================================================
     async def _pace(self) -> None:
-        out = self._out
+        play = self._play
+        out = play.out
         clock = self._clock
         send = self._transport.send_text
         stream = self._stream
@@ -561,16 +421,14 @@ class CallSession:
             if delay > 0:
                 await asyncio.sleep(delay)
                 continue
-            chunk = out.next_chunk(clock.monotonic())
+            chunk = play.next_chunk(clock.monotonic())
             if chunk is None:
                 continue
             await send(stream.media_bytes(chunk.payload))
             self.stats.frames_out += len(chunk.payload) // out.frame_bytes
-            if chunk.generation != out.generation:
+            mark = play.chunk_sent(chunk)
+            if mark is None:
                 continue  # a barge-in cleared this audio while it was being sent
-            key = (chunk.item_id, chunk.content_index)
-            self._sent_items[key] = None
-            mark = self._tracker.sent(key[0], key[1], chunk.audio_bytes)
             await send(stream.mark(mark.name))
             self.stats.marks_sent += 1
 
@@ -583,22 +441,15 @@ class CallSession:
         """Tell the model something it must know (e.g. an approval is still pending) and,
         when it is not speaking, let it say so (no dead air on the line)."""
         await self._backend.add_context("system", text)
-        if not self._flags.active_responses:
+        if not self._play.active_responses:
             await self._backend.request_response()
 
     # === end_call ==========================================================================
-    def _playback_idle(self) -> bool:
-        return (
-            not self._flags.active_responses
-            and not self._out.has_audio
-            and not self._tracker.playing
-        )
-
     async def _finish_after_playout(self, reason: str) -> None:
         """Reference §1.3: goodbye audio, its last mark echoed, then REST `Status=completed`."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + END_CALL_PLAYOUT_LIMIT_S
-        while not self._playback_idle():
+        while not self._play.idle:
             self._idle.clear()
             remaining = deadline - loop.time()
             if remaining <= 0:
@@ -636,7 +487,7 @@ class CallSession:
             "verified": self.ctx.verified,
             "started_at": self.started_at,
             "stats": self.stats.as_dict(),
-            "queued_ms": self._out.queued_bytes // 8,
+            "queued_ms": self._play.out.queued_bytes // 8,
         }
 
 
