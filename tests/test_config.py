@@ -60,3 +60,12 @@ def test_secret_hides_itself() -> None:
     assert "abc" not in repr(Secret("abc"))
     assert Secret("abc").reveal() == "abc"
     assert settings_from_dict({}).realtime.api_key == ""
+
+
+def test_relative_tools_dir_belongs_to_the_config_file(tmp_path: Path) -> None:
+    f = tmp_path / "conf" / "foreman.toml"
+    f.parent.mkdir()
+    f.write_text('[tools]\ndir = "tools.d"\n')
+    assert load_settings(f, env={}).tools.dir == str(f.parent / "tools.d")
+    shipped = load_settings("config/foreman.toml", env={})
+    assert Path(shipped.tools.dir).resolve() == Path("config/tools.d").resolve()

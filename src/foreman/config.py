@@ -104,7 +104,7 @@ class IdentityConfig:
 
 @dataclass(frozen=True)
 class ToolsConfig:
-    dir: str = "config/tools.d"
+    dir: str = "config/tools.d"  # relative to the config file when one is loaded
     default_timeout_s: float = 10.0
     still_running_after_s: float = 3.0  # tell the model a slow tool is still running
 
@@ -184,6 +184,10 @@ def load_settings(
     elif explicit:
         raise ConfigError(f"{file}: config file not found")
     settings = settings_from_dict(data, source=str(file) if file.exists() else "<defaults>")
+    if file.exists() and not Path(settings.tools.dir).expanduser().is_absolute():
+        # A relative tools directory belongs to the config file, not to the working directory.
+        tools = dataclasses.replace(settings.tools, dir=str(file.parent / settings.tools.dir))
+        settings = settings.replace(tools=tools)
     return apply_env(settings, env)
 
 

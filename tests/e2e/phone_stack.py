@@ -13,7 +13,6 @@ from fastapi import FastAPI
 from twilio_app import ACCOUNT, PUBLIC, TOKEN
 
 from foreman.api.app import create_app
-from foreman.backends.factory import make_backend_factory
 from foreman.config import (
     IdentityConfig,
     Secret,
@@ -46,22 +45,9 @@ class Stack:
         return self.app.state.twilio
 
 
-def phone_app(settings: Settings, *, with_tools: bool = False) -> FastAPI:
-    """`create_app` with the phone routes (added here until the app factory wires them)."""
-    app = create_app(settings)
-    if getattr(app.state, "twilio", None) is None:
-        from foreman.api.routes_twilio import build_twilio_services, router
-
-        dispatcher = None
-        if with_tools:
-            from foreman.tools.services import build_tool_services
-
-            dispatcher = build_tool_services(settings, app.state.bus).dispatcher
-        app.include_router(router)
-        app.state.twilio = build_twilio_services(
-            settings, app.state.bus, make_backend_factory(settings), dispatcher
-        )
-    return app
+def phone_app(settings: Settings) -> FastAPI:
+    """The real app: `create_app` wires the phone routes and the real tool dispatcher."""
+    return create_app(settings)
 
 
 @contextlib.asynccontextmanager
@@ -91,7 +77,7 @@ async def phone_stack(
         )
         if tools_db is not None:
             s = s.replace(storage=StorageConfig(db_path=tools_db))
-        app = phone_app(s, with_tools=tools_db is not None)
+        app = phone_app(s)
         events = app.state.bus.subscribe(maxsize=100_000)
         async with serve_app(app) as base:
             yield Stack(app, base, mock, rest, events, s)

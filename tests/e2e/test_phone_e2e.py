@@ -127,7 +127,7 @@ async def test_conversation_barge_in_and_end_call() -> None:
             assert bytes(caller.played).find(bye[: len(bye) // 160 * 160]) > 0  # heard in full
             assert caller.validation_errors == []
         rec = await bus_event(stack, "call.recorded")
-        assert rec["call_sid"] == caller.call_sid and rec["reason"] == "end_call"
+        assert rec["call_sid"] == caller.call_sid and rec["reason"].startswith("end_call")
 
 
 async def test_dtmf_reaches_the_model() -> None:
@@ -273,7 +273,11 @@ async def test_end_call_through_the_tool_dispatcher_waits_for_the_goodbye(tmp_pa
         goodbye = mock_audio(stack, 0)
         assert played_at_hangup and played_at_hangup[0] >= len(goodbye)  # heard in full
         rec = await bus_event(stack, "call.recorded")
-        assert rec["role"] == "owner" and rec["verified"] and rec["reason"] == "nothing to do"
+        assert (
+            rec["role"] == "owner"
+            and rec["verified"]
+            and rec["reason"] == "end_call: nothing to do"
+        )
 
 
 async def test_pcm16_model_audio_is_resampled_both_ways() -> None:

@@ -62,7 +62,7 @@ async def test_low_risk_runs_and_end_call_asks_no_response(
     assert (await s.result("c1")) == {"ok": True, "result": {"done": "get_time", "args": {}}}
     await services.dispatcher.handle(req("end_call", {"reason": "bye"}, "c2"), s)
     assert (await s.result("c2"))["result"]["status"] == "ending"
-    assert s.ended == ["bye"] and s.respond["c2"] is False and s.respond["c1"] is True
+    assert s.ended == ["end_call: bye"] and s.respond["c2"] is False and s.respond["c1"] is True
     rows = await audit_rows(services)
     assert [(r["tool"], r["decision"], r["outcome"]) for r in rows] == [
         ("get_time", "allow", "ok"),

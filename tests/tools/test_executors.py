@@ -76,7 +76,7 @@ async def test_end_call_asks_the_session_to_end() -> None:
     session = FakeSession(contact_ctx())
     out = await invoke("end_call", {"reason": "caller said bye"}, session=session)
     assert isinstance(out, ToolResult) and out.respond is False
-    assert session.ended == ["caller said bye"]
+    assert session.ended == ["end_call: caller said bye"]
 
 
 async def test_http_executor_posts_json(unused_tcp_port: int) -> None:

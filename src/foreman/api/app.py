@@ -1,22 +1,40 @@
-"""The FastAPI application factory: thin routes over the supervisor and its services."""
+"""The FastAPI application factory: thin routes over the supervisor and its services.
+
+Everything is built here, once, from settings: the event bus, the backend factory, the tool
+services (specs, gatekeeper, approvals, audit log), the phone bridge, and the supervisor.
+Building fails fast with a ConfigError (bad tools.d file, bad policy rule) before serving.
+"""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 
 from foreman import __version__
-from foreman.api import routes_realtime
+from foreman.api import routes_approvals, routes_events, routes_realtime, routes_twilio
 from foreman.api.auth import BearerTokenMiddleware
 from foreman.backends.factory import BackendFactory, make_backend_factory
+from foreman.clock import Clock
 from foreman.config import Settings
+from foreman.session.bridge import build_twilio_services
 from foreman.session.bus import EventBus
 from foreman.session.supervisor import Supervisor
+from foreman.tools.services import build_tool_services
 
 log = logging.getLogger(__name__)
+
+
+def _twilio_rest(settings: Settings) -> Any:
+    tw = settings.twilio
+    if not (tw.account_sid and tw.auth_token):
+        return None
+    from foreman.io.twilio_rest import TwilioRest
+
+    return TwilioRest(tw.account_sid, tw.auth_token.reveal(), api_base=tw.api_base)
 
 
 def create_app(
@@ -24,15 +42,32 @@ def create_app(
     *,
     backend_factory: BackendFactory | None = None,
     bus: EventBus | None = None,
+    clock: Clock | None = None,
+    twilio_rest: Any = None,
 ) -> FastAPI:
     bus = bus or EventBus()
     factory = backend_factory or make_backend_factory(settings)
-    supervisor = Supervisor(settings, bus, factory)
+    rest = twilio_rest if twilio_rest is not None else _twilio_rest(settings)
+    tools = build_tool_services(settings, bus, clock=clock, twilio_client=rest)
+    if "end_call" not in tools.specs:
+        log.warning("no end_call tool in %s: the model cannot end calls", settings.tools.dir)
+    twilio = build_twilio_services(settings, bus, factory, tools.dispatcher, rest=rest, clock=clock)
+    supervisor = Supervisor(
+        settings,
+        bus,
+        factory,
+        tools=tools.dispatcher,
+        tool_definitions=tools.dispatcher.tool_definitions,
+        calls=twilio.registry,
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
+        # Order matters: sessions first (they may still run tools), then the services.
         await supervisor.aclose()
+        await twilio.aclose()
+        await tools.aclose()
 
     app = FastAPI(
         title="Foreman control API",
@@ -43,7 +78,10 @@ def create_app(
     app.state.settings = settings
     app.state.bus = bus
     app.state.supervisor = supervisor
-    app.include_router(routes_realtime.router)
+    app.state.tools = tools
+    app.state.twilio = twilio
+    for module in (routes_realtime, routes_approvals, routes_events, routes_twilio):
+        app.include_router(module.router)
 
     @app.get("/api/health", tags=["meta"])
     async def health() -> dict[str, str]:

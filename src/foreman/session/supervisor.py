@@ -56,6 +56,7 @@ class Supervisor:
         *,
         tools: ToolHandler | None = None,
         tool_definitions: Any = None,
+        calls: Any = None,
     ) -> None:
         self.settings = settings
         self.bus = bus
@@ -66,7 +67,7 @@ class Supervisor:
         self.last_error: str | None = None
         self._last: dict[str, Any] = {}
         self._lock = asyncio.Lock()
-        self.calls: dict[str, Any] = {}  # phone calls register here (call_sid -> session)
+        self.calls = calls if calls is not None else {}  # live phone calls (sized, iterable)
 
     @property
     def mode(self) -> str:
@@ -164,11 +165,8 @@ class Supervisor:
             return self.status()
 
     async def aclose(self) -> None:
+        """Stop the voice session; phone calls are hung up by the bridge's own aclose()."""
         await self.stop()
-        for call in list(self.calls.values()):
-            closer = getattr(call, "close", None)
-            if closer is not None:
-                await closer("server shutting down")
 
     @staticmethod
     def _counters(session: VoiceSession) -> dict[str, Any]:

@@ -16,9 +16,10 @@ async def end_call(args: dict[str, Any], inv: Invocation) -> ToolResult:
     No follow-up response is requested: the model has already said goodbye (its
     instructions ask it to before calling end_call), and a new response would talk over
     the hang-up."""
-    reason = str(args.get("reason") or "the assistant ended the call")
-    inv.session.request_end(reason)
-    return ToolResult({"status": "ending", "reason": reason}, respond=False)
+    reason = str(args.get("reason") or "").strip()
+    # The session records "end_call" plus the model's words, whichever path ended the call.
+    inv.session.request_end(f"end_call: {reason}" if reason else "end_call")
+    return ToolResult({"status": "ending", "reason": reason or "goodbye"}, respond=False)
 
 
 async def get_time(args: dict[str, Any], inv: Invocation) -> dict[str, Any]:
