@@ -1,0 +1,60 @@
+"""`foreman call` places an outbound call through a running server and Twilio REST."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+
+import pytest
+
+from foreman.api.app import create_app
+from foreman.cli import main
+from foreman.config import Secret, settings_from_dict
+from foreman.testing.server import serve_app
+from foreman.testing.twilio_rest_standin import TwilioRestStandIn
+from foreman.testing.timeouts import unit
+
+ACCOUNT = "AC" + "1" * 32
+TOKEN = "tw-token-for-tests"
+
+
+async def test_foreman_call_places_a_call_that_streams_back(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    async with TwilioRestStandIn(ACCOUNT, TOKEN) as rest:
+        s = settings_from_dict({})
+        s = s.replace(
+            twilio=dataclasses.replace(
+                s.twilio,
+                account_sid=ACCOUNT,
+                auth_token=Secret(TOKEN),
+                api_base=rest.base_url,
+                public_url="https://voice.example.com",
+                from_number="+15550009999",
+            )
+        )
+        async with serve_app(create_app(s)) as url:
+            code = await asyncio.to_thread(
+                main,
+                ["call", "+15551234567", "--purpose", "remind about the dentist", "--server", url],
+            )
+            assert code == 0
+            calls = await rest.wait_for("call", timeout=unit(5))
+    out = json.loads(capsys.readouterr().out)
+    assert out["to"] == "+15551234567" and out["call_sid"].startswith("CA")
+    call = calls[0]
+    assert call["sid"] == out["call_sid"]
+    assert call["to"] == "+15551234567" and call["from"] == "+15550009999"
+    assert '<Stream url="wss://voice.example.com/twilio/media">' in call["twiml"]
+    assert "remind about the dentist" not in call["twiml"]  # the purpose stays server-side
+
+
+async def test_foreman_call_without_twilio_config_is_one_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    async with serve_app(create_app(settings_from_dict({}))) as url:
+        code = await asyncio.to_thread(main, ["call", "+15551234567", "--server", url])
+    err = capsys.readouterr().err
+    assert code == 1 and err.count("\n") == 1
+    assert "400" in err and "twilio.account_sid" in err
