@@ -12,8 +12,8 @@ from foreman.api.app import create_app
 from foreman.cli import main
 from foreman.config import Secret, settings_from_dict
 from foreman.testing.server import serve_app
-from foreman.testing.twilio_rest_standin import TwilioRestStandIn
 from foreman.testing.timeouts import unit
+from foreman.testing.twilio_rest_standin import TwilioRestStandIn
 
 ACCOUNT = "AC" + "1" * 32
 TOKEN = "tw-token-for-tests"
