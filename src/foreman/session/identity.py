@@ -2,17 +2,9 @@
 
 from __future__ import annotations
 
-import re
-
 from foreman.config import IdentityConfig
 from foreman.policy.context import CallContext, Channel, Role
-
-_NOT_DIGITS = re.compile(r"[^\d+]")
-
-
-def normalize_number(number: str) -> str:
-    """Strip spaces, dashes and brackets so "+1 (415) 555-0100" matches "+14155550100"."""
-    return _NOT_DIGITS.sub("", number.strip())
+from foreman.policy.rules import normalize_number  # one definition of "the same number"
 
 
 def identify(
