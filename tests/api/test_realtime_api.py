@@ -209,3 +209,16 @@ async def test_api_token_is_enforced_when_set() -> None:
         bad = await c.get("/api/realtime/status", headers={"Authorization": "Bearer nope"})
         assert bad.status_code == 401
         assert (await c.get("/api/health")).status_code == 200
+
+
+async def test_validation_errors_never_echo_the_input(api: httpx.AsyncClient) -> None:
+    r = await api.post("/api/realtime/start", json={"endpoint": {"key": "sk-live-secret-value"}})
+    assert r.status_code == 422
+    assert "sk-live-secret-value" not in r.text
+    assert r.json()["detail"][0]["loc"] == ["body", "endpoint"]
+    bad = await api.post(
+        "/api/realtime/start",
+        content=b'{"model": "\x80"}',
+        headers={"content-type": "application/json"},
+    )
+    assert bad.status_code in (400, 422)  # not a crash on bytes that are not UTF-8

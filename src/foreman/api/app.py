@@ -12,7 +12,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 
 from foreman import __version__
 from foreman.api import routes_approvals, routes_events, routes_realtime, routes_twilio
@@ -82,6 +84,16 @@ def create_app(
     app.state.twilio = twilio
     for module in (routes_realtime, routes_approvals, routes_events, routes_twilio):
         app.include_router(module.router)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_failed(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # The default handler echoes the offending input back: that can leak what a client
+        # sent (a token in the wrong field) and crashes on bytes that are not UTF-8.
+        detail = [
+            {"type": e.get("type"), "loc": list(e.get("loc", ())), "msg": e.get("msg")}
+            for e in exc.errors()
+        ]
+        return JSONResponse({"detail": detail}, status_code=422)
 
     @app.get("/api/health", tags=["meta"])
     async def health() -> dict[str, str]:
