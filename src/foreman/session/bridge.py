@@ -120,6 +120,8 @@ def build_twilio_services(
             "NOT authenticated. Anyone who can reach this server can start billed model "
             "sessions. Use this for local development only. !!!"
         )
+    elif not tw.auth_token and not tw.public_url:
+        log.info("phone calls are off: set [twilio] public_url, account_sid and TWILIO_AUTH_TOKEN")
     elif not tw.auth_token:
         log.warning("[twilio] auth_token is not set: every Twilio request will be refused (403)")
     if rest is None and tw.account_sid and tw.auth_token:
