@@ -195,6 +195,8 @@ class OpenAIRealtimeBackend:
         yield b.Ready(self._proto.session_id or "", self.options.model)
         try:
             async for frame in ws:
+                if self._closing:  # close() ran: frames still in flight are not ours to read
+                    break
                 try:
                     received = self._proto.receive(frame)
                 except RemoteProtocolError as exc:

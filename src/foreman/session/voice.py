@@ -13,6 +13,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from foreman.backends.base import (
@@ -32,6 +33,14 @@ from foreman.policy.context import CallContext
 from foreman.session.bus import EventBus
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class _ToolResultSent:
+    """Told to `say()` listeners: a tool call of the turn has its result."""
+
+    call_id: str
+    respond: bool
 
 
 class ToolHandler(Protocol):
@@ -60,7 +69,8 @@ class VoiceSession:
         self.error: str | None = None
         self.audio_out_bytes = 0
         self.responses = 0
-        self._listeners: set[asyncio.Queue[BackendEvent]] = set()
+        self._speaking: set[str] = set()  # responses in progress
+        self._listeners: set[asyncio.Queue[Any]] = set()
         self._reader: asyncio.Task[None] | None = None
         self._tool_tasks: set[asyncio.Task[None]] = set()
         self._on_end = on_end
@@ -116,7 +126,10 @@ class VoiceSession:
                 task = asyncio.create_task(self.tools.handle(event, self))
             self._tool_tasks.add(task)
             task.add_done_callback(self._tool_tasks.discard)
+        elif isinstance(event, ResponseStarted):
+            self._speaking.add(event.response_id)
         elif isinstance(event, ResponseDone):
+            self._speaking.discard(event.response_id)
             self.responses += 1
         elif isinstance(event, SpeechStarted):
             self.bus.publish("speech.started", session_id=self.ctx.session_id)
@@ -158,9 +171,15 @@ class VoiceSession:
     # --- ToolSession (what the tool dispatcher may do) -------------------------------
     async def send_tool_result(self, call_id: str, output: str, *, respond: bool = True) -> None:
         await self.backend.send_tool_result(call_id, output, respond=respond)
+        for queue in list(self._listeners):
+            queue.put_nowait(_ToolResultSent(call_id, respond))
 
     async def notify_model(self, text: str) -> None:
+        """A system note the model must know ("waiting for approval", "still running"); when
+        the model is silent it is asked to speak, so the user never gets dead air."""
         await self.backend.add_context("system", text)
+        if not self._speaking:  # while it speaks, the note is read with what comes next
+            await self.backend.request_response()
 
     def request_end(self, reason: str) -> None:
         """end_call: the model said goodbye; close once the current response is done."""
@@ -175,34 +194,44 @@ class VoiceSession:
 
     # --- text turns --------------------------------------------------------------------
     async def say(self, text: str) -> AsyncIterator[dict[str, Any]]:
-        """Send a user text turn; yield {"delta"} pieces, then {"done", "transcript", "status"}."""
+        """Send a user text turn; yield {"delta"} pieces, {"tool"} notices, then
+        {"done", "transcript", "status"}.
+
+        The turn lasts until the model has answered with every tool result it asked for: a
+        tool call ends one response, a note (e.g. "waiting for approval") may start another,
+        and the answer comes in the response after the last tool result."""
         if not self.active:
             raise SessionClosed("the session has ended")
-        queue: asyncio.Queue[BackendEvent] = asyncio.Queue()
+        queue: asyncio.Queue[BackendEvent | _ToolResultSent] = asyncio.Queue()
         self._listeners.add(queue)
         try:
             await self.backend.add_context("user", text)
             await self.backend.request_response()
             response_id: str | None = None
-            awaiting_tool = False  # a tool call means a follow-up response will carry the answer
+            pending: set[str] = set()  # tool calls of this turn without a result yet
+            follow_up = False  # a result was sent with respond=True: one more response comes
             parts: list[str] = []
             while True:
                 event = await queue.get()
                 if isinstance(event, ResponseStarted) and response_id is None:
-                    response_id = event.response_id
+                    response_id, follow_up = event.response_id, False
                 elif isinstance(event, Transcript) and event.role == "assistant":
                     if not event.final:
                         parts.append(event.text)
                         yield {"delta": event.text}
+                elif isinstance(event, ToolRequest):
+                    pending.add(event.call_id)
+                    yield {"tool": event.name, "call_id": event.call_id}
+                elif isinstance(event, _ToolResultSent):
+                    if event.call_id in pending:
+                        pending.discard(event.call_id)
+                        follow_up = follow_up or event.respond
                 elif isinstance(event, ResponseDone) and event.response_id == response_id:
-                    if awaiting_tool and event.status == "completed":
-                        awaiting_tool, response_id = False, None
+                    response_id = None
+                    if event.status == "completed" and (pending or follow_up):
                         continue
                     yield {"done": True, "transcript": "".join(parts), "status": event.status}
                     return
-                elif isinstance(event, ToolRequest):
-                    awaiting_tool = True
-                    yield {"tool": event.name, "call_id": event.call_id}
                 elif isinstance(event, Closed):
                     yield {
                         "done": True,
