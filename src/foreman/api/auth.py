@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hmac
 import json
-from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -43,7 +42,7 @@ class BearerTokenMiddleware:
         )
         await send({"type": "http.response.body", "body": body.encode()})
 
-    def _authorized(self, scope: dict[str, Any]) -> bool:
+    def _authorized(self, scope: Scope) -> bool:
         for name, value in scope.get("headers", []):
             if name == b"authorization":
                 scheme, _, token = value.partition(b" ")

@@ -19,16 +19,16 @@ router = APIRouter(prefix="/api/realtime", tags=["realtime"])
 class AudioBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     in_sr: Literal[8000, 16000, 24000, 48000] | None = None
-    out_format: str | None = Field(None, examples=["pcm16", "g711_ulaw", "g711_alaw"])
+    out_format: str | None = Field(default=None, examples=["pcm16", "g711_ulaw", "g711_alaw"])
 
 
 class StartBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    model: str | None = Field(None, min_length=1, max_length=200)
-    voice: str | None = Field(None, min_length=1, max_length=100)
+    model: str | None = Field(default=None, min_length=1, max_length=200)
+    voice: str | None = Field(default=None, min_length=1, max_length=100)
     audio: AudioBody | None = None
-    instructions: str | None = Field(None, max_length=20000)
-    endpoint: str | None = Field(None, min_length=1, max_length=2000)
+    instructions: str | None = Field(default=None, max_length=20000)
+    endpoint: str | None = Field(default=None, min_length=1, max_length=2000)
     transport: Literal["websocket", "webrtc"] | None = None
 
 

@@ -28,7 +28,6 @@ async def serve_app(app: Any, host: str = "127.0.0.1") -> AsyncIterator[str]:
         app, ws="websockets-sansio", log_level="warning", lifespan="on", access_log=False
     )
     server = uvicorn.Server(config)
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     task = asyncio.create_task(server.serve(sockets=[sock]), name="uvicorn")
     try:
         yield f"http://{host}:{port}"
