@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import socket
 from collections.abc import AsyncIterator
 
@@ -222,3 +223,20 @@ async def test_validation_errors_never_echo_the_input(api: httpx.AsyncClient) ->
         headers={"content-type": "application/json"},
     )
     assert bad.status_code in (400, 422)  # not a crash on bytes that are not UTF-8
+
+
+async def test_the_api_key_never_reaches_logs_or_responses(
+    mock: MockRealtimeServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    app = create_app(make_settings(mock.url))
+    async with serve_app(app) as url, httpx.AsyncClient(base_url=url) as c:
+        bodies = [(await c.post("/api/realtime/start")).text]
+        async with c.stream("POST", "/api/realtime/say", json={"text": "hello"}) as r:
+            bodies.append((await r.aread()).decode())
+        bodies.append((await c.get("/api/realtime/status")).text)
+        bodies.append((await c.get("/openapi.json")).text)
+        bodies.append((await c.post("/api/realtime/stop")).text)
+    assert mock.sessions[-1].received  # the key was really used for a session
+    text = "\n".join(bodies) + "\n".join(r.getMessage() for r in caplog.records)
+    assert "sk-test-not-real" not in text

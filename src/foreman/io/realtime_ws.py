@@ -16,8 +16,10 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidHandshake, InvalidStatus, InvalidURI
 
 from foreman.exceptions import BackendError
+from foreman.io.redact import redacting_logger
 
 OPENAI_HOST = "api.openai.com"
+_WIRE_LOG = redacting_logger("foreman.io.realtime_ws.wire")
 
 
 def realtime_url(endpoint: str, model: str) -> str:
@@ -57,6 +59,7 @@ async def open_realtime(
             close_timeout=2,
             compression=None,  # base64 audio does not compress; save the CPU
             user_agent_header="foreman/0.1",
+            logger=_WIRE_LOG,  # the handshake trace carries the key: redacted
         )
     except InvalidStatus as exc:
         status = exc.response.status_code

@@ -27,6 +27,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from foreman.io.redact import redacting_logger
 from foreman.testing.mock_realtime import errors as E
 from foreman.testing.mock_realtime.faults import Faults, as_error_event
 from foreman.testing.mock_realtime.scenario import Scenario
@@ -78,6 +79,7 @@ class MockRealtimeServer:
             process_request=self._process_request,
             max_size=None,
             compression=None,
+            logger=redacting_logger("foreman.testing.mock_realtime.wire"),  # keys in handshakes
         )
         self.port = self._server.sockets[0].getsockname()[1]
 
