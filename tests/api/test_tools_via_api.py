@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
+import pytest
 import pytest_asyncio
 
 from foreman.api.app import create_app
@@ -44,9 +45,12 @@ class Stack:
 
 
 @pytest_asyncio.fixture
-async def stack() -> AsyncIterator[Stack]:
+async def stack(request: pytest.FixtureRequest) -> AsyncIterator[Stack]:
+    timeout_s = getattr(request, "param", 120.0)
     async with MockRealtimeServer(SCENARIO) as mock, TwilioRestStandIn(ACCOUNT, TOKEN) as rest:
-        s = settings_from_dict({"realtime": {"endpoint": mock.url}})
+        s = settings_from_dict(
+            {"realtime": {"endpoint": mock.url}, "policy": {"approval_timeout_s": timeout_s}}
+        )
         s = s.replace(
             twilio=dataclasses.replace(
                 s.twilio,
@@ -132,3 +136,18 @@ async def test_denied_sms_is_never_sent(stack: Stack) -> None:
     assert stack.rest.messages == []
     (out,) = outputs(stack.mock)
     assert "denied" in out["output"].lower()
+
+
+@pytest.mark.parametrize("stack", [0.5], indirect=True)
+async def test_unanswered_sms_times_out_and_is_never_sent(stack: Stack) -> None:
+    sub = stack.app.state.bus.subscribe()
+    turn = asyncio.create_task(say(stack.api, "text Ann that I am running late"))
+    while (await asyncio.wait_for(sub.get(), unit(10))).kind != "approval.decided":
+        pass
+    await asyncio.wait_for(turn, unit(15))
+    assert stack.rest.messages == []
+    (out,) = outputs(stack.mock)
+    assert "timed out" in out["output"]
+    assert (await stack.api.get("/api/approval/prompt")).json()["prompts"] == []
+    audit = (await stack.api.get("/api/audit?limit=5")).json()["records"]
+    assert audit[0]["tool"] == "send_sms" and audit[0]["decision"] == "expired"
