@@ -15,7 +15,7 @@ import pytest_asyncio
 
 from foreman.api.app import create_app
 from foreman.config import Secret, settings_from_dict
-from foreman.testing.mock_realtime import Match, MockRealtimeServer, Reply, Rule, Scenario
+from foreman.testing.mock_realtime import Call, Match, MockRealtimeServer, Reply, Rule, Scenario
 from foreman.testing.server import serve_app
 from foreman.testing.timeouts import unit
 from foreman.testing.twilio_rest_standin import TwilioRestStandIn
@@ -32,6 +32,9 @@ SCENARIO = Scenario(
             Match.user_text("text Ann"), Reply.call("send_sms", {"to": ANN, "body": "Running late"})
         ),
         Rule(Match.tool("send_sms"), Reply.say("Done, your message is on its way.")),
+        Rule(
+            Match.user_text("bye"), Reply.say("Goodbye, talk soon!").then(Call.of("end_call", {}))
+        ),
     ]
 )
 
@@ -151,3 +154,16 @@ async def test_unanswered_sms_times_out_and_is_never_sent(stack: Stack) -> None:
     assert (await stack.api.get("/api/approval/prompt")).json()["prompts"] == []
     audit = (await stack.api.get("/api/audit?limit=5")).json()["records"]
     assert audit[0]["tool"] == "send_sms" and audit[0]["decision"] == "expired"
+
+
+async def test_end_call_finishes_the_goodbye_then_returns_to_text_mode(stack: Stack) -> None:
+    sub = stack.app.state.bus.subscribe()
+    lines = await say(stack.api, "ok bye")
+    assert "".join(p.get("delta", "") for p in lines) == "Goodbye, talk soon!"
+    assert lines[-1]["status"] == "completed"
+    while (event := await asyncio.wait_for(sub.get(), unit(10))).kind != "mode":
+        pass
+    assert event.data["mode"] == "text"
+    st = (await stack.api.get("/api/realtime/status")).json()
+    assert st["active"] is False and st["mode"] == "text" and st["last_error"] is None
+    assert stack.mock.sessions[-1].closed

@@ -34,6 +34,8 @@ from foreman.session.bus import EventBus
 
 log = logging.getLogger(__name__)
 
+END_CALL_GRACE_S = 10.0
+
 
 @dataclass(frozen=True, slots=True)
 class _ToolResultSent:
@@ -70,6 +72,8 @@ class VoiceSession:
         self.audio_out_bytes = 0
         self.responses = 0
         self._speaking: set[str] = set()  # responses in progress
+        self._quiet = asyncio.Event()  # set while no response is in progress
+        self._quiet.set()
         self._listeners: set[asyncio.Queue[Any]] = set()
         self._reader: asyncio.Task[None] | None = None
         self._tool_tasks: set[asyncio.Task[None]] = set()
@@ -128,8 +132,11 @@ class VoiceSession:
             task.add_done_callback(self._tool_tasks.discard)
         elif isinstance(event, ResponseStarted):
             self._speaking.add(event.response_id)
+            self._quiet.clear()
         elif isinstance(event, ResponseDone):
             self._speaking.discard(event.response_id)
+            if not self._speaking:
+                self._quiet.set()
             self.responses += 1
         elif isinstance(event, SpeechStarted):
             self.bus.publish("speech.started", session_id=self.ctx.session_id)
@@ -189,7 +196,10 @@ class VoiceSession:
         task.add_done_callback(self._tool_tasks.discard)
 
     async def _end_after_response(self) -> None:
-        await asyncio.sleep(0)  # let the tool result go out first
+        # The goodbye is the response that called end_call: let it finish (bounded, so a
+        # stuck response cannot keep the session open).
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._quiet.wait(), END_CALL_GRACE_S)
         await self.close(self.end_reason or "end_call")
 
     # --- text turns --------------------------------------------------------------------
@@ -210,6 +220,7 @@ class VoiceSession:
             response_id: str | None = None
             pending: set[str] = set()  # tool calls of this turn without a result yet
             follow_up = False  # a result was sent with respond=True: one more response comes
+            finished: str | None = None  # status of the last response of this turn to end
             parts: list[str] = []
             while True:
                 event = await queue.get()
@@ -227,11 +238,10 @@ class VoiceSession:
                         pending.discard(event.call_id)
                         follow_up = follow_up or event.respond
                 elif isinstance(event, ResponseDone) and event.response_id == response_id:
-                    response_id = None
-                    if event.status == "completed" and (pending or follow_up):
-                        continue
-                    yield {"done": True, "transcript": "".join(parts), "status": event.status}
-                    return
+                    response_id, finished = None, event.status
+                    if event.status != "completed":
+                        pending.clear()  # a cancelled or failed turn is over
+                        follow_up = False
                 elif isinstance(event, Closed):
                     yield {
                         "done": True,
@@ -239,6 +249,11 @@ class VoiceSession:
                         "status": "closed",
                         "error": event.error,
                     }
+                    return
+                # Over when a response has ended, none runs, and no tool result or
+                # follow-up answer is still owed (a tool result may come after response.done).
+                if finished and response_id is None and not pending and not follow_up:
+                    yield {"done": True, "transcript": "".join(parts), "status": finished}
                     return
         finally:
             self._listeners.discard(queue)
