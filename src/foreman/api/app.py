@@ -22,6 +22,7 @@ from foreman.api.auth import BearerTokenMiddleware
 from foreman.backends.factory import BackendFactory, make_backend_factory
 from foreman.clock import Clock
 from foreman.config import Settings
+from foreman.history.calls import CallLog
 from foreman.session.bridge import build_twilio_services
 from foreman.session.bus import EventBus
 from foreman.session.supervisor import Supervisor
@@ -53,7 +54,15 @@ def create_app(
     tools = build_tool_services(settings, bus, clock=clock, twilio_client=rest)
     if "end_call" not in tools.specs:
         log.warning("no end_call tool in %s: the model cannot end calls", settings.tools.dir)
-    twilio = build_twilio_services(settings, bus, factory, tools.dispatcher, rest=rest, clock=clock)
+    twilio = build_twilio_services(
+        settings,
+        bus,
+        factory,
+        tools.dispatcher,
+        rest=rest,
+        clock=clock,
+        call_log=CallLog(settings.storage.db_path),
+    )
     supervisor = Supervisor(
         settings,
         bus,

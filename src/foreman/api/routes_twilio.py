@@ -226,5 +226,5 @@ async def list_calls(request: Request) -> dict[str, Any]:
     svc = _services(request.app)
     return {
         "active": [s.status() for s in svc.registry.active()],
-        "recent": [r.to_dict() for r in list(svc.registry.records)[-50:]],
+        "recent": await svc.registry.recent(50),
     }

@@ -26,7 +26,7 @@ from foreman.protocols.twilio.stream import TwilioStream
 from foreman.protocols.twilio.tokens import StreamTokens
 from foreman.session.bus import EventBus
 from foreman.session.call import CallInfo, CallSession, Dispatcher, TwilioTransport
-from foreman.session.calls import CallRecord, CallRegistry
+from foreman.session.calls import CallRecord, CallRegistry, CallStore
 from foreman.session.identity import identify
 
 log = logging.getLogger("foreman.call")
@@ -84,6 +84,7 @@ class TwilioServices:
                 await asyncio.wait_for(session.wait_closed(), 5.0)
         if self.rest is not None:
             await self.rest.aclose()
+        await self.registry.drain()
 
     def missing_for_outbound(self) -> list[str]:
         """Config keys an outbound call needs that are not set."""
@@ -111,6 +112,7 @@ def build_twilio_services(
     *,
     rest: Any = None,
     clock: Clock | None = None,
+    call_log: CallStore | None = None,
 ) -> TwilioServices:
     """Build the phone bridge's services. Logs loudly when signature checks are off."""
     tw = settings.twilio
@@ -132,7 +134,7 @@ def build_twilio_services(
         settings=settings,
         backend_factory=backend_factory,
         tokens=StreamTokens(tw.stream_token_ttl_s),
-        registry=CallRegistry(bus),
+        registry=CallRegistry(bus, store=call_log),
         bus=bus,
         rest=rest,
         dispatcher=dispatcher,
