@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -14,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from foreman.testing.server import free_port
 from foreman.testing.timeouts import unit
 
 SRC = Path(__file__).resolve().parents[1] / "src"
@@ -25,12 +25,6 @@ def _env(**extra: str) -> dict[str, str]:
     env["PYTHONUNBUFFERED"] = "1"
     env.update(extra)
     return env
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _wait_for_line(proc: subprocess.Popen[str], pattern: str) -> re.Match[str]:
@@ -63,7 +57,7 @@ def mock_url() -> Iterator[str]:
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     cfg = tmp_path / "foreman.toml"
     cfg.write_text(
         f'[server]\nport = {port}\n[storage]\ndb_path = "{tmp_path / "f.db"}"\n'
@@ -127,7 +121,7 @@ def test_rt_probe_errors_are_one_line(server: str) -> None:
 
 
 def test_rt_probe_with_the_server_down() -> None:
-    r = probe(f"http://127.0.0.1:{_free_port()}", "status")
+    r = probe(f"http://127.0.0.1:{free_port()}", "status")
     assert r.returncode == 1
     assert r.stderr.strip().endswith("(is `foreman serve` running?)") and r.stderr.count("\n") == 1
 

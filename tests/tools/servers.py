@@ -9,13 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+from foreman.testing.server import free_port
 from foreman.testing.timeouts import unit
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def self_signed_cert(directory: Path) -> tuple[Path, Path]:

@@ -12,7 +12,7 @@ import asyncio
 import logging
 import time
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from foreman.audio.formats import AudioFormat
@@ -73,7 +73,7 @@ class Supervisor:
     def mode(self) -> str:
         return "voice" if self.session is not None and self.session.active else "text"
 
-    def options_for(self, req: StartRequest) -> BackendOptions:
+    def options_for(self, req: StartRequest, ctx: CallContext | None = None) -> BackendOptions:
         rt = self.settings.realtime
         transport = req.transport or rt.transport
         if transport == "webrtc":
@@ -98,7 +98,7 @@ class Supervisor:
         in_sr = req.in_sr or rt.audio_in_hz
         if in_sr not in (8000, 16000, 24000, 48000):
             raise StartRejected("audio.in_sr must be 8000, 16000, 24000 or 48000")
-        ctx = self._console_context()
+        ctx = ctx or self._console_context()
         tools = self._tool_definitions(ctx) if self._tool_definitions else []
         return BackendOptions(
             model=req.model or rt.model,
@@ -124,9 +124,9 @@ class Supervisor:
         async with self._lock:
             if self.session is not None and self.session.active:
                 raise AlreadyActive("a realtime session is already active; stop it first")
-            options = self.options_for(req)
+            ctx = self._console_context()  # the same context picks the tools and runs them
+            options = self.options_for(req, ctx)
             backend = self.backend_factory(options)
-            ctx = replace(self._console_context())
             session = VoiceSession(backend, ctx, self.bus, tools=self.tools, on_end=self._ended)
             self._last = {
                 "model": options.model,

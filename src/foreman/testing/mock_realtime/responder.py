@@ -254,14 +254,7 @@ class Responder:
         }
 
     async def _audio_message(self, text: str) -> None:
-        item: dict[str, Any] = {
-            "id": ids.item_id(),
-            "object": "realtime.item",
-            "type": "message",
-            "status": "in_progress",
-            "role": "assistant",
-            "content": [],
-        }
+        item = _assistant_message()
         oi = await self._open_item(item)
         ref = self._ref(item["id"], oi)
         await self.send(
@@ -318,14 +311,7 @@ class Responder:
         await self._close_item(item, oi)
 
     async def _text_message(self, text: str) -> None:
-        item: dict[str, Any] = {
-            "id": ids.item_id(),
-            "object": "realtime.item",
-            "type": "message",
-            "status": "in_progress",
-            "role": "assistant",
-            "content": [],
-        }
+        item = _assistant_message()
         oi = await self._open_item(item)
         ref = self._ref(item["id"], oi)
         await self.send(
@@ -387,3 +373,15 @@ class Responder:
             )
         self.text_tokens += len(args) // 4 + 1
         await self._close_item(item, oi)
+
+
+def _assistant_message() -> dict[str, Any]:
+    """An assistant message item as the service opens it: empty and in progress (§3.7)."""
+    return {
+        "id": ids.item_id(),
+        "object": "realtime.item",
+        "type": "message",
+        "status": "in_progress",
+        "role": "assistant",
+        "content": [],
+    }
