@@ -6,6 +6,7 @@ Errors print one line and exit non-zero; tracebacks are for bugs, not for bad in
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -62,6 +63,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     log.info(
         "foreman %s serving on http://%s:%d (config: %s)", __version__, host, port, settings.source
     )
+    # The app checks Host names against the address it is really bound to.
+    settings = settings.replace(server=dataclasses.replace(settings.server, host=host, port=port))
     app = create_app(settings)
     uvicorn.run(
         app,

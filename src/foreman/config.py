@@ -40,6 +40,9 @@ class ServerConfig:
     port: int = 8765
     # Required when `host` is not loopback; clients send `Authorization: Bearer <token>`.
     api_token: Secret = Secret("")
+    # On a loopback bind, requests must name this machine in `Host` (and `Origin`, when
+    # sent): DNS-rebinding protection. Other names this server is reached by go here.
+    allowed_hosts: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,9 @@ class RealtimeConfig:
     transport: str = "websocket"  # websocket | webrtc (webrtc arrives with its own issue)
     endpoint: str = DEFAULT_ENDPOINT
     api_key: Secret = Secret("")  # from OPENAI_API_KEY; keeping it out of the file is advised
+    # The only hosts the key is ever sent to (over wss://, or ws:// on this machine). An
+    # endpoint named in a start request that is not listed here gets no key.
+    api_key_hosts: list[str] = field(default_factory=lambda: ["api.openai.com"])
     audio_in_hz: int = 24000  # rate of PCM16 pushed into an API-started session
     audio_out_format: str = "pcm16"  # the model's audio format, both directions
     voice: str = "marin"

@@ -21,7 +21,9 @@ from foreman.testing.timeouts import unit
 
 
 def make_settings(endpoint: str = "wss://api.openai.com/v1/realtime", **server: object) -> Settings:
-    s = settings_from_dict({"realtime": {"endpoint": endpoint}, "server": dict(server)})
+    s = settings_from_dict(
+        {"realtime": {"endpoint": endpoint, "api_key_hosts": ["127.0.0.1"]}, "server": dict(server)}
+    )
     return dataclasses.replace(
         s, realtime=dataclasses.replace(s.realtime, api_key=Secret("sk-test-not-real"))
     )

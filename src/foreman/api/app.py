@@ -11,6 +11,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -19,9 +20,10 @@ from fastapi.responses import JSONResponse
 from foreman import __version__
 from foreman.api import routes_approvals, routes_events, routes_realtime, routes_twilio
 from foreman.api.auth import BearerTokenMiddleware
+from foreman.api.hosts import LocalOriginMiddleware
 from foreman.backends.factory import BackendFactory, make_backend_factory
 from foreman.clock import Clock
-from foreman.config import Settings
+from foreman.config import Settings, is_loopback
 from foreman.history.calls import CallLog
 from foreman.session.bridge import build_twilio_services
 from foreman.session.bus import EventBus
@@ -110,4 +112,16 @@ def create_app(
 
     if settings.server.api_token:
         app.add_middleware(BearerTokenMiddleware, token=settings.server.api_token.reveal())
+    if is_loopback(settings.server.host):  # added last: runs first
+        app.add_middleware(LocalOriginMiddleware, allowed_hosts=_own_host_names(settings))
     return app
+
+
+def _own_host_names(settings: Settings) -> list[str]:
+    """The names this server answers to besides loopback: the bind address, the operator's
+    list, and the public host Twilio reaches it by."""
+    names = [settings.server.host, *settings.server.allowed_hosts]
+    public = urlsplit(settings.twilio.public_url).hostname if settings.twilio.public_url else None
+    if public:
+        names.append(public)
+    return names

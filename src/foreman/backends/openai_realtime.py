@@ -22,7 +22,7 @@ from foreman.audio.formats import AudioFormat
 from foreman.backends import base as b
 from foreman.config import RealtimeConfig
 from foreman.exceptions import BackendError, RemoteProtocolError
-from foreman.io.realtime_ws import endpoint_host, open_realtime
+from foreman.io.realtime_ws import endpoint_host, key_allowed, open_realtime
 from foreman.protocols.realtime import client_events as ce
 from foreman.protocols.realtime import items
 from foreman.protocols.realtime import server_events as se
@@ -100,7 +100,9 @@ class OpenAIRealtimeBackend:
     # --- lifecycle -----------------------------------------------------------------------
     async def start(self) -> None:
         opts = self.options
-        api_key = self._config.api_key.reveal() if self._config.api_key else ""
+        api_key = ""
+        if self._config.api_key and key_allowed(opts.endpoint, self._config.api_key_hosts):
+            api_key = self._config.api_key.reveal()
         self._ws = await self._connector(
             opts.endpoint, opts.model, api_key, timeout_s=self._config.connect_timeout_s
         )

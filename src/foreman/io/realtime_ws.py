@@ -9,6 +9,7 @@ unlimited message size) and §11.
 from __future__ import annotations
 
 import socket
+from collections.abc import Iterable
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import websockets
@@ -39,6 +40,25 @@ def needs_api_key(endpoint: str) -> bool:
     """The real service needs a key; a mock on loopback does not."""
     host = urlsplit(endpoint).hostname or ""
     return host == OPENAI_HOST or host.endswith(".openai.com")
+
+
+def key_allowed(endpoint: str, allowed_hosts: Iterable[str]) -> bool:
+    """May the API key be sent to `endpoint`? Only to a host the config file lists, and only
+    over TLS unless that host is this machine. A start request may name any endpoint (a mock,
+    a proxy), but it must never be able to send the key somewhere the operator did not
+    choose: the key would leave in the `Authorization` header of the handshake."""
+    try:
+        parts = urlsplit(endpoint)
+        host = (parts.hostname or "").lower().rstrip(".")
+    except ValueError:
+        return False
+    if not host or host not in {h.lower().rstrip(".") for h in allowed_hosts}:
+        return False
+    return parts.scheme == "wss" or _is_loopback_host(host)
+
+
+def _is_loopback_host(host: str) -> bool:
+    return host in ("localhost", "::1") or host.startswith("127.")
 
 
 async def open_realtime(

@@ -20,7 +20,7 @@ from foreman.backends.base import BackendOptions
 from foreman.backends.factory import BackendFactory
 from foreman.config import Settings
 from foreman.exceptions import AudioFormatError, BackendError, ForemanError
-from foreman.io.realtime_ws import endpoint_host, needs_api_key
+from foreman.io.realtime_ws import endpoint_host, key_allowed, needs_api_key
 from foreman.policy.context import CallContext, Channel, Role
 from foreman.session.bus import EventBus
 from foreman.session.voice import ToolHandler, VoiceSession
@@ -90,6 +90,12 @@ class Supervisor:
                 "no OPENAI_API_KEY is set: export OPENAI_API_KEY=sk-..., or run "
                 "`foreman mock-realtime --port 9100` and start with endpoint "
                 "ws://127.0.0.1:9100/v1/realtime"
+            )
+        if needs_api_key(endpoint) and not key_allowed(endpoint, rt.api_key_hosts):
+            raise StartRejected(
+                f"the API key is sent only over wss:// to the hosts in [realtime] "
+                f"api_key_hosts ({', '.join(rt.api_key_hosts) or 'none'}); "
+                f"{endpoint_host(endpoint)} would get none"
             )
         try:
             model_format = AudioFormat.from_name(req.out_format or rt.audio_out_format)

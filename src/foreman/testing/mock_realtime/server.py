@@ -229,6 +229,7 @@ class MockRealtimeServer:
             await ws.send(text)
 
         session = MockSession(self, model, send_raw, transport.close, self.faults)
+        session.handshake_headers = {k.lower(): v for k, v in request.headers.raw_items()}
         self.sessions.append(session)
         await self._notify()
         expiry: asyncio.Task[None] | None = None

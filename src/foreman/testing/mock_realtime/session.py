@@ -41,7 +41,8 @@ Handler = Callable[["MockSession", Event], Awaitable[None]]
 
 
 class MockSession:
-    """State of one connection. Tests read `received`, `sent`, `model`, `closed`, `config`."""
+    """State of one connection. Tests read `received`, `sent`, `model`, `closed`, `config`,
+    `handshake_headers`."""
 
     def __init__(
         self,
@@ -58,6 +59,7 @@ class MockSession:
         self._drop = drop
         self.received: list[Event] = []
         self.sent: list[Event] = []
+        self.handshake_headers: dict[str, str] = {}  # as the client sent them (lower-case)
         self.closed = False
         self.dropped = False
         self._closed_event = asyncio.Event()
