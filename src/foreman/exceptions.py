@@ -7,6 +7,7 @@
     │   ├── RemoteProtocolError  the peer sent something that breaks the protocol
     │   └── InvalidState         we were asked to do something the state machine forbids
     ├── SessionClosed            the session (or its connection) is gone
+    ├── ConversationEnded        raised inside a session's tasks to end it, with the reason
     ├── BackendError             the voice backend failed (connect refused, auth, fatal error)
     ├── ToolError
     │   ├── ToolArgumentsInvalid the model's arguments do not match the tool's schema
@@ -46,6 +47,14 @@ class InvalidState(ProtocolError):
 
 class SessionClosed(ForemanError):
     """The session or its connection has closed."""
+
+
+class ConversationEnded(ForemanError):
+    """Ends a conversation session from any of its tasks; `reason` is recorded as given."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 class BackendError(ForemanError):

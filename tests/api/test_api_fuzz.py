@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, settings
 from schemathesis.core import NotSet
 
 from foreman.api.app import create_app
-from foreman.backends.base import BackendOptions
+from foreman.backends.interface import BackendOptions
 from foreman.config import settings_from_dict
 from foreman.exceptions import BackendError
 

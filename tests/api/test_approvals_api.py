@@ -18,7 +18,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from foreman.api import routes_approvals, routes_events
-from foreman.backends.base import ToolRequest
+from foreman.bus import EventBus
 from foreman.clock import ManualClock
 from foreman.config import (
     IdentityConfig,
@@ -28,11 +28,13 @@ from foreman.config import (
     ToolsConfig,
     TwilioConfig,
 )
+from foreman.events import DtmfPressed, ModeChanged
 from foreman.policy.context import CallContext, Channel, Role
-from foreman.session.bus import EventBus
 from foreman.testing.timeouts import unit
+from foreman.testing.tool_jobs import ToolJobs
 from foreman.testing.twilio_rest_standin import TwilioRestStandIn
-from foreman.tools import ToolServices, build_tool_services
+from foreman.tools.request import ToolRequest
+from foreman.tools.services import ToolServices, build_tool_services
 
 REPO = Path(__file__).resolve().parents[2]
 SID, TOKEN = "AC" + "1" * 32, "standin-token"
@@ -106,7 +108,9 @@ async def services(
         ),
     )
     svc = build_tool_services(settings, EventBus(), clock=clock)
+    svc.jobs = ToolJobs(svc)  # type: ignore[attr-defined]
     yield svc
+    await svc.jobs.drain(wait_s=1)  # type: ignore[attr-defined]
     await svc.aclose()
 
 
@@ -129,7 +133,7 @@ async def ask_for_sms(
     services: ToolServices, client: httpx.AsyncClient
 ) -> tuple[Session, dict[str, Any]]:
     session = caller()
-    await services.dispatcher.handle(ToolRequest("call_sms", "send_sms", json.dumps(SMS)), session)
+    await services.jobs.handle(ToolRequest("call_sms", "send_sms", json.dumps(SMS)), session)
     reply = await client.get("/api/approval/prompt")
     assert reply.status_code == 200
     (prompt,) = reply.json()["prompts"]
@@ -161,7 +165,7 @@ async def test_sms_approved_over_http_reaches_twilio(
     assert (await client.get("/api/approval/prompt")).json() == {"prompts": []}
     again = await client.post("/api/approval/answer", json={"id": prompt["id"], "approve": False})
     assert again.status_code == 409 and "already approved" in again.json()["detail"]["message"]
-    await services.dispatcher.drain(wait_s=5)
+    await services.jobs.drain(wait_s=5)
     (row,) = (await client.get("/api/audit?limit=5")).json()["records"]
     assert (row["tool"], row["decision"], row["approver"], row["outcome"], row["wait_s"]) == (
         "send_sms",
@@ -184,7 +188,7 @@ async def test_sms_denied_over_http(
     out = await session.result("call_sms")
     assert out == {"ok": False, "error": "denied by owner: no texting; the action was NOT done"}
     assert standin.messages == [] and standin.requests == []
-    await services.dispatcher.drain(wait_s=5)
+    await services.jobs.drain(wait_s=5)
     (row,) = (await client.get("/api/audit")).json()["records"]
     assert (row["decision"], row["outcome"]) == ("denied", "not run")
 
@@ -209,11 +213,11 @@ async def test_hang_up_cancels_the_prompt(
     services: ToolServices, client: httpx.AsyncClient, standin: TwilioRestStandIn
 ) -> None:
     session, prompt = await ask_for_sms(services, client)
-    services.dispatcher.cancel_session("call-1")
+    services.jobs.hang_up("call-1")
     assert (await client.get("/api/approval/prompt")).json() == {"prompts": []}
     late = await client.post("/api/approval/answer", json={"id": prompt["id"], "approve": True})
     assert late.status_code == 409 and late.json()["detail"]["approval"]["state"] == "cancelled"
-    await services.dispatcher.drain(wait_s=5)
+    await services.jobs.drain(wait_s=5)
     assert session.results == {} and standin.requests == []
 
 
@@ -299,7 +303,7 @@ async def test_sse_streams_prompt_and_decision(services: ToolServices) -> None:
             first = await anext(lines)
             assert first == ": connected"
             session = caller()
-            await services.dispatcher.handle(
+            await services.jobs.handle(
                 ToolRequest("call_sms", "send_sms", json.dumps(SMS)), session
             )
             (prompt,) = services.approvals.pending()
@@ -325,16 +329,16 @@ async def test_sse_format_and_drop_notice() -> None:
     bus = EventBus()
     stream = routes_events.sse_stream(bus, [], ping_s=60)
     assert await anext(stream) == b": connected\n\n"  # subscribed from here on
-    bus.publish("session.started", session_id="s1")
+    bus.publish(ModeChanged("voice"))
     chunk = (await asyncio.wait_for(anext(stream), unit(5))).decode()
     head, data = chunk.split("data: ")
-    assert head == "id: 1\nevent: session.started\n"
-    assert json.loads(data)["data"] == {"session_id": "s1"}
+    assert head == "id: 1\nevent: mode\n"
+    assert json.loads(data)["data"] == {"mode": "voice"}
     for i in range(300):  # a reader that stopped reading: the bus keeps the newest 256
-        bus.publish("tick", i=i)
+        bus.publish(DtmfPressed("s1", str(i)))
     notice = (await asyncio.wait_for(anext(stream), unit(5))).decode()
     assert "event: events.dropped" in notice and '"count": 44' in notice
     first_kept = (await asyncio.wait_for(anext(stream), unit(5))).decode()
-    assert '"i": 44' in first_kept
+    assert '"digit": "44"' in first_kept
     await stream.aclose()
     assert bus.subscriber_count == 0

@@ -50,7 +50,8 @@ async def test_start_status_say_stop_against_the_mock(
     assert r.status_code == 200, r.text
     st = r.json()
     assert st["active"] is True and st["model"] == "gpt-realtime-2.1-mini"
-    assert st["session_id"].startswith("sess_")
+    assert st["session_id"].startswith("desk-")  # one id: Foreman's own
+    assert st["provider_session_id"].startswith("sess_")  # the provider's, labelled
     assert st["endpoint_host"].startswith("127.0.0.1:")
     assert st["transport"] == "websocket" and st["mode"] == "voice"
     session = mock.sessions[-1]

@@ -6,6 +6,7 @@ import pytest
 
 from foreman.audio.formats import PCM16_24K, PCMA_8K, PCMU_8K, AudioFormat, Encoding
 from foreman.exceptions import AudioFormatError
+from foreman.protocols.realtime.wire_formats import format_from_wire, format_to_wire
 
 
 def test_frame_arithmetic() -> None:
@@ -27,8 +28,8 @@ def test_frame_arithmetic() -> None:
     ],
 )
 def test_ga_objects_and_config_names(fmt: AudioFormat, obj: dict[str, object], name: str) -> None:
-    assert fmt.to_realtime() == obj
-    assert AudioFormat.from_realtime(obj) == fmt
+    assert format_to_wire(fmt) == obj
+    assert format_from_wire(obj) == fmt
     assert fmt.config_name == name
     assert AudioFormat.from_name(name) == fmt
 
@@ -37,7 +38,7 @@ def test_unknown_names_list_the_valid_ones() -> None:
     with pytest.raises(AudioFormatError, match="valid names: pcm16, g711_ulaw"):
         AudioFormat.from_name("opus")
     with pytest.raises(AudioFormatError, match="audio/pcm, audio/pcmu, audio/pcma"):
-        AudioFormat.from_realtime({"type": "audio/opus"})
+        format_from_wire({"type": "audio/opus"})
 
 
 def test_invalid_formats() -> None:
@@ -46,4 +47,4 @@ def test_invalid_formats() -> None:
     with pytest.raises(AudioFormatError):
         AudioFormat(Encoding.PCM16, 24000, channels=2)
     with pytest.raises(AudioFormatError, match="24000 Hz only"):
-        AudioFormat(Encoding.PCM16, 16000).to_realtime()
+        format_to_wire(AudioFormat(Encoding.PCM16, 16000))

@@ -14,12 +14,14 @@ from openai.types.realtime import RealtimeClientEvent
 
 from foreman.audio.formats import PCM16_24K, PCMU_8K, AudioFormat
 from foreman.audio.g711 import pcm16_to_ulaw, ulaw_to_pcm16
-from foreman.backends import base as b
+from foreman.backends import interface as b
 from foreman.backends.openai_realtime import OpenAIRealtimeBackend
 from foreman.config import settings_from_dict
+from foreman.protocols.realtime.wire_formats import format_to_wire
 from foreman.testing.mock_realtime import Match, MockRealtimeServer, Reply, Rule, Scenario
 from foreman.testing.speech import synthesize
 from foreman.testing.timeouts import unit
+from foreman.tools.request import ToolRequest
 
 CLIENT_EVENT = pydantic.TypeAdapter(
     Annotated[RealtimeClientEvent, pydantic.Field(discriminator="type")]
@@ -57,7 +59,7 @@ def backend_for(
         instructions="Be brief.",
         input_format=fmt,
         output_format=fmt,
-        tools=tools or [],
+        tools=tuple(tools or []),
     )
     return OpenAIRealtimeBackend(options, settings.realtime)
 
@@ -101,16 +103,22 @@ async def test_phone_turn_in_pcmu_with_real_speech_and_conformant_events() -> No
                 await backend.push_audio(audio[i : i + 160])
 
         pusher = asyncio.create_task(talk())
-        await collect_until(events, b.ResponseDone, seen)
+        await collect_until(events, b.ReplyEnded, seen)
         await pusher
         kinds = [type(e) for e in seen]
         assert kinds[0] is b.Ready
-        assert kinds.index(b.SpeechStarted) < kinds.index(b.SpeechStopped) < kinds.index(b.AudioOut)
-        audio = b"".join(e.audio for e in seen if isinstance(e, b.AudioOut))
+        assert (
+            kinds.index(b.UserSpeechStarted)
+            < kinds.index(b.UserSpeechStopped)
+            < kinds.index(b.AssistantAudio)
+        )
+        audio = b"".join(e.audio for e in seen if isinstance(e, b.AssistantAudio))
         pcm = np.frombuffer(ulaw_to_pcm16(audio), dtype="<i2").astype(np.float64)
         assert len(audio) > 4000 and np.sqrt(np.mean(pcm**2)) > 200  # speech, not silence
         final = [
-            e for e in seen if isinstance(e, b.Transcript) and e.final and e.role == "assistant"
+            e
+            for e in seen
+            if isinstance(e, b.TranscriptSegment) and e.final and e.role == "assistant"
         ]
         assert final and final[0].text == "Sure, happy to help with that."
         await backend.close()
@@ -128,15 +136,14 @@ async def test_barge_in_truncate_never_claims_more_than_received() -> None:
         await backend.start()
         events = backend.events()
         seen: list[b.BackendEvent] = []
-        await backend.add_context("user", "tell me a story")
-        await backend.request_response()
-        done = await collect_until(events, b.ResponseDone, seen)
+        await backend.send_user_text("tell me a story")
+        done = await collect_until(events, b.ReplyEnded, seen)
         assert done.status == "completed"
-        item = next(e for e in seen if isinstance(e, b.AudioOut)).item_id
-        received_ms = sum(len(e.audio) for e in seen if isinstance(e, b.AudioOut)) // 48
+        item = next(e for e in seen if isinstance(e, b.AssistantAudio)).segment
+        received_ms = sum(len(e.audio) for e in seen if isinstance(e, b.AssistantAudio)) // 48
         # The caller "heard" more than was ever sent: the truncate must be clamped.
-        await backend.interrupt(item, received_ms + 5000, cancel=True)
-        await backend.interrupt(item, 300, cancel=True)
+        await backend.report_heard(item, received_ms + 5000)
+        await backend.report_heard(item, 300)
         truncated = await mock.wait_for_client_event(
             "conversation.item.truncate", count=1, timeout=unit(5)
         )
@@ -164,16 +171,15 @@ async def test_tool_result_during_a_response_defers_response_create() -> None:
         await backend.start()
         events = backend.events()
         seen: list[b.BackendEvent] = []
-        await backend.add_context("user", "text my wife I am late")
-        await backend.request_response()
+        await backend.send_user_text("text my wife I am late")
         request = await collect_until(events, b.ToolRequest, seen)
         assert request.name == "send_sms"
         assert json.loads(request.arguments) == {"to": "+15005550006", "body": "late"}
         # The response that made the call may still be open: the create must wait for it.
-        await backend.send_tool_result(request.call_id, json.dumps({"status": "sent"}))
-        await collect_until(events, b.ResponseDone, seen)  # the call's response
-        await collect_until(events, b.ResponseDone, seen)  # the follow-up
-        texts = [e.text for e in seen if isinstance(e, b.Transcript) and e.final]
+        await backend.submit_tool_result(request.call_id, json.dumps({"status": "sent"}))
+        await collect_until(events, b.ReplyEnded, seen)  # the call's response
+        await collect_until(events, b.ReplyEnded, seen)  # the follow-up
+        texts = [e.text for e in seen if isinstance(e, b.TranscriptSegment) and e.final]
         assert texts[-1] == "Your message is sent."
         sent = mock.sessions[-1].sent
         await backend.close()
@@ -186,12 +192,11 @@ async def test_every_format_configures(fmt: AudioFormat) -> None:
     async with MockRealtimeServer() as mock:
         backend = backend_for(mock.url, fmt)
         await backend.start()
-        assert backend.status()["session_id"].startswith("sess_")
+        assert (backend.status().provider_session_id or "").startswith("sess_")
         await backend.close()
-        assert (
-            mock.sessions[-1].received[0]["session"]["audio"]["output"]["format"]
-            == fmt.to_realtime()
-        )
+        assert mock.sessions[-1].received[0]["session"]["audio"]["output"][
+            "format"
+        ] == format_to_wire(fmt)
 
 
 async def test_illegal_event_sequence_ends_the_session_with_a_reason() -> None:
@@ -232,6 +237,83 @@ async def test_malformed_frame_is_skipped_and_the_session_goes_on() -> None:
             },
             session,
         )
-        started = await collect_until(events, b.SpeechStarted, seen)
-        assert started == b.SpeechStarted(40, "item_1")
+        started = await collect_until(events, b.UserSpeechStarted, seen)
+        assert started == b.UserSpeechStarted(40)
         await backend.close()
+
+
+async def test_status_note_speaks_when_idle_and_waits_while_the_assistant_talks() -> None:
+    scenario = Scenario([Rule(Match.user_text("story"), Reply.say("Once upon a time " * 4))])
+    async with MockRealtimeServer(scenario) as mock:
+        backend = backend_for(mock.url)
+        await backend.start()
+        events = backend.events()
+        seen: list[b.BackendEvent] = []
+        await backend.add_note("status", "The SMS waits for approval.")  # idle: speak now
+        await collect_until(events, b.AssistantIdle, seen)
+        await backend.send_user_text("tell me a story")
+        await collect_until(events, b.ReplyStarted, seen)
+        await backend.add_note("status", "Still waiting.")  # talking: read with what follows
+        await collect_until(events, b.AssistantIdle, seen)
+        received = mock.sessions[-1].received
+        creates = [e for e in received if e["type"] == "response.create"]
+        notes = [
+            e["item"]["content"][0]["text"]
+            for e in received
+            if e["type"] == "conversation.item.create" and e["item"].get("role") == "system"
+        ]
+        assert notes == ["The SMS waits for approval.", "Still waiting."]
+        assert len(creates) == 2  # one for the first note, one for the story; none for the second
+        await backend.close()
+        assert_conformant(received)
+
+
+async def test_idle_comes_only_after_the_follow_up_of_a_tool_result() -> None:
+    scenario = Scenario(
+        [
+            Rule(Match.user_text("time"), Reply.call("get_time", {})),
+            Rule(Match.tool("get_time"), Reply.say("It is noon.")),
+        ]
+    )
+    async with MockRealtimeServer(scenario) as mock:
+        backend = backend_for(mock.url)
+        await backend.start()
+        events = backend.events()
+        seen: list[b.BackendEvent] = []
+        await backend.send_user_text("what time is it")
+        request = await collect_until(events, ToolRequest, seen)
+        await backend.submit_tool_result(request.call_id, '{"ok": true, "result": "12:00"}')
+        await collect_until(events, b.AssistantIdle, seen)
+        await backend.close()
+    kinds = [type(e).__name__ for e in seen]
+    # the idle comes after the follow-up's reply, never between the call and the answer
+    last_reply_end = max(i for i, k in enumerate(kinds) if k == "ReplyEnded")
+    assert kinds.count("ReplyEnded") == 2 and kinds[-1] == "AssistantIdle"
+    assert last_reply_end == len(kinds) - 2
+    texts = [e.text for e in seen if isinstance(e, b.TranscriptSegment) and e.final]
+    assert texts[-1] == "It is noon."
+
+
+async def test_instruction_note_asks_for_a_response_with_those_instructions() -> None:
+    async with MockRealtimeServer() as mock:
+        backend = backend_for(mock.url)
+        await backend.start()
+        await backend.add_note("instruction", "Greet the caller by name.")
+        create = await mock.wait_for_client_event("response.create", timeout=unit(5))
+        assert create["response"]["instructions"] == "Greet the caller by name."
+        await backend.close()
+
+
+@pytest.mark.parametrize(("turns", "ended"), [("none", True), ("server_vad", False)])
+async def test_push_to_talk_release_commits_only_with_manual_turns(turns: str, ended: bool) -> None:
+    async with MockRealtimeServer() as mock:
+        backend = backend_for(mock.url, turn_detection={"type": turns})
+        await backend.start()
+        await backend.push_audio(b"\x00\x00" * 2400)  # 100 ms
+        assert await backend.end_user_turn() is ended
+        if ended:
+            await mock.wait_for_client_event("input_audio_buffer.commit", timeout=unit(5))
+            await mock.wait_for_client_event("response.create", timeout=unit(5))
+        await backend.close()
+        kinds = [e["type"] for e in mock.sessions[-1].received]
+        assert ("input_audio_buffer.commit" in kinds) is ended

@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from twilio_app import ACCOUNT, PUBLIC, TOKEN
 
 from foreman.api.app import create_app
+from foreman.bus import Subscription
 from foreman.config import (
     IdentityConfig,
     Secret,
@@ -20,7 +21,6 @@ from foreman.config import (
     StorageConfig,
     settings_from_dict,
 )
-from foreman.session.bus import Subscription
 from foreman.testing.fake_twilio import FakeTwilioCaller
 from foreman.testing.mock_realtime import MockRealtimeServer, Scenario
 from foreman.testing.server import serve_app

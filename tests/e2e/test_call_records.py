@@ -25,7 +25,7 @@ async def test_a_finished_call_survives_a_restart(tmp_path: Any) -> None:
         async with asyncio.timeout(unit(10)):
             while (await stack.events.get()).kind != "call.recorded":
                 pass
-        await stack.twilio.registry.flush()
+        await stack.twilio.records.flush()
         settings = stack.settings
         async with httpx.AsyncClient(base_url=stack.base, timeout=unit(5)) as c:
             listed = (await c.get("/api/calls")).json()["recent"]

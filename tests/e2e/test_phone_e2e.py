@@ -71,7 +71,7 @@ async def test_conversation_barge_in_and_end_call() -> None:
             await caller.wait_played_ms(mock_audio_len // 8, timeout=unit(15))
             assert bytes(caller.played[:mock_audio_len]) == greeting
             assert rms(greeting) > 500
-            said = await bus_event(stack, "call.transcript", lambda d: d["role"] == "assistant")
+            said = await bus_event(stack, "session.transcript", lambda d: d["role"] == "assistant")
             assert said["text"] == GREETING
 
             # The caller speaks; the assistant answers in real time.
@@ -140,8 +140,8 @@ async def test_dtmf_reaches_the_model() -> None:
             predicate=lambda e: "pressed 5" in str(e["item"]),
             timeout=unit(5),
         )
-        assert item["item"]["role"] == "user"
-        data = await bus_event(stack, "call.dtmf")
+        assert item["item"]["role"] == "system"  # a fact for the model, not words said
+        data = await bus_event(stack, "session.dtmf")
         assert data["digit"] == "5"
 
 

@@ -69,7 +69,7 @@ async def test_a_contacts_yes_approves_nothing(tmp_path: Any) -> None:
         await speak(caller, "yes, send it")
         # The bridge publishes a user transcript and hands it to the dispatcher in one
         # step, so once the bus shows the "yes", the dispatcher has judged it.
-        while (await next_event(stack, "call.transcript"))["text"] != "Yes, send it.":
+        while (await next_event(stack, "session.transcript"))["text"] != "Yes, send it.":
             pass
         # ...and still nothing was sent: only the owner (at the prompt) can approve.
         assert stack.rest.messages == []

@@ -114,7 +114,7 @@ async def test_token_is_single_use_and_checked_before_any_backend() -> None:
             await _start_stream(ws, new_call_sid(4), params)
             backend = await factory.wait_created(1)
             assert backend.options is not None
-            call = app.state.twilio.registry.get(new_call_sid(4))
+            call = app.state.twilio.live_call(new_call_sid(4))
             assert call is not None and call.ctx.role is Role.OWNER and call.ctx.verified
             await ws.send(json.dumps({"event": "stop", "streamSid": "x", "stop": {}}))
             await ws.wait_closed()
@@ -130,7 +130,7 @@ async def test_token_is_single_use_and_checked_before_any_backend() -> None:
             await ws.wait_closed()
             assert ws.close_code == 1008
         assert len(factory.created) == 1
-        rec = app.state.twilio.registry.records[-1]
+        rec = app.state.twilio.records.records[-1]
         assert rec.call_sid == new_call_sid(4) and rec.reason == "caller hung up"
         listed = (await http.get("/api/calls")).json()
         assert listed["active"] == []
@@ -149,7 +149,7 @@ async def test_backend_start_failure_ends_the_call_cleanly() -> None:
             await _start_stream(ws, new_call_sid(7), params)
             await ws.wait_closed()
             assert ws.close_code == 1011
-        rec = app.state.twilio.registry.records[-1]
+        rec = app.state.twilio.records.records[-1]
         assert "connection refused by the model service" in rec.reason
         assert factory.created[0].closed
 
@@ -192,8 +192,8 @@ async def test_outbound_call_streams_back_through_the_same_bridge() -> None:
                 assert backend.options is not None
                 assert "confirm Friday's delivery" in backend.options.instructions
                 assert backend.options.greeting
-                session = app.state.twilio.registry.get(call_sid)
-                assert session is not None and session.info.direction == "outbound"
+                session = app.state.twilio.live_call(call_sid)
+                assert session is not None and session.labels["direction"] == "outbound"
                 assert session.ctx.role is Role.CONTACT and session.ctx.caller_name == "Ann"
                 await ws.send(json.dumps({"event": "stop", "stop": {}}))
                 await ws.wait_closed()

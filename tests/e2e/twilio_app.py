@@ -9,10 +9,12 @@ from xml.etree import ElementTree
 
 from fastapi import FastAPI
 
-from foreman.api.routes_twilio import build_twilio_services, router
+from foreman.api.routes_twilio import router
+from foreman.bus import EventBus
 from foreman.config import IdentityConfig, Secret, Settings, TwilioConfig
+from foreman.phone.bridge import build_phone_services
 from foreman.protocols.twilio.signature import compute_signature
-from foreman.session.bus import EventBus
+from foreman.session.registry import SessionRegistry
 
 ACCOUNT = "AC" + "a" * 32
 TOKEN = "twilio-auth-token-for-tests"
@@ -38,7 +40,12 @@ def make_app(s: Settings, factory: Any, *, rest: Any = None, dispatcher: Any = N
     app = FastAPI()
     app.include_router(router)
     bus = EventBus()
-    app.state.twilio = build_twilio_services(s, bus, factory, dispatcher, rest=rest)
+    registry = SessionRegistry(s, bus, factory, tools=dispatcher, catalog=dispatcher)
+    app.state.sessions = registry
+    app.state.bus = bus
+    app.state.twilio = build_phone_services(
+        s, bus, factory, registry, tools=dispatcher, catalog=dispatcher, rest=rest
+    )
     return app
 
 

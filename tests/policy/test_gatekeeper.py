@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from foreman.config import IdentityConfig, PolicyConfig
 from foreman.exceptions import ConfigError
 from foreman.policy import (
     Allow,
@@ -159,24 +158,20 @@ def test_conditional_deny_still_offers_the_tool() -> None:
 )
 def test_bad_rules_name_index_and_key(rule: dict[str, object], fragment: str) -> None:
     with pytest.raises(ConfigError, match=__import__("re").escape(fragment)):
-        Gatekeeper.from_config(PolicyConfig(rules=[rule]), IdentityConfig(), SPECS)
+        Gatekeeper.build([rule], owner_numbers=[], tools=SPECS)
 
 
-def test_from_config_rejects_rules_for_unknown_tools_and_reads_owners() -> None:
+def test_build_rejects_rules_for_unknown_tools_and_reads_owners() -> None:
     with pytest.raises(ConfigError, match=r"policy.rules\[1\].tool.*'sendsms'"):
-        Gatekeeper.from_config(
-            PolicyConfig(rules=[{"action": "allow"}, {"tool": "sendsms", "action": "allow"}]),
-            IdentityConfig(),
-            SPECS,
+        Gatekeeper.build(
+            [{"action": "allow"}, {"tool": "sendsms", "action": "allow"}],
+            owner_numbers=[],
+            tools=SPECS,
         )
-    gk = Gatekeeper.from_config(
-        PolicyConfig(
-            rules=[
-                {"tool": "send_sms", "action": "allow", "when": {"arg": "to", "equals_owner": True}}
-            ]
-        ),
-        IdentityConfig(owner_numbers=[OWNER]),
-        SPECS,
+    gk = Gatekeeper.build(
+        [{"tool": "send_sms", "action": "allow", "when": {"arg": "to", "equals_owner": True}}],
+        owner_numbers=[OWNER],
+        tools=SPECS,
     )
     assert isinstance(gk.decide(sms(OWNER), ctx(Role.CONTACT)), Allow)
 
@@ -197,6 +192,8 @@ action = "allow"
 when = [{arg = "to", equals_owner = true}]
 """
     settings = settings_from_dict(tomllib.loads(text), source="foreman.toml")
-    gk = Gatekeeper.from_config(settings.policy, settings.identity, SPECS)
+    gk = Gatekeeper.build(
+        settings.policy.rules, owner_numbers=settings.identity.owner_numbers, tools=SPECS
+    )
     assert isinstance(gk.decide(sms(OWNER), ctx(Role.CONTACT)), Allow)
     assert isinstance(gk.decide(sms("+15550100009"), ctx(Role.CONTACT)), NeedsApproval)

@@ -1,4 +1,4 @@
-"""A CallSession wired to a MemoryTwilio and a FakeBackend, run as a task."""
+"""A phone-call ConversationSession: MemoryTwilio <-> TwilioEndpoint <-> FakeBackend."""
 
 from __future__ import annotations
 
@@ -10,16 +10,18 @@ from typing import Any
 
 from foreman.audio import g711
 from foreman.audio.formats import AudioFormat
-from foreman.backends.base import ToolRequest
+from foreman.backends.interface import Capabilities
+from foreman.bus import EventBus
 from foreman.clock import Clock
-from foreman.config import IdentityConfig, TwilioConfig
+from foreman.config import IdentityConfig
+from foreman.endpoints.twilio import TwilioEndpoint
+from foreman.phone.identity import identify
 from foreman.protocols.twilio.stream import TwilioStream
-from foreman.session.bus import EventBus
-from foreman.session.call import CallInfo, CallSession
-from foreman.session.identity import identify
+from foreman.session.conversation import ConversationSession
 from foreman.testing.fake_backend import FakeBackend
 from foreman.testing.memory_twilio import MemoryTwilio, twilio_start
 from foreman.testing.speech import synthesize
+from foreman.tools.request import ToolRequest
 
 CALL_SID = "CA" + "1" * 32
 STREAM_SID = "MZ" + "1" * 32
@@ -54,7 +56,7 @@ class FakeRest:
 
 
 class EndCallDispatcher:
-    """The tool dispatcher's shape: end_call ends the call; records everything."""
+    """The tool layer's shape: end_call ends the call; records everything."""
 
     def __init__(self) -> None:
         self.handled: list[ToolRequest] = []
@@ -64,6 +66,9 @@ class EndCallDispatcher:
     def tool_definitions(self, ctx: Any) -> list[dict[str, Any]]:
         return [{"type": "function", "name": "end_call", "parameters": {"type": "object"}}]
 
+    def deadline_s(self, request: ToolRequest) -> float:
+        return 5.0
+
     async def handle(self, request: ToolRequest, session: Any) -> None:
         self.handled.append(request)
         if request.name == "end_call":
@@ -72,7 +77,7 @@ class EndCallDispatcher:
         else:
             await session.send_tool_result(request.call_id, '{"error": "unknown tool"}')
 
-    def on_user_transcript(self, session: Any, text: str) -> None:
+    def on_user_utterance(self, session: Any, text: str) -> None:
         self.transcripts.append(text)
 
     def cancel_session(self, session_id: str) -> None:
@@ -92,11 +97,14 @@ class Call:
         clock: Clock | None = None,
         passthrough_b64: bool = True,
         identity: IdentityConfig | None = None,
+        backend: FakeBackend | None = None,
     ) -> None:
         fmt = AudioFormat.from_name(model_audio)
         self.tw = MemoryTwilio(STREAM_SID)
-        self.backend = FakeBackend(
-            input_format=fmt, output_format=fmt, passthrough_b64=passthrough_b64
+        self.backend = backend or FakeBackend(
+            input_format=fmt,
+            output_format=fmt,
+            capabilities=Capabilities(b64_passthrough=passthrough_b64),
         )
         self.stream = TwilioStream()
         self.stream.receive(twilio_start(STREAM_SID, CALL_SID, {"caller": caller}))
@@ -108,18 +116,24 @@ class Call:
         self.dispatcher = dispatcher
         self.rest = rest
         self.ended: list[str] = []
-        self.session = CallSession(
-            CallInfo(CALL_SID, STREAM_SID, ctx, from_=caller),
+        self.endpoint = TwilioEndpoint(
             self.stream,
             self.tw,
-            self.backend,
-            config=TwilioConfig(max_lead_ms=max_lead_ms),
-            bus=self.bus,
-            dispatcher=dispatcher,
+            call_sid=CALL_SID,
             rest=rest,
-            clock=clock,
-            on_end=lambda s, r: self.ended.append(r),
+            max_lead_ms=max_lead_ms,
             max_chunk_ms=max_chunk_ms,
+            clock=clock,
+        )
+        self.session = ConversationSession(
+            ctx,
+            self.backend,
+            self.endpoint,
+            bus=self.bus,
+            tools=dispatcher,
+            clock=clock,
+            on_end=lambda s: self.ended.append(s.reason),
+            labels={"call_sid": CALL_SID},
         )
         self.task: asyncio.Task[str] | None = None
 
@@ -146,8 +160,8 @@ class Call:
 
     async def sync(self) -> None:
         """Wait until the session has handled every backend event emitted so far."""
-        self.backend.speech_stopped(audio_end_ms=-1)
+        self.backend.speech_stopped(at_ms=-1)
         while True:
-            data = await self.bus_event("call.speech_stopped")
-            if data["audio_end_ms"] == -1:
+            data = await self.bus_event("session.speech_stopped")
+            if data["at_ms"] == -1:
                 return

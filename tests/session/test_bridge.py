@@ -7,10 +7,11 @@ import json
 
 from call_harness import FakeRest, speech_ulaw
 
+from foreman.bus import EventBus
 from foreman.config import IdentityConfig, Secret, Settings, TwilioConfig
+from foreman.phone.bridge import build_phone_services, serve_media_stream
 from foreman.policy.context import Role
-from foreman.session.bridge import build_twilio_services, serve_media_stream
-from foreman.session.bus import EventBus
+from foreman.session.registry import SessionRegistry
 from foreman.testing.fake_backend import FakeBackendFactory
 from foreman.testing.memory_twilio import MemoryTwilio, twilio_start
 
@@ -23,7 +24,9 @@ def services(factory: FakeBackendFactory, rest: FakeRest | None = None):  # type
         twilio=TwilioConfig(account_sid="AC" + "1" * 32, auth_token=Secret("t")),
         identity=IdentityConfig(contacts={"Ann": "+15550000111"}),
     )
-    return build_twilio_services(s, EventBus(), factory, rest=rest or FakeRest())
+    bus = EventBus()
+    registry = SessionRegistry(s, bus, factory)
+    return build_phone_services(s, bus, factory, registry, rest=rest or FakeRest())
 
 
 async def test_media_before_start_is_dropped_and_the_backend_waits_for_the_token() -> None:
@@ -38,13 +41,13 @@ async def test_media_before_start_is_dropped_and_the_backend_waits_for_the_token
     task = asyncio.create_task(serve_media_stream(svc, tw, signed=True))
     backend = await factory.wait_created()
     assert backend.started and backend.pushed_b64 == []
-    session = svc.registry.get(CALL)
+    session = svc.live_call(CALL)
     assert session is not None and session.ctx.role is Role.CONTACT and session.ctx.verified
     tw.feed_media(speech_ulaw()[320:480])
     await backend.wait_until(lambda: len(backend.pushed_b64) == 1)
     tw.feed_stop()
     assert await asyncio.wait_for(task, 5) == "caller hung up"
-    assert CALL not in svc.registry and svc.registry.records[-1].role == "contact"
+    assert svc.live_call(CALL) is None and svc.records.records[-1].role == "contact"
 
 
 async def test_a_start_in_another_format_is_refused_without_a_backend() -> None:
@@ -67,8 +70,9 @@ async def test_shutdown_hangs_up_live_calls_through_rest() -> None:
     tw.feed(twilio_start(STREAM, CALL, {"token": token, "caller": "+15550000999"}))
     task = asyncio.create_task(serve_media_stream(svc, tw, signed=False))
     backend = await factory.wait_created()
-    assert svc.registry.get(CALL) is not None
-    assert svc.registry.get(CALL).ctx.verified is False  # type: ignore[union-attr]
+    assert svc.live_call(CALL) is not None
+    assert svc.live_call(CALL).ctx.verified is False  # type: ignore[union-attr]
+    await svc.registry.aclose()
     await svc.aclose()
     assert await asyncio.wait_for(task, 5) == "server shutting down"
     assert rest.hangups == [CALL] and backend.closed and len(svc.registry) == 0

@@ -9,16 +9,16 @@ import json
 from call_harness import CALL_SID, STREAM_SID, Call, EndCallDispatcher, FakeRest, speech_ulaw, until
 
 from foreman.clock import ManualClock
-from foreman.testing.fake_backend import Interrupt
+from foreman.testing.fake_backend import Heard
 
 DELTA = 1600  # 200 ms of µ-law
 
 
 def three_deltas(call: Call, item: str = "item_A", resp: str = "resp_1") -> bytes:
     audio = speech_ulaw()[: 3 * DELTA]
-    call.backend.response(resp)
+    call.backend.reply(resp)
     for i in range(3):
-        call.backend.audio(item, audio[i * DELTA : (i + 1) * DELTA], response_id=resp)
+        call.backend.audio(item, audio[i * DELTA : (i + 1) * DELTA], reply=resp)
     return audio
 
 
@@ -42,45 +42,45 @@ async def test_2_to_4_barge_in_exact_heard_ms_clear_echoes_and_late_audio() -> N
         await call.tw.wait_until(lambda: len(call.tw.marks) == 3)
         # 2. Twilio plays 200 ms and echoes the first mark only; then the caller talks.
         assert call.tw.play(200) == 1
-        await until(lambda: call.session.stats.marks_played == 1)
-        call.backend.speech_started(audio_start_ms=1234)
-        await call.backend.wait_until(lambda: call.backend.interrupts)
+        await until(lambda: call.endpoint.stats.marks_played == 1)
+        call.backend.speech_started(at_ms=1234)
+        await call.backend.wait_until(lambda: call.backend.heard)
         assert call.tw.clears == 1
         assert call.tw.kinds[-1] == "clear"
-        assert call.backend.interrupts == [Interrupt("item_A", 200, True)]
+        assert call.backend.heard == [Heard("item_A", 200)]
         # 3. The clear made Twilio echo marks 2 and 3: dropped, not played, no new truncate.
-        await until(lambda: call.session.stats.marks_dropped == 2)
-        assert call.session.stats.marks_played == 1
+        await until(lambda: call.endpoint.stats.marks_dropped == 2)
+        assert call.endpoint.stats.marks_played == 1
         # 4. A late delta of the interrupted item is not sent.
         sent_before = len(call.tw.sent)
-        call.backend.audio("item_A", audio[:DELTA], response_id="resp_1")
+        call.backend.audio("item_A", audio[:DELTA], reply="resp_1")
         await call.sync()
         assert call.session.stats.late_audio_dropped == 1
         assert len(call.tw.sent) == sent_before
-        assert len(call.backend.interrupts) == 1
+        assert len(call.backend.heard) == 1
 
 
 async def test_5_interrupt_after_playback_finished() -> None:
     async with Call() as call:
         three_deltas(call)
-        call.backend.audio_done("item_A")
-        call.backend.response_done("resp_1")
+        call.backend.segment_done("item_A")
+        call.backend.reply_done("resp_1")
         await call.tw.wait_until(lambda: len(call.tw.marks) == 3)
         assert call.tw.play_all() == 3
-        await until(lambda: call.session.stats.marks_played == 3)
+        await until(lambda: call.endpoint.stats.marks_played == 3)
         call.backend.speech_started()
         await call.sync()
-        assert call.backend.interrupts == []
+        assert call.backend.heard == []
         assert call.tw.clears == 0
-        assert not call.session._play._sent_items  # played items are forgotten (bounded state)
+        assert not call.endpoint._playout._sent  # played items are forgotten (bounded state)
 
 
 async def test_6_interrupt_with_nothing_played() -> None:
     async with Call() as call:
-        call.backend.response("resp_1")
+        call.backend.reply("resp_1")
         call.backend.speech_started()
         await call.sync()
-        assert call.backend.interrupts == []
+        assert call.backend.heard == []
         assert call.tw.clears == 0
 
 
@@ -88,17 +88,17 @@ async def test_7_clamp_to_audio_sent_not_wall_clock() -> None:
     clock = ManualClock()
     async with Call(max_lead_ms=400, max_chunk_ms=100, clock=clock) as call:
         audio = speech_ulaw()[:8000]  # 1 s of speech; only 400 ms may be sent ahead
-        call.backend.response("resp_1")
-        call.backend.audio("item_A", audio, response_id="resp_1")
+        call.backend.reply("resp_1")
+        call.backend.audio("item_A", audio, reply="resp_1")
         await call.tw.wait_until(lambda: len(call.tw.marks) == 4)
         assert len(call.tw.media_payload) == 3200  # the lead bound holds while time stands
         # 900 ms of wall clock go by, but Twilio only ever had 400 ms to play.
         call.tw.play(900)
-        await until(lambda: call.session.stats.marks_played == 4)
+        await until(lambda: call.endpoint.stats.marks_played == 4)
         call.backend.speech_started()
-        await call.backend.wait_until(lambda: call.backend.interrupts)
-        (intr,) = call.backend.interrupts
-        assert intr.item_id == "item_A" and intr.heard_ms == 400 and intr.cancel
+        await call.backend.wait_until(lambda: call.backend.heard)
+        (intr,) = call.backend.heard
+        assert intr.segment == "item_A" and intr.heard_ms == 400
 
 
 async def test_8_second_response_after_interrupt_is_forwarded_and_counted() -> None:
@@ -106,24 +106,24 @@ async def test_8_second_response_after_interrupt_is_forwarded_and_counted() -> N
         three_deltas(call)
         await call.tw.wait_until(lambda: len(call.tw.marks) == 3)
         call.tw.play(200)
-        await until(lambda: call.session.stats.marks_played == 1)
+        await until(lambda: call.endpoint.stats.marks_played == 1)
         call.backend.speech_started()
-        await call.backend.wait_until(lambda: call.backend.interrupts)
-        call.backend.response_done("resp_1", status="cancelled")
+        await call.backend.wait_until(lambda: call.backend.heard)
+        call.backend.reply_done("resp_1", status="cancelled")
         media_before = len(call.tw.events("media"))
         b = speech_ulaw("Sure, let me check that for you.")[: 2 * DELTA]
-        call.backend.response("resp_2")
-        call.backend.audio("item_B", b[:DELTA], response_id="resp_2")
-        call.backend.audio("item_B", b[DELTA:], response_id="resp_2")
+        call.backend.reply("resp_2")
+        call.backend.audio("item_B", b[:DELTA], reply="resp_2")
+        call.backend.audio("item_B", b[DELTA:], reply="resp_2")
         await call.tw.wait_until(lambda: len(call.tw.events("media")) == media_before + 2)
         assert call.tw.media_payload.endswith(b)
-        played_before = call.session.stats.marks_played
+        played_before = call.endpoint.stats.marks_played
         call.tw.play(200)
-        await until(lambda: call.session.stats.marks_played == played_before + 1)
+        await until(lambda: call.endpoint.stats.marks_played == played_before + 1)
         # A barge-in on item_B truncates item_B at what its own (new-generation) marks confirm.
         call.backend.speech_started()
-        await call.backend.wait_until(lambda: len(call.backend.interrupts) == 2)
-        assert call.backend.interrupts[1] == Interrupt("item_B", 200, True)
+        await call.backend.wait_until(lambda: len(call.backend.heard) == 2)
+        assert call.backend.heard[1] == Heard("item_B", 200)
         assert call.tw.clears == 2
 
 
@@ -139,8 +139,8 @@ async def test_9_close_without_stop_cleans_up_like_stop() -> None:
     assert call.backend.closed
     assert disp.cancelled == [f"call-{CALL_SID}"]
     assert call.ended == [reason]
-    assert call.session._play.out.queued_bytes == 0
-    assert not call.session._play.tracker.playing
+    assert call.endpoint._playout.out.queued_bytes == 0
+    assert not call.endpoint._playout.tracker.playing
 
 
 async def test_stop_ends_the_call_and_releases_everything() -> None:
@@ -159,7 +159,7 @@ async def test_10_garbage_in_never_crashes_and_never_answers_binary() -> None:
         call.tw.feed('{"event": "media", "media": {"payload": 5}}')
         call.tw.feed_media(speech_ulaw()[:320])
         await call.backend.wait_until(lambda: len(call.backend.pushed_b64) == 2)
-        assert call.session.stats.bad_messages >= 2
+        assert call.endpoint.stats.bad_messages >= 2
         assert all(isinstance(t, str) for t in call.tw.raw_sent)
         assert call.task is not None and not call.task.done()
 
@@ -169,11 +169,11 @@ async def test_12_goodbye_plays_out_then_rest_hangup() -> None:
     call = Call(dispatcher=disp, rest=rest)
     async with call:
         bye = speech_ulaw("Goodbye, and have a nice day.")[: 2 * DELTA]
-        call.backend.response("resp_1")
-        call.backend.audio("item_bye", bye, response_id="resp_1")
-        call.backend.audio_done("item_bye")
+        call.backend.reply("resp_1")
+        call.backend.audio("item_bye", bye, reply="resp_1")
+        call.backend.segment_done("item_bye")
         call.backend.tool_call("end_call", '{"reason": "done"}', call_id="call_end")
-        call.backend.response_done("resp_1")
+        call.backend.reply_done("resp_1")
         await call.backend.wait_until(lambda: call.backend.tool_results)
         assert call.backend.tool_results == [("call_end", '{"ok": true}', False)]
         await call.tw.wait_until(lambda: len(call.tw.marks) == 2)
@@ -194,17 +194,17 @@ async def test_barge_in_sends_clear_before_queued_audio() -> None:
     and nothing queued follows it."""
     clock = ManualClock()
     async with Call(max_lead_ms=200, max_chunk_ms=100, clock=clock) as call:
-        call.backend.response("resp_1")
-        call.backend.audio("item_A", speech_ulaw()[:16000], response_id="resp_1")
+        call.backend.reply("resp_1")
+        call.backend.audio("item_A", speech_ulaw()[:16000], reply="resp_1")
         await call.tw.wait_until(lambda: len(call.tw.marks) == 2)
         call.backend.speech_started()
-        await call.backend.wait_until(lambda: call.backend.interrupts)
-        assert call.backend.interrupts == [Interrupt("item_A", 0, True)]
+        await call.backend.wait_until(lambda: call.backend.heard)
+        assert call.backend.heard == [Heard("item_A", 0)]
         clock.advance(5)  # the pacer could send again now, but the queue is gone
         await call.sync()
         await asyncio.sleep(0)
         assert call.tw.kinds[-1] == "clear"
-        assert call.session._play.out.queued_bytes == 0
+        assert call.endpoint._playout.out.queued_bytes == 0
 
 
 async def test_11_input_gap_is_filled_with_silence() -> None:
@@ -218,4 +218,4 @@ async def test_11_input_gap_is_filled_with_silence() -> None:
         await call.backend.wait_until(lambda: len(call.backend.pushed) == 4)
         assert call.backend.pushed[2] == b"\xff" * 480  # 60 ms before the third frame
         assert call.backend.pushed[3] == speech[320:480]
-        assert call.session.stats.gap_filled_ms == 60
+        assert call.endpoint.stats.gap_filled_ms == 60

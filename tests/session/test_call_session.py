@@ -10,10 +10,10 @@ from call_harness import CALL_SID, Call, EndCallDispatcher, speech_ulaw, until
 
 from foreman.audio import g711
 from foreman.audio.playback import parse_mark_name
-from foreman.backends.base import ToolRequest
 from foreman.config import IdentityConfig
 from foreman.policy.context import Channel, Role
 from foreman.testing.speech import synthesize
+from foreman.tools.request import ToolRequest
 
 
 async def test_ulaw_passthrough_forwards_the_base64_text_untouched() -> None:
@@ -24,7 +24,7 @@ async def test_ulaw_passthrough_forwards_the_base64_text_untouched() -> None:
         expected = [base64.b64encode(speech[i : i + 160]).decode() for i in range(0, 1600, 160)]
         assert call.backend.pushed_b64 == expected
         assert call.backend.pushed == []  # no decoded copy went anywhere
-        assert call.session.stats.media_in == 10
+        assert call.endpoint.stats.media_in == 10
 
 
 async def test_ulaw_without_b64_fast_path_pushes_bytes() -> None:
@@ -44,7 +44,7 @@ async def test_pcm16_mode_converts_caller_audio_to_24k() -> None:
         speech = speech_ulaw()[:8000]  # 1 s
         call.tw.feed_media(speech)
         await call.backend.wait_until(lambda: sum(map(len, call.backend.pushed)) >= 40_000)
-        await until(lambda: call.session.stats.media_in == 50)
+        await until(lambda: call.endpoint.stats.media_in == 50)
         pcm = np.frombuffer(b"".join(call.backend.pushed), "<i2")
         # 1 s at 24 kHz, less the resampler's start-up delay
         assert 22_000 <= len(pcm) <= 24_000
@@ -58,10 +58,10 @@ async def test_pcm16_mode_converts_model_audio_to_whole_ulaw_frames() -> None:
     async with Call(model_audio="pcm16") as call:
         pcm24 = synthesize("This answer comes from the model at twenty four kilohertz.", 24000)
         pcm24 = pcm24[: 24000 * 2]  # 1 s
-        call.backend.response("resp_1")
+        call.backend.reply("resp_1")
         for i in range(0, len(pcm24), 4800):  # 100 ms deltas
-            call.backend.audio("item_A", pcm24[i : i + 4800], response_id="resp_1")
-        call.backend.audio_done("item_A")
+            call.backend.audio("item_A", pcm24[i : i + 4800], reply="resp_1")
+        call.backend.segment_done("item_A")
         await call.tw.wait_until(lambda: len(call.tw.media_payload) >= 7900)
         sizes = [len(base64.b64decode(m["media"]["payload"])) for m in call.tw.events("media")]
         assert all(s % 160 == 0 for s in sizes)
@@ -77,10 +77,10 @@ async def test_pcm16_mode_converts_model_audio_to_whole_ulaw_frames() -> None:
 async def test_ragged_deltas_become_whole_frames_and_only_real_audio_counts() -> None:
     async with Call() as call:
         audio = speech_ulaw()[:1000]
-        call.backend.response("resp_1")
-        call.backend.audio("item_A", audio[:333], response_id="resp_1")
-        call.backend.audio("item_A", audio[333:], response_id="resp_1")
-        call.backend.audio_done("item_A")
+        call.backend.reply("resp_1")
+        call.backend.audio("item_A", audio[:333], reply="resp_1")
+        call.backend.audio("item_A", audio[333:], reply="resp_1")
+        call.backend.segment_done("item_A")
         await call.tw.wait_until(lambda: len(call.tw.media_payload) == 1120)
         payload = call.tw.media_payload
         assert payload[:1000] == audio and payload[1000:] == b"\xff" * 120
@@ -91,19 +91,20 @@ async def test_ragged_deltas_become_whole_frames_and_only_real_audio_counts() ->
 async def test_dtmf_reaches_the_model_and_the_bus() -> None:
     async with Call() as call:
         call.tw.feed_dtmf("5")
-        data = await call.bus_event("call.dtmf")
-        assert data["digit"] == "5" and data["call_sid"] == CALL_SID
-        await call.backend.wait_until(lambda: call.backend.context)
-        assert call.backend.context == [("user", "The caller pressed 5.")]
+        data = await call.bus_event("session.dtmf")
+        assert data["digit"] == "5" and data["session_id"] == f"call-{CALL_SID}"
+        await call.backend.wait_until(lambda: call.backend.notes)
+        assert call.backend.notes == [("context", "The caller pressed 5.")]
 
 
 async def test_transcripts_go_to_bus_and_user_finals_to_the_dispatcher() -> None:
     disp = EndCallDispatcher()
     async with Call(dispatcher=disp) as call:
+        call.backend.transcript("user", "What", final=False)  # pieces, then the final text
         call.backend.transcript("user", "What time is it?")
         call.backend.transcript("assistant", "It is noon.")
-        first = await call.bus_event("call.transcript")
-        second = await call.bus_event("call.transcript")
+        first = await call.bus_event("session.transcript")
+        second = await call.bus_event("session.transcript")
         assert (first["role"], first["text"]) == ("user", "What time is it?")
         assert (second["role"], second["text"]) == ("assistant", "It is noon.")
         assert disp.transcripts == ["What time is it?"]
@@ -168,15 +169,10 @@ async def test_a_crash_in_one_call_ends_only_that_call() -> None:
         assert good.task is not None and not good.task.done()
 
 
-async def test_notify_model_adds_a_system_item_and_lets_the_model_speak() -> None:
+async def test_notify_model_is_a_status_note_the_backend_voices() -> None:
     async with Call() as call:
         await call.session.notify_model("The SMS is waiting for the owner's approval.")
-        assert call.backend.context == [("system", "The SMS is waiting for the owner's approval.")]
-        assert call.backend.responses_requested == [None]
-        call.backend.response("resp_1")
-        await call.sync()
-        await call.session.notify_model("Still waiting.")
-        assert call.backend.responses_requested == [None]  # it is speaking: no second turn
+        assert call.backend.notes == [("status", "The SMS is waiting for the owner's approval.")]
 
 
 async def test_caller_role_goes_into_the_session_context() -> None:

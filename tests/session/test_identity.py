@@ -1,8 +1,8 @@
 from __future__ import annotations
 
 from foreman.config import IdentityConfig
+from foreman.phone.identity import identify, normalize_number
 from foreman.policy.context import Channel, Role
-from foreman.session.identity import identify, normalize_number
 
 IDENT = IdentityConfig(
     owner_name="Godfather",

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from foreman.bus import EventBus
 from foreman.clock import ManualClock
 from foreman.config import (
     IdentityConfig,
@@ -20,10 +21,11 @@ from foreman.config import (
     ToolsConfig,
 )
 from foreman.policy.context import CallContext, Channel, Role
-from foreman.session.bus import EventBus
 from foreman.testing.timeouts import unit
-from foreman.tools import ExecutorRegistry, Invocation, ToolServices, build_tool_services
+from foreman.testing.tool_jobs import ToolJobs as Jobs
 from foreman.tools.executors import default_registry
+from foreman.tools.executors.base import ExecutorRegistry, Invocation
+from foreman.tools.services import ToolServices, build_tool_services
 
 REPO = Path(__file__).resolve().parents[2]
 TOOLS_DIR = REPO / "config" / "tools.d"
@@ -70,6 +72,16 @@ class FakeSession:
         return self.results[call_id]
 
 
+def registry_for(settings: Settings, twilio_client: Any = None) -> ExecutorRegistry:
+    """The default executors, each bound to its own section of `settings`."""
+    return default_registry(
+        twilio=settings.twilio,
+        email_config=settings.email,
+        calendar_config=settings.calendar,
+        twilio_client=twilio_client,
+    )
+
+
 class Recorder:
     """Executors that record each run (and can be made slow by an event)."""
 
@@ -94,7 +106,7 @@ class Recorder:
         return run
 
     def registry(self, settings: Settings) -> ExecutorRegistry:
-        reg = default_registry(settings)
+        reg = registry_for(settings)
         for name in (
             "send_sms",
             "place_call",
@@ -156,5 +168,7 @@ async def services(
     svc = build_tool_services(
         settings, EventBus(), clock=clock, executors=recorder.registry(settings)
     )
+    svc.jobs = Jobs(svc)  # type: ignore[attr-defined]
     yield svc
+    await svc.jobs.drain(wait_s=1)  # type: ignore[attr-defined]
     await svc.aclose()

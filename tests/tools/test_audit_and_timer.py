@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from foreman.bus import EventBus
 from foreman.clock import SystemClock
 from foreman.config import PolicyConfig
 from foreman.history.audit import AuditLog, AuditRecord
 from foreman.policy import ApprovalState, ToolCall
-from foreman.session.bus import EventBus
 from foreman.testing.timeouts import unit
-from foreman.tools import ApprovalService, build_tool_services
+from foreman.tools.approval_service import ApprovalService
+from foreman.tools.services import build_tool_services
 
 from .conftest import FakeSession, Recorder, contact_ctx, make_settings
 
@@ -72,7 +73,7 @@ async def test_dispatcher_timeout_from_config_on_a_real_clock(tmp_path: Path) ->
     )
     try:
         s = FakeSession(contact_ctx())
-        from foreman.backends.base import ToolRequest
+        from foreman.tools.request import ToolRequest
 
         await svc.dispatcher.handle(
             ToolRequest("c1", "send_sms", '{"to": "+15550109999", "body": "x"}'), s

@@ -17,38 +17,23 @@ from fastapi import FastAPI
 
 from foreman.api import routes_approvals
 from foreman.audio.formats import PCM16_24K
-from foreman.backends import base as b
+from foreman.backends.interface import BackendOptions
 from foreman.backends.openai_realtime import OpenAIRealtimeBackend
+from foreman.bus import EventBus
 from foreman.clock import ManualClock
 from foreman.config import Secret, StorageConfig, TwilioConfig, settings_from_dict
+from foreman.endpoints.text import TextEndpoint
 from foreman.policy.context import CallContext, Channel, Role
-from foreman.session.bus import EventBus
+from foreman.session.conversation import ConversationSession
 from foreman.testing.mock_realtime import Match, MockRealtimeServer, Reply, Rule, Scenario
 from foreman.testing.timeouts import unit
 from foreman.testing.twilio_rest_standin import TwilioRestStandIn
-from foreman.tools import ToolServices, build_tool_services
+from foreman.tools.services import ToolServices, build_tool_services
 
 from .conftest import TOOLS_DIR
 
 SID, TOKEN = "AC" + "2" * 32, "e2e-token"
 SMS = {"to": "+15550109999", "body": "Running late"}
-
-
-class BackendSession:
-    """The slice of a CallSession the dispatcher uses, over a real backend."""
-
-    def __init__(self, ctx: CallContext, backend: OpenAIRealtimeBackend) -> None:
-        self.ctx = ctx
-        self.backend = backend
-
-    async def send_tool_result(self, call_id: str, output: str, *, respond: bool = True) -> None:
-        await self.backend.send_tool_result(call_id, output, respond=respond)
-
-    async def notify_model(self, text: str) -> None:
-        await self.backend.add_context("system", text)
-
-    def request_end(self, reason: str) -> None:
-        raise AssertionError("not expected here")
 
 
 @pytest.fixture
@@ -88,38 +73,35 @@ async def services(tmp_path: Path, standin: TwilioRestStandIn) -> AsyncIterator[
 async def run_turn(
     approve: bool, mock: MockRealtimeServer, services: ToolServices, standin: TwilioRestStandIn
 ) -> tuple[dict[str, Any], list[str]]:
+    """A text turn through a real ConversationSession (text endpoint) and the real backend."""
     ctx = CallContext("call-e2e", Channel.PHONE, Role.CONTACT, caller_id="+15550100002")
     settings = settings_from_dict(
         {"realtime": {"endpoint": mock.url, "output_modalities": ["text"]}}
     )
-    options = b.BackendOptions(
+    options = BackendOptions(
         model="gpt-realtime-2.1",
         endpoint=mock.url,
         voice="marin",
         instructions="Be brief.",
         input_format=PCM16_24K,
         output_format=PCM16_24K,
-        tools=services.dispatcher.tool_definitions(ctx),
+        tools=tuple(services.dispatcher.tool_definitions(ctx)),
     )
     backend = OpenAIRealtimeBackend(options, settings.realtime)
-    session = BackendSession(ctx, backend)
+    await backend.start()
+    session = ConversationSession(ctx, backend, TextEndpoint(), tools=services.dispatcher)
     app = FastAPI()
     app.include_router(routes_approvals.router)
     app.state.tools = services
-    said: list[str] = []
-    await backend.start()
+    running = asyncio.create_task(session.run())
     try:
         async with (
             httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as api,
             asyncio.timeout(unit(10)),
         ):
-            await backend.add_context("user", "Please text Ann that I am running late")
-            await backend.request_response()
-            events = backend.events()
-            async for event in events:
-                if isinstance(event, b.ToolRequest):
-                    await services.dispatcher.handle(event, session)
-                    break
+            turn = session.say("Please text Ann that I am running late")
+            pieces = [await anext(turn)]
+            assert pieces[0] == {"tool": "send_sms", "call_id": pieces[0]["call_id"]}
             # pending: the model got a system note, and no function_call_output yet
             note = await mock.wait_for_client_event(
                 "conversation.item.create", predicate=lambda e: e["item"].get("role") == "system"
@@ -142,13 +124,13 @@ async def run_turn(
                 "conversation.item.create",
                 predicate=lambda e: e["item"]["type"] == "function_call_output",
             )
-            async for event in events:
-                if isinstance(event, b.Transcript) and event.role == "assistant" and event.final:
-                    said.append(event.text)
-                    break
-        return json.loads(sent["item"]["output"]), said
+            pieces += [piece async for piece in turn]
+        done = pieces[-1]
+        assert done["done"] is True and done["status"] == "completed"
+        return json.loads(sent["item"]["output"]), [done["transcript"]]
     finally:
-        await backend.close()
+        session.end("test over")
+        await running
 
 
 async def test_mock_model_sms_approved(
@@ -158,7 +140,10 @@ async def test_mock_model_sms_approved(
     (msg,) = standin.messages
     assert (msg["to"], msg["body"]) == (SMS["to"], SMS["body"])
     assert output == {"ok": True, "result": {"status": "sent", "to": SMS["to"], "sid": msg["sid"]}}
-    assert said == ["Done, per the tool result."]
+    # the turn holds the model's word while it waited (its reply to the pending note),
+    # then the answer from the tool result
+    (text,) = said
+    assert text.endswith("Done, per the tool result.") and text != "Done, per the tool result."
 
 
 async def test_mock_model_sms_denied(

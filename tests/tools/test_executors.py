@@ -12,17 +12,16 @@ import pytest
 from foreman.clock import ManualClock
 from foreman.config import Settings
 from foreman.exceptions import ConfigError, ToolError
-from foreman.tools import ToolResult, ToolSpec
-from foreman.tools.executors import default_registry
-from foreman.tools.executors.base import Invocation
+from foreman.tools.executors.base import Invocation, ToolResult
+from foreman.tools.spec import ToolSpec
 
-from .conftest import TOOLS_DIR, FakeSession, contact_ctx
+from .conftest import TOOLS_DIR, FakeSession, contact_ctx, registry_for
 
 PARAMS: dict[str, Any] = {"type": "object", "properties": {}}
 
 
 def spec_for(name: str, executor: str | None = None, **options: Any) -> ToolSpec:
-    from foreman.tools import load_tool_specs
+    from foreman.tools.spec import load_tool_specs
 
     shipped = load_tool_specs(TOOLS_DIR)
     if name in shipped and executor is None:
@@ -52,16 +51,16 @@ async def invoke(
 ) -> Any:
     settings = Settings().replace(**sections) if sections else Settings()
     spec = spec_for(name, executor, **(options or {}))
-    fn = default_registry(settings, twilio_client=twilio_client).resolve(spec)
+    bound = registry_for(settings, twilio_client).resolve(spec)
     inv = Invocation(
         "call_x",
         spec,
         contact_ctx(),
         session or FakeSession(contact_ctx()),
-        settings,
         ManualClock(wall_start=1_795_000_000.0),
+        bound.config,
     )
-    return await fn(args, inv)
+    return await bound.run(args, inv)
 
 
 async def test_get_time_uses_the_clock_and_zone() -> None:
@@ -135,12 +134,10 @@ async def test_http_executor_times_out() -> None:
             {"url": f"http://127.0.0.1:{port}/"},
             "t.json",
         )
-        fn = default_registry(Settings()).resolve(spec)
-        inv = Invocation(
-            "c", spec, contact_ctx(), FakeSession(contact_ctx()), Settings(), ManualClock()
-        )
+        bound = registry_for(Settings()).resolve(spec)
+        inv = Invocation("c", spec, contact_ctx(), FakeSession(contact_ctx()), ManualClock())
         with pytest.raises(ToolError, match="did not answer in time"):
-            await fn({}, inv)
+            await bound.run({}, inv)
         server.close()
 
 

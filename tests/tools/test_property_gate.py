@@ -13,7 +13,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from foreman.backends.base import ToolRequest
+from foreman.bus import EventBus
 from foreman.clock import ManualClock
 from foreman.config import StorageConfig
 from foreman.policy import (
@@ -26,10 +26,10 @@ from foreman.policy import (
     Role,
     ToolCall,
 )
-from foreman.session.bus import EventBus
-from foreman.tools import build_tool_services
+from foreman.tools.request import ToolRequest
+from foreman.tools.services import build_tool_services
 
-from .conftest import OWNER, FakeSession, Recorder, make_settings
+from .conftest import OWNER, FakeSession, Jobs, Recorder, make_settings
 
 TOOLS = ["send_sms", "get_time", "calendar_create", "send_email"]
 ARGS = {
@@ -74,6 +74,7 @@ async def _scenario(rules: list[dict[str, Any]], calls: list[tuple[Any, ...]]) -
     s = make_settings(Path(tempfile.gettempdir()), rules=rules)
     s = s.replace(storage=StorageConfig(db_path=":memory:"))
     svc = build_tool_services(s, EventBus(), clock=clock, executors=rec.registry(s))
+    jobs = Jobs(svc)
     expected: dict[str, Any] = {}
     sessions: dict[str, FakeSession] = {}
     try:
@@ -87,7 +88,7 @@ async def _scenario(rules: list[dict[str, Any]], calls: list[tuple[Any, ...]]) -
             expected[call_id] = decision
             if role is Role.UNKNOWN and spec.risk == "high":
                 assert isinstance(decision, Deny)
-            await svc.dispatcher.handle(ToolRequest(call_id, tool, json.dumps(args)), session)
+            await jobs.handle(ToolRequest(call_id, tool, json.dumps(args)), session)
             if not isinstance(decision, NeedsApproval):
                 continue
             (pending,) = [a for a in svc.approvals.pending() if a.call.call_id == call_id]
@@ -100,16 +101,16 @@ async def _scenario(rules: list[dict[str, Any]], calls: list[tuple[Any, ...]]) -
                 clock.advance(200)
                 svc.approvals.expire_due()
             elif answer == "hangup":
-                svc.dispatcher.cancel_session(ctx.session_id)
+                jobs.hang_up(ctx.session_id)
             elif answer == "answer_then_hangup":
                 svc.approvals.answer(pending.id, True, approver="api")
-                svc.dispatcher.cancel_session(ctx.session_id)
+                jobs.hang_up(ctx.session_id)
             else:
-                svc.dispatcher.on_user_transcript(session, "yes" if answer == "voice_yes" else "no")
+                svc.dispatcher.on_user_utterance(session, "yes" if answer == "voice_yes" else "no")
                 if svc.approvals.pending():  # not the verified owner: nobody answered
-                    svc.dispatcher.cancel_session(ctx.session_id)
-            await svc.dispatcher.drain(ctx.session_id, wait_s=5)
-        await svc.dispatcher.drain(wait_s=5)
+                    jobs.hang_up(ctx.session_id)
+            await jobs.drain(ctx.session_id, wait_s=5)
+        await jobs.drain(wait_s=5)
         rows = {r["call_id"]: r for r in await svc.audit.query(1000)}
         assert set(rows) == set(expected)  # every decision is in the audit log
         ran = set(rec.call_ids)

@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
+from foreman.bus import EventBus
 from foreman.exceptions import ConfigError, ToolArgumentsInvalid
-from foreman.session.bus import EventBus
-from foreman.tools import build_tool_services, load_tool_specs
+from foreman.tools.services import build_tool_services
+from foreman.tools.spec import load_tool_specs
 
 from .conftest import TOOLS_DIR, make_settings
 

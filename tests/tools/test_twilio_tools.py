@@ -12,10 +12,9 @@ from foreman.clock import ManualClock
 from foreman.config import Secret, Settings, TwilioConfig
 from foreman.exceptions import ToolError
 from foreman.testing.twilio_rest_standin import TwilioRestStandIn
-from foreman.tools.executors import default_registry
 from foreman.tools.executors.base import Invocation
 
-from .conftest import FakeSession, contact_ctx
+from .conftest import FakeSession, contact_ctx, registry_for
 from .test_executors import spec_for
 
 SID, TOKEN = "AC" + "0" * 32, "tok-secret-123"
@@ -40,13 +39,14 @@ def twilio_settings(standin: TwilioRestStandIn, token: str = TOKEN) -> Settings:
 
 
 async def run(settings: Settings, name: str, args: dict[str, Any]) -> Any:
-    registry = default_registry(settings)
+    registry = registry_for(settings)
     spec = spec_for(name)
+    bound = registry.resolve(spec)
     inv = Invocation(
-        "call_1", spec, contact_ctx(), FakeSession(contact_ctx()), settings, ManualClock()
+        "call_1", spec, contact_ctx(), FakeSession(contact_ctx()), ManualClock(), bound.config
     )
     try:
-        return await registry.resolve(spec)(args, inv)
+        return await bound.run(args, inv)
     finally:
         await registry.aclose()
 

@@ -22,12 +22,12 @@ from foreman.api import routes_approvals, routes_events, routes_realtime, routes
 from foreman.api.auth import BearerTokenMiddleware
 from foreman.api.hosts import LocalOriginMiddleware
 from foreman.backends.factory import BackendFactory, make_backend_factory
+from foreman.bus import EventBus
 from foreman.clock import Clock
 from foreman.config import Settings, is_loopback
 from foreman.history.calls import CallLog
-from foreman.session.bridge import build_twilio_services
-from foreman.session.bus import EventBus
-from foreman.session.supervisor import Supervisor
+from foreman.phone.bridge import build_phone_services
+from foreman.session.registry import SessionRegistry
 from foreman.tools.services import build_tool_services
 
 log = logging.getLogger(__name__)
@@ -56,29 +56,26 @@ def create_app(
     tools = build_tool_services(settings, bus, clock=clock, twilio_client=rest)
     if "end_call" not in tools.specs:
         log.warning("no end_call tool in %s: the model cannot end calls", settings.tools.dir)
-    twilio = build_twilio_services(
+    sessions = SessionRegistry(
+        settings, bus, factory, tools=tools.dispatcher, catalog=tools.dispatcher
+    )
+    twilio = build_phone_services(
         settings,
         bus,
         factory,
-        tools.dispatcher,
+        sessions,
+        tools=tools.dispatcher,
+        catalog=tools.dispatcher,
         rest=rest,
         clock=clock,
         call_log=CallLog(settings.storage.db_path),
-    )
-    supervisor = Supervisor(
-        settings,
-        bus,
-        factory,
-        tools=tools.dispatcher,
-        tool_definitions=tools.dispatcher.tool_definitions,
-        calls=twilio.registry,
     )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
         # Order matters: sessions first (they may still run tools), then the services.
-        await supervisor.aclose()
+        await sessions.aclose()
         await twilio.aclose()
         await tools.aclose()
 
@@ -90,7 +87,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.bus = bus
-    app.state.supervisor = supervisor
+    app.state.sessions = sessions
     app.state.tools = tools
     app.state.twilio = twilio
     for module in (routes_realtime, routes_approvals, routes_events, routes_twilio):

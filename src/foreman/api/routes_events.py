@@ -17,21 +17,25 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
 
-from foreman.session.bus import BusEvent, EventBus
+from foreman.bus import EventBus, Published
 
 router = APIRouter(tags=["events"])
 PING_S = 15.0
 
 
-def format_sse(event: BusEvent) -> bytes:
-    data = json.dumps(event.to_dict(), ensure_ascii=False, default=str)
-    return f"id: {event.seq}\nevent: {event.kind}\ndata: {data}\n\n".encode()
+def format_sse(item: Published) -> bytes:
+    return _sse(item.seq, item.kind, item.to_dict())
+
+
+def _sse(seq: int, kind: str, body: dict[str, Any]) -> bytes:
+    data = json.dumps(body, ensure_ascii=False, default=str)
+    return f"id: {seq}\nevent: {kind}\ndata: {data}\n\n".encode()
 
 
 async def sse_stream(
     bus: EventBus, prefixes: list[str], ping_s: float = PING_S
 ) -> AsyncIterator[bytes]:
-    sub = bus.subscribe()
+    sub = bus.subscribe(kinds=prefixes)
     dropped = 0
     try:
         yield b": connected\n\n"
@@ -43,9 +47,9 @@ async def sse_stream(
                 continue
             if sub.dropped != dropped:
                 lost, dropped = sub.dropped - dropped, sub.dropped
-                yield format_sse(BusEvent("events.dropped", {"count": lost}, seq=0))
-            if not prefixes or event.kind.startswith(tuple(prefixes)):
-                yield format_sse(event)
+                notice = {"seq": 0, "kind": "events.dropped", "at": event.at}
+                yield _sse(0, "events.dropped", {**notice, "data": {"count": lost}})
+            yield format_sse(event)
     finally:
         sub.close()
 

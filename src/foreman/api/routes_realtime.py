@@ -1,17 +1,20 @@
-"""`/api/realtime/*`: start, stop, status and text turns of the API-started voice session."""
+"""`/api/realtime/*`: start, stop, status and text turns of the owner's voice session."""
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import AsyncIterator
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, HTTPException, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.background import BackgroundTask
 
 from foreman.exceptions import BackendError, SessionClosed
-from foreman.session.supervisor import AlreadyActive, StartRejected, StartRequest, Supervisor
+from foreman.session.conversation import ConversationSession, TurnInProgress
+from foreman.session.registry import AlreadyActive, SessionRegistry, StartRejected, StartRequest
 
 router = APIRouter(prefix="/api/realtime", tags=["realtime"])
 
@@ -35,6 +38,10 @@ class StartBody(BaseModel):
 class SayBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     text: str = Field(min_length=1, max_length=4000)
+    audio: bool = Field(
+        default=False,
+        description='also stream the assistant\'s audio as {"audio": base64, "format"} lines',
+    )
 
 
 class Status(BaseModel):
@@ -46,12 +53,20 @@ class Status(BaseModel):
     transport: str | None
     endpoint_host: str | None
     session_id: str | None
+    provider_session_id: str | None
     counters: dict[str, int | float]
     calls: int
 
 
-def _supervisor(request: Request) -> Supervisor:
-    return request.app.state.supervisor  # type: ignore[no-any-return]
+def _sessions(request: Request) -> SessionRegistry:
+    return request.app.state.sessions  # type: ignore[no-any-return]
+
+
+def _desk(request: Request) -> ConversationSession:
+    session = _sessions(request).desk
+    if session is None or not session.active:
+        raise HTTPException(409, "no active realtime session; POST /api/realtime/start first")
+    return session
 
 
 @router.post("/start", response_model=Status, responses={409: {}, 400: {}, 502: {}})
@@ -68,9 +83,9 @@ async def start(request: Request, body: Annotated[StartBody | None, Body()] = No
         endpoint=body.endpoint,
         transport=body.transport,
     )
-    sup = _supervisor(request)
+    sessions = _sessions(request)
     try:
-        return Status(**await sup.start(req))
+        return Status(**await sessions.start_desk(req))
     except AlreadyActive as exc:
         raise HTTPException(409, str(exc)) from None
     except StartRejected as exc:
@@ -82,28 +97,56 @@ async def start(request: Request, body: Annotated[StartBody | None, Body()] = No
 @router.post("/stop", response_model=Status)
 async def stop(request: Request) -> Status:
     """Stop the session. Idempotent."""
-    return Status(**await _supervisor(request).stop())
+    return Status(**await _sessions(request).stop_desk())
 
 
 @router.get("/status", response_model=Status)
 async def status(request: Request) -> Status:
-    return Status(**_supervisor(request).status())
+    return Status(**_sessions(request).status())
 
 
-@router.post("/say", responses={409: {}})
+@router.post(
+    "/say",
+    responses={
+        200: {
+            "content": {"application/x-ndjson": {}},
+            "description": 'NDJSON lines: {"delta"}…, {"tool", "call_id"}, {"audio", "format"} '
+            '(when asked), then {"done", "transcript", "status"}',
+        },
+        409: {"description": "no active session, or a text turn is already running"},
+    },
+)
 async def say(request: Request, body: SayBody) -> StreamingResponse:
-    """Send a user text turn; the reply streams back as NDJSON lines ({"delta"}…, {"done"})."""
-    session = _supervisor(request).session
-    if session is None or not session.active:
-        raise HTTPException(409, "no active realtime session; POST /api/realtime/start first")
+    """Send a user text turn; the reply streams back as NDJSON lines. One turn at a time
+    (409 while one runs); if the client goes away, the reply is stopped."""
+    session = _desk(request)
+    try:
+        turn = session.say(body.text, audio=body.audio)
+    except (TurnInProgress, SessionClosed) as exc:
+        raise HTTPException(409, str(exc)) from None
+    fmt = session.backend.output_format.config_name
 
     async def lines() -> AsyncIterator[bytes]:
-        try:
-            async for piece in session.say(body.text):
-                yield (json.dumps(piece) + "\n").encode()
-        except SessionClosed as exc:
-            yield (
-                json.dumps({"done": True, "status": "closed", "error": str(exc)}) + "\n"
-            ).encode()
+        async for piece in turn:
+            yield (json.dumps(_wire(piece, fmt)) + "\n").encode()
 
-    return StreamingResponse(lines(), media_type="application/x-ndjson")
+    # Runs when the response ends, completed or not: a client that went away leaves no
+    # reply running into the next turn.
+    return StreamingResponse(
+        lines(),
+        media_type="application/x-ndjson",
+        background=BackgroundTask(session.abandon_turn),
+    )
+
+
+@router.post("/end-turn", response_model=dict[str, bool], responses={409: {}})
+async def end_turn(request: Request) -> dict[str, bool]:
+    """Push-to-talk release: the user's spoken turn is over. `ended` is false when the
+    session detects turns itself (server VAD)."""
+    return {"ended": await _desk(request).end_user_turn()}
+
+
+def _wire(piece: dict[str, Any], fmt: str) -> dict[str, Any]:
+    if "audio" in piece:
+        return {"audio": base64.b64encode(piece["audio"]).decode("ascii"), "format": fmt}
+    return piece

@@ -1,7 +1,7 @@
 """Twilio routes: the voice webhook, the media WebSocket and outbound calls (issue 4).
 
-Thin: each route checks its input, then hands over to `foreman.session.bridge`. The app
-factory includes `router` and sets `app.state.twilio = build_twilio_services(...)`.
+Thin: each route checks its input, then hands over to `foreman.phone.bridge`. The app
+factory includes `router` and sets `app.state.twilio = build_phone_services(...)`.
 
 * `POST /twilio/voice`: X-Twilio-Signature over `public_url + /twilio/voice` and every form
   field (reference twilio-media-streams.md §3.1); 403 when missing or wrong. Answers
@@ -25,7 +25,10 @@ from fastapi import APIRouter, HTTPException, Request, Response, WebSocket
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
+from foreman.events import CallIncoming, CallPlaced
 from foreman.exceptions import SessionClosed
+from foreman.phone.bridge import OutboundIntent, PhoneServices, serve_media_stream
+from foreman.policy.context import Channel
 from foreman.protocols.twilio.signature import (
     public_http_url,
     public_ws_url,
@@ -33,14 +36,8 @@ from foreman.protocols.twilio.signature import (
     validate_ws_upgrade,
 )
 from foreman.protocols.twilio.twiml import connect_stream_twiml
-from foreman.session.bridge import (
-    OutboundIntent,
-    TwilioServices,
-    build_twilio_services,
-    serve_media_stream,
-)
 
-__all__ = ["TwilioServices", "build_twilio_services", "router"]
+__all__ = ["router"]
 
 log = logging.getLogger("foreman.api.twilio")
 
@@ -52,14 +49,14 @@ SIGNATURE_HEADER = "x-twilio-signature"
 E164 = r"^\+[1-9][0-9]{6,14}$"
 
 
-def _services(app: Any) -> TwilioServices:
+def _services(app: Any) -> PhoneServices:
     svc = getattr(app.state, "twilio", None)
     if svc is None:
         raise HTTPException(503, "the phone bridge is not set up in this server")
     return svc  # type: ignore[no-any-return]
 
 
-def _public_base(svc: TwilioServices, headers: Any, fallback: str) -> str:
+def _public_base(svc: PhoneServices, headers: Any, fallback: str) -> str:
     """The URL Twilio uses to reach us: config first (§3.2: proxies rewrite what we see)."""
     if svc.settings.twilio.public_url:
         return svc.settings.twilio.public_url
@@ -112,7 +109,7 @@ async def voice_webhook(request: Request) -> Response:
             "direction": "inbound",
         },
     )
-    svc.bus.publish("call.incoming", call_sid=call_sid, caller=one("From"), to=one("To"))
+    svc.bus.publish(CallIncoming(call_sid, one("From"), one("To")))
     return Response(twiml, media_type="text/xml")
 
 
@@ -158,7 +155,7 @@ class StarletteTwilioTransport:
 
 @router.websocket(MEDIA_PATH)
 async def media_socket(ws: WebSocket) -> None:
-    svc: TwilioServices | None = getattr(ws.app.state, "twilio", None)
+    svc: PhoneServices | None = getattr(ws.app.state, "twilio", None)
     if svc is None:
         await ws.close(1011)
         return
@@ -216,7 +213,7 @@ async def place_call(body: PlaceCall, request: Request) -> dict[str, Any]:
         log.warning("> outbound call to %s failed: %s", body.to, exc)
         raise HTTPException(502, f"Twilio refused the call: {exc}") from None
     intent.call_sid = call_sid
-    svc.bus.publish("call.placed", call_sid=call_sid, to=body.to, purpose=body.purpose)
+    svc.bus.publish(CallPlaced(call_sid, body.to, body.purpose))
     return {"call_sid": call_sid, "to": body.to, "purpose": body.purpose, "status": "queued"}
 
 
@@ -225,6 +222,6 @@ async def list_calls(request: Request) -> dict[str, Any]:
     """Live calls and the most recent finished ones (newest last)."""
     svc = _services(request.app)
     return {
-        "active": [s.status() for s in svc.registry.active()],
-        "recent": await svc.registry.recent(50),
+        "active": [s.status() for s in svc.registry.of_channel(Channel.PHONE)],
+        "recent": await svc.records.recent(50),
     }

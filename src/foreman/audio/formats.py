@@ -1,15 +1,13 @@
-"""Audio formats and frame arithmetic, with the Realtime GA and legacy config names.
+"""Audio formats and frame arithmetic, and the names config files use for them.
 
-GA wire formats (reference openai-realtime.md §6.1): `{type:"audio/pcm", rate:24000}`,
-`{type:"audio/pcmu"}`, `{type:"audio/pcma"}`. Legacy config names: `pcm16`, `g711_ulaw`,
-`g711_alaw`.
+Config names: `pcm16`, `g711_ulaw`, `g711_alaw` (and common aliases). How a protocol spells a
+format on its wire belongs to that protocol (e.g. `protocols.realtime.wire_formats`).
 """
 
 from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Any
 
 from foreman.exceptions import AudioFormatError
 
@@ -66,32 +64,6 @@ class AudioFormat:
         return {Encoding.PCM16: "pcm16", Encoding.PCMU: "g711_ulaw", Encoding.PCMA: "g711_alaw"}[
             self.encoding
         ]
-
-    def to_realtime(self) -> dict[str, Any]:
-        """The GA `audio.*.format` object. Only PCM16 at 24 kHz and G.711 at 8 kHz exist."""
-        if self.encoding is Encoding.PCM16:
-            if self.sample_rate != 24000:
-                raise AudioFormatError(
-                    f"the Realtime API takes PCM16 at 24000 Hz only, not {self.sample_rate} Hz"
-                )
-            return {"type": "audio/pcm", "rate": 24000}
-        return {"type": "audio/pcmu" if self.encoding is Encoding.PCMU else "audio/pcma"}
-
-    @classmethod
-    def from_realtime(cls, obj: dict[str, Any]) -> AudioFormat:
-        kind = obj.get("type") if isinstance(obj, dict) else None
-        if kind == "audio/pcm":
-            rate = obj.get("rate", 24000)
-            if rate != 24000:
-                raise AudioFormatError(f"audio/pcm supports rate 24000 only, got {rate!r}")
-            return PCM16_24K
-        if kind == "audio/pcmu":
-            return PCMU_8K
-        if kind == "audio/pcma":
-            return PCMA_8K
-        raise AudioFormatError(
-            f"unknown Realtime audio format {obj!r}; valid types: audio/pcm, audio/pcmu, audio/pcma"
-        )
 
     @classmethod
     def from_name(cls, name: str, sample_rate: int | None = None) -> AudioFormat:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from foreman.backends.base import BackendOptions, VoiceBackend
+from foreman.backends.interface import BackendOptions, VoiceBackend
 from foreman.config import Settings
 
 BackendFactory = Callable[[BackendOptions], VoiceBackend]

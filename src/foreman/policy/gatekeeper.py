@@ -15,7 +15,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
-from foreman.config import IdentityConfig, PolicyConfig
 from foreman.exceptions import ConfigError
 from foreman.policy.context import CallContext, Channel, Role
 from foreman.policy.decision import Allow, Decision, Deny, NeedsApproval, ToolCall
@@ -40,14 +39,16 @@ class Gatekeeper:
         self._owners = frozenset(normalize_number(n) for n in owner_numbers if n)
 
     @classmethod
-    def from_config(
-        cls, policy: PolicyConfig, identity: IdentityConfig, tools: Mapping[str, HasRisk]
+    def build(
+        cls,
+        raw_rules: Sequence[Mapping[str, Any]],
+        *,
+        owner_numbers: Sequence[str],
+        tools: Mapping[str, HasRisk],
     ) -> Gatekeeper:
-        """Validate `[policy] rules`; raises ConfigError naming `policy.rules[i].key`.
-
-        `tools` is used to warn early about rules naming a tool that does not exist.
-        """
-        rules = parse_rules(policy.rules)
+        """Validate the `[[policy.rules]]` tables; raises ConfigError naming
+        `policy.rules[i].key`. A rule naming a tool that does not exist is an error too."""
+        rules = parse_rules(raw_rules)
         for i, rule in enumerate(rules):
             for name in rule.tools:
                 if name != "*" and name not in tools:
@@ -55,7 +56,7 @@ class Gatekeeper:
                         f"'policy.rules[{i}].tool' names unknown tool {name!r} "
                         f"(known: {', '.join(sorted(tools)) or 'none'})"
                     )
-        return cls(rules, owner_numbers=identity.owner_numbers)
+        return cls(rules, owner_numbers=owner_numbers)
 
     @property
     def rules(self) -> tuple[Rule, ...]:

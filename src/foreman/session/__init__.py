@@ -1,1 +1,2 @@
-"""Sessions: one audio endpoint bridged to one backend; the supervisor; the event bus."""
+"""Sessions: one conversation between an audio endpoint and a voice backend, the pure
+cores that decide turns and utterances, and the registry of every live session."""

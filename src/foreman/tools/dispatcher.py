@@ -1,69 +1,55 @@
-"""The tool dispatcher: every tool call from the model goes through here.
+"""The tool dispatcher: runs one tool call from the model to its one output.
 
-    ToolRequest ─> parse JSON ─> known tool? ─> schema check ─> Gatekeeper.decide
-        Deny ──────────> function_call_output {"ok": false, "error": "denied: …"}
+    ToolRequest ─> ToolCallFlow.prepare ─ rejected ─> error output the model can correct
+                ─> ToolCallFlow.decide
+        Deny ──────────> {"ok": false, "error": "denied: …"}
         Allow ─────────> run (per-tool timeout; "still running" note) ─> output
         NeedsApproval ─> open prompt, tell the model it is NOT done, hold the output
                          ─ approved ─> run ─> output
-                         ─ denied / expired ─> output error ("denied by owner",
-                                               "approval timed out after 120 s")
+                         ─ denied / expired ─> output saying so ("the action was NOT done")
                          ─ cancelled (session ended) ─> nothing to send
 
-Design: while an approval is pending the `function_call_output` is *withheld*; the model
-only gets a system note (`notify_model`) saying the action is waiting for approval and has
-NOT been done. So the one output the model ever sees for that `call_id` is the real result,
-and nothing in the conversation can read as "done" before the tool has run (the same hold
-the GPT-Live reference recommends, §5.3). The session lets the model speak meanwhile.
+While an approval is pending the `function_call_output` is *withheld*: the model only gets
+a status note saying the action waits for approval and has NOT been done, so the one output
+it ever sees for that call is the real result, and nothing in the conversation can read as
+"done" before the tool ran. The session lets the model speak meanwhile (no dead air).
 
-`handle` returns as soon as the decision is made (the prompt, if any, already exists);
-running and waiting happen in tasks owned here, per session, so a long approval never
-blocks the session's event loop. `cancel_session` cancels both prompts and tasks.
+`handle` runs the whole flow; the session runs it as a task of its own task group, with
+`deadline_s` as the bound, and answers the model itself if `handle` fails or overruns.
+Decisions are `ToolCallFlow`'s (pure), words of the owner are `SpokenConfirmation`'s, and
+every call leaves one audit row (`AuditWriter`).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import json
 import logging
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import asdict, dataclass
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Final
 
-from foreman.backends.base import ToolRequest
+from foreman.bus import EventBus
 from foreman.clock import Clock
-from foreman.config import Settings
-from foreman.exceptions import ToolArgumentsInvalid
-from foreman.history.audit import AuditLog, AuditRecord
-from foreman.policy.approvals import AlreadyAnswered, Approval, ApprovalState
-from foreman.policy.confirm import Confirmation, VoiceConfirmation
+from foreman.events import ToolDecided, ToolResultSent
+from foreman.policy.approvals import Approval
 from foreman.policy.context import CallContext
-from foreman.policy.decision import Allow, Deny, NeedsApproval, ToolCall
+from foreman.policy.decision import Allow, Deny, NeedsApproval
 from foreman.policy.gatekeeper import Gatekeeper
-from foreman.session.bus import EventBus
-from foreman.tools.approvals import ApprovalService
-from foreman.tools.executors.base import Executor, ExecutorRegistry, Invocation
-from foreman.tools.runner import Outcome, error_output, run_tool
+from foreman.tools.approval_service import ApprovalService
+from foreman.tools.audit import AuditWriter
+from foreman.tools.confirm import SpokenConfirmation
+from foreman.tools.executors.base import BoundExecutor, ExecutorRegistry, Invocation
+from foreman.tools.flow import Prepared, Rejected, Run, ToolCallFlow
+from foreman.tools.outputs import Outcome, error_output, output_ok
+from foreman.tools.request import ToolRequest
+from foreman.tools.runner import run_tool
 from foreman.tools.session import ToolSession
 from foreman.tools.spec import ToolSpec
 
 log = logging.getLogger(__name__)
 
-
-@dataclass(eq=False)
-class _Job:
-    """One tool call's task; `cancelled` is set when its session ends."""
-
-    cancelled: bool = False
-    started: bool = False
-    task: asyncio.Task[None] | None = None
+DEADLINE_MARGIN_S: Final = 10.0  # beyond timeout + approval: only a bug gets this far
 
 
 class ToolDispatcher:
-    # A final transcript this soon after the prompt opened is most likely the request
-    # itself (transcription lags the function call), not an answer to the read-back.
-    CONFIRM_GRACE_S = 1.0
-
     def __init__(
         self,
         *,
@@ -71,156 +57,106 @@ class ToolDispatcher:
         gatekeeper: Gatekeeper,
         approvals: ApprovalService,
         executors: ExecutorRegistry,
-        audit: AuditLog,
+        audit: AuditWriter,
         bus: EventBus,
         clock: Clock,
-        settings: Settings,
+        still_running_after_s: float = 3.0,
     ) -> None:
-        self.specs = dict(specs)
+        self.flow = ToolCallFlow(specs, gatekeeper)
+        self.specs = self.flow.specs
         self.gatekeeper = gatekeeper
         self.approvals = approvals
         self.audit = audit
         self.bus = bus
         self.clock = clock
-        self.settings = settings
+        self.still_running_after_s = still_running_after_s
+        self.confirmation = SpokenConfirmation(approvals, clock)
         # Resolve every executor now: a spec bound to nothing stops start-up (ConfigError).
-        self._executors: dict[str, Executor] = {
+        self._executors: dict[str, BoundExecutor] = {
             name: executors.resolve(spec) for name, spec in self.specs.items()
         }
-        self._confirm = VoiceConfirmation()
-        self._tasks: dict[str, set[_Job]] = {}
 
     # --- what the model is offered ---------------------------------------------------
     def tool_definitions(self, ctx: CallContext) -> list[dict[str, Any]]:
-        """The `tools` for `session.update`, filtered by what this caller may be offered."""
-        return [
-            spec.to_realtime()
-            for spec in self.specs.values()
-            if self.gatekeeper.offered(spec.name, spec.risk, ctx)
-        ]
+        """The tool schemas to offer this caller (the backend puts them on its wire)."""
+        return [spec.to_realtime() for spec in self.flow.offered(ctx)]
+
+    def deadline_s(self, request: ToolRequest) -> float:
+        spec = self.specs.get(request.name)
+        timeout = spec.timeout_s if spec is not None else 0.0
+        return timeout + self.approvals.timeout_s + DEADLINE_MARGIN_S
 
     # --- one call --------------------------------------------------------------------
     async def handle(self, request: ToolRequest, session: ToolSession) -> None:
-        """Decide at once; run or wait in a task. Never raises (errors go to the model)."""
+        """Decide, wait for an approval if needed, run, and send the one output."""
         ctx = session.ctx
-        try:
-            prepared = self._prepare(request)
-            if isinstance(prepared, str):
-                await self._reply(session, request.call_id, error_output(prepared))
-                await self._audit(
-                    ctx, request, _raw_args(request), "invalid", prepared, outcome="rejected"
-                )
-                return
-            spec, call = prepared
-            decision = self.gatekeeper.decide(call, ctx)
-            self.bus.publish(
-                "tool.call",
-                session_id=ctx.session_id,
-                call_id=call.call_id,
-                tool=call.name,
-                decision=type(decision).__name__.lower(),
-                reason=decision.reason,
+        prepared = self.flow.prepare(request)
+        if isinstance(prepared, Rejected):
+            await self._reply(session, request.call_id, error_output(prepared.message))
+            await self.audit.write(
+                ctx,
+                tool=request.name,
+                call_id=request.call_id,
+                arguments=prepared.arguments,
+                decision="invalid",
+                reason=prepared.message,
+                outcome="rejected",
             )
-            if isinstance(decision, Deny):
-                await self._reply(session, call.call_id, error_output(f"denied: {decision.reason}"))
-                await self._audit(
-                    ctx, request, call.arguments, "deny", decision.reason, outcome="not run"
-                )
-            elif isinstance(decision, Allow):
-                self._spawn(
-                    ctx.session_id,
-                    lambda job: self._run_allowed(job, spec, call, session, decision),
-                )
-            elif isinstance(decision, NeedsApproval):
-                approval = self.approvals.open(
-                    call, ctx, voice_confirmable=decision.voice_confirmable
-                )
-                self._spawn(
-                    ctx.session_id,
-                    lambda job: self._run_after_approval(job, spec, approval, session, decision),
-                )
-                # Told before `handle` returns: the model learns "pending, NOT done" at once.
-                try:
-                    await session.notify_model(self._pending_note(spec, call, decision))
-                except Exception:  # the prompt stands; its outcome is still sent later
-                    log.warning("could not tell the model %s is pending", call.call_id)
-        except Exception as exc:  # a bug here must not kill the call: tell the model
-            log.exception("tool dispatch failed for %s", request.name)
-            with contextlib.suppress(Exception):
-                await self._reply(
-                    session, request.call_id, error_output(f"internal error: {type(exc).__name__}")
-                )
+            return
+        decision = self.flow.decide(prepared, ctx)
+        self.bus.publish(
+            ToolDecided(
+                ctx.session_id,
+                request.call_id,
+                request.name,
+                type(decision).__name__.lower(),
+                decision.reason,
+            )
+        )
+        if isinstance(decision, Deny):
+            await self._reply(session, request.call_id, error_output(f"denied: {decision.reason}"))
+            await self._audit(ctx, prepared, "deny", decision.reason, outcome="not run")
+        elif isinstance(decision, Allow):
+            await self._run_allowed(prepared, session, decision)
+        elif isinstance(decision, NeedsApproval):
+            await self._run_after_approval(prepared, session, decision)
 
-    def _prepare(self, request: ToolRequest) -> tuple[ToolSpec, ToolCall] | str:
-        spec = self.specs.get(request.name)
-        if spec is None:
-            return f"unknown tool {request.name!r}; available: {', '.join(sorted(self.specs))}"
-        try:
-            arguments = json.loads(request.arguments or "{}")
-        except json.JSONDecodeError as exc:
-            return f"arguments are not valid JSON ({exc.msg} at position {exc.pos}); call again"
-        if not isinstance(arguments, dict):
-            return "arguments must be a JSON object; call again"
-        try:
-            spec.validate(arguments)
-        except ToolArgumentsInvalid as exc:
-            return f"invalid arguments: {exc}; correct them and call again"
-        return spec, ToolCall(request.call_id, spec.name, arguments, spec.risk)
-
-    async def _run_allowed(
-        self, job: _Job, spec: ToolSpec, call: ToolCall, session: ToolSession, decision: Allow
-    ) -> None:
-        ctx = session.ctx
+    async def _run_allowed(self, prepared: Prepared, session: ToolSession, decision: Allow) -> None:
         result = Outcome(False, "", "cancelled")
         try:
-            if job.cancelled:
-                return
-            result = await self._execute(spec, call, session)
-            await self._reply(session, call.call_id, result.output, respond=result.respond)
+            result = await self._execute(prepared, session)
+            await self._reply(session, prepared.call.call_id, result.output, respond=result.respond)
         finally:
             await self._audit(
-                ctx, call, call.arguments, "allow", decision.reason, outcome=result.outcome
+                session.ctx, prepared, "allow", decision.reason, outcome=result.outcome
             )
 
     async def _run_after_approval(
-        self,
-        job: _Job,
-        spec: ToolSpec,
-        approval: Approval,
-        session: ToolSession,
-        decision: NeedsApproval,
+        self, prepared: Prepared, session: ToolSession, decision: NeedsApproval
     ) -> None:
-        call, ctx = approval.call, session.ctx
+        approval = self.approvals.open(
+            prepared.call, session.ctx, voice_confirmable=decision.voice_confirmable
+        )
         final: Approval = approval
         result = Outcome(False, "", "cancelled")
         try:
+            try:  # the model learns "pending, NOT done" before anything else happens
+                await session.notify_model(self.flow.pending_note(prepared, decision))
+            except Exception:  # the prompt stands; its outcome is still sent later
+                log.warning("could not tell the model %s is pending", prepared.call.call_id)
             final = await self.approvals.wait(approval.id)
-            if job.cancelled:  # the call ended: even an approval that won the race is moot
-                return
-            if final.state is ApprovalState.APPROVED:
-                result = await self._execute(spec, call, session)
-            elif final.state is ApprovalState.DENIED:
-                reason = "denied by owner" + (f": {final.note}" if final.note else "")
-                result = Outcome(
-                    False, error_output(reason + "; the action was NOT done"), "not run"
-                )
-            elif final.state is ApprovalState.EXPIRED:
-                msg = (
-                    f"approval timed out after {self.approvals.timeout_s:g} s; "
-                    "the action was NOT done"
-                )
-                result = Outcome(False, error_output(msg), "not run")
-            else:  # cancelled: the session ended, there is nobody to tell
-                return
-            await self._reply(session, call.call_id, result.output, respond=result.respond)
+            verdict = self.flow.settle(final, self.approvals.timeout_s)
+            if verdict is None:
+                return  # cancelled: the session ended, there is nobody to tell
+            result = await self._execute(prepared, session) if isinstance(verdict, Run) else verdict
+            await self._reply(session, prepared.call.call_id, result.output, respond=result.respond)
         finally:
-            if final.pending:  # cancelled while waiting (call ended), or answered meanwhile
+            if final.pending:  # the session ended while waiting
                 final = self.approvals.cancel(approval.id) or self.approvals.get(approval.id)
             wait_s = (final.answered_at or self.clock.monotonic()) - approval.created_at
             await self._audit(
-                ctx,
-                call,
-                call.arguments,
+                session.ctx,
+                prepared,
                 final.state.value,
                 decision.reason,
                 outcome=result.outcome,
@@ -229,159 +165,49 @@ class ToolDispatcher:
                 wait_s=wait_s,
             )
 
-    async def _execute(self, spec: ToolSpec, call: ToolCall, session: ToolSession) -> Outcome:
-        inv = Invocation(call.call_id, spec, session.ctx, session, self.settings, self.clock)
+    async def _execute(self, prepared: Prepared, session: ToolSession) -> Outcome:
+        spec, call = prepared.spec, prepared.call
+        bound = self._executors[spec.name]
+        inv = Invocation(call.call_id, spec, session.ctx, session, self.clock, bound.config)
         return await run_tool(
-            self._executors[spec.name],
+            bound.run,
             dict(call.arguments),
             inv,
-            still_running_after_s=self.settings.tools.still_running_after_s,
+            still_running_after_s=self.still_running_after_s,
         )
 
-    def _pending_note(self, spec: ToolSpec, call: ToolCall, decision: NeedsApproval) -> str:
-        args = json.dumps(call.arguments, ensure_ascii=False)
-        note = (
-            f"The {spec.name} action {args} is waiting for the owner's approval. "
-            "It has NOT been done yet: do not say it is done. Tell the caller it needs approval; "
-            "its result will arrive as the tool output."
-        )
-        if decision.voice_confirmable:
-            note += (
-                " You are speaking with the owner: read the action back in one sentence and ask "
-                "for a clear yes or no. Their spoken answer decides."
-            )
-        return note
+    # --- spoken confirmation and session end -----------------------------------------
+    def on_user_utterance(self, session: ToolSession, text: str) -> None:
+        """A whole user utterance: the verified owner's yes / no may answer a prompt."""
+        self.confirmation.heard(session.ctx, text)
 
-    # --- spoken confirmation ---------------------------------------------------------
-    def on_user_transcript(self, session: ToolSession, text: str) -> None:
-        """A final user transcript: the verified owner's yes / no answers the one pending
-        voice-confirmable approval of this session. Anyone else's words change nothing."""
-        ctx = session.ctx
-        if not Gatekeeper.voice_confirmable(ctx):
-            return
-        mine = [
-            a
-            for a in self.approvals.pending()
-            if a.ctx.session_id == ctx.session_id and self.approvals.is_voice_confirmable(a.id)
-        ]
-        if len(mine) != 1:  # none, or ambiguous: the API prompt still works
-            return
-        approval = mine[0]
-        if self.clock.monotonic() - approval.created_at < self.CONFIRM_GRACE_S:
-            return
-        verdict = self._confirm.classify(text)
-        if verdict is Confirmation.UNRELATED:
-            return
-        with contextlib.suppress(AlreadyAnswered, KeyError):
-            self.approvals.answer(
-                approval.id, verdict is Confirmation.YES, approver="owner (voice)", note=text[:200]
-            )
-
-    # --- session end -----------------------------------------------------------------
     def cancel_session(self, session_id: str) -> None:
-        """The call ended: cancel its pending prompts and its running tools."""
+        """The session ended: its pending prompts are cancelled (its tool tasks end with
+        the session's task group)."""
         self.approvals.cancel_session(session_id)
-        for job in list(self._tasks.get(session_id, ())):
-            job.cancelled = True
-            # A job that has not started yet sees the flag at its first step; cancelling it
-            # now would skip its body, and with it the audit row.
-            if job.started and job.task is not None:
-                job.task.cancel()
 
     def cancel_all(self) -> None:
-        """Shutdown: cancel every session's prompts and tools."""
-        for session_id in list(self._tasks):
-            self.cancel_session(session_id)
+        """Shutdown: cancel every pending prompt."""
         for approval in self.approvals.pending():
             self.approvals.cancel_session(approval.ctx.session_id)
 
-    async def drain(self, session_id: str | None = None, wait_s: float | None = None) -> None:
-        """Wait until the session's (or every) tool task has finished."""
-        tasks = [
-            j.task
-            for sid, jobs in self._tasks.items()
-            if session_id in (None, sid)
-            for j in jobs
-            if j.task is not None
-        ]
-        if tasks:
-            await asyncio.wait(tasks, timeout=wait_s)
-
-    def running(self, session_id: str) -> int:
-        return len(self._tasks.get(session_id, ()))
-
     # --- helpers ---------------------------------------------------------------------
-    def _spawn(self, session_id: str, body: Callable[[_Job], Awaitable[None]]) -> None:
-        job = _Job()
-        jobs = self._tasks.setdefault(session_id, set())
-        jobs.add(job)
-        job.task = asyncio.get_running_loop().create_task(self._guard(job, body))
-
-        def _done(_: asyncio.Task[None]) -> None:
-            jobs.discard(job)
-            if not jobs and self._tasks.get(session_id) is jobs:
-                del self._tasks[session_id]
-
-        job.task.add_done_callback(_done)
-
-    @staticmethod
-    async def _guard(job: _Job, body: Callable[[_Job], Awaitable[None]]) -> None:
-        job.started = True
-        try:
-            await body(job)
-        except asyncio.CancelledError:
-            pass  # the session ended; the audit row was written in `finally`
-        except Exception:
-            log.exception("tool task failed")
-
     async def _reply(
         self, session: ToolSession, call_id: str, output: str, *, respond: bool = True
     ) -> None:
         await session.send_tool_result(call_id, output, respond=respond)
-        ok = bool(json.loads(output).get("ok"))
-        self.bus.publish("tool.result", session_id=session.ctx.session_id, call_id=call_id, ok=ok)
+        self.bus.publish(ToolResultSent(session.ctx.session_id, call_id, output_ok(output)))
 
     async def _audit(
-        self,
-        ctx: CallContext,
-        call: ToolRequest | ToolCall,
-        arguments: Any,
-        decision: str,
-        reason: str,
-        *,
-        outcome: str,
-        approver: str | None = None,
-        approval_id: str | None = None,
-        wait_s: float | None = None,
+        self, ctx: CallContext, prepared: Prepared, decision: str, reason: str, **kw: Any
     ) -> None:
-        record = AuditRecord(
-            at=self.clock.wall(),
-            session_id=ctx.session_id,
-            caller=ctx.caller_name or ctx.caller_id,
-            role=ctx.role.value,
-            channel=ctx.channel.value,
+        call = prepared.call
+        await self.audit.write(
+            ctx,
             tool=call.name,
             call_id=call.call_id,
-            arguments=arguments,
+            arguments=call.arguments,
             decision=decision,
             reason=reason,
-            outcome=outcome,
-            approver=approver,
-            approval_id=approval_id,
-            wait_s=wait_s,
+            **kw,
         )
-        try:
-            # shielded: a cancelled task (call ended) still gets its row written
-            await asyncio.shield(self.audit.record(record))
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("audit write failed")
-        self.bus.publish("tool.audit", **asdict(record))
-
-
-def _raw_args(request: ToolRequest) -> Any:
-    try:
-        return json.loads(request.arguments)
-    except (json.JSONDecodeError, TypeError):
-        return request.arguments

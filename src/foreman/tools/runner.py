@@ -8,31 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
-from dataclasses import dataclass
 from typing import Any
 
 from foreman.exceptions import ToolError
 from foreman.tools.executors.base import Executor, Invocation, ToolResult
+from foreman.tools.outputs import Outcome, error_output, ok_output
+
+__all__ = ["Outcome", "error_output", "ok_output", "run_tool"]
 
 log = logging.getLogger(__name__)
-
-
-def ok_output(result: Any) -> str:
-    return json.dumps({"ok": True, "result": result}, ensure_ascii=False, default=str)
-
-
-def error_output(message: str) -> str:
-    return json.dumps({"ok": False, "error": message}, ensure_ascii=False)
-
-
-@dataclass
-class Outcome:
-    ok: bool
-    output: str  # the function_call_output text
-    outcome: str  # for the audit log: "ok", "error: …", "timeout", "cancelled", "not run"
-    respond: bool = True
 
 
 async def run_tool(

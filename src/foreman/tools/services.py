@@ -6,12 +6,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from foreman.bus import EventBus
 from foreman.clock import Clock, SystemClock
 from foreman.config import Settings
 from foreman.history.audit import AuditLog
 from foreman.policy.gatekeeper import Gatekeeper
-from foreman.session.bus import EventBus
-from foreman.tools.approvals import ApprovalService
+from foreman.tools.approval_service import ApprovalService
+from foreman.tools.audit import AuditWriter
 from foreman.tools.dispatcher import ToolDispatcher
 from foreman.tools.executors import default_registry
 from foreman.tools.executors.base import ExecutorRegistry
@@ -31,9 +32,9 @@ class ToolServices:
     executors: ExecutorRegistry
 
     async def aclose(self) -> None:
-        """Cancel timers and running tools; close the audit database."""
+        """Cancel pending prompts and timers; close the audit database. (Running tools
+        belong to their sessions, which end first.)"""
         self.dispatcher.cancel_all()
-        await self.dispatcher.drain(wait_s=5.0)
         await self.approvals.aclose()
         await self.executors.aclose()
         self.audit.close()
@@ -56,18 +57,25 @@ def build_tool_services(
             Path(settings.tools.dir).expanduser(),
             default_timeout_s=settings.tools.default_timeout_s,
         )
-    gatekeeper = Gatekeeper.from_config(settings.policy, settings.identity, specs)
+    gatekeeper = Gatekeeper.build(
+        settings.policy.rules, owner_numbers=settings.identity.owner_numbers, tools=specs
+    )
     approvals = ApprovalService(bus, clock, timeout_s=settings.policy.approval_timeout_s)
     audit = AuditLog(settings.storage.db_path)
-    registry = executors or default_registry(settings, twilio_client=twilio_client)
+    registry = executors or default_registry(
+        twilio=settings.twilio,
+        email_config=settings.email,
+        calendar_config=settings.calendar,
+        twilio_client=twilio_client,
+    )
     dispatcher = ToolDispatcher(
         specs=specs,
         gatekeeper=gatekeeper,
         approvals=approvals,
         executors=registry,
-        audit=audit,
+        audit=AuditWriter(audit, bus, clock),
         bus=bus,
         clock=clock,
-        settings=settings,
+        still_running_after_s=settings.tools.still_running_after_s,
     )
     return ToolServices(dispatcher, approvals, bus, audit, gatekeeper, specs, clock, registry)

@@ -1,4 +1,4 @@
-"""What a dispatcher may do to the session it serves. `CallSession` implements it."""
+"""What a dispatcher may do to the session it serves (`session.ConversationSession`)."""
 
 from __future__ import annotations
 

@@ -46,6 +46,7 @@ from foreman.protocols.realtime import (
     user_text_item,
 )
 from foreman.protocols.realtime.client_events import ClientEvent
+from foreman.protocols.realtime.wire_formats import format_to_wire
 
 CLIENT = pydantic.TypeAdapter(Annotated[RealtimeClientEvent, pydantic.Field(discriminator="type")])
 SERVER = pydantic.TypeAdapter(Annotated[RealtimeServerEvent, pydantic.Field(discriminator="type")])
@@ -128,7 +129,7 @@ EVENTS: list[ClientEvent] = [
             "conversation": "none",
             "metadata": {"purpose": "classifier"},
             "input": [user_text_item("classify me")],
-            "audio": {"output": {"voice": "cedar", "format": PCMU_8K.to_realtime()}},
+            "audio": {"output": {"voice": "cedar", "format": format_to_wire(PCMU_8K)}},
         }
     ),
     ResponseCancel(),

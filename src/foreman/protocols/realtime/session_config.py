@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from foreman.audio.formats import AudioFormat
 from foreman.exceptions import ConfigError
 from foreman.protocols.realtime.client_events import SessionUpdate
+from foreman.protocols.realtime.wire_formats import format_to_wire
 
 if TYPE_CHECKING:
     from foreman.config import RealtimeConfig
@@ -146,8 +147,8 @@ class SessionOptions:
                 f"got {self.noise_reduction!r}"
             )
         # Fail now, not at send time: only pcm16@24k and G.711@8k exist on the wire (§6.1).
-        self.input_format.to_realtime()
-        self.output_format.to_realtime()
+        format_to_wire(self.input_format)
+        format_to_wire(self.output_format)
 
 
 def session_options_from_config(rt: RealtimeConfig, **overrides: Any) -> SessionOptions:
@@ -211,7 +212,7 @@ def build_session_update(opts: SessionOptions, *, event_id: str | None = "cfg-1"
     applies nothing, so the session treats it as fatal before the session is configured.
     """
     audio_input: dict[str, Any] = {
-        "format": opts.input_format.to_realtime(),
+        "format": format_to_wire(opts.input_format),
         "transcription": _transcription(opts),
         "noise_reduction": {"type": opts.noise_reduction} if opts.noise_reduction else None,
         "turn_detection": opts.turn_detection.to_wire(),
@@ -223,7 +224,7 @@ def build_session_update(opts: SessionOptions, *, event_id: str | None = "cfg-1"
         "instructions": opts.instructions,
         "audio": {
             "input": audio_input,
-            "output": {"format": opts.output_format.to_realtime(), "voice": _voice(opts.voice)},
+            "output": {"format": format_to_wire(opts.output_format), "voice": _voice(opts.voice)},
         },
         "tools": [_tool(t) for t in opts.tools],
         "tool_choice": _tool_choice(opts.tool_choice),

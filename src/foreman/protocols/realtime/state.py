@@ -40,6 +40,7 @@ from foreman.protocols.realtime.parser import (
     parse_server_event,
 )
 from foreman.protocols.realtime.session_config import check_ga_response, check_ga_session
+from foreman.protocols.realtime.wire_formats import format_from_wire
 
 __all__ = ["ErrorNotice", "FunctionCallReady", "Phase", "RealtimeSession"]
 
@@ -437,6 +438,6 @@ def _output_format(obj: dict[str, Any]) -> AudioFormat | None:
     if not isinstance(fmt, dict):
         return None
     try:
-        return AudioFormat.from_realtime(fmt)
+        return format_from_wire(fmt)
     except AudioFormatError:
         return None

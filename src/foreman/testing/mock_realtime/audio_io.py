@@ -17,6 +17,7 @@ from foreman.audio import g711
 from foreman.audio.convert import build_plan
 from foreman.audio.formats import PCM16_24K, AudioFormat, Encoding
 from foreman.audio.vad import EnergyVad
+from foreman.protocols.realtime.wire_formats import format_from_wire
 from foreman.testing.speech import SpeechUnavailable, synthesize, tone
 
 _DECODERS = {
@@ -28,7 +29,7 @@ _DECODERS = {
 
 def fmt_of(obj: Mapping[str, Any]) -> AudioFormat:
     """The AudioFormat of a GA format object (already validated by the schema)."""
-    return AudioFormat.from_realtime(dict(obj))
+    return format_from_wire(dict(obj))
 
 
 def to_pcm16(data: bytes, fmt: AudioFormat) -> bytes:

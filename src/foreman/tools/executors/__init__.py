@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from foreman.config import Settings
+from foreman.config import CalendarConfig, EmailConfig, TwilioConfig
 from foreman.tools.executors import builtin, calendar, email
 from foreman.tools.executors.base import (
+    BoundExecutor,
     Executor,
     ExecutorRegistry,
     Invocation,
@@ -17,19 +18,24 @@ from foreman.tools.executors.twilio import TwilioClient, TwilioExecutors
 
 
 def default_registry(
-    settings: Settings, *, twilio_client: TwilioClient | None = None
+    *,
+    twilio: TwilioConfig,
+    email_config: EmailConfig,
+    calendar_config: CalendarConfig,
+    twilio_client: TwilioClient | None = None,
 ) -> ExecutorRegistry:
-    """Every built-in executor plus the http / python / plugin resolvers."""
-    tw = TwilioExecutors(settings.twilio, client=twilio_client)
+    """Every built-in executor, each bound to its own config section only, plus the
+    http / python / plugin resolvers (which get the spec's options)."""
+    tw = TwilioExecutors(twilio, client=twilio_client)
     registry = ExecutorRegistry(
         {
             "end_call": builtin.end_call,
             "get_time": builtin.get_time,
             "place_call": tw.place_call,
             "send_sms": tw.send_sms,
-            "send_email": email.send_email,
-            "calendar_list": calendar.calendar_list,
-            "calendar_create": calendar.calendar_create,
+            "send_email": BoundExecutor(email.send_email, email_config),
+            "calendar_list": BoundExecutor(calendar.calendar_list, calendar_config),
+            "calendar_create": BoundExecutor(calendar.calendar_create, calendar_config),
         },
         {"http": resolve_http, "python": resolve_python, "plugin": resolve_entry_point},
     )
@@ -38,6 +44,7 @@ def default_registry(
 
 
 __all__ = [
+    "BoundExecutor",
     "Executor",
     "ExecutorRegistry",
     "Invocation",

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from foreman.clock import Clock
-from foreman.config import Settings
 from foreman.exceptions import ConfigError
 from foreman.policy.context import CallContext
 from foreman.tools.session import ToolSession
@@ -22,14 +21,16 @@ from foreman.tools.spec import ToolSpec
 
 @dataclass(frozen=True)
 class Invocation:
-    """Everything an executor may use besides the arguments."""
+    """Everything an executor may use besides the arguments: its own config section (and
+    nothing else of the settings: no other service's secrets), the spec's options, the
+    caller, and the session (for `request_end`)."""
 
     call_id: str
     spec: ToolSpec
     ctx: CallContext
     session: ToolSession
-    settings: Settings
     clock: Clock
+    config: Any = None
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,16 @@ class ToolResult:
 
 
 Executor = Callable[[dict[str, Any], Invocation], Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class BoundExecutor:
+    """An executor with the config section it is given on every call."""
+
+    run: Executor
+    config: Any = None
+
+
 # A resolver turns an executor string (after "prefix:") into code, checking the spec's
 # options at start-up: "http", "python:pkg.mod:func", "plugin:NAME".
 Resolver = Callable[[str, ToolSpec], Executor]
@@ -49,10 +60,13 @@ class ExecutorRegistry:
 
     def __init__(
         self,
-        table: Mapping[str, Executor] | None = None,
+        table: Mapping[str, Executor | BoundExecutor] | None = None,
         resolvers: Mapping[str, Resolver] | None = None,
     ) -> None:
-        self._table: dict[str, Executor] = dict(table or {})
+        self._table: dict[str, BoundExecutor] = {
+            name: fn if isinstance(fn, BoundExecutor) else BoundExecutor(fn)
+            for name, fn in (table or {}).items()
+        }
         self._resolvers: dict[str, Resolver] = dict(resolvers or {})
         self._closers: list[Callable[[], Awaitable[None]]] = []
 
@@ -64,8 +78,9 @@ class ExecutorRegistry:
         for closer in self._closers:
             await closer()
 
-    def register(self, name: str, executor: Executor) -> None:
-        self._table[name] = executor
+    def register(self, name: str, executor: Executor, config: Any = None) -> None:
+        """Bind `name` to `executor`, which receives `config` as `Invocation.config`."""
+        self._table[name] = BoundExecutor(executor, config)
 
     def register_prefix(self, prefix: str, resolver: Resolver) -> None:
         self._resolvers[prefix] = resolver
@@ -73,7 +88,7 @@ class ExecutorRegistry:
     def names(self) -> list[str]:
         return sorted(self._table) + [f"{p}:…" for p in sorted(self._resolvers)]
 
-    def resolve(self, spec: ToolSpec) -> Executor:
+    def resolve(self, spec: ToolSpec) -> BoundExecutor:
         """The executor for `spec`; raises ConfigError naming the spec's file and tool."""
         name = spec.executor
         if name in self._table:
@@ -81,7 +96,7 @@ class ExecutorRegistry:
         prefix, _, rest = name.partition(":")
         if prefix in self._resolvers:  # "http" (checks options) or "python:mod:fn"
             try:
-                return self._resolvers[prefix](rest, spec)
+                return BoundExecutor(self._resolvers[prefix](rest, spec))
             except ConfigError as exc:
                 if str(exc).startswith(spec.source):
                     raise

@@ -144,7 +144,7 @@ async def calendar_list(args: dict[str, Any], inv: Invocation) -> dict[str, Any]
         else dt.datetime.fromtimestamp(inv.clock.wall(), tz)
     )
     end = start + dt.timedelta(days=float(args.get("days", 7)))
-    store = store_for(inv.settings.calendar)
+    store = store_for(inv.config)
     try:
         events = await asyncio.to_thread(store.events, start, end)
     except ToolError:
@@ -174,7 +174,7 @@ async def calendar_create(args: dict[str, Any], inv: Invocation) -> dict[str, An
         event.add("location", args["location"])
     if args.get("description"):
         event.add("description", args["description"])
-    store = store_for(inv.settings.calendar)
+    store = store_for(inv.config)
     try:
         await asyncio.to_thread(store.add, event)
     except ToolError:

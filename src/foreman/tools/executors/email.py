@@ -59,7 +59,7 @@ def send_message_sync(config: EmailConfig, message: EmailMessage) -> None:
 
 
 async def send_email(args: dict[str, Any], inv: Invocation) -> dict[str, Any]:
-    config = inv.settings.email
+    config: EmailConfig = inv.config
     msg = EmailMessage()
     msg["From"] = config.from_addr
     to = args["to"] if isinstance(args["to"], list) else [args["to"]]

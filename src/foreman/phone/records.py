@@ -1,8 +1,5 @@
-"""The registry of phone calls: live sessions plus a record of every call (issue 4 item 8).
-
-In memory, bounded; each record is also published on the bus as `call.recorded` and, when a
-store is given, written to it (off the event loop) so it survives a restart.
-"""
+"""A record of every phone call: in memory (bounded), on the bus (`call.recorded`) and, when
+a store is given, in it (off the event loop) so it survives a restart."""
 
 from __future__ import annotations
 
@@ -10,12 +7,10 @@ import asyncio
 import logging
 from collections import deque
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
-from foreman.session.bus import EventBus
-
-if TYPE_CHECKING:
-    from foreman.session.call import CallSession
+from foreman.bus import EventBus
+from foreman.events import CallRecorded
 
 log = logging.getLogger(__name__)
 
@@ -45,61 +40,21 @@ class CallRecord:
         return d
 
 
-class CallRegistry:
-    """Live calls by CallSid and the last `keep` finished ones."""
+class CallRecords:
+    """The last `keep` finished calls, and the store behind them."""
 
     def __init__(
         self, bus: EventBus | None = None, keep: int = 1000, store: CallStore | None = None
     ) -> None:
         self._bus = bus
-        self._active: dict[str, CallSession] = {}
         self.records: deque[CallRecord] = deque(maxlen=keep)
         self.store = store
         self._writes: set[asyncio.Task[None]] = set()
 
-    def __len__(self) -> int:
-        return len(self._active)
-
-    def __contains__(self, call_sid: object) -> bool:
-        return call_sid in self._active
-
-    def get(self, call_sid: str) -> CallSession | None:
-        return self._active.get(call_sid)
-
-    def active(self) -> list[CallSession]:
-        return list(self._active.values())
-
-    def add(self, session: CallSession) -> None:
-        sid = session.info.call_sid
-        if sid in self._active:
-            raise ValueError(f"call {sid} already has a live session")
-        self._active[sid] = session
-
-    def finish(self, session: CallSession, reason: str) -> CallRecord:
-        """Drop the live session and keep its record. Called once, from the session's end."""
-        if self._active.get(session.info.call_sid) is session:
-            del self._active[session.info.call_sid]
-        info = session.info
-        rec = CallRecord(
-            call_sid=info.call_sid,
-            direction=info.direction,
-            from_=info.from_,
-            to=info.to,
-            role=str(info.ctx.role),
-            verified=info.ctx.verified,
-            started_at=session.started_at,
-            ended_at=session.ended_at or session.started_at,
-            reason=reason,
-            purpose=info.purpose,
-        )
-        self.record(rec)
-        return rec
-
     def record(self, rec: CallRecord) -> None:
-        """Keep a record (also for calls that never got a session, e.g. a failed backend)."""
         self.records.append(rec)
         if self._bus is not None:
-            self._bus.publish("call.recorded", **rec.to_dict())
+            self._bus.publish(CallRecorded(rec.to_dict()))
         if self.store is not None:
             task = asyncio.get_running_loop().create_task(self._write(rec.to_dict()))
             self._writes.add(task)

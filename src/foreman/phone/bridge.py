@@ -1,44 +1,45 @@
-"""From an accepted media socket to a running `CallSession` (issue 4 items 2, 3, 7, 10).
+"""From an accepted media socket to a running conversation session.
 
-`serve_media_stream` reads the stream up to `start`, redeems the single-use stream token
-from `start.customParameters` and only then builds and starts a backend: a socket without
-a valid token never costs a model session (reference twilio-media-streams.md §3.3).
-`TwilioServices` is what the HTTP routes and the media socket share (`app.state.twilio`).
+`serve_media_stream` reads the stream up to `start`, lets `StreamAdmission` decide (the
+single-use stream token from `start.customParameters`, the outbound intent, one stream per
+CallSid), and only then builds and starts a backend: a socket without a valid token never
+costs a model session. `PhoneServices` is what the HTTP routes and the media socket share
+(`app.state.twilio`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from foreman.audio.formats import AudioFormat
-from foreman.backends.base import BackendOptions, VoiceBackend
+from foreman.backends.interface import BackendOptions
+from foreman.bus import EventBus
 from foreman.clock import Clock, SystemClock
 from foreman.config import Settings
+from foreman.endpoints.twilio import TwilioEndpoint, TwilioTransport
+from foreman.events import CallRefused, SessionFailed
 from foreman.exceptions import BackendError
+from foreman.phone.identity import identify
+from foreman.phone.records import CallRecord, CallRecords, CallStore
 from foreman.policy.context import CallContext, Role
+from foreman.protocols.twilio.admission import Admitted, Refused, StreamAdmission
 from foreman.protocols.twilio.messages import BadMessage, Start, Stop
 from foreman.protocols.twilio.stream import TwilioStream
 from foreman.protocols.twilio.tokens import StreamTokens
-from foreman.session.bus import EventBus
-from foreman.session.call import CallInfo, CallSession, Dispatcher, TwilioTransport
-from foreman.session.calls import CallRecord, CallRegistry, CallStore
-from foreman.session.identity import identify
+from foreman.session.conversation import ConversationSession, ToolHandler
+from foreman.session.registry import BackendFactory, SessionRegistry, ToolCatalog
 
 log = logging.getLogger("foreman.call")
 
-BackendFactory = Callable[[BackendOptions], VoiceBackend]
-
-START_TIMEOUT_S = 10.0  # Twilio sends `start` right after `connected` (§2.2)
-POLICY_VIOLATION = 1008  # WebSocket close code for a refused token (RFC 6455 §7.4.1)
-INTERNAL_ERROR = 1011
+START_TIMEOUT_S: Final = 10.0  # Twilio sends `start` right after `connected`
+POLICY_VIOLATION: Final = 1008  # WebSocket close code for a refused token (RFC 6455 7.4.1)
+INTERNAL_ERROR: Final = 1011
 
 # Offered when no tool dispatcher is wired, so a phone call can always be ended.
-END_CALL_TOOL: dict[str, Any] = {
+END_CALL_TOOL: Final[dict[str, Any]] = {
     "type": "function",
     "name": "end_call",
     "description": "Hang up the phone call after saying goodbye.",
@@ -62,29 +63,27 @@ class OutboundIntent:
 
 
 @dataclass
-class TwilioServices:
+class PhoneServices:
     """Everything the Twilio routes need; lives in `app.state.twilio`."""
 
     settings: Settings
     backend_factory: BackendFactory
     tokens: StreamTokens
-    registry: CallRegistry
+    registry: SessionRegistry
+    records: CallRecords
     bus: EventBus
     rest: Any = None  # foreman.io.twilio_rest.TwilioRest, or None when not configured
-    dispatcher: Dispatcher | None = None
+    tools: ToolHandler | None = None
+    catalog: ToolCatalog | None = None
     clock: Clock = field(default_factory=SystemClock)
     outbound: dict[str, OutboundIntent] = field(default_factory=dict)
 
     async def aclose(self) -> None:
-        """At shutdown: end live calls (REST hang-up) and close the REST client."""
-        for session in self.registry.active():
-            await session.hangup_now("server shutting down")
-        for session in self.registry.active():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(session.wait_closed(), 5.0)
+        """At shutdown (after the registry hung up every call): close the REST client and
+        write the last records."""
         if self.rest is not None:
             await self.rest.aclose()
-        await self.registry.drain()
+        await self.records.drain()
 
     def missing_for_outbound(self) -> list[str]:
         """Config keys an outbound call needs that are not set."""
@@ -103,17 +102,26 @@ class TwilioServices:
             missing.append("twilio REST client")
         return missing
 
+    def live_call(self, call_sid: str) -> ConversationSession | None:
+        return self.registry.get(call_session_id(call_sid))
 
-def build_twilio_services(
+
+def call_session_id(call_sid: str) -> str:
+    return f"call-{call_sid}"
+
+
+def build_phone_services(
     settings: Settings,
     bus: EventBus,
     backend_factory: BackendFactory,
-    dispatcher: Dispatcher | None = None,
+    registry: SessionRegistry,
     *,
+    tools: ToolHandler | None = None,
+    catalog: ToolCatalog | None = None,
     rest: Any = None,
     clock: Clock | None = None,
     call_log: CallStore | None = None,
-) -> TwilioServices:
+) -> PhoneServices:
     """Build the phone bridge's services. Logs loudly when signature checks are off."""
     tw = settings.twilio
     if not tw.validate_signatures:
@@ -130,22 +138,24 @@ def build_twilio_services(
         from foreman.io.twilio_rest import TwilioRest
 
         rest = TwilioRest(tw.account_sid, tw.auth_token.reveal(), api_base=tw.api_base)
-    return TwilioServices(
+    return PhoneServices(
         settings=settings,
         backend_factory=backend_factory,
         tokens=StreamTokens(tw.stream_token_ttl_s),
-        registry=CallRegistry(bus, store=call_log),
+        registry=registry,
+        records=CallRecords(bus, store=call_log),
         bus=bus,
         rest=rest,
-        dispatcher=dispatcher,
+        tools=tools,
+        catalog=catalog,
         clock=clock or SystemClock(),
     )
 
 
-def backend_options(
-    settings: Settings, ctx: CallContext, info: CallInfo, tools: list[dict[str, Any]]
+def call_backend_options(
+    settings: Settings, ctx: CallContext, call: Admitted, tools: list[dict[str, Any]]
 ) -> BackendOptions:
-    """Per-call backend settings: phone formats, caller context, purpose, tools."""
+    """Per-call backend settings: phone formats, who is calling, the purpose, the tools."""
     rt = settings.realtime
     fmt = AudioFormat.from_name(settings.twilio.model_audio)
     who = {
@@ -156,8 +166,8 @@ def backend_options(
     if not ctx.verified:
         who += " (identity not verified)"
     parts = [rt.instructions, f"You are on a phone call with {who}, number {ctx.caller_id}."]
-    if info.direction == "outbound":
-        parts.append(f"You placed this call. Its purpose: {info.purpose or 'not given'}.")
+    if call.direction == "outbound":
+        parts.append(f"You placed this call. Its purpose: {call.purpose or 'not given'}.")
         greeting = "Introduce yourself briefly and say why you are calling."
     elif ctx.role is Role.UNKNOWN:
         greeting = "Greet the caller briefly and ask how you can help."
@@ -171,7 +181,7 @@ def backend_options(
         instructions=" ".join(parts),
         input_format=fmt,
         output_format=fmt,
-        tools=tools,
+        tools=tuple(tools),
         greeting=greeting,
     )
 
@@ -193,7 +203,7 @@ async def _read_until_start(stream: TwilioStream, transport: TwilioTransport) ->
 
 
 async def serve_media_stream(
-    services: TwilioServices, transport: TwilioTransport, *, signed: bool
+    services: PhoneServices, transport: TwilioTransport, *, signed: bool
 ) -> str:
     """Run one media socket to its end; returns the reason it ended.
 
@@ -209,81 +219,104 @@ async def serve_media_stream(
         log.warning("= media socket refused: %s", got)
         await transport.close(POLICY_VIOLATION, got)
         return got
-    start = got
-    params = start.custom_parameters
-    now = services.clock.monotonic()
-    direction = "outbound" if params.get("direction") == "outbound" else "inbound"
-    ref = params.get("ref", "") if direction == "outbound" else start.call_sid
-    intent: OutboundIntent | None = None
-    if direction == "outbound":
-        intent = services.outbound.pop(ref, None)
-    ok = services.tokens.redeem(params.get("token", ""), ref, now)
-    if ok and intent is not None and intent.call_sid and intent.call_sid != start.call_sid:
-        ok = False
-    if (
-        not ok
-        or (direction == "outbound" and intent is None)
-        or start.call_sid in services.registry
-    ):
-        reason = "invalid or reused stream token"
-        log.warning("= media socket for %s refused: %s", start.call_sid, reason)
-        services.bus.publish("call.refused", call_sid=start.call_sid, reason=reason)
-        await transport.close(POLICY_VIOLATION, reason)
-        return reason
+    admission = StreamAdmission(got)
+    intent = (
+        services.outbound.pop(admission.ref, None) if admission.direction == "outbound" else None
+    )
+    verdict = admission.decide(
+        token_valid=services.tokens.redeem(
+            admission.token, admission.ref, services.clock.monotonic()
+        ),
+        intent=intent,
+        call_live=call_session_id(got.call_sid) in services.registry,
+    )
+    if isinstance(verdict, Refused):
+        log.warning("= media socket for %s refused: %s", got.call_sid, verdict.reason)
+        services.bus.publish(CallRefused(got.call_sid, verdict.reason))
+        await transport.close(POLICY_VIOLATION, verdict.reason)
+        return verdict.reason
+    return await _run_call(services, stream, transport, verdict, signed=signed)
 
-    number = intent.to if intent is not None else params.get("caller", "")
+
+async def _run_call(
+    services: PhoneServices,
+    stream: TwilioStream,
+    transport: TwilioTransport,
+    call: Admitted,
+    *,
+    signed: bool,
+) -> str:
+    settings = services.settings
     ctx = identify(
-        number,
-        services.settings.identity,
-        session_id=f"call-{start.call_sid}",
-        verified=signed,
+        call.number, settings.identity, session_id=call_session_id(call.call_sid), verified=signed
     )
-    info = CallInfo(
-        call_sid=start.call_sid,
-        stream_sid=start.stream_sid,
-        ctx=ctx,
-        direction=direction,
-        from_=services.settings.twilio.from_number if intent else number,
-        to=intent.to if intent else params.get("to", ""),
-        purpose=intent.purpose if intent else "",
-    )
-    disp = services.dispatcher
-    tools = disp.tool_definitions(ctx) if disp is not None else [END_CALL_TOOL]  # type: ignore[attr-defined]
-    backend = services.backend_factory(backend_options(services.settings, ctx, info, tools))
+    from_ = settings.twilio.from_number if call.direction == "outbound" else call.number
     started = services.clock.wall()
+
+    def record(reason: str, ended: float) -> None:
+        services.records.record(
+            CallRecord(
+                call.call_sid,
+                call.direction,
+                from_,
+                call.to,
+                str(ctx.role),
+                ctx.verified,
+                started,
+                ended,
+                reason,
+                call.purpose,
+            )
+        )
+
+    if not settings.realtime.enabled:
+        reason = f"voice sessions are off ([realtime] enabled = false in {settings.source})"
+        log.warning("= call %s refused: %s", call.call_sid, reason)
+        await transport.close(INTERNAL_ERROR, "voice backend disabled")
+        record(reason, services.clock.wall())
+        return reason
+    catalog = services.catalog
+    tools = catalog.tool_definitions(ctx) if catalog is not None else [END_CALL_TOOL]
+    backend = services.backend_factory(call_backend_options(settings, ctx, call, tools))
     try:
         await backend.start()
     except (BackendError, OSError, TimeoutError) as exc:
         reason = f"backend failed to start: {exc}"
-        log.error("= call %s: %s", start.call_sid, reason)
+        log.error("= call %s: %s", call.call_sid, reason)
+        services.bus.publish(SessionFailed(ctx.session_id, reason))
         await backend.close()
         await transport.close(INTERNAL_ERROR, "voice backend unavailable")
-        services.registry.record(
-            CallRecord(
-                info.call_sid,
-                direction,
-                info.from_,
-                info.to,
-                str(ctx.role),
-                ctx.verified,
-                started,
-                services.clock.wall(),
-                reason,
-                info.purpose,
-            )
-        )
+        record(reason, services.clock.wall())
         return reason
-    session = CallSession(
-        info,
+    endpoint = TwilioEndpoint(
         stream,
         transport,
-        backend,
-        config=services.settings.twilio,
-        bus=services.bus,
-        dispatcher=disp,
+        call_sid=call.call_sid,
         rest=services.rest,
+        max_lead_ms=settings.twilio.max_lead_ms,
         clock=services.clock,
-        on_end=services.registry.finish,
+    )
+
+    def ended(session: ConversationSession) -> None:
+        services.registry.remove(session)
+        record(session.reason or "ended", session.ended_at or services.clock.wall())
+
+    session = ConversationSession(
+        ctx,
+        backend,
+        endpoint,
+        bus=services.bus,
+        tools=services.tools,
+        clock=services.clock,
+        on_end=ended,
+        labels={
+            "call_sid": call.call_sid,
+            "stream_sid": call.stream_sid,
+            "direction": call.direction,
+            "from": from_,
+            "to": call.to,
+            "purpose": call.purpose,
+        },
     )
     services.registry.add(session)
     return await session.run()

@@ -1,4 +1,4 @@
-"""Who is calling: the `From` number mapped to a policy role (issue 4 item 7)."""
+"""Who is calling: the `From` number mapped to a policy role."""
 
 from __future__ import annotations
 

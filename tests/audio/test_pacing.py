@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from foreman.session.outbound import OutboundAudio
+from foreman.audio.pacing import OutboundAudio
 
 
 def drain(out: OutboundAudio, now: float) -> list[bytes]:

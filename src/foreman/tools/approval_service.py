@@ -12,11 +12,12 @@ import contextlib
 import logging
 from typing import Any
 
+from foreman.bus import EventBus
 from foreman.clock import Clock
+from foreman.events import ApprovalDecided, ApprovalPrompted
 from foreman.policy.approvals import AlreadyAnswered, Approval, ApprovalBook
 from foreman.policy.context import CallContext
 from foreman.policy.decision import ToolCall
-from foreman.session.bus import EventBus
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,7 @@ class ApprovalService:
         self._futures[approval.id] = asyncio.get_running_loop().create_future()
         if voice_confirmable:
             self._voice.add(approval.id)
-        self.bus.publish("approval.prompt", **self.describe(approval))
+        self.bus.publish(ApprovalPrompted(self.describe(approval)))
         self._ensure_timer()
         return approval
 
@@ -155,7 +156,7 @@ class ApprovalService:
             return  # already settled
         if not future.done():
             future.set_result(approval)
-        self.bus.publish("approval.decided", **self.describe(approval))
+        self.bus.publish(ApprovalDecided(self.describe(approval)))
         self._changed.set()
 
     def _ensure_timer(self) -> None:

@@ -1,0 +1,255 @@
+"""A phone call's media stream (Twilio Media Streams) as an `AudioEndpoint`.
+
+The reader turns WebSocket frames into endpoint events through the sans-I/O
+`TwilioStream`; the pacer sends the assistant's audio in whole 20 ms frames, at most
+`max_lead_ms` ahead of real time, with a mark after each chunk; mark echoes say what the
+caller has heard. A barge-in sends `clear` straight to the socket (never behind queued
+audio). Hanging up goes through Twilio REST (`Status=completed`): closing the socket alone
+does not reliably end a call.
+Protocol: https://www.twilio.com/docs/voice/media-streams/websocket-messages
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any, Final, Protocol
+
+from foreman.audio.formats import PCMU_8K, AudioFormat
+from foreman.clock import Clock, SystemClock
+from foreman.endpoints.interface import (
+    AudioInB64,
+    Drained,
+    Dtmf,
+    EndpointEvent,
+    Heard,
+    HungUp,
+    InputGap,
+)
+from foreman.endpoints.twilio_playout import TwilioPlayout
+from foreman.exceptions import ConversationEnded, InvalidState, SessionClosed
+from foreman.protocols.twilio.messages import BadMessage, MarkEcho, Media, Start, Stop
+from foreman.protocols.twilio.messages import Dtmf as TwilioDtmf
+from foreman.protocols.twilio.stream import TwilioStream
+
+log = logging.getLogger("foreman.call")
+
+MAX_BAD_MESSAGES: Final = 200  # garbage is ignored, but a flood of it ends the call
+MAX_GAP_FILL_MS: Final = 10_000  # a stall longer than this is not worth replaying as silence
+
+
+class TwilioTransport(Protocol):
+    """The media WebSocket as the endpoint sees it (FastAPI adapter; in memory in tests)."""
+
+    async def receive(self) -> str | bytes | None:
+        """The next frame; None once the socket is closed."""
+        ...
+
+    async def send_text(self, text: str) -> None:
+        """Raises SessionClosed once the socket is gone."""
+        ...
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        """Close; idempotent, never raises."""
+        ...
+
+
+class Hangup(Protocol):
+    """Twilio REST as the endpoint uses it (foreman.io.twilio_rest.TwilioRest)."""
+
+    async def hangup(self, call_sid: str) -> bool: ...
+
+
+@dataclass
+class PhoneStats:
+    media_in: int = 0
+    frames_out: int = 0
+    marks_sent: int = 0
+    marks_played: int = 0
+    marks_dropped: int = 0
+    bad_messages: int = 0
+    clears: int = 0
+    dtmf: int = 0
+    gap_filled_ms: int = 0
+    counters: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        out = {k: v for k, v in self.__dict__.items() if k != "counters"}
+        return out
+
+
+class TwilioEndpoint:
+    """One call's media stream, after its `start` was read and admitted."""
+
+    kind = "phone"
+    input_format: AudioFormat | None = PCMU_8K
+
+    def __init__(
+        self,
+        stream: TwilioStream,
+        transport: TwilioTransport,
+        *,
+        call_sid: str,
+        rest: Hangup | None = None,
+        max_lead_ms: int = 400,
+        max_chunk_ms: int = 100,
+        clock: Clock | None = None,
+    ) -> None:
+        self.call_sid = call_sid
+        self._stream = stream
+        self._transport = transport
+        self._rest = rest
+        self._clock = clock or SystemClock()
+        # One mark per chunk: truncation is exact to within one chunk.
+        self._playout = TwilioPlayout(
+            max_lead_ms=max_lead_ms, max_chunk_frames=max(1, max_chunk_ms // 20)
+        )
+        self._wake = asyncio.Event()  # pacer: audio was queued
+        self.stats = PhoneStats()
+        self._hung_up = False
+        self._handlers: dict[type, Callable[[Any], EndpointEvent | None]] = {
+            MarkEcho: self._on_mark,
+            TwilioDtmf: self._on_dtmf,
+            BadMessage: self._on_bad,
+            Start: lambda _: self._bad("second start message"),
+        }
+
+    def set_output_format(self, fmt: AudioFormat) -> None:
+        self._playout.set_model_format(fmt)
+
+    async def run(self, tg: asyncio.TaskGroup) -> None:
+        tg.create_task(self._pace(), name=f"pacer>{self.call_sid}")
+
+    # --- caller -> session --------------------------------------------------------------
+    async def events(self) -> AsyncIterator[EndpointEvent]:
+        receive = self._transport.receive
+        handlers = self._handlers
+        while True:
+            frame = await receive()
+            if frame is None:
+                self._stream.connection_lost()
+                yield HungUp("caller hung up (socket closed)")
+                return
+            for event in self._stream.receive(frame):
+                if type(event) is Media:  # the hot path: one check, no dict lookup
+                    self.stats.media_in += 1
+                    if event.gap_ms > 0:
+                        gap = min(event.gap_ms, MAX_GAP_FILL_MS)
+                        self.stats.gap_filled_ms += gap
+                        yield InputGap(gap)
+                    yield AudioInB64(event.payload_b64)
+                elif type(event) is Stop:
+                    yield HungUp("caller hung up")
+                    return
+                else:
+                    handler = handlers.get(type(event))
+                    out = handler(event) if handler is not None else None
+                    if out is not None:
+                        yield out
+                        if type(out) is Heard and not self._playout.playing:
+                            yield Drained()
+
+    def _on_mark(self, ev: MarkEcho) -> EndpointEvent | None:
+        heard = self._playout.mark_echo(ev.name)
+        if heard is None:
+            self.stats.marks_dropped += 1  # echoed because of a clear, or not ours
+            return Drained() if not self._playout.playing else None
+        self.stats.marks_played += 1
+        return Heard(*heard)
+
+    def _on_dtmf(self, ev: TwilioDtmf) -> EndpointEvent:
+        self.stats.dtmf += 1
+        return Dtmf(ev.digit)
+
+    def _on_bad(self, ev: BadMessage) -> None:
+        self._bad(ev.reason)
+
+    def _bad(self, reason: str) -> None:
+        self.stats.bad_messages += 1
+        if self.stats.bad_messages == 1:
+            log.warning("< call %s: bad message ignored: %s", self.call_sid, reason)
+        if self.stats.bad_messages > MAX_BAD_MESSAGES:
+            raise ConversationEnded(f"too many bad messages from Twilio (last: {reason})")
+
+    # --- session -> caller --------------------------------------------------------------
+    def play(self, segment: str, audio: bytes) -> None:
+        self._playout.audio(segment, audio)
+        self._wake.set()
+
+    def end_segment(self, segment: str) -> None:
+        self._playout.end_segment(segment)
+        self._wake.set()
+
+    async def flush(self) -> Heard | None:
+        # Bookkeeping first, with no await: what was heard is fixed at this instant.
+        cut = self._playout.flush(self._clock.monotonic())
+        if cut is None:
+            return None
+        self.stats.clears += 1
+        await self._send(self._stream.clear())
+        return Heard(*cut)
+
+    @property
+    def playing(self) -> bool:
+        return self._playout.playing
+
+    async def _pace(self) -> None:
+        playout = self._playout
+        clock = self._clock
+        stream = self._stream
+        frame_bytes = playout.out.frame_bytes
+        while True:
+            delay = playout.delay(clock.monotonic())
+            if delay is None:
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            if delay > 0:
+                await asyncio.sleep(delay)
+                continue
+            chunk = playout.next_chunk(clock.monotonic())
+            if chunk is None:
+                continue
+            await self._send(stream.media_bytes(chunk.payload))
+            self.stats.frames_out += len(chunk.payload) // frame_bytes
+            mark = playout.chunk_sent(chunk)
+            if mark is None:
+                continue  # a barge-in dropped this audio while it was being sent
+            await self._send(stream.mark(mark.name))
+            self.stats.marks_sent += 1
+
+    async def _send(self, text: str) -> None:
+        try:
+            await self._transport.send_text(text)
+        except (SessionClosed, InvalidState):
+            # The caller hung up while audio was going out: an ordinary end of call, which
+            # the reader reports with its reason.
+            raise ConversationEnded("caller hung up") from None
+
+    # --- ending -------------------------------------------------------------------------
+    async def hang_up(self, reason: str) -> None:
+        if self._hung_up:
+            return
+        self._hung_up = True
+        if self._rest is None:
+            log.info("= call %s: no Twilio REST client; closing the stream only", self.call_sid)
+        else:
+            try:
+                await self._rest.hangup(self.call_sid)
+            except Exception as exc:  # the stream is closed anyway; Twilio then ends the call
+                log.warning("> call %s: REST hang-up failed: %r", self.call_sid, exc)
+        await self._transport.close(1000, "call ended")
+
+    async def close(self) -> None:
+        self._playout.release(self._clock.monotonic())
+        await self._transport.close(1000, "call ended")
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "call_sid": self.call_sid,
+            "stream_sid": self._stream.stream_sid,
+            **self.stats.as_dict(),
+            "queued_ms": self._playout.out.queued_bytes // 8,
+        }

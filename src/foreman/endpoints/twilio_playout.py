@@ -1,0 +1,133 @@
+"""The assistant's audio on its way to a phone caller, and what the caller really heard.
+
+`TwilioPlayout` is bookkeeping only (no awaits, time passed in): it converts the model's
+audio to 8 kHz µ-law, frames and paces it (`OutboundAudio`), and tracks Twilio marks
+(`PlaybackTracker`): a mark follows every chunk, and its echo means the audio before it has
+played, so a barge-in cuts the segment at a position the caller confirmed. The Twilio
+endpoint owns the socket: its pacer sends the chunks handed out here, and on a barge-in it
+sends `clear` and reports what `flush()` returns.
+Twilio's mark and clear semantics: https://www.twilio.com/docs/voice/media-streams/websocket-messages
+"""
+
+from __future__ import annotations
+
+from foreman.audio.convert import Converter, build_plan
+from foreman.audio.formats import PCMU_8K, AudioFormat
+from foreman.audio.pacing import Chunk, OutboundAudio
+from foreman.audio.playback import Mark, PlaybackTracker, parse_mark_name
+
+
+class TwilioPlayout:
+    """Per call. Feed it the assistant's audio by segment and Twilio's mark echoes."""
+
+    def __init__(self, *, max_lead_ms: int, max_chunk_frames: int) -> None:
+        self.out = OutboundAudio(max_lead_ms=max_lead_ms, max_chunk_frames=max_chunk_frames)
+        self.tracker = PlaybackTracker(PCMU_8K)
+        self.model_format: AudioFormat = PCMU_8K
+        self._plan: Converter = build_plan(PCMU_8K, PCMU_8K)
+        self._converting: str | None = None  # segment the converter is working on
+        self._sent: dict[str, None] = {}  # segments with audio sent, in order
+        self._received: dict[str, int] = {}  # model bytes per segment, for the clamp
+
+    def set_model_format(self, fmt: AudioFormat) -> None:
+        """µ-law from the model passes through untouched; anything else is converted."""
+        self.model_format = fmt
+        self._plan = build_plan(fmt, PCMU_8K)
+
+    # --- model -> caller ----------------------------------------------------------------
+    def audio(self, segment: str, audio: bytes) -> None:
+        """Queue model audio of `segment` (converted to µ-law if needed)."""
+        self._received[segment] = self._received.get(segment, 0) + len(audio)
+        if not self._plan.is_passthrough:
+            if self._converting != segment:
+                self._flush_converter()
+                self._converting = segment
+            audio = self._plan.convert(audio)
+        self.out.push(segment, 0, audio)
+
+    def end_segment(self, segment: str) -> None:
+        """The segment is complete: flush the converter, pad its last frame."""
+        if segment == self._converting:
+            self._flush_converter()
+        self.out.finish_item(segment, 0)
+
+    def _flush_converter(self) -> None:
+        if self._converting is None:
+            return
+        tail = self._plan.flush()
+        if tail:
+            self.out.push(self._converting, 0, tail)
+        self._plan.reset()
+        self._converting = None
+
+    # --- pacing and marks ---------------------------------------------------------------
+    def delay(self, now: float) -> float | None:
+        """Seconds until the next chunk may go; 0 = now; None = nothing to send."""
+        return self.out.delay(now)
+
+    def next_chunk(self, now: float) -> Chunk | None:
+        return self.out.next_chunk(now)
+
+    def chunk_sent(self, chunk: Chunk) -> Mark | None:
+        """The chunk's media went out: the mark to send after it, or None when a flush
+        dropped it meanwhile (its audio was discarded; no mark may claim it)."""
+        if chunk.generation != self.out.generation:
+            return None
+        self._sent[chunk.item_id] = None
+        return self.tracker.sent(chunk.item_id, 0, chunk.audio_bytes)
+
+    def mark_echo(self, name: str) -> tuple[str, int] | None:
+        """Twilio echoed a mark: (segment, ms heard of it) when it counted as played; None
+        for an echo caused by a clear, or a name that is not ours."""
+        if not self.tracker.acknowledged(name):
+            return None
+        parsed = parse_mark_name(name)
+        heard = None
+        if parsed is not None:
+            heard = (parsed.item_id, self.tracker.heard_ms(parsed.item_id))
+        if not self.tracker.playing:
+            self._forget_played()
+        return heard
+
+    def _forget_played(self) -> None:
+        """Everything sent has played: forget finished segments so state stays bounded."""
+        keep = self.out.first_queued()
+        for segment in list(self._sent):
+            if keep is None or segment != keep[0]:
+                self.tracker.forget(segment)
+                self._received.pop(segment, None)
+                del self._sent[segment]
+
+    @property
+    def playing(self) -> bool:
+        """Audio is queued, or sent and not yet echoed."""
+        return self.out.has_audio or self.tracker.playing
+
+    # --- barge-in -----------------------------------------------------------------------
+    def flush(self, now: float) -> tuple[str, int] | None:
+        """Drop everything queued (a new generation; outstanding marks count as dropped)
+        and say where playback stopped: (segment, ms heard), clamped to what the model
+        sent; None when nothing was queued or playing. The caller sends `clear` now."""
+        if not self.playing:
+            return None
+        queued = self.out.first_queued()
+        trunc = self.tracker.interrupt()
+        self.out.drop(now)
+        self._plan.reset()
+        self._converting = None
+        if trunc is not None:
+            received = self._received.get(trunc.item_id, 0)
+            received_ms = int(self.model_format.ms_for_bytes(received))
+            return trunc.item_id, max(0, min(trunc.audio_end_ms, received_ms))
+        if queued is not None:
+            # Everything sent has played and the rest was still queued here: cut the segment
+            # at what its echoed marks confirm (0 when none of it was sent).
+            return queued[0], int(self.tracker.heard_ms(queued[0]))
+        return None
+
+    def release(self, now: float) -> None:
+        """The call is over: drop every buffer."""
+        self.out.drop(now)
+        self.tracker.clear()
+        self._sent.clear()
+        self._received.clear()

@@ -1,0 +1,267 @@
+"""The registry of every live session, and the commands the API (and the TUI) send.
+
+Phone calls, the desk assistant's voice session and, later, chat sessions all register
+here, so status shows them together and shutdown ends them all. The desk session is the
+owner's own voice mode: at most one runs, and `mode` is `voice` while it does, `text` at
+rest (`end_call` or a stop returns to text). Starting validates everything it can before
+dialling the backend, and every failure becomes a one-line `last_error`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from foreman.audio.formats import AudioFormat
+from foreman.backends.interface import BackendOptions, VoiceBackend
+from foreman.bus import EventBus
+from foreman.config import Settings
+from foreman.endpoints.text import TextEndpoint
+from foreman.events import ModeChanged, SessionFailed
+from foreman.exceptions import AudioFormatError, BackendError, ForemanError
+from foreman.io.realtime_ws import endpoint_host, key_allowed, needs_api_key
+from foreman.policy.context import CallContext, Channel, Role
+from foreman.session.conversation import ConversationSession, ToolHandler
+
+log = logging.getLogger(__name__)
+
+BackendFactory = Callable[[BackendOptions], VoiceBackend]
+
+
+class AlreadyActive(ForemanError):
+    """A desk voice session is already running (HTTP 409)."""
+
+
+class StartRejected(ForemanError):
+    """The start request cannot work as given (HTTP 400); the message says what to change."""
+
+
+class ToolCatalog(Protocol):
+    def tool_definitions(self, ctx: CallContext) -> list[dict[str, Any]]: ...
+
+
+@dataclass(frozen=True)
+class StartRequest:
+    model: str | None = None
+    voice: str | None = None
+    in_sr: int | None = None
+    out_format: str | None = None
+    instructions: str | None = None
+    endpoint: str | None = None
+    transport: str | None = None
+
+
+class SessionRegistry:
+    def __init__(
+        self,
+        settings: Settings,
+        bus: EventBus,
+        backend_factory: BackendFactory,
+        *,
+        tools: ToolHandler | None = None,
+        catalog: ToolCatalog | None = None,
+    ) -> None:
+        self.settings = settings
+        self.bus = bus
+        self.backend_factory = backend_factory
+        self.tools = tools
+        self.catalog = catalog
+        self._live: dict[str, ConversationSession] = {}
+        self.desk: ConversationSession | None = None
+        self.last_error: str | None = None
+        self._last: dict[str, Any] = {}
+        self._lock = asyncio.Lock()
+        self._tasks: set[asyncio.Task[str]] = set()
+
+    # --- every session -----------------------------------------------------------------
+    def add(self, session: ConversationSession) -> None:
+        if session.session_id in self._live:
+            raise ValueError(f"session {session.session_id} is already live")
+        self._live[session.session_id] = session
+
+    def remove(self, session: ConversationSession) -> None:
+        if self._live.get(session.session_id) is session:
+            del self._live[session.session_id]
+
+    def get(self, session_id: str) -> ConversationSession | None:
+        return self._live.get(session_id)
+
+    def __contains__(self, session_id: object) -> bool:
+        return session_id in self._live
+
+    def __len__(self) -> int:
+        return len(self._live)
+
+    def __iter__(self) -> Iterator[ConversationSession]:
+        return iter(list(self._live.values()))
+
+    def of_channel(self, channel: Channel) -> list[ConversationSession]:
+        return [s for s in self._live.values() if s.ctx.channel is channel]
+
+    # --- the desk session ----------------------------------------------------------------
+    @property
+    def mode(self) -> str:
+        return "voice" if self.desk is not None and self.desk.active else "text"
+
+    def options_for(self, req: StartRequest, ctx: CallContext) -> BackendOptions:
+        rt = self.settings.realtime
+        if not rt.enabled:
+            raise StartRejected(
+                f"voice sessions are off: [realtime] enabled = false in {self.settings.source}"
+            )
+        transport = req.transport or rt.transport
+        if transport == "webrtc":
+            raise StartRejected(
+                "transport 'webrtc' is not supported yet; use 'websocket' (WebRTC is planned)"
+            )
+        if transport != "websocket":
+            raise StartRejected(f"unknown transport {transport!r}; use 'websocket'")
+        endpoint = req.endpoint or rt.endpoint
+        if not endpoint.startswith(("ws://", "wss://")):
+            raise StartRejected(f"endpoint must be a ws:// or wss:// URL, got {endpoint!r}")
+        if needs_api_key(endpoint) and not rt.api_key:
+            raise StartRejected(
+                "no OPENAI_API_KEY is set where `foreman serve` runs: export "
+                "OPENAI_API_KEY=sk-... before starting the server, or run "
+                "`foreman mock-realtime --port 9100` and start with endpoint "
+                "ws://127.0.0.1:9100/v1/realtime"
+            )
+        if needs_api_key(endpoint) and not key_allowed(endpoint, rt.api_key_hosts):
+            raise StartRejected(
+                f"the API key is sent only over wss:// to the hosts in [realtime] "
+                f"api_key_hosts ({', '.join(rt.api_key_hosts) or 'none'}); "
+                f"{endpoint_host(endpoint)} would get none"
+            )
+        if req.in_sr is not None:
+            # The API session takes text turns: there is no microphone whose rate this
+            # could set, and a setting that is accepted and then ignored misleads.
+            raise StartRejected(
+                "audio.in_sr applies to a microphone; this session takes text turns "
+                "(the desk microphone's rate is [realtime] audio_in_hz)"
+            )
+        try:
+            model_format = AudioFormat.from_name(req.out_format or rt.audio_out_format)
+        except AudioFormatError as exc:
+            raise StartRejected(str(exc)) from None
+        tools = self.catalog.tool_definitions(ctx) if self.catalog is not None else []
+        return BackendOptions(
+            model=req.model or rt.model,
+            endpoint=endpoint,
+            voice=req.voice or rt.voice,
+            instructions=req.instructions if req.instructions is not None else rt.instructions,
+            input_format=model_format,
+            output_format=model_format,
+            tools=tuple(tools),
+        )
+
+    def owner_context(self) -> CallContext:
+        """The control API is loopback or token-protected: its user is the owner."""
+        return CallContext(
+            session_id=f"desk-{uuid.uuid4().hex[:12]}",
+            channel=Channel.LOCAL_VOICE,
+            role=Role.OWNER,
+            caller_name=self.settings.identity.owner_name,
+            verified=True,
+        )
+
+    async def start_desk(self, req: StartRequest) -> dict[str, Any]:
+        async with self._lock:
+            if self.desk is not None and self.desk.active:
+                raise AlreadyActive("a realtime session is already active; stop it first")
+            ctx = self.owner_context()  # the same context picks the tools and runs them
+            options = self.options_for(req, ctx)
+            backend = self.backend_factory(options)
+            self._last = {
+                "model": options.model,
+                "endpoint_host": endpoint_host(options.endpoint),
+                "transport": "websocket",
+            }
+            try:
+                await backend.start()
+            except BackendError as exc:
+                self.last_error = str(exc)
+                log.warning("= desk session failed to start: %s", exc)
+                self.bus.publish(SessionFailed(ctx.session_id, self.last_error))
+                await backend.close()
+                raise
+            self.last_error = None
+            session = ConversationSession(
+                ctx,
+                backend,
+                TextEndpoint(),
+                bus=self.bus,
+                tools=self.tools,
+                on_end=self._desk_ended,
+            )
+            self.desk = session
+            self.add(session)
+            task = asyncio.get_running_loop().create_task(session.run(), name="desk-session")
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            self.bus.publish(ModeChanged("voice"))
+            log.info("= desk session %s started (%s)", ctx.session_id, options.model)
+            return self.status()
+
+    def _desk_ended(self, session: ConversationSession) -> None:
+        self.remove(session)
+        if session.error:
+            self.last_error = session.error
+        if self.desk is session:
+            self._last["counters"] = _counters(session)
+            self.desk = None
+            self.bus.publish(ModeChanged("text"))
+
+    async def stop_desk(self, reason: str = "stopped by API") -> dict[str, Any]:
+        """Idempotent: stopping when nothing runs is fine."""
+        async with self._lock:
+            session = self.desk
+            if session is not None:
+                session.end(reason)
+                await session.wait_closed()
+            return self.status()
+
+    async def aclose(self) -> None:
+        """Shutdown: end the desk session, hang up every call, wait for them to close."""
+        await self.stop_desk("server shutting down")
+        for session in self:
+            await session.hang_up_now("server shutting down")
+        for session in self:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(session.wait_closed(), 5.0)
+
+    def status(self) -> dict[str, Any]:
+        session = self.desk
+        active = session is not None and session.active
+        out: dict[str, Any] = {
+            "active": active,
+            "mode": self.mode,
+            "model": self._last.get("model"),
+            "since": None,
+            "last_error": self.last_error,
+            "transport": self._last.get("transport"),
+            "endpoint_host": self._last.get("endpoint_host"),
+            "session_id": None,
+            "provider_session_id": None,
+            "counters": self._last.get("counters", {}),
+            "calls": len(self.of_channel(Channel.PHONE)),
+        }
+        if session is not None and active:
+            backend = session.backend.status()
+            out.update(
+                since=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(session.started_at)),
+                session_id=session.session_id,
+                provider_session_id=backend.provider_session_id,
+                counters=_counters(session),
+            )
+        return out
+
+
+def _counters(session: ConversationSession) -> dict[str, Any]:
+    backend = session.backend.status()
+    return {**dict(backend.counters), "responses": session.stats.replies}
