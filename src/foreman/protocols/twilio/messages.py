@@ -1,4 +1,6 @@
-"""Typed events for the Twilio Media Streams WebSocket (reference twilio-media-streams.md §2).
+"""Typed events for the Twilio Media Streams WebSocket.
+
+https://www.twilio.com/docs/voice/media-streams/websocket-messages
 
 What `TwilioStream.receive` hands back. Numbers that Twilio sends as JSON strings
 (`sequenceNumber`, `media.chunk`, `media.timestamp`) are converted to `int` here; the media
@@ -14,18 +16,20 @@ import binascii
 from dataclasses import dataclass, field
 from typing import Any
 
-# The only format Twilio uses both ways (§0, §2.2 `mediaFormat`).
+# The only format Twilio uses both ways (`start.mediaFormat`).
 MULAW_ENCODING = "audio/x-mulaw"
 MULAW_SAMPLE_RATE = 8000
 MULAW_CHANNELS = 1
 FRAME_BYTES = 160  # 20 ms of µ-law at 8 kHz
 BYTES_PER_MS = 8
 FRAME_MS = 20
+DTMF_DIGITS = frozenset("0123456789*#ABCD")
+B64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="
 
 
 @dataclass(frozen=True, slots=True)
 class Connected:
-    """First frame after the upgrade. Tolerated, never required (§2.1)."""
+    """First frame after the upgrade. Tolerated, never required."""
 
     protocol: str
     version: str
@@ -33,7 +37,7 @@ class Connected:
 
 @dataclass(frozen=True, slots=True)
 class Start:
-    """Stream metadata, sent once. `custom_parameters` are the TwiML `<Parameter>`s (§1.2)."""
+    """Stream metadata, sent once. `custom_parameters` are the TwiML `<Parameter>`s."""
 
     stream_sid: str
     call_sid: str
@@ -47,13 +51,12 @@ class Start:
 
 @dataclass(frozen=True, slots=True)
 class Media:
-    """Caller audio: base64 µ-law text, 160 bytes per ~20 ms (§2.2 media).
+    """Caller audio: base64 µ-law text, 160 bytes per ~20 ms.
 
     Forward `payload_b64` as is for µ-law passthrough; read `payload` for the raw bytes.
     Derive durations from the payload length (8 bytes per ms), not from `timestamp`.
     `gap_ms` > 0 means the timestamps skipped that much audio before this frame (whole 20 ms
-    frames only; §6.4 scenario 11): insert that much silence (0xFF) first if the model's VAD
-    should see the pause.
+    frames only): insert that much silence (0xFF) first if the model's VAD should see the pause.
     """
 
     payload_b64: str
@@ -77,7 +80,7 @@ class Media:
 
 @dataclass(frozen=True, slots=True)
 class MarkEcho:
-    """Twilio reached (or, after a `clear`, dropped) the mark we sent with this name (§2.4)."""
+    """Twilio reached (or, after a `clear`, dropped) the mark we sent with this name."""
 
     name: str
 
@@ -116,8 +119,11 @@ class BadMessage:
 
 TwilioEvent = Connected | Start | Media | MarkEcho | Dtmf | Stop | Unknown | BadMessage
 
+
 __all__ = [
+    "B64_ALPHABET",
     "BYTES_PER_MS",
+    "DTMF_DIGITS",
     "FRAME_BYTES",
     "FRAME_MS",
     "MULAW_CHANNELS",
