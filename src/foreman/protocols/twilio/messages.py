@@ -2,12 +2,14 @@
 
 https://www.twilio.com/docs/voice/media-streams/websocket-messages
 
-What `TwilioStream.receive` hands back. Numbers that Twilio sends as JSON strings
-(`sequenceNumber`, `media.chunk`, `media.timestamp`) are converted to `int` here; the media
-payload stays base64 text so µ-law passthrough can forward it untouched (decode only when you
-need the bytes, through `Media.payload`).
+What the two ends' `receive` hands back. The server role (`TwilioStream`) gets Twilio's
+messages: numbers that Twilio sends as JSON strings (`sequenceNumber`, `media.chunk`,
+`media.timestamp`) are converted to `int` here; the media payload stays base64 text so µ-law
+passthrough can forward it untouched (decode only when you need the bytes, through
+`Media.payload`). The caller role (`TwilioCallerStream`, Twilio's side) gets the server's
+`media`/`mark`/`clear`, judged the way Twilio judges them.
 
-Wire names appear only in this module and in `stream.py` (the parser/serializer).
+Wire names appear only in this module, `stream.py` and `caller.py` (the parsers/serializers).
 """
 
 from __future__ import annotations
@@ -120,6 +122,56 @@ class BadMessage:
 TwilioEvent = Connected | Start | Media | MarkEcho | Dtmf | Stop | Unknown | BadMessage
 
 
+# What the caller role (Twilio's side) hands back. `raw` is the parsed JSON object, for test
+# doubles that record what the server sent; it takes no part in equality.
+
+
+@dataclass(frozen=True, slots=True)
+class ServerMedia:
+    """Audio the server sent: queue `audio` (µ-law) behind everything already queued."""
+
+    payload_b64: str
+    audio: bytes
+    raw: dict[str, Any] = field(default_factory=dict, hash=False, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ServerMark:
+    """A mark the server sent: echo `name` (`TwilioCallerStream.mark`) once all audio queued
+    before it has played, at once if nothing is queued, or at once after a `clear`."""
+
+    name: str
+    raw: dict[str, Any] = field(default_factory=dict, hash=False, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ServerClear:
+    """The server asked to drop all queued audio: drop it and echo every pending mark."""
+
+    raw: dict[str, Any] = field(default_factory=dict, hash=False, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """A frame Twilio would not act on: error `code` (31950 for a binary frame, 31951 for an
+    invalid message), with every rule it breaks in `problems`. Twilio logs it and carries on;
+    so does the caller role. `raw` is None when the frame was not a JSON object."""
+
+    code: int
+    problems: tuple[str, ...]
+    raw: dict[str, Any] | None = field(default=None, hash=False, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Tolerated:
+    """Accepted, but not the way to do it (e.g. audio that is not whole 160-byte frames makes
+    Twilio's playback jitter). Comes just before the event it is about."""
+
+    reason: str
+
+
+CallerEvent = ServerMedia | ServerMark | ServerClear | Rejected | Tolerated
+
 __all__ = [
     "B64_ALPHABET",
     "BYTES_PER_MS",
@@ -130,12 +182,18 @@ __all__ = [
     "MULAW_ENCODING",
     "MULAW_SAMPLE_RATE",
     "BadMessage",
+    "CallerEvent",
     "Connected",
     "Dtmf",
     "MarkEcho",
     "Media",
+    "Rejected",
+    "ServerClear",
+    "ServerMark",
+    "ServerMedia",
     "Start",
     "Stop",
+    "Tolerated",
     "TwilioEvent",
     "Unknown",
 ]
