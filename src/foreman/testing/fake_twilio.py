@@ -1,4 +1,6 @@
-"""A fake Twilio caller that behaves like Twilio towards Foreman (reference §1-3, §2.4).
+"""A fake Twilio caller that behaves like Twilio towards Foreman.
+
+https://www.twilio.com/docs/voice/media-streams/websocket-messages
 
     caller = FakeTwilioCaller(server_http="http://127.0.0.1:PORT",
                               public_url="https://voice.example.com", auth_token=TOKEN)
@@ -8,29 +10,29 @@
     await caller.hangup()                    # stop, then close
 
 * `dial()` posts `/twilio/voice` form-encoded with a valid `X-Twilio-Signature` computed over
-  `public_url + "/twilio/voice"` (what Twilio signs, §3.1), reads `<Connect><Stream url>` and
+  `public_url + "/twilio/voice"` (what Twilio signs), reads `<Connect><Stream url>` and
   `<Parameter>`s from the TwiML, and opens the WebSocket on the same *path* of `server_http`
-  with a signature over the `wss://` URL from the TwiML (§3.3). Then `connected` and `start`
+  with a signature over the `wss://` URL from the TwiML. Then `connected` and `start`
   (customParameters = the TwiML parameters, fresh `MZ`/`CA` sids, µ-law/8000/1).
+* Every frame is built and judged by the caller role of the protocol module
+  (`foreman.protocols.twilio.TwilioCallerStream`); this class only paces, plays and records.
 * Uplink: one task sends 160-byte `media` frames against a monotonic 20 ms schedule (late
   frames are sent at once to catch up, like audio delivered over TCP), with `chunk`,
   `timestamp` and `sequenceNumber` as strings. `continuous_silence=True` fills idle time with
-  silence frames as real Twilio does (the stream never goes quiet, §2.2).
-* Playback emulation (§2.4): server `media` queues and "plays" at 8 kHz (160 bytes per 20 ms) on
-  its own task; a `mark` is echoed when all audio queued before it has played (at once if
-  nothing is queued); a `clear` drops all queued audio at once and echoes every pending mark.
-* `validation_errors` lists anything the server sent that Twilio would reject (§1.8 31950 /
-  31951, §2.3): binary frames, unknown events, wrong `streamSid`, extra or missing fields,
-  messages before `start` or after `stop`, payloads that are not whole 160-byte frames.
-  Recorded, never raised.
+  silence frames as real Twilio does (the stream never goes quiet).
+* Playback emulation: server `media` queues and "plays" at 8 kHz (160 bytes per 20 ms) on its
+  own task; a `mark` is echoed when all audio queued before it has played (at once if nothing
+  is queued); a `clear` drops all queued audio at once and echoes every pending mark.
+* `validation_errors` lists anything the server sent that Twilio would reject (errors 31950 /
+  31951): binary frames, unknown events, wrong `streamSid`, extra or missing fields, messages
+  before `start` or after `stop`; and what it accepts but plays badly (payloads that are not
+  whole 160-byte frames). Recorded, never raised.
 """
 
 from __future__ import annotations
 
 import asyncio
-import binascii
 import contextlib
-import json
 import xml.etree.ElementTree as ET
 from collections import deque
 from collections.abc import Callable
@@ -42,9 +44,17 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from foreman.audio.g711 import pcm16_to_ulaw
+from foreman.exceptions import SessionClosed
+from foreman.protocols.twilio.caller import TwilioCallerStream
+from foreman.protocols.twilio.messages import (
+    Rejected,
+    ServerClear,
+    ServerMark,
+    ServerMedia,
+    Tolerated,
+)
 from foreman.protocols.twilio.signature import SIGNATURE_HEADER, compute_signature
 from foreman.testing.fake_twilio_playback import TwilioPlayback
-from foreman.testing.fake_twilio_wire import check_server_message
 from foreman.testing.twilio_rest_standin import new_sid
 
 FRAME = 160  # bytes of µ-law per 20 ms
@@ -100,11 +110,8 @@ class FakeTwilioCaller:
         self.close_code: int | None = None
         # Internals.
         self._ws: ClientConnection | None = None
-        self._seq = 0
-        self._chunk = 0
+        self._wire = TwilioCallerStream()  # builds every frame we send, judges every one we get
         self._t0 = 0.0
-        self._started = False
-        self._stopped = False
         self._changed = asyncio.Condition()
         self._closed = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -115,7 +122,7 @@ class FakeTwilioCaller:
 
     # ------------------------------------------------------------------ dialling
     def voice_params(self) -> dict[str, str]:
-        """The form fields of the voice webhook (§1.1)."""
+        """The form fields of the voice webhook."""
         return {
             "AccountSid": self.account_sid,
             "ApiVersion": "2010-04-01",
@@ -152,7 +159,7 @@ class FakeTwilioCaller:
             )
         content_type = response.headers.get("content-type", "").split(";")[0].strip()
         if content_type not in ("text/xml", "application/xml"):
-            # Twilio reads a text/plain body aloud and hangs up (§1.1).
+            # Twilio reads a text/plain body aloud and hangs up.
             self.validation_errors.append(f"voice webhook Content-Type {content_type!r}")
         await self.answer(response.text)
 
@@ -196,24 +203,16 @@ class FakeTwilioCaller:
         )
         self._spawn(self._reader())
         self._spawn(self._playback.run())
-        await self._send({"event": "connected", "protocol": "Call", "version": "1.0.0"})
+        await self._send(self._wire.connected())
         self._t0 = asyncio.get_running_loop().time()
         await self._send(
-            {
-                "event": "start",
-                "sequenceNumber": self._next_seq(),
-                "start": {
-                    "accountSid": self.account_sid,
-                    "streamSid": self.stream_sid,
-                    "callSid": self.call_sid,
-                    "tracks": ["inbound"],
-                    "customParameters": self.parameters,
-                    "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
-                },
-                "streamSid": self.stream_sid,
-            }
+            self._wire.start(
+                stream_sid=self.stream_sid,
+                call_sid=self.call_sid,
+                account_sid=self.account_sid,
+                custom_parameters=self.parameters,
+            )
         )
-        self._started = True
         self._spawn(self._uplink())
 
     # ------------------------------------------------------------------ uplink
@@ -228,7 +227,7 @@ class FakeTwilioCaller:
 
     async def send_ulaw(self, ulaw: bytes) -> None:
         """Send µ-law bytes as paced 160-byte frames (the last one padded with silence)."""
-        if not self._started or self._stopped:
+        if self._wire.phase != "streaming":
             raise FakeCallError("the stream is not open")
         if len(ulaw) % FRAME:
             ulaw += b"\xff" * (FRAME - len(ulaw) % FRAME)
@@ -240,15 +239,10 @@ class FakeTwilioCaller:
         await done
 
     async def send_dtmf(self, digit: str) -> None:
-        """The caller presses a key (§2.2 dtmf, track `inbound_track`)."""
-        await self._send(
-            {
-                "event": "dtmf",
-                "streamSid": self.stream_sid,
-                "sequenceNumber": self._next_seq(),
-                "dtmf": {"track": "inbound_track", "digit": digit},
-            }
-        )
+        """The caller presses a key (`0`-`9`, `*`, `#`; ValueError for anything else)."""
+        if self._wire.phase != "streaming":
+            raise FakeCallError("the stream is not open")
+        await self._send(self._wire.dtmf(digit))
 
     async def _uplink(self) -> None:
         loop = asyncio.get_running_loop()
@@ -273,23 +267,14 @@ class FakeTwilioCaller:
                 if isinstance(item, asyncio.Future):  # appended while we slept
                     self._outq.appendleft(item)
                     continue
-                self._chunk += 1
                 if self._ws is None:
                     break
-                # Built by hand (json.dumps per frame is most of the cost with 300 callers);
-                # every value is a digit string, base64 or a sid, none needs escaping.
-                seq = self._next_seq()
-                ts = round((next_t - self._t0) * 1000)
-                b64 = binascii.b2a_base64(item, newline=False).decode("ascii")
-                await self._ws.send(
-                    f'{{"event":"media","sequenceNumber":"{seq}","media":{{"track":"inbound",'
-                    f'"chunk":"{self._chunk}","timestamp":"{ts}","payload":"{b64}"}},'
-                    f'"streamSid":"{self.stream_sid}"}}'
-                )
+                frame = self._wire.media(item, round((next_t - self._t0) * 1000))
+                await self._ws.send(frame)
                 self.media_sent_at.append(loop.time())
                 self.frames_sent += 1
                 next_t += FRAME_S
-        except ConnectionClosed:
+        except (ConnectionClosed, SessionClosed):  # the call ended under us
             pass
         finally:
             self._fail_pending_sends()
@@ -303,7 +288,7 @@ class FakeTwilioCaller:
     # ----------------------------------------------------------------- playback
     @property
     def played(self) -> bytearray:
-        """µ-law audio from the server that has actually "played" (§2.4)."""
+        """µ-law audio from the server that has actually "played"."""
         return self._playback.played
 
     @property
@@ -319,17 +304,10 @@ class FakeTwilioCaller:
         self.marks_echoed.append(name)
         if dropped:
             self.marks_dropped.append(name)
-        if self._stopped:
+        if self._wire.phase != "streaming":
             return
         with contextlib.suppress(ConnectionClosed):
-            await self._send(
-                {
-                    "event": "mark",
-                    "sequenceNumber": self._next_seq(),
-                    "streamSid": self.stream_sid,
-                    "mark": {"name": name},
-                }
-            )
+            await self._send(self._wire.mark(name))
 
     # ------------------------------------------------------------------- inbound
     async def _reader(self) -> None:
@@ -341,6 +319,7 @@ class FakeTwilioCaller:
             pass
         finally:
             self.close_code = self._ws.close_code
+            self._wire.connection_lost()
             self._closed.set()
             for task in list(self._tasks):
                 if task is not asyncio.current_task():
@@ -353,39 +332,32 @@ class FakeTwilioCaller:
             self._changed.notify_all()
 
     async def _handle(self, message: str | bytes) -> None:
-        if not isinstance(message, str):
-            self.validation_errors.append(f"binary frame of {len(message)} bytes (31950)")
-            return
-        try:
-            msg = json.loads(message)
-        except (ValueError, RecursionError):
-            self.validation_errors.append(f"not JSON: {message[:60]!r} (31951)")
-            return
-        if not isinstance(msg, dict):
-            self.validation_errors.append(f"not a JSON object: {message[:60]!r} (31951)")
-            return
         now = asyncio.get_running_loop().time()
-        event = msg.get("event")
-        if event == "media":
+        for event in self._wire.receive(message):
+            if isinstance(event, Tolerated):
+                self.validation_errors.append(event.reason)
+                continue
+            if event.raw is not None:
+                self._record(event.raw, now)
+            if isinstance(event, Rejected):
+                self.validation_errors.extend(event.problems)  # Twilio would not act on it
+            elif isinstance(event, ServerMedia):
+                self._playback.add_audio(event.audio)
+            elif isinstance(event, ServerMark):
+                await self._playback.add_mark(event.name)
+            elif isinstance(event, ServerClear):
+                await self._playback.clear()
+        await self._notify()
+
+    def _record(self, msg: dict[str, Any], now: float) -> None:
+        is_media = msg.get("event") == "media"
+        if is_media:
             self.media_received += 1
-        if event != "media" or self.record_media:
+        if not is_media or self.record_media:
             self.received.append(msg)
             self.received_at.append(now)
         if self.on_message is not None:
             self.on_message(msg, now)
-        verdict = check_server_message(
-            msg, stream_sid=self.stream_sid, started=self._started, stopped=self._stopped
-        )
-        self.validation_errors.extend(verdict.problems)
-        if verdict.rejected:
-            pass  # Twilio would drop the message: nothing happens
-        elif event == "media":
-            self._playback.add_audio(binascii.a2b_base64(msg["media"]["payload"]))
-        elif event == "mark":
-            await self._playback.add_mark(msg["mark"]["name"])
-        elif event == "clear":
-            await self._playback.clear()
-        await self._notify()
 
     # ------------------------------------------------------------------- waiting
     async def wait_for(
@@ -441,31 +413,25 @@ class FakeTwilioCaller:
 
     # ------------------------------------------------------------------- ending
     async def hangup(self) -> None:
-        """The caller hangs up: `stop`, then close the socket (§1.3)."""
-        if self._ws is None or self._stopped:
+        """The caller hangs up: `stop`, then close the socket."""
+        if self._ws is None:
             return
-        with contextlib.suppress(ConnectionClosed):
-            await self._send(
-                {
-                    "event": "stop",
-                    "sequenceNumber": self._next_seq(),
-                    "stop": {"accountSid": self.account_sid, "callSid": self.call_sid},
-                    "streamSid": self.stream_sid,
-                }
-            )
-        self._stopped = True
+        if self._wire.phase == "streaming":
+            with contextlib.suppress(ConnectionClosed):
+                await self._send(self._wire.stop())
+        self._wire.connection_lost()
         await self._shutdown()
 
     remote_hangup = hangup  # the call was completed through REST: Twilio does the same
 
     async def close_without_stop(self) -> None:
-        """Drop the socket without `stop` (§6.4 scenario 9)."""
-        self._stopped = True
+        """Drop the socket without `stop` (the server must clean up as on `stop`)."""
+        self._wire.connection_lost()
         await self._shutdown()
 
     async def aclose(self) -> None:
         """Hang up if still connected; release every task."""
-        if self._ws is not None and not self._stopped:
+        if self._ws is not None and self._wire.phase != "stopped":
             await self.hangup()
         await self._shutdown()
 
@@ -490,11 +456,7 @@ class FakeTwilioCaller:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _next_seq(self) -> str:
-        self._seq += 1
-        return str(self._seq)
-
-    async def _send(self, msg: dict[str, Any]) -> None:
+    async def _send(self, frame: str) -> None:
         if self._ws is None:
             raise FakeCallError("the stream is not open")
-        await self._ws.send(json.dumps(msg, separators=(",", ":")))
+        await self._ws.send(frame)

@@ -1,17 +1,22 @@
-"""TwilioStream against the reference's wire shapes and vectors (§2, §6.1-6.4)."""
+"""TwilioStream (server role) against Twilio's documented wire shapes and test vectors.
+
+https://www.twilio.com/docs/voice/media-streams/websocket-messages
+"""
 
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import json
 import warnings
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
-from foreman.exceptions import InvalidState
+from foreman.exceptions import InvalidState, SessionClosed
+from foreman.protocols.realtime.parser import encode_audio_append
 from foreman.protocols.twilio import (
     BadMessage,
     Connected,
@@ -92,7 +97,7 @@ def test_payload_vectors_silence_and_tone() -> None:
     assert (tone.chunk, tone.timestamp, tone.track) == (2, 20, "inbound")
 
 
-# §6.1: µ-law codes and what they decode to (ITU-T G.711).
+# µ-law codes and what they decode to (ITU-T G.711).
 CODEC = [
     ("00", -32124),
     ("0F", -16764),
@@ -180,9 +185,10 @@ def test_synthetic_call_6_3() -> None:
     assert s.receive(json.dumps(stop)) == [Stop(CALL)]
     assert s.phase == "stopped"
     assert s.counters["media_in"] == 57 and s.counters["sequence_gaps"] == 0
-    # Nothing is sent after stop; anything received is dropped.
+    # Nothing is sent after stop (the caller hung up: an ordinary end, not our bug); anything
+    # received is dropped.
     for send in (lambda: s.media(SILENCE_B64), lambda: s.mark("x"), s.clear):
-        with pytest.raises(InvalidState, match="stopped"):
+        with pytest.raises(SessionClosed, match="the stream has ended"):
             send()
     assert s.receive(media(62, 58, 1160, SILENCE_B64)) == []
     assert s.counters["dropped_after_stop"] == 1
@@ -291,7 +297,7 @@ def test_connection_lost_without_stop() -> None:
     s = started()
     s.connection_lost()
     assert s.phase == "stopped"
-    with pytest.raises(InvalidState):
+    with pytest.raises(SessionClosed):
         s.clear()
 
 
@@ -361,3 +367,50 @@ def test_input_gap_is_reported_in_whole_frames_scenario_11() -> None:
     ]
     assert [e.gap_ms for e in events if isinstance(e, Media)] == [0, 0, 60, 0]
     assert s.counters["input_gaps"] == 1
+
+
+@given(st.text(max_size=40).map(lambda tail: SILENCE_B64[: 216 - len(tail)] + tail))
+@example("////" * 53 + "/w=!")  # right length, a character outside the alphabet
+@example("////" * 53 + "-_w=")  # the URL-safe alphabet
+@example("////" * 53 + "/w=" + "é")  # non-ASCII
+@example("////" * 53 + "=w/=")  # padding inside the payload
+@example("////" * 53 + "/===")  # too much padding
+def test_media_payload_that_is_not_base64_is_a_bad_message(payload: str) -> None:
+    """Whatever comes back as Media can be forwarded to the model (the Realtime encoder's own
+    check) and decoded strictly; the rest is a BadMessage, never an exception later."""
+    s = started()
+    (event,) = s.receive(media(2, 1, 0, payload))
+    if isinstance(event, Media):
+        assert encode_audio_append(event.payload_b64)
+        assert binascii.a2b_base64(event.payload_b64, strict_mode=True) == event.payload
+    else:
+        assert isinstance(event, BadMessage) and not event.fatal
+        assert "'payload' is not base64" in event.reason
+        assert s.counters["bad"] == 1 and s.phase == "streaming"
+
+
+INPUTS = {
+    "start": lambda s: s.receive(START),
+    "media": lambda s: s.receive(media(9, 1, 0, SILENCE_B64)),
+    "stop": lambda s: s.receive('{"event":"stop","stop":{"callSid":"CA1"}}'),
+    "connection_lost": lambda s: s.connection_lost(),
+}
+
+
+@given(st.lists(st.sampled_from(sorted(INPUTS)), max_size=5))
+@example([])  # before start: our bug
+@example(["start", "stop"])  # the caller hung up while audio was going out
+@example(["start", "connection_lost"])  # the socket dropped without stop
+def test_sending_before_start_is_a_bug_and_after_the_end_a_hang_up(inputs: list[str]) -> None:
+    s = TwilioStream()
+    for name in inputs:
+        INPUTS[name](s)
+    for send in (lambda: s.media(SILENCE_B64), lambda: s.mark("m"), s.clear):
+        if s.phase == "waiting":
+            with pytest.raises(InvalidState, match=r"TwilioStream\(server\).*'waiting'"):
+                send()
+        elif s.phase == "stopped":
+            with pytest.raises(SessionClosed, match="the stream has ended"):
+                send()
+        else:
+            assert json.loads(send())["streamSid"] == SID

@@ -1,15 +1,26 @@
-"""Twilio Media Streams, sans-I/O: messages, the `TwilioStream` state machine, signatures,
-TwiML and single-use stream tokens (reference twilio-media-streams.md)."""
+"""Twilio Media Streams, sans-I/O: messages, the stream state machine for both ends
+(`TwilioStream`, the server; `TwilioCallerStream`, Twilio's side), signatures, TwiML and
+single-use stream tokens.
 
+https://www.twilio.com/docs/voice/media-streams/websocket-messages
+"""
+
+from foreman.protocols.twilio.caller import TwilioCallerStream
 from foreman.protocols.twilio.messages import (
     FRAME_BYTES,
     BadMessage,
+    CallerEvent,
     Connected,
     Dtmf,
     MarkEcho,
     Media,
+    Rejected,
+    ServerClear,
+    ServerMark,
+    ServerMedia,
     Start,
     Stop,
+    Tolerated,
     TwilioEvent,
     Unknown,
 )
@@ -22,6 +33,7 @@ from foreman.protocols.twilio.signature import (
     validate_request,
     validate_ws_upgrade,
 )
+from foreman.protocols.twilio.states import TRANSITIONS
 from foreman.protocols.twilio.stream import TwilioStream
 from foreman.protocols.twilio.tokens import StreamTokens
 from foreman.protocols.twilio.twiml import connect_stream_twiml, say_hangup_twiml
@@ -29,14 +41,22 @@ from foreman.protocols.twilio.twiml import connect_stream_twiml, say_hangup_twim
 __all__ = [
     "FRAME_BYTES",
     "SIGNATURE_HEADER",
+    "TRANSITIONS",
     "BadMessage",
+    "CallerEvent",
     "Connected",
     "Dtmf",
     "MarkEcho",
     "Media",
+    "Rejected",
+    "ServerClear",
+    "ServerMark",
+    "ServerMedia",
     "Start",
     "Stop",
     "StreamTokens",
+    "Tolerated",
+    "TwilioCallerStream",
     "TwilioEvent",
     "TwilioStream",
     "Unknown",

@@ -1,20 +1,23 @@
-"""`TwilioStream`: the sans-I/O Media Streams protocol for one call (reference §2).
+"""`TwilioStream`: the sans-I/O Media Streams protocol for one call, server role.
+
+https://www.twilio.com/docs/voice/media-streams/websocket-messages
 
 Feed every WebSocket frame to `receive()` and act on the events it returns; ask `media()`,
 `mark()` and `clear()` for the text frames to send. It never touches a socket or a clock.
-
-Phases (a table, not scattered ifs):
+Phases follow the server rows of the table in `states.py`:
 
     waiting ──start──> streaming ──stop / connection_lost()──> stopped
        └────────────── stop / connection_lost() ──────────────────┘
 
 * A bad frame never raises out of `receive()`: binary, non-JSON, malformed or unknown frames
-  come back as `BadMessage` / `Unknown` and are counted (§6.4 scenario 10). A `start` that is
-  malformed or announces another format than µ-law/8000/1 is a `BadMessage(fatal=True)`.
+  come back as `BadMessage` / `Unknown` and are counted. A `start` that is malformed or
+  announces another format than µ-law/8000/1 is a `BadMessage(fatal=True)`; a `media` whose
+  payload is not base64 is a (non-fatal) `BadMessage`, so it never reaches an encoder.
 * `media`/`mark`/`dtmf` before `start` are dropped and counted (nothing can be answered before
-  the stream has a `streamSid`, §2.1); everything after `stop` is dropped and counted.
-* Sending before `start` or after `stop` raises `InvalidState`: Twilio rejects messages without
-  the start's `streamSid` (31951), and nothing may be sent after `stop` (§6.3).
+  the stream has a `streamSid`); everything after `stop` is dropped and counted.
+* Sending before `start` raises `InvalidState` (our bug: Twilio rejects messages without the
+  start's `streamSid`, error 31951). Sending after `stop` or `connection_lost()` raises
+  `SessionClosed`: the caller hung up while audio was going out, an ordinary end of a call.
 """
 
 from __future__ import annotations
@@ -24,10 +27,12 @@ import json
 import logging
 from collections.abc import Callable
 from json.encoder import encode_basestring_ascii
-from typing import Any, Literal
+from typing import Any
 
-from foreman.exceptions import InvalidState
 from foreman.protocols.twilio.messages import (
+    B64_ALPHABET,
+    BYTES_PER_MS,
+    DTMF_DIGITS,
     FRAME_MS,
     MULAW_CHANNELS,
     MULAW_ENCODING,
@@ -42,13 +47,9 @@ from foreman.protocols.twilio.messages import (
     TwilioEvent,
     Unknown,
 )
+from foreman.protocols.twilio.states import ENDED, Endpoint, Phase
 
 logger = logging.getLogger(__name__)
-
-Phase = Literal["waiting", "streaming", "stopped"]
-
-DTMF_DIGITS = frozenset("0123456789*#ABCD")
-_B64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="
 
 COUNTER_NAMES = (
     "frames_in",
@@ -68,7 +69,12 @@ COUNTER_NAMES = (
 
 
 class _Malformed(Exception):
-    """Internal: a field is missing or has the wrong type."""
+    """Internal: a field is missing or has the wrong type. `fatal` marks a `start` the stream
+    cannot go on without."""
+
+    def __init__(self, reason: str, *, fatal: bool = False) -> None:
+        super().__init__(reason)
+        self.fatal = fatal
 
 
 def _field(obj: dict[str, Any], name: str, kind: type) -> Any:
@@ -79,7 +85,7 @@ def _field(obj: dict[str, Any], name: str, kind: type) -> Any:
 
 
 def _number(obj: dict[str, Any], name: str) -> int:
-    """Twilio sends most numbers as strings (§2.1); accept a JSON number as well."""
+    """Twilio sends most numbers as strings; accept a JSON number as well."""
     value = obj.get(name)
     if isinstance(value, bool):
         raise _Malformed(f"{name!r} is not a number")
@@ -93,11 +99,14 @@ def _number(obj: dict[str, Any], name: str) -> int:
     raise _Malformed(f"{name!r} missing or not a number")
 
 
-class TwilioStream:
+class TwilioStream(Endpoint):
     """One Media Streams connection, server side. Not thread-safe; one per call."""
 
+    role = "server"
+    label = "TwilioStream(server)"
+
     def __init__(self) -> None:
-        self.phase: Phase = "waiting"
+        super().__init__()
         self.stream_sid: str | None = None
         self.call_sid: str | None = None
         self.account_sid: str | None = None
@@ -121,7 +130,7 @@ class TwilioStream:
         """Parse one frame. Act on each returned event; an empty list means "nothing to do"."""
         self.counters["frames_in"] += 1
         if not isinstance(text, str):
-            # Twilio only sends JSON text frames (§2.1).
+            # Twilio only sends JSON text frames.
             return self._bad("binary frame (Media Streams uses JSON text frames only)")
         try:
             msg = json.loads(text)
@@ -132,24 +141,37 @@ class TwilioStream:
         event = msg.get("event")
         if not isinstance(event, str):
             return self._bad("frame has no 'event' string")
-        if self.phase == "stopped":
+        next_phase = self._receivable.get(event)
+        if next_phase is None:
+            return self._not_receivable(event, msg)
+        self._check_sequence(msg)
+        try:
+            events = self._handlers[event](msg)
+        except _Malformed as exc:
+            return self._bad(f"{event}: {exc}", fatal=exc.fatal)
+        if next_phase != self.phase:
+            self._enter(next_phase)
+            if logger.isEnabledFor(logging.DEBUG):
+                logger.debug("= %s %s", next_phase, self.stream_sid)
+        return events
+
+    def _not_receivable(self, event: str, msg: dict[str, Any]) -> list[TwilioEvent]:
+        """A frame the table does not allow now (or an unknown one): dropped or reported,
+        never raised. After the end everything is dropped, unknown events included."""
+        if self.phase == ENDED:
             self.counters["dropped_after_stop"] += 1
             return []
-        handler = self._handlers.get(event)
-        if handler is None:
+        if event not in self._handlers:
             self.counters["unknown"] += 1
             if logger.isEnabledFor(logging.DEBUG):
                 logger.debug("< unknown event %.40r", event)
             return [Unknown(event, msg)]
         self._check_sequence(msg)
-        try:
-            return handler(msg)
-        except _Malformed as exc:
-            return self._bad(f"{event}: {exc}")
-
-    def connection_lost(self) -> None:
-        """The socket closed (with or without `stop`): release the call exactly as on `stop`."""
-        self.phase = "stopped"
+        if self.phase == "waiting":
+            # Nothing can be answered before the stream has a streamSid.
+            self.counters["dropped_before_start"] += 1
+            return []
+        return self._bad(f"{event!r} is not allowed in phase {self.phase!r} (ignored)")
 
     def _bad(self, reason: str, *, fatal: bool = False) -> list[TwilioEvent]:
         self.counters["bad"] += 1
@@ -158,10 +180,10 @@ class TwilioStream:
         return [BadMessage(reason, fatal)]
 
     def _check_sequence(self, msg: dict[str, Any]) -> None:
-        # sequenceNumber increases by one per message (§2.1); a gap is worth a counter, not
-        # a dropped frame (TCP delivers in order, so a gap means Twilio skipped something).
+        # sequenceNumber increases by one per message; a gap is worth a counter, not a
+        # dropped frame (TCP delivers in order, so a gap means Twilio skipped something).
         seq = msg.get("sequenceNumber")
-        if not isinstance(seq, str | int) or isinstance(seq, bool):
+        if not isinstance(seq, (str, int)) or isinstance(seq, bool):
             return
         try:
             n = int(seq)
@@ -176,10 +198,6 @@ class TwilioStream:
         if sid is not None and sid != self.stream_sid:
             raise _Malformed("streamSid does not match the stream's start")
 
-    def _before_start(self) -> list[TwilioEvent]:
-        self.counters["dropped_before_start"] += 1
-        return []
-
     def _on_connected(self, msg: dict[str, Any]) -> list[TwilioEvent]:
         protocol = msg.get("protocol")
         version = msg.get("version")
@@ -191,19 +209,15 @@ class TwilioStream:
         ]
 
     def _on_start(self, msg: dict[str, Any]) -> list[TwilioEvent]:
-        if self.phase != "waiting":
-            return self._bad("second 'start' on one stream ignored")
         try:
             start = self._parse_start(msg)
         except _Malformed as exc:
-            return self._bad(f"start: {exc}", fatal=True)
+            raise _Malformed(str(exc), fatal=True) from None
         fmt = (start.encoding, start.sample_rate, start.channels)
         if fmt != (MULAW_ENCODING, MULAW_SAMPLE_RATE, MULAW_CHANNELS):
-            return self._bad(
-                f"start: unsupported mediaFormat {fmt!r}, expected audio/x-mulaw/8000/1",
-                fatal=True,
+            raise _Malformed(
+                f"unsupported mediaFormat {fmt!r}, expected audio/x-mulaw/8000/1", fatal=True
             )
-        self.phase = "streaming"
         self.start = start
         self.stream_sid = start.stream_sid
         self.call_sid = start.call_sid
@@ -214,8 +228,6 @@ class TwilioStream:
             + encode_basestring_ascii(start.stream_sid)
             + ',"media":{"payload":'
         )
-        if logger.isEnabledFor(logging.DEBUG):
-            logger.debug("= streaming %s call %s", start.stream_sid, start.call_sid)
         return [start]
 
     @staticmethod
@@ -251,38 +263,51 @@ class TwilioStream:
         )
 
     def _on_media(self, msg: dict[str, Any]) -> list[TwilioEvent]:
-        if self.phase == "waiting":
-            return self._before_start()
+        # The hot path (50 frames/s per call): fields read inline, the payload checked by
+        # shape instead of decoded (passthrough forwards the text as is).
         self._check_stream_sid(msg)
-        body = _field(msg, "media", dict)
-        payload = _field(body, "payload", str)
-        # A cheap shape check instead of decoding (passthrough forwards the text as is).
-        if not payload or len(payload) % 4:
+        body = msg.get("media")
+        if not isinstance(body, dict):
+            raise _Malformed("'media' missing or not dict")
+        payload = body.get("payload")
+        if not isinstance(payload, str):
+            raise _Malformed("'payload' missing or not str")
+        # Whole 4-char groups, the base64 alphabet (one C-level translate), and `=` only as
+        # trailing padding; the Realtime encoder and b64decode would refuse anything else.
+        n = len(payload)
+        if (
+            not n
+            or n % 4
+            or not payload.isascii()
+            or payload.encode("ascii").translate(None, B64_ALPHABET)
+        ):
             raise _Malformed("'payload' is not base64")
-        track = body.get("track", "inbound")
+        pad = payload.find("=")
+        if pad >= 0 and (pad < n - 2 or payload[-1] != "="):
+            raise _Malformed("'payload' is not base64 ('=' inside)")
         chunk = _number(body, "chunk")
         timestamp = _number(body, "timestamp")
+        track = body.get("track", "inbound")
+        if not isinstance(track, str):
+            track = "inbound"
         self.counters["media_in"] += 1
-        event = Media(payload, chunk, timestamp, track if isinstance(track, str) else "inbound")
-        # Timestamps only detect gaps (§2.2): durations come from the payload length.
-        expected, self._next_ts = self._next_ts, timestamp + event.duration_ms
+        # Timestamps only detect gaps: durations come from the payload length (the same sum
+        # as `Media.duration_ms`, from what was measured above).
+        duration_ms = ((n >> 2) * 3 - (n - pad if pad >= 0 else 0)) / BYTES_PER_MS
+        expected, self._next_ts = self._next_ts, timestamp + duration_ms
         if expected is not None and timestamp - expected >= FRAME_MS:
             self.counters["input_gaps"] += 1
             gap = int(timestamp - expected) // FRAME_MS * FRAME_MS
-            event = Media(event.payload_b64, chunk, timestamp, event.track, gap)
-        return [event]
+            return [Media(payload, chunk, timestamp, track, gap)]
+        return [Media(payload, chunk, timestamp, track)]
 
     def _on_mark(self, msg: dict[str, Any]) -> list[TwilioEvent]:
-        if self.phase == "waiting":
-            return self._before_start()
         self._check_stream_sid(msg)
         name = _field(_field(msg, "mark", dict), "name", str)
         self.counters["marks_in"] += 1
         return [MarkEcho(name)]
 
     def _on_dtmf(self, msg: dict[str, Any]) -> list[TwilioEvent]:
-        if self.phase == "waiting":
-            return self._before_start()
         self._check_stream_sid(msg)
         digit = _field(_field(msg, "dtmf", dict), "digit", str)
         if digit not in DTMF_DIGITS:
@@ -295,28 +320,20 @@ class TwilioStream:
         call_sid = body.get("callSid") if isinstance(body, dict) else None
         if not isinstance(call_sid, str):
             call_sid = self.call_sid or ""
-        self.phase = "stopped"
-        if logger.isEnabledFor(logging.DEBUG):
-            logger.debug("= stopped %s", self.stream_sid)
         return [Stop(call_sid)]
 
     # --------------------------------------------------------------- outbound
-    def _require_streaming(self, what: str) -> None:
-        if self.phase != "streaming":
-            detail = "no start yet" if self.phase == "waiting" else "the stream has stopped"
-            raise InvalidState(
-                f"TwilioStream(server): cannot send {what} in phase {self.phase!r} ({detail})"
-            )
-
     def media(self, payload_b64: str) -> str:
         """The `media` frame playing `payload_b64` (base64 µ-law, ideally whole 160-byte
-        frames, §2.5). Send it as a text frame."""
-        self._require_streaming("media")
+        frames). Send it as a text frame. Raises `SessionClosed` once the stream has ended
+        (stop the sender: the caller is gone), `InvalidState` before `start`."""
+        if "media" not in self._sendable:  # the table's check, inlined: media keeps the phase
+            raise self.refusal("media")
         if not payload_b64:
             raise ValueError("empty media payload")
         self.counters["media_out"] += 1
         # Fast path: base64 needs no JSON escaping; anything else is escaped (never injected).
-        if payload_b64.isascii() and not payload_b64.encode("ascii").translate(None, _B64_ALPHABET):
+        if payload_b64.isascii() and not payload_b64.encode("ascii").translate(None, B64_ALPHABET):
             return self._media_prefix + '"' + payload_b64 + '"}}'
         return self._media_prefix + encode_basestring_ascii(payload_b64) + "}}"
 
@@ -326,8 +343,8 @@ class TwilioStream:
 
     def mark(self, name: str) -> str:
         """A `mark` frame; Twilio echoes `name` once the audio sent before it has played, or
-        at once when a `clear` drops it (§2.4). Use unique names."""
-        self._require_streaming("mark")
+        at once when a `clear` drops it. Use unique names. Raises like `media()`."""
+        self._send("mark")
         if not isinstance(name, str) or not name:
             raise ValueError("a mark needs a non-empty name")
         self.counters["marks_out"] += 1
@@ -337,7 +354,11 @@ class TwilioStream:
         )
 
     def clear(self) -> str:
-        """A `clear` frame: Twilio drops all queued audio and echoes every pending mark."""
-        self._require_streaming("clear")
+        """A `clear` frame: Twilio drops all queued audio and echoes every pending mark.
+        Raises like `media()`."""
+        self._send("clear")
         self.counters["clears_out"] += 1
         return json.dumps({"event": "clear", "streamSid": self.stream_sid}, separators=(",", ":"))
+
+
+__all__ = ["COUNTER_NAMES", "DTMF_DIGITS", "Phase", "TwilioStream"]
