@@ -82,9 +82,9 @@ class ForemanClient:
     """One connection pool to one Foreman server. Use as `async with`, or call `aclose()`.
 
     `base_url` defaults to `$FOREMAN_URL` (else `DEFAULT_URL`), `token` to
-    `$FOREMAN_API_TOKEN` (pass "" to send none). `timeout` bounds each plain request and the
-    wait for a stream's first byte; an open stream (`say`, `events`) may then stay quiet for
-    as long as the server needs (a turn can wait minutes for an approval).
+    `$FOREMAN_API_TOKEN` (pass "" to send none). `timeout` bounds connecting, sending and
+    each plain request; a stream (`say`, `events`) may stay quiet for as long as the server
+    needs (a turn can wait minutes for an approval), so cancel it to give up.
     """
 
     def __init__(
