@@ -19,13 +19,13 @@ import sqlite3
 import sys
 
 from foreman import __version__
+from foreman.client_types import DEFAULT_URL
 from foreman.config import Settings, is_loopback, load_settings
 from foreman.exceptions import ConfigError, ForemanError
 from foreman.io.realtime_ws import needs_api_key
 
 log = logging.getLogger("foreman")
 
-DEFAULT_SERVER = "http://127.0.0.1:8765"
 LOG_LEVELS = ("debug", "info", "warning", "error")
 LISTEN_BACKLOG = 2048  # uvicorn's default
 STARTUP_FAILURE = 3  # uvicorn's exit code when the app fails to start
@@ -249,7 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
     call = command("call", "Place an outbound phone call through a running server.")
     call.add_argument("to", help="E.164 number, e.g. +14155550123")
     call.add_argument("--purpose", help="what the call is for (goes into the instructions)")
-    call.add_argument("--server", help=f"server URL (default $FOREMAN_URL or {DEFAULT_SERVER})")
+    call.add_argument("--server", help=f"server URL (default $FOREMAN_URL or {DEFAULT_URL})")
     call.set_defaults(func=cmd_call)
 
     tui = command("tui", "Terminal UI (planned).")

@@ -24,6 +24,7 @@ import httpx_sse
 
 from foreman import __version__
 from foreman.client_types import (
+    DEFAULT_URL,
     ApiError,
     ApprovalPrompt,
     AuditEntry,
@@ -74,8 +75,6 @@ __all__ = [
     "Unauthorized",
     "UnexpectedResponse",
 ]
-
-DEFAULT_URL = "http://127.0.0.1:8765"
 
 
 class ForemanClient:

@@ -27,6 +27,8 @@ from typing import Any, ClassVar, Self, TypeVar
 
 from foreman.exceptions import ForemanError
 
+DEFAULT_URL = "http://127.0.0.1:8765"  # where `foreman serve` listens by default
+
 # --- errors ---------------------------------------------------------------------------------
 
 

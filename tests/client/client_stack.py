@@ -4,6 +4,7 @@ stand-in: what `ForemanClient` and the command-line tools talk to in these tests
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 from collections.abc import AsyncIterator
 from typing import Any
@@ -69,13 +70,20 @@ def stack_settings(mock_url: str, rest_url: str, **server: object) -> Settings:
     )
 
 
-@pytest_asyncio.fixture
-async def stack() -> AsyncIterator[Stack]:
+@contextlib.asynccontextmanager
+async def serve_stack(scenario: Scenario = SCENARIO, **server: object) -> AsyncIterator[Stack]:
+    """The stack on loopback; `server` goes to the `[server]` settings (e.g. `api_token`)."""
     async with (
-        MockRealtimeServer(SCENARIO) as mock,
+        MockRealtimeServer(scenario) as mock,
         TwilioRestStandIn(ACCOUNT, TWILIO_TOKEN) as rest,
     ):
         bus = WatchedBus()
-        app = create_app(stack_settings(mock.url, rest.base_url), bus=bus)
+        app = create_app(stack_settings(mock.url, rest.base_url, **server), bus=bus)
         async with serve_app(app) as url:
             yield Stack(url, app, bus, mock, rest)
+
+
+@pytest_asyncio.fixture
+async def stack() -> AsyncIterator[Stack]:
+    async with serve_stack() as served:
+        yield served

@@ -7,10 +7,9 @@ import contextlib
 from collections.abc import AsyncIterator
 
 import pytest
-from client_stack import ANN, SCENARIO, Stack, stack_settings
+from client_stack import ANN, Stack, serve_stack
 
 from foreman import __version__
-from foreman.api.app import create_app
 from foreman.client import (
     ApiError,
     ClientError,
@@ -23,10 +22,8 @@ from foreman.client import (
     ToolNotice,
     Unauthorized,
 )
-from foreman.testing.mock_realtime import MockRealtimeServer
-from foreman.testing.server import free_port, serve_app
+from foreman.testing.server import free_port
 from foreman.testing.timeouts import unit
-from foreman.testing.twilio_rest_standin import TwilioRestStandIn
 
 
 class EventLog:
@@ -174,41 +171,31 @@ async def test_unfiltered_events_include_call_placed(client: ForemanClient, stac
 
 
 async def test_token_required_and_checked() -> None:
-    async with (
-        MockRealtimeServer(SCENARIO) as mock,
-        TwilioRestStandIn("AC" + "3" * 32, "tw-token-for-client-tests") as rest,
-    ):
-        settings = stack_settings(mock.url, rest.base_url, api_token="right-token")
-        async with serve_app(create_app(settings)) as url:
-            async with ForemanClient(url, token="") as client:
-                assert (await client.health()).status == "ok"  # health needs no token
-                with pytest.raises(Unauthorized) as caught:
-                    await client.realtime_status()
-                assert caught.value.status == 401
-                assert "needs an API token: set FOREMAN_API_TOKEN" in str(caught.value)
-            async with ForemanClient(url, token="wrong-token") as client:
-                with pytest.raises(Unauthorized) as caught:
-                    await client.approvals()
-                assert "refused the API token" in str(caught.value)
-                assert "wrong-token" not in str(caught.value)
-            async with ForemanClient(url, token="right-token") as client:
-                assert (await client.approvals()) == []
+    async with serve_stack(api_token="right-token") as served:
+        async with ForemanClient(served.url, token="") as client:
+            assert (await client.health()).status == "ok"  # health needs no token
+            with pytest.raises(Unauthorized) as caught:
+                await client.realtime_status()
+            assert caught.value.status == 401
+            assert "needs an API token: set FOREMAN_API_TOKEN" in str(caught.value)
+        async with ForemanClient(served.url, token="wrong-token") as client:
+            with pytest.raises(Unauthorized) as caught:
+                await client.approvals()
+            assert "refused the API token" in str(caught.value)
+            assert "wrong-token" not in str(caught.value)
+        async with ForemanClient(served.url, token="right-token") as client:
+            assert (await client.approvals()) == []
 
 
 async def test_url_and_token_default_from_the_environment(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    async with (
-        MockRealtimeServer(SCENARIO) as mock,
-        TwilioRestStandIn("AC" + "3" * 32, "tw-token-for-client-tests") as rest,
-    ):
-        settings = stack_settings(mock.url, rest.base_url, api_token="env-token")
-        async with serve_app(create_app(settings)) as url:
-            monkeypatch.setenv("FOREMAN_URL", url + "/")
-            monkeypatch.setenv("FOREMAN_API_TOKEN", "env-token")
-            async with ForemanClient() as client:
-                assert client.base_url == url
-                assert not (await client.realtime_status()).active
+    async with serve_stack(api_token="env-token") as served:
+        monkeypatch.setenv("FOREMAN_URL", served.url + "/")
+        monkeypatch.setenv("FOREMAN_API_TOKEN", "env-token")
+        async with ForemanClient() as client:
+            assert client.base_url == served.url
+            assert not (await client.realtime_status()).active
 
 
 async def test_server_down_is_one_line_naming_the_url() -> None:
@@ -216,7 +203,7 @@ async def test_server_down_is_one_line_naming_the_url() -> None:
     async with ForemanClient(url) as client:
         with pytest.raises(ServerUnreachable) as caught:
             await client.health()
-        assert str(caught.value) == (f"cannot reach foreman at {url} (is `foreman serve` running?)")
+        assert str(caught.value) == f"cannot reach foreman at {url} (is `foreman serve` running?)"
         with pytest.raises(ServerUnreachable):
             async for _ in client.say("hello"):
                 pass

@@ -9,9 +9,10 @@ import signal
 import sys
 from pathlib import Path
 
-from client_stack import Stack
+from client_stack import ANN, serve_stack
 
 from foreman.client import ForemanClient
+from foreman.testing.mock_realtime import Match, Reply, Rule, Scenario
 from foreman.testing.timeouts import unit
 
 SRC = Path(__file__).resolve().parents[2] / "src"
@@ -20,6 +21,17 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 PROBE = (
     "import signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
     "from foreman.probe import main; raise SystemExit(main())"
+)
+
+
+# While the approval is pending, the model may or may not answer the "waiting" note; if it
+# does, its answer comes far too late to print, so nothing but the probe's own newline can
+# follow the tool notice on stdout.
+WAITING = Scenario(
+    [
+        Rule(Match.user_text("text Ann"), Reply.call("send_sms", {"to": ANN, "body": "late"})),
+        Rule(Match.any(), Reply.say("Still waiting.", delay_ms=int(unit(600) * 1000))),
+    ]
 )
 
 
@@ -39,8 +51,8 @@ async def _read_until(stream: asyncio.StreamReader, marker: bytes) -> bytes:
     return seen
 
 
-async def test_ctrl_c_during_say_prints_a_newline_and_exits_130(stack: Stack) -> None:
-    async with ForemanClient(stack.url, token="") as client:
+async def test_ctrl_c_during_say_prints_a_newline_and_exits_130() -> None:
+    async with serve_stack(WAITING) as stack, ForemanClient(stack.url, token="") as client:
         await client.start_realtime()
         bus = stack.bus.subscribe()
         proc = await asyncio.create_subprocess_exec(
