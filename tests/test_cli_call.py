@@ -11,7 +11,7 @@ import pytest
 from foreman.api.app import create_app
 from foreman.cli import main
 from foreman.config import Secret, settings_from_dict
-from foreman.testing.server import serve_app
+from foreman.testing.server import free_port, serve_app
 from foreman.testing.timeouts import unit
 from foreman.testing.twilio_rest_standin import TwilioRestStandIn
 
@@ -58,3 +58,21 @@ async def test_foreman_call_without_twilio_config_is_one_line(
     err = capsys.readouterr().err
     assert code == 1 and err.count("\n") == 1
     assert "400" in err and "twilio.account_sid" in err
+
+
+async def test_foreman_call_with_a_bad_number_names_the_field(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    async with serve_app(create_app(settings_from_dict({}))) as url:
+        code = await asyncio.to_thread(main, ["call", "5550100", "--server", url])
+    err = capsys.readouterr().err
+    assert code == 1 and err.count("\n") == 1
+    assert err.startswith("foreman call: HTTP 422: to: String should match pattern")
+
+
+def test_foreman_call_with_the_server_down(capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    code = main(["call", "+15551234567", "--server", url])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert err == f"foreman call: cannot reach foreman at {url} (is `foreman serve` running?)\n"

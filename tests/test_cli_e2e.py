@@ -1,16 +1,19 @@
-"""The issue's "done when", as a user runs it: `foreman mock-realtime`, `foreman serve` and
-`rt-probe` as real processes on loopback."""
+"""`foreman mock-realtime`, `foreman serve` and `rt-probe` as a user runs them: real
+processes on loopback."""
 
 from __future__ import annotations
 
 import json
 import os
 import re
+import shutil
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from foreman.testing.server import free_port
@@ -152,3 +155,153 @@ def test_serve_stops_on_a_bad_config_naming_key_and_file(tmp_path: Path) -> None
     )
     assert r.returncode == 2
     assert "realtime.audio_out_format" in r.stderr and str(cfg) in r.stderr
+
+
+# --- `foreman serve` tells the truth --------------------------------------------------------
+
+
+def serve(*argv: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """Run `foreman` to completion (for start-ups that must fail)."""
+    return subprocess.run(
+        [sys.executable, "-m", "foreman", *argv],
+        capture_output=True,
+        text=True,
+        env=_env(**env),
+        timeout=unit(30),
+        check=False,
+    )
+
+
+@pytest.fixture
+def busy_port() -> Iterator[int]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        yield s.getsockname()[1]
+
+
+def _config(tmp_path: Path, extra: str = "") -> Path:
+    cfg = tmp_path / "foreman.toml"
+    cfg.write_text(
+        f'[storage]\ndb_path = "{tmp_path / "f.db"}"\n'
+        f'[calendar]\nics_path = "{tmp_path / "cal.ics"}"\n{extra}'
+    )
+    return cfg
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_serving_is_logged_once_bound_with_the_config_given(tmp_path: Path, where: str) -> None:
+    cfg = _config(tmp_path)
+    options = ["--config", str(cfg), "--log-level", "info"]
+    argv = [*options, "serve", "--port", "0"] if where == "before" else ["serve", *options]
+    if where == "after":
+        argv += ["--port", "0"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "foreman", *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=_env(),
+    )
+    try:
+        m = _wait_for_line(proc, r"serving on (http://127\.0\.0\.1:(\d+)) \(config: (.*)\)$")
+        assert m.group(3) == str(cfg) and int(m.group(2)) > 0  # the real port, not 0
+        # No retry, no wait: the socket listens before the line is printed.
+        assert httpx.get(m.group(1) + "/api/health", timeout=unit(10)).status_code == 200
+    finally:
+        proc.terminate()
+        proc.wait(unit(10))
+
+
+def test_a_busy_port_is_one_line_naming_the_fix(busy_port: int, tmp_path: Path) -> None:
+    expected = (
+        f"foreman: port {busy_port} on 127.0.0.1 is already in use (another foreman serve?): "
+        "choose another with --port or [server] port"
+    )
+    r = serve("serve", "--port", str(busy_port))
+    assert r.returncode == 2 and r.stderr.splitlines()[-1] == expected
+    assert "Traceback" not in r.stderr and "serving on" not in r.stderr
+    cfg = _config(tmp_path, f"[server]\nport = {busy_port}\n")
+    r = serve("serve", "--config", str(cfg))
+    assert r.returncode == 2 and r.stderr.splitlines()[-1] == expected
+
+
+@pytest.mark.parametrize(
+    "argv", [["--log-level", "error", "serve"], ["serve", "--log-level", "error"]]
+)
+def test_log_level_before_or_after_the_command(argv: list[str], busy_port: int) -> None:
+    r = serve(*argv, "--port", str(busy_port))
+    # At error level the start-up notes (warnings) are silent: only the error remains.
+    assert r.returncode == 2 and len(r.stderr.splitlines()) == 1
+    assert "already in use" in r.stderr
+
+
+def test_the_no_key_note_says_the_key_belongs_to_the_server(busy_port: int) -> None:
+    r = serve("serve", "--port", str(busy_port))
+    (note,) = [line for line in r.stderr.splitlines() if "OPENAI_API_KEY" in line]
+    assert "WARNING" in note and "Set it where `foreman serve` runs" in note
+    assert "rt-probe never need" in note
+    r = serve("serve", "--port", str(busy_port), OPENAI_API_KEY="sk-test-not-real")
+    assert "OPENAI_API_KEY" not in r.stderr and "sk-test" not in r.stderr
+
+
+def test_a_database_path_under_a_file_names_foreman_db(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    r = serve("serve", "--port", "0", FOREMAN_DB=str(blocker / "foreman.db"))
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.splitlines()[-1] == (
+        f"foreman: cannot open the database {blocker / 'foreman.db'}: {blocker} is not a "
+        "folder; set FOREMAN_DB to a file in a writable folder"
+    )
+
+
+def test_a_database_path_that_is_a_folder_names_the_config_key(tmp_path: Path) -> None:
+    cfg = tmp_path / "foreman.toml"
+    cfg.write_text(f'[storage]\ndb_path = "{tmp_path}"\n')
+    r = serve("--config", str(cfg), "serve", "--port", "0")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    last = r.stderr.splitlines()[-1]
+    assert last.startswith(f"foreman: cannot open the database {tmp_path}: ")
+    assert last.endswith(f"set [storage] db_path in {cfg} to a file in a writable folder")
+
+
+@pytest.fixture
+def read_only_folder(tmp_path: Path) -> Iterator[Path]:
+    folder = tmp_path / "locked"
+    folder.mkdir()
+    if os.geteuid() != 0:
+        folder.chmod(0o500)
+        yield folder
+        folder.chmod(0o700)
+        return
+    # Root ignores permission bits; an immutable folder refuses even root.
+    chattr = shutil.which("chattr")
+    if chattr is None or subprocess.run([chattr, "+i", folder], check=False).returncode:
+        pytest.skip("no way to make a folder read-only for root here")
+    try:
+        yield folder
+    finally:
+        subprocess.run([chattr, "-i", folder], check=True)
+
+
+def test_a_database_in_a_read_only_folder_is_one_line(read_only_folder: Path) -> None:
+    r = serve("serve", "--port", "0", FOREMAN_DB=str(read_only_folder / "sub" / "foreman.db"))
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.splitlines()[-1] == (
+        f"foreman: cannot open the database {read_only_folder / 'sub' / 'foreman.db'}: no "
+        f"permission to write {read_only_folder / 'sub'}; set FOREMAN_DB to a file in a "
+        "writable folder"
+    )
+    r = serve("serve", "--port", "0", FOREMAN_DB=str(read_only_folder / "foreman.db"))
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.splitlines()[-1].startswith(
+        f"foreman: cannot open the database {read_only_folder / 'foreman.db'}: "
+    )
+
+
+@pytest.mark.parametrize("argv", [["mock-realtime"], ["--log-level", "debug", "mock-realtime"]])
+def test_mock_realtime_gets_its_arguments_untouched(argv: list[str]) -> None:
+    r = serve(*argv, "--help")
+    assert r.returncode == 0 and r.stdout.startswith("usage: foreman mock-realtime")
+    assert "--drop-after-events" in r.stdout  # the mock's own parser answered

@@ -1,25 +1,38 @@
 """`foreman` command line: serve, mock-realtime, call, tui.
 
-Errors print one line and exit non-zero; tracebacks are for bugs, not for bad input.
+Errors print one line and exit non-zero (2 for a setting to fix); tracebacks are for bugs,
+not for bad input. `--config` and `--log-level` go before or after the command.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import dataclasses
+import errno
 import json
 import logging
 import os
+import socket
+import sqlite3
 import sys
 
 from foreman import __version__
+from foreman.client_types import DEFAULT_URL
 from foreman.config import Settings, is_loopback, load_settings
-from foreman.exceptions import ConfigError
+from foreman.exceptions import ConfigError, ForemanError
 from foreman.io.realtime_ws import needs_api_key
 
 log = logging.getLogger("foreman")
 
-DEFAULT_SERVER = "http://127.0.0.1:8765"
+LOG_LEVELS = ("debug", "info", "warning", "error")
+LISTEN_BACKLOG = 2048  # uvicorn's default
+STARTUP_FAILURE = 3  # uvicorn's exit code when the app fails to start
+
+
+class StartupError(ForemanError):
+    """The server cannot start as configured; the message names the setting to change."""
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -32,9 +45,11 @@ def startup_notes(settings: Settings) -> list[str]:
     rt = settings.realtime
     if needs_api_key(rt.endpoint) and not rt.api_key:
         notes.append(
-            "No OPENAI_API_KEY set. Sessions against the OpenAI endpoint will be refused. "
-            "To try Foreman without a key: `foreman mock-realtime --port 9100` in another "
-            "terminal, then `rt-probe start ws://127.0.0.1:9100/v1/realtime`."
+            "OPENAI_API_KEY is not set in the environment of this `foreman serve`, so sessions "
+            "against the OpenAI endpoint will be refused. Set it where `foreman serve` runs "
+            "(clients such as rt-probe never need it). To try Foreman without a key: "
+            "`foreman mock-realtime --port 9100` in another terminal, then "
+            "`rt-probe start ws://127.0.0.1:9100/v1/realtime`."
         )
     if not settings.twilio.validate_signatures:
         notes.append(
@@ -45,6 +60,64 @@ def startup_notes(settings: Settings) -> list[str]:
     return notes
 
 
+def check_database(settings: Settings) -> None:
+    """Open the SQLite database once, so a path that cannot work is one line naming the
+    setting, before anything else starts."""
+    from foreman.history.db import connect
+
+    path = settings.storage.db_path
+    if os.environ.get("FOREMAN_DB"):
+        setting = "FOREMAN_DB"
+    elif settings.source.startswith("<"):
+        setting = "[storage] db_path"
+    else:
+        setting = f"[storage] db_path in {settings.source}"
+    try:
+        connect(path).close()
+    except (OSError, sqlite3.Error) as exc:
+        raise StartupError(
+            f"cannot open the database {path}: {_why(exc)}; set {setting} to a file in a "
+            "writable folder"
+        ) from None
+
+
+def _why(exc: BaseException) -> str:
+    if isinstance(exc, FileExistsError | NotADirectoryError):
+        return f"{exc.filename} is not a folder"
+    if isinstance(exc, PermissionError):
+        return f"no permission to write {exc.filename}"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc)
+
+
+def bind_listener(host: str, port: int) -> socket.socket:
+    """A listening socket on host:port (port 0 picks a free one), as uvicorn would bind it."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(LISTEN_BACKLOG)
+        sock.setblocking(False)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise StartupError(
+                f"port {port} on {host} is already in use (another foreman serve?): "
+                "choose another with --port or [server] port"
+            ) from None
+        raise StartupError(
+            f"cannot listen on {host} port {port}: {exc.strerror or exc}; "
+            "check --host/--port or [server] host/port"
+        ) from None
+    return sock
+
+
+def http_url(host: str, port: int) -> str:
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -52,7 +125,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     host = args.host or settings.server.host
-    port = args.port or settings.server.port
+    port = settings.server.port if args.port is None else args.port
     if not is_loopback(host) and not settings.server.api_token:
         raise ConfigError(
             f"{settings.source}: binding to {host} (not loopback) needs an API token: set "
@@ -60,21 +133,31 @@ def cmd_serve(args: argparse.Namespace) -> int:
         )
     for note in startup_notes(settings):
         log.warning(note)
-    log.info(
-        "foreman %s serving on http://%s:%d (config: %s)", __version__, host, port, settings.source
-    )
-    # The app checks Host names against the address it is really bound to.
-    settings = settings.replace(server=dataclasses.replace(settings.server, host=host, port=port))
-    app = create_app(settings)
-    uvicorn.run(
-        app,
-        host=host,
-        port=port,
-        ws="websockets-sansio",
-        log_level=args.log_level,
-        access_log=False,
-    )
-    return 0
+    check_database(settings)
+    sock = bind_listener(host, port)
+    try:
+        port = sock.getsockname()[1]
+        # The app checks Host names against the address it is really bound to.
+        server_settings = dataclasses.replace(settings.server, host=host, port=port)
+        app = create_app(settings.replace(server=server_settings))
+        # Bound and listening: connections from now on wait in the backlog until uvicorn
+        # accepts them, so this line is true when it is printed.
+        log.info(
+            "foreman %s serving on %s (config: %s)",
+            __version__,
+            http_url(host, port),
+            settings.source,
+        )
+        config = uvicorn.Config(
+            app, ws="websockets-sansio", log_level=args.log_level, access_log=False
+        )
+        server = uvicorn.Server(config)
+        # Ctrl-C is how a server is stopped, not a failure.
+        with contextlib.suppress(KeyboardInterrupt):
+            server.run(sockets=[sock])
+    finally:
+        sock.close()
+    return 0 if server.started else STARTUP_FAILURE
 
 
 def cmd_mock(args: argparse.Namespace) -> int:
@@ -84,32 +167,19 @@ def cmd_mock(args: argparse.Namespace) -> int:
 
 
 def cmd_call(args: argparse.Namespace) -> int:
-    import httpx
+    from foreman.client import ClientError, ForemanClient, PlacedCall
 
-    url = (args.server or os.environ.get("FOREMAN_URL") or DEFAULT_SERVER).rstrip("/")
-    headers = {}
-    token = os.environ.get("FOREMAN_API_TOKEN")
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    body = {"to": args.to, **({"purpose": args.purpose} if args.purpose else {})}
+    async def place() -> PlacedCall:
+        async with ForemanClient(args.server) as client:
+            return await client.place_call(args.to, args.purpose)
+
     try:
-        resp = httpx.post(f"{url}/api/calls", json=body, headers=headers, timeout=30)
-    except httpx.HTTPError as exc:
-        print(f"foreman call: cannot reach {url}: {exc}", file=sys.stderr)
+        placed = asyncio.run(place())
+    except ClientError as exc:
+        print(f"foreman call: {exc}", file=sys.stderr)
         return 1
-    if resp.status_code >= 400:
-        print(f"foreman call: {resp.status_code}: {_detail(resp)}", file=sys.stderr)
-        return 1
-    print(json.dumps(resp.json()))
+    print(json.dumps(dict(placed.raw)))
     return 0
-
-
-def _detail(resp: object) -> str:
-    try:
-        detail = resp.json().get("detail")  # type: ignore[attr-defined]
-    except Exception:
-        return str(getattr(resp, "text", ""))[:200]
-    return json.dumps(detail) if not isinstance(detail, str) else detail
 
 
 def cmd_tui(args: argparse.Namespace) -> int:
@@ -117,58 +187,118 @@ def cmd_tui(args: argparse.Namespace) -> int:
     return 2
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="foreman", description="Foreman voice assistant core")
-    parser.add_argument("--version", action="version", version=f"foreman {__version__}")
-    parser.add_argument(
-        "--config", help="config file (default: $FOREMAN_CONFIG or config/foreman.toml)"
-    )
-    parser.add_argument(
-        "--log-level", default="info", choices=["debug", "info", "warning", "error"]
-    )
-    sub = parser.add_subparsers(dest="command", required=True)
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= port < 65536:
+        raise argparse.ArgumentTypeError(f"port must be 0-65535, got {port}")
+    return port
 
-    serve = sub.add_parser("serve", help="run the HTTP control API and phone bridge")
-    serve.add_argument("--host")
-    serve.add_argument("--port", type=int)
+
+def _global_options(with_defaults: bool) -> argparse.ArgumentParser:
+    """--config and --log-level. Subcommands take them too, without defaults of their own:
+    a subcommand's default would overwrite a value given before the subcommand."""
+    options = argparse.ArgumentParser(add_help=False)
+    options.add_argument(
+        "--config",
+        metavar="FILE",
+        default=None if with_defaults else argparse.SUPPRESS,
+        help="config file (default: $FOREMAN_CONFIG or config/foreman.toml)",
+    )
+    options.add_argument(
+        "--log-level",
+        choices=LOG_LEVELS,
+        default="info" if with_defaults else argparse.SUPPRESS,
+        help="log detail (default: info)",
+    )
+    return options
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="foreman",
+        description="Foreman voice assistant core: the control API, phone bridge and tools.",
+        parents=[_global_options(with_defaults=True)],
+    )
+    parser.add_argument("--version", action="version", version=f"foreman {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, summary: str, *, own_options: bool = True) -> argparse.ArgumentParser:
+        return sub.add_parser(
+            name,
+            help=summary,
+            description=summary,
+            parents=[_global_options(with_defaults=False)] if own_options else [],
+            add_help=own_options,
+        )
+
+    serve = command("serve", "Run the HTTP control API and the phone bridge.")
+    serve.add_argument("--host", help="interface to bind (default: [server] host)")
+    serve.add_argument(
+        "--port", type=_port, help="TCP port (default: [server] port; 0 picks a free one)"
+    )
     serve.set_defaults(func=cmd_serve)
 
-    mock = sub.add_parser(
-        "mock-realtime", help="run the bundled mock Realtime server", add_help=False
-    )
+    # Never parsed here: main() hands everything after the name to the mock's own parser.
+    mock = command("mock-realtime", "Run the bundled mock Realtime server.", own_options=False)
     mock.add_argument("rest", nargs=argparse.REMAINDER)
     mock.set_defaults(func=cmd_mock)
 
-    call = sub.add_parser("call", help="place an outbound phone call through a running server")
+    call = command("call", "Place an outbound phone call through a running server.")
     call.add_argument("to", help="E.164 number, e.g. +14155550123")
     call.add_argument("--purpose", help="what the call is for (goes into the instructions)")
-    call.add_argument("--server", help=f"server URL (default $FOREMAN_URL or {DEFAULT_SERVER})")
+    call.add_argument("--server", help=f"server URL (default $FOREMAN_URL or {DEFAULT_URL})")
     call.set_defaults(func=cmd_call)
 
-    tui = sub.add_parser("tui", help="terminal UI (planned)")
+    tui = command("tui", "Terminal UI (planned).")
     tui.set_defaults(func=cmd_tui)
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    # `foreman mock-realtime --help` must reach the mock's own parser.
-    if argv[:1] == ["mock-realtime"]:
-        logging.basicConfig(
-            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-        )
-        from foreman.testing.mock_realtime.cli import main as mock_main
+def _split_mock_realtime(argv: list[str]) -> tuple[list[str], list[str]] | None:
+    """(global options, the mock's arguments) when the command is mock-realtime."""
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg in ("--config", "--log-level"):
+            i += 2
+        elif arg.startswith(("--config=", "--log-level=")):
+            i += 1
+        elif arg == "mock-realtime":
+            return argv[:i], argv[i + 1 :]
+        else:
+            return None
+    return None
 
-        return mock_main(argv[1:])
-    args = build_parser().parse_args(argv)
+
+def _configure_logging(level: str) -> None:
     logging.basicConfig(
-        level=getattr(logging, args.log_level.upper()),
+        level=getattr(logging, level.upper()),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    mock = _split_mock_realtime(argv)
+    if mock is not None:
+        # `foreman mock-realtime --help` must reach the mock's own parser, untouched.
+        options = _global_options(with_defaults=True).parse_args(mock[0])
+        _configure_logging(options.log_level)
+        from foreman.testing.mock_realtime.cli import main as mock_main
+
+        return mock_main(mock[1])
+    args = build_parser().parse_args(argv)
+    _configure_logging(args.log_level)
     try:
         return int(args.func(args))
     except ConfigError as exc:
         print(f"foreman: config error: {exc}", file=sys.stderr)
+        return 2
+    except StartupError as exc:
+        print(f"foreman: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -2,134 +2,131 @@
 
     rt-probe status | start [ENDPOINT] [--model M] | stop | say TEXT
 Server URL from --server or $FOREMAN_URL (default http://127.0.0.1:8765); token from
-$FOREMAN_API_TOKEN. `--json` prints raw JSON. Errors: one line on stderr, exit 1.
+$FOREMAN_API_TOKEN. `--json` prints the server's JSON. Errors: one line on stderr, exit 1.
+Ctrl-C: a newline, exit 130.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
-import os
 import sys
-from typing import Any
+from typing import TextIO
 
-import httpx
+from foreman.client import (
+    DEFAULT_URL,
+    ClientError,
+    Delta,
+    Done,
+    ForemanClient,
+    RealtimeStatus,
+    StartOptions,
+    ToolNotice,
+)
 
-DEFAULT_SERVER = "http://127.0.0.1:8765"
-
-
-class ProbeError(Exception):
-    pass
-
-
-class Probe:
-    def __init__(self, server: str, token: str | None, timeout: float = 30.0) -> None:
-        self.server = server.rstrip("/")
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self.client = httpx.Client(base_url=self.server, headers=headers, timeout=timeout)
-
-    def request(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        try:
-            resp = self.client.request(method, path, **kwargs)
-        except httpx.ConnectError:
-            raise ProbeError(
-                f"cannot reach foreman at {self.server} (is `foreman serve` running?)"
-            ) from None
-        except httpx.HTTPError as exc:
-            raise ProbeError(f"{self.server}: {exc}") from None
-        if resp.status_code >= 400:
-            raise ProbeError(f"HTTP {resp.status_code}: {_detail(resp)}")
-        return resp.json()  # type: ignore[no-any-return]
-
-    def say(self, text: str, out: Any, as_json: bool) -> int:
-        try:
-            with self.client.stream("POST", "/api/realtime/say", json={"text": text}) as resp:
-                if resp.status_code >= 400:
-                    resp.read()
-                    raise ProbeError(f"HTTP {resp.status_code}: {_detail(resp)}")
-                status = "completed"
-                for line in resp.iter_lines():
-                    if not line.strip():
-                        continue
-                    piece = json.loads(line)
-                    if as_json:
-                        out.write(line + "\n")
-                    elif "delta" in piece:
-                        out.write(piece["delta"])
-                    elif "tool" in piece:
-                        out.write(f"\n[tool call: {piece['tool']}]\n")
-                    out.flush()
-                    if piece.get("done"):
-                        status = piece.get("status", "completed")
-                        if piece.get("error"):
-                            raise ProbeError(f"session ended: {piece['error']}")
-                if not as_json:
-                    out.write("\n")
-                return 0 if status == "completed" else 1
-        except httpx.ConnectError:
-            raise ProbeError(
-                f"cannot reach foreman at {self.server} (is `foreman serve` running?)"
-            ) from None
+INTERRUPTED = 130  # the shell's code for a process ended by SIGINT
 
 
-def _detail(resp: httpx.Response) -> str:
-    try:
-        detail = resp.json().get("detail")
-    except (ValueError, AttributeError):
-        return resp.text[:200] or resp.reason_phrase
-    if isinstance(detail, list):  # FastAPI validation errors: name the fields
-        return "; ".join(f"{'.'.join(map(str, d.get('loc', [])))}: {d.get('msg')}" for d in detail)
-    return str(detail)
+class SessionEnded(ClientError):
+    """The voice session closed during the turn."""
 
 
-def _print_status(st: dict[str, Any], as_json: bool) -> None:
+def format_status(st: RealtimeStatus) -> list[str]:
+    state = "active" if st.active else "inactive"
+    line = f"{state}  model={st.model}  mode={st.mode}"
+    if st.session_id:
+        line += f"  session={st.session_id}  since={st.since}"
+    if st.endpoint_host:
+        line += f"  endpoint={st.endpoint_host}"
+    lines = [line]
+    if st.last_error:
+        lines.append(f"last_error: {st.last_error}")
+    return lines
+
+
+def _print_status(st: RealtimeStatus, as_json: bool, out: TextIO) -> None:
     if as_json:
-        print(json.dumps(st))
-        return
-    state = "active" if st.get("active") else "inactive"
-    line = f"{state}  model={st.get('model')}  mode={st.get('mode')}"
-    if st.get("session_id"):
-        line += f"  session={st['session_id']}  since={st.get('since')}"
-    if st.get("endpoint_host"):
-        line += f"  endpoint={st['endpoint_host']}"
-    print(line)
-    if st.get("last_error"):
-        print(f"last_error: {st['last_error']}")
+        out.write(json.dumps(dict(st.raw)) + "\n")
+    else:
+        out.writelines(line + "\n" for line in format_status(st))
+
+
+async def say(client: ForemanClient, text: str, as_json: bool, out: TextIO) -> int:
+    """Stream one turn's reply to `out`; 0 when the turn completed, 1 otherwise."""
+    status = "completed"
+    async for piece in client.say(text):
+        if as_json:
+            out.write(json.dumps(dict(piece.raw)) + "\n")
+        elif isinstance(piece, Delta):
+            out.write(piece.text)
+        elif isinstance(piece, ToolNotice):
+            out.write(f"\n[tool call: {piece.name}]\n")
+        out.flush()
+        if isinstance(piece, Done):
+            status = piece.status
+            if piece.error:
+                raise SessionEnded(f"session ended: {piece.error}")
+    if not as_json:
+        out.write("\n")
+    return 0 if status == "completed" else 1
+
+
+async def run(args: argparse.Namespace, out: TextIO) -> int:
+    async with ForemanClient(args.server) as client:
+        if args.command == "status":
+            _print_status(await client.realtime_status(), args.json, out)
+        elif args.command == "start":
+            options = StartOptions(
+                endpoint=args.endpoint,
+                model=args.model,
+                voice=args.voice,
+                instructions=args.instructions,
+                out_format=args.out_format,
+            )
+            _print_status(await client.start_realtime(options), args.json, out)
+        elif args.command == "stop":
+            _print_status(await client.stop_realtime(), args.json, out)
+        elif args.command == "say":
+            return await say(client, " ".join(args.text), args.json, out)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rt-probe", description="Drive the voice session of a running `foreman serve`."
+    )
+    parser.add_argument(
+        "--server", help=f"server URL (default $FOREMAN_URL or {DEFAULT_URL})", metavar="URL"
+    )
+    parser.add_argument("--json", action="store_true", help="print the server's JSON")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, summary: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=summary, description=summary)
+
+    command("status", "Show whether a voice session runs, its model and last error.")
+    start = command("start", "Start the voice session (the server's config fills the gaps).")
+    start.add_argument("endpoint", nargs="?", help="Realtime server URL (ws:// or wss://)")
+    start.add_argument("--model", help="Realtime model name")
+    start.add_argument("--voice", help="the assistant's voice")
+    start.add_argument("--instructions", help="system instructions for the session")
+    start.add_argument("--out-format", help="audio format: pcm16, g711_ulaw or g711_alaw")
+    command("stop", "Stop the voice session (fine when none runs).")
+    say_cmd = command("say", "Send a text turn and print the reply as it streams.")
+    say_cmd.add_argument("text", nargs="+", help="what to say")
+    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="rt-probe", description=__doc__.split("\n")[1])
-    parser.add_argument("--server", default=os.environ.get("FOREMAN_URL", DEFAULT_SERVER))
-    parser.add_argument("--json", action="store_true", help="print raw JSON")
-    sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("status")
-    start = sub.add_parser("start")
-    start.add_argument("endpoint", nargs="?")
-    start.add_argument("--model")
-    start.add_argument("--voice")
-    start.add_argument("--instructions")
-    start.add_argument("--out-format")
-    sub.add_parser("stop")
-    say = sub.add_parser("say")
-    say.add_argument("text", nargs="+")
-    args = parser.parse_args(argv)
-    probe = Probe(args.server, os.environ.get("FOREMAN_API_TOKEN"))
+    args = build_parser().parse_args(argv)
     try:
-        if args.command == "status":
-            _print_status(probe.request("GET", "/api/realtime/status"), args.json)
-        elif args.command == "start":
-            body: dict[str, Any] = {}
-            for key in ("endpoint", "model", "voice", "instructions"):
-                if getattr(args, key):
-                    body[key] = getattr(args, key)
-            if args.out_format:
-                body["audio"] = {"out_format": args.out_format}
-            _print_status(probe.request("POST", "/api/realtime/start", json=body), args.json)
-        elif args.command == "stop":
-            _print_status(probe.request("POST", "/api/realtime/stop"), args.json)
-        elif args.command == "say":
-            return probe.say(" ".join(args.text), sys.stdout, args.json)
-    except ProbeError as exc:
+        return asyncio.run(run(args, sys.stdout))
+    except ClientError as exc:
         print(f"rt-probe: {exc}", file=sys.stderr)
         return 1
-    return 0
+    except KeyboardInterrupt:
+        # Ctrl-C is an answer, not a crash: end the partly printed line and nothing more.
+        sys.stdout.write("\n")
+        sys.stdout.flush()
+        return INTERRUPTED
