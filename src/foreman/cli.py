@@ -6,7 +6,6 @@ Errors print one line and exit non-zero; tracebacks are for bugs, not for bad in
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import logging
 import os
@@ -64,7 +63,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         "foreman %s serving on http://%s:%d (config: %s)", __version__, host, port, settings.source
     )
     # The app checks Host names against the address it is really bound to.
-    settings = settings.replace(server=dataclasses.replace(settings.server, host=host, port=port))
+    server = settings.server.model_copy(update={"host": host, "port": port})
+    settings = settings.replace(server=server)
     app = create_app(settings)
     uvicorn.run(
         app,

@@ -8,9 +8,10 @@ from urllib.parse import urlencode
 from xml.etree import ElementTree
 
 from fastapi import FastAPI
+from pydantic import SecretStr
 
 from foreman.api.routes_twilio import build_twilio_services, router
-from foreman.config import IdentityConfig, Secret, Settings, TwilioConfig
+from foreman.config import IdentityConfig, Settings, TwilioConfig
 from foreman.protocols.twilio.signature import compute_signature
 from foreman.session.bus import EventBus
 
@@ -23,7 +24,7 @@ OWNER = "+15550000100"
 def settings(**twilio: Any) -> Settings:
     tw = dict(
         account_sid=ACCOUNT,
-        auth_token=Secret(TOKEN),
+        auth_token=SecretStr(TOKEN),
         public_url=PUBLIC,
         from_number="+15550009999",
     )

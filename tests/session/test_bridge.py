@@ -6,8 +6,9 @@ import asyncio
 import json
 
 from call_harness import FakeRest, speech_ulaw
+from pydantic import SecretStr
 
-from foreman.config import IdentityConfig, Secret, Settings, TwilioConfig
+from foreman.config import IdentityConfig, Settings, TwilioConfig
 from foreman.policy.context import Role
 from foreman.session.bridge import build_twilio_services, serve_media_stream
 from foreman.session.bus import EventBus
@@ -20,7 +21,7 @@ STREAM = "MZ" + "2" * 32
 
 def services(factory: FakeBackendFactory, rest: FakeRest | None = None):  # type: ignore[no-untyped-def]
     s = Settings(
-        twilio=TwilioConfig(account_sid="AC" + "1" * 32, auth_token=Secret("t")),
+        twilio=TwilioConfig(account_sid="AC" + "1" * 32, auth_token=SecretStr("t")),
         identity=IdentityConfig(contacts={"Ann": "+15550000111"}),
     )
     return build_twilio_services(s, EventBus(), factory, rest=rest or FakeRest())

@@ -129,7 +129,7 @@ def build_twilio_services(
     if rest is None and tw.account_sid and tw.auth_token:
         from foreman.io.twilio_rest import TwilioRest
 
-        rest = TwilioRest(tw.account_sid, tw.auth_token.reveal(), api_base=tw.api_base)
+        rest = TwilioRest(tw.account_sid, tw.auth_token.get_secret_value(), api_base=tw.api_base)
     return TwilioServices(
         settings=settings,
         backend_factory=backend_factory,
