@@ -301,5 +301,12 @@ def apply_env(settings: Settings, env: Mapping[str, str]) -> Settings:
         raise ConfigError(f"{settings.source}: {problem.line}") from None
 
 
+def realtime_refusal(settings: Settings) -> str | None:
+    """Why a realtime session (voice or phone) must not start, or None when it may."""
+    if settings.realtime.enabled:
+        return None
+    return f"realtime sessions are turned off ('realtime.enabled' is false in {settings.source})"
+
+
 def is_loopback(host: str) -> bool:
     return host in ("127.0.0.1", "::1", "localhost") or host.startswith("127.")

@@ -125,6 +125,20 @@ async def test_no_key_against_openai_tells_the_user_what_to_do() -> None:
         assert (await c.get("/api/realtime/status")).json()["active"] is False
 
 
+async def test_realtime_disabled_refuses_a_start_without_dialling(
+    mock: MockRealtimeServer,
+) -> None:
+    settings = make_settings(mock.url)
+    settings = settings.replace(realtime=settings.realtime.model_copy(update={"enabled": False}))
+    async with serve_app(create_app(settings)) as url, httpx.AsyncClient(base_url=url) as c:
+        r = await c.post("/api/realtime/start")
+        assert r.status_code == 400
+        detail = r.json()["detail"]
+        assert "realtime.enabled" in detail and "\n" not in detail
+        assert (await c.get("/api/realtime/status")).json()["active"] is False
+    assert mock.sessions == []  # refused before any connection to the model
+
+
 async def test_refused_connection_is_a_one_line_last_error(api: httpx.AsyncClient) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -18,7 +18,7 @@ from typing import Any
 from foreman.audio.formats import AudioFormat
 from foreman.backends.base import BackendOptions, VoiceBackend
 from foreman.clock import Clock, SystemClock
-from foreman.config import Settings
+from foreman.config import Settings, realtime_refusal
 from foreman.exceptions import BackendError
 from foreman.policy.context import CallContext, Role
 from foreman.protocols.twilio.messages import BadMessage, Start, Stop
@@ -247,6 +247,26 @@ async def serve_media_stream(
         to=intent.to if intent else params.get("to", ""),
         purpose=intent.purpose if intent else "",
     )
+    refusal = realtime_refusal(services.settings)
+    if refusal is not None:  # checked before a backend exists: a refused call costs nothing
+        log.warning("= call %s refused: %s", start.call_sid, refusal)
+        await transport.close(POLICY_VIOLATION, "realtime sessions are turned off")
+        now = services.clock.wall()
+        services.registry.record(
+            CallRecord(
+                info.call_sid,
+                direction,
+                info.from_,
+                info.to,
+                str(ctx.role),
+                ctx.verified,
+                now,
+                now,
+                refusal,
+                info.purpose,
+            )
+        )
+        return refusal
     disp = services.dispatcher
     tools = disp.tool_definitions(ctx) if disp is not None else [END_CALL_TOOL]  # type: ignore[attr-defined]
     backend = services.backend_factory(backend_options(services.settings, ctx, info, tools))

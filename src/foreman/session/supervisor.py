@@ -18,7 +18,7 @@ from typing import Any
 from foreman.audio.formats import AudioFormat
 from foreman.backends.base import BackendOptions
 from foreman.backends.factory import BackendFactory
-from foreman.config import Settings
+from foreman.config import Settings, realtime_refusal
 from foreman.exceptions import AudioFormatError, BackendError, ForemanError
 from foreman.io.realtime_ws import endpoint_host, key_allowed, needs_api_key
 from foreman.policy.context import CallContext, Channel, Role
@@ -74,6 +74,9 @@ class Supervisor:
         return "voice" if self.session is not None and self.session.active else "text"
 
     def options_for(self, req: StartRequest, ctx: CallContext | None = None) -> BackendOptions:
+        refusal = realtime_refusal(self.settings)
+        if refusal is not None:
+            raise StartRejected(refusal)
         rt = self.settings.realtime
         transport = req.transport or rt.transport
         if transport == "webrtc":
