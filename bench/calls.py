@@ -71,14 +71,14 @@ def percentile(xs: list[float], p: float) -> float:
 # === server process ==========================================================================
 def serve(mock_url: str, model_audio: str) -> None:
     """Run the real Foreman app (with the phone routes) on a free loopback port."""
-    import dataclasses
     import logging
     import socket
 
     import uvicorn
+    from pydantic import SecretStr
 
     from foreman.api.app import create_app
-    from foreman.config import Secret, settings_from_dict
+    from foreman.config import settings_from_dict
 
     logging.basicConfig(level=logging.WARNING)
     s = settings_from_dict(
@@ -90,13 +90,14 @@ def serve(mock_url: str, model_audio: str) -> None:
         }
     )
     s = s.replace(
-        twilio=dataclasses.replace(
-            s.twilio,
-            account_sid=ACCOUNT,
-            auth_token=Secret(TOKEN),
-            public_url=PUBLIC,
-            from_number="+15550009999",
-            model_audio=model_audio,
+        twilio=s.twilio.model_copy(
+            update={
+                "account_sid": ACCOUNT,
+                "auth_token": SecretStr(TOKEN),
+                "public_url": PUBLIC,
+                "from_number": "+15550009999",
+                "model_audio": model_audio,
+            }
         )
     )
     app = create_app(s)

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 
 import pytest
+from pydantic import SecretStr
 
 from foreman.api.app import create_app
 from foreman.cli import main
-from foreman.config import Secret, settings_from_dict
+from foreman.config import settings_from_dict
 from foreman.testing.server import free_port, serve_app
 from foreman.testing.timeouts import unit
 from foreman.testing.twilio_rest_standin import TwilioRestStandIn
@@ -25,13 +25,14 @@ async def test_foreman_call_places_a_call_that_streams_back(
     async with TwilioRestStandIn(ACCOUNT, TOKEN) as rest:
         s = settings_from_dict({})
         s = s.replace(
-            twilio=dataclasses.replace(
-                s.twilio,
-                account_sid=ACCOUNT,
-                auth_token=Secret(TOKEN),
-                api_base=rest.base_url,
-                public_url="https://voice.example.com",
-                from_number="+15550009999",
+            twilio=s.twilio.model_copy(
+                update={
+                    "account_sid": ACCOUNT,
+                    "auth_token": SecretStr(TOKEN),
+                    "api_base": rest.base_url,
+                    "public_url": "https://voice.example.com",
+                    "from_number": "+15550009999",
+                }
             )
         )
         async with serve_app(create_app(s)) as url:

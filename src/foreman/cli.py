@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import dataclasses
 import errno
 import json
 import logging
@@ -138,7 +137,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     try:
         port = sock.getsockname()[1]
         # The app checks Host names against the address it is really bound to.
-        server_settings = dataclasses.replace(settings.server, host=host, port=port)
+        server_settings = settings.server.model_copy(update={"host": host, "port": port})
         app = create_app(settings.replace(server=server_settings))
         # Bound and listening: connections from now on wait in the backlog until uvicorn
         # accepts them, so this line is true when it is printed.

@@ -85,7 +85,8 @@ _LOCATIONS = ("body", "query", "path", "header", "cookie")
 def _describe_validation_error(item: object) -> str:
     if not isinstance(item, Mapping):
         return str(item)
-    loc = [str(part) for part in item.get("loc") or []]
+    raw = item.get("loc")
+    loc = [str(part) for part in raw] if isinstance(raw, list | tuple) else []
     if len(loc) > 1 and loc[0] in _LOCATIONS:
         loc = loc[1:]  # "to", not "body.to": the user named fields, not request parts
     message = str(item.get("msg") or "invalid")
@@ -226,7 +227,8 @@ class RealtimeStatus(Record):
     last_error: str | None = None
     transport: str | None = None
     endpoint_host: str | None = None
-    session_id: str | None = None
+    session_id: str | None = None  # Foreman's id, the one events and the audit log show
+    provider_session_id: str | None = None  # the model provider's own id, for its logs
     counters: Mapping[str, int | float] = field(default_factory=dict)
     calls: int = 0  # live phone calls
 

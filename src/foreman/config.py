@@ -1,338 +1,311 @@
-"""Settings: `config/foreman.toml` (or `$FOREMAN_CONFIG`) plus environment overrides.
+"""Settings: `config/foreman.toml` (or `$FOREMAN_CONFIG`) plus a fixed set of environment overrides.
 
-Loaded once at start-up and passed down. Every key is checked: an unknown key, a wrong type
-or an unknown audio format stops start-up with a `ConfigError` naming the key and the file.
-Secrets are held in `Secret`, whose repr never shows the value.
+Loaded once at start-up and passed down. Each section is a frozen pydantic model that forbids
+unknown keys and never converts types (`port = "80"` is an error, not port 80). Any problem
+stops start-up with a one-line `ConfigError` naming the dotted key and the file, or the
+environment variable that caused it. Secrets are `pydantic.SecretStr`: repr and errors never
+show them; `.get_secret_value()` gives the value to the one place that needs it.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import tomllib
-import types
-import typing
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from foreman.audio.formats import AudioFormat
-from foreman.exceptions import AudioFormatError, ConfigError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
 
-DEFAULT_MODEL = "gpt-realtime-2.1"  # gpt-realtime shuts down 2027-01-20 (reference §0)
+from foreman.audio.formats import AudioFormatName
+from foreman.config_errors import first_problem, unknown_key_line
+from foreman.exceptions import ConfigError
+from foreman.protocols.realtime.session_config import (
+    NoiseReduction,
+    OutputModality,
+    TurnDetection,
+)
+
+DEFAULT_MODEL = "gpt-realtime-2.1"  # gpt-realtime shuts down 2027-01-20
 DEFAULT_ENDPOINT = "wss://api.openai.com/v1/realtime"
 DEFAULT_CONFIG_PATH = Path("config/foreman.toml")
 
+# The only environment variables that change settings, and the key each one sets. Nothing
+# else in the environment is read: a stray variable never changes a setting silently.
+ENV_OVERRIDES: dict[str, tuple[str, str]] = {
+    "OPENAI_API_KEY": ("realtime", "api_key"),
+    "OPENAI_REALTIME_MODEL": ("realtime", "model"),
+    "OPENAI_REALTIME_ENDPOINT": ("realtime", "endpoint"),
+    "TWILIO_ACCOUNT_SID": ("twilio", "account_sid"),
+    "TWILIO_AUTH_TOKEN": ("twilio", "auth_token"),
+    "FOREMAN_API_TOKEN": ("server", "api_token"),
+    "FOREMAN_DB": ("storage", "db_path"),
+}
 
-class Secret(str):
-    """A string that never shows itself in repr, logs or tracebacks."""
+# Every section (and Settings): immutable, no unknown keys, no type conversion, and pydantic's
+# own error text (should one ever escape) without the input in it.
+_MODEL_CONFIG = ConfigDict(
+    frozen=True, extra="forbid", strict=True, allow_inf_nan=False, hide_input_in_errors=True
+)
 
-    def __repr__(self) -> str:
-        return "Secret('***')" if self else "Secret('')"
-
-    def reveal(self) -> str:
-        return str.__str__(self)
+Port = Annotated[int, Field(ge=1, le=65535)]
+Seconds = Annotated[float, Field(gt=0)]
 
 
-@dataclass(frozen=True)
-class ServerConfig:
+class _Section(BaseModel):
+    model_config = _MODEL_CONFIG
+
+
+class ServerConfig(_Section):
     host: str = "127.0.0.1"
-    port: int = 8765
+    port: Port = 8765
     # Required when `host` is not loopback; clients send `Authorization: Bearer <token>`.
-    api_token: Secret = Secret("")
+    api_token: SecretStr = SecretStr("")
     # On a loopback bind, requests must name this machine in `Host` (and `Origin`, when
     # sent): DNS-rebinding protection. Other names this server is reached by go here.
-    allowed_hosts: list[str] = field(default_factory=list)
+    allowed_hosts: list[str] = Field(default_factory=list)
 
 
-@dataclass(frozen=True)
-class VoiceConfig:
+class VoiceConfig(_Section):
     wake_phrase: str = "hey vim"
 
 
-@dataclass(frozen=True)
-class TurnDetectionConfig:
-    type: str = "server_vad"  # server_vad | semantic_vad | none
-    threshold: float = 0.5
-    prefix_padding_ms: int = 300
-    # Sources disagree on the service default (200 vs 500 ms), so it is always sent.
-    silence_duration_ms: int = 500
-    idle_timeout_ms: int | None = None
-    eagerness: str = "auto"
-    create_response: bool = True
-    interrupt_response: bool = True
-
-
-@dataclass(frozen=True)
-class RealtimeConfig:
-    enabled: bool = True
-    model: str = DEFAULT_MODEL
-    transport: str = "websocket"  # websocket | webrtc (webrtc arrives with its own issue)
+class RealtimeConfig(_Section):
+    enabled: bool = True  # false refuses realtime voice sessions and phone calls
+    model: str = Field(default=DEFAULT_MODEL, min_length=1)
+    transport: Literal["websocket", "webrtc"] = "websocket"  # webrtc is not implemented yet
     endpoint: str = DEFAULT_ENDPOINT
-    api_key: Secret = Secret("")  # from OPENAI_API_KEY; keeping it out of the file is advised
+    api_key: SecretStr = SecretStr("")  # from OPENAI_API_KEY; keeping it out of the file is advised
     # The only hosts the key is ever sent to (over wss://, or ws:// on this machine). An
     # endpoint named in a start request that is not listed here gets no key.
-    api_key_hosts: list[str] = field(default_factory=lambda: ["api.openai.com"])
-    audio_in_hz: int = 24000  # rate of PCM16 pushed into an API-started session
-    audio_out_format: str = "pcm16"  # the model's audio format, both directions
+    api_key_hosts: list[str] = Field(default_factory=lambda: ["api.openai.com"])
+    audio_in_hz: Literal[8000, 16000, 24000, 48000] = 24000  # PCM16 pushed into API sessions
+    audio_out_format: AudioFormatName = "pcm16"  # the model's audio format, both directions
     voice: str = "marin"
     instructions: str = (
         "You are Foreman, a concise and friendly voice assistant. Keep answers short. "
         "Never say an action is done until its tool result says so."
     )
-    output_modalities: list[str] = field(default_factory=lambda: ["audio"])
+    output_modalities: list[OutputModality] = Field(
+        default_factory=lambda: list[OutputModality](["audio"]), min_length=1, max_length=1
+    )
     transcription_model: str = "gpt-live-transcribe"  # "" turns input transcription off
     transcription_language: str = ""
-    noise_reduction: str = ""  # "" | near_field | far_field
-    connect_timeout_s: float = 10.0
-    turn_detection: TurnDetectionConfig = field(default_factory=TurnDetectionConfig)
+    noise_reduction: NoiseReduction = ""
+    connect_timeout_s: Seconds = 10.0
+    turn_detection: TurnDetection = Field(default_factory=TurnDetection)
+
+    @field_validator("endpoint")
+    @classmethod
+    def _websocket_url(cls, endpoint: str) -> str:
+        if not endpoint.startswith(("ws://", "wss://")):
+            raise ValueError("must be a ws:// or wss:// URL")
+        return endpoint
 
 
-@dataclass(frozen=True)
-class TwilioConfig:
+class TwilioConfig(_Section):
     account_sid: str = ""
-    auth_token: Secret = Secret("")
+    auth_token: SecretStr = SecretStr("")
     public_url: str = ""  # e.g. https://voice.example.com (what Twilio signs)
     from_number: str = ""  # caller id for outbound calls and SMS
     validate_signatures: bool = True  # false only for local development (loud warning)
     api_base: str = "https://api.twilio.com"
-    model_audio: str = "g711_ulaw"  # g711_ulaw = passthrough; pcm16 = decode + resample
-    stream_token_ttl_s: float = 60.0
-    max_lead_ms: int = 400  # how far outbound audio may run ahead of real time
+    model_audio: AudioFormatName = "g711_ulaw"  # g711_ulaw = passthrough; pcm16 = decode + resample
+    stream_token_ttl_s: Seconds = 60.0
+    # How far outbound audio may run ahead of real time; at least one 20 ms media frame.
+    max_lead_ms: int = Field(default=400, ge=20)
 
 
-@dataclass(frozen=True)
-class IdentityConfig:
+class IdentityConfig(_Section):
     owner_name: str = "Godfather"
-    owner_numbers: list[str] = field(default_factory=list)
-    contacts: dict[str, str] = field(default_factory=dict)  # name -> E.164 number
+    owner_numbers: list[str] = Field(default_factory=list)
+    contacts: dict[str, str] = Field(default_factory=dict)  # name -> E.164 number
 
 
-@dataclass(frozen=True)
-class ToolsConfig:
+class ToolsConfig(_Section):
     dir: str = "config/tools.d"  # relative to the config file when one is loaded
-    default_timeout_s: float = 10.0
-    still_running_after_s: float = 3.0  # tell the model a slow tool is still running
+    default_timeout_s: Seconds = 10.0
+    # Tell the model a slow tool is still running after this long.
+    still_running_after_s: float = Field(default=3.0, ge=0)
 
 
-@dataclass(frozen=True)
-class PolicyConfig:
-    approval_timeout_s: float = 120.0
+class PolicyConfig(_Section):
+    approval_timeout_s: Seconds = 120.0
     # Rules are validated by foreman.policy.rules when the gatekeeper is built.
-    rules: list[dict[str, Any]] = field(default_factory=list)
+    rules: list[dict[str, Any]] = Field(default_factory=list)
 
 
-@dataclass(frozen=True)
-class EmailConfig:
+class EmailConfig(_Section):
     host: str = ""
-    port: int = 587
+    port: Port = 587
     username: str = ""
-    password: Secret = Secret("")
+    password: SecretStr = SecretStr("")
     from_addr: str = ""
     starttls: bool = True
     use_tls: bool = False  # implicit TLS (port 465)
-    timeout_s: float = 15.0
+    timeout_s: Seconds = 15.0
     ca_file: str = ""  # extra CA bundle (tests use a self-signed server)
 
 
-@dataclass(frozen=True)
-class CalendarConfig:
+class CalendarConfig(_Section):
     caldav_url: str = ""  # empty: use the local .ics file
     username: str = ""
-    password: Secret = Secret("")
+    password: SecretStr = SecretStr("")
     calendar_name: str = ""
     ics_path: str = "~/.local/share/foreman/calendar.ics"
 
 
-@dataclass(frozen=True)
-class StorageConfig:
+class StorageConfig(_Section):
     db_path: str = "~/.local/share/foreman/foreman.db"
 
 
-@dataclass(frozen=True)
-class Settings:
-    server: ServerConfig = field(default_factory=ServerConfig)
-    voice: VoiceConfig = field(default_factory=VoiceConfig)
-    realtime: RealtimeConfig = field(default_factory=RealtimeConfig)
-    twilio: TwilioConfig = field(default_factory=TwilioConfig)
-    identity: IdentityConfig = field(default_factory=IdentityConfig)
-    tools: ToolsConfig = field(default_factory=ToolsConfig)
-    policy: PolicyConfig = field(default_factory=PolicyConfig)
-    email: EmailConfig = field(default_factory=EmailConfig)
-    calendar: CalendarConfig = field(default_factory=CalendarConfig)
-    storage: StorageConfig = field(default_factory=StorageConfig)
+class Settings(BaseSettings):
+    """All settings. Build with `load_settings` (file + environment) or `settings_from_dict`.
+
+    `Settings()` gives the defaults: it reads neither a file nor the environment.
+    """
+
+    model_config = SettingsConfigDict(
+        frozen=True,
+        extra="forbid",
+        strict=True,
+        allow_inf_nan=False,
+        hide_input_in_errors=True,
+        case_sensitive=True,  # `[Server]` is an unknown section, not `[server]`
+    )
+
+    server: ServerConfig = Field(default_factory=ServerConfig)
+    voice: VoiceConfig = Field(default_factory=VoiceConfig)
+    realtime: RealtimeConfig = Field(default_factory=RealtimeConfig)
+    twilio: TwilioConfig = Field(default_factory=TwilioConfig)
+    identity: IdentityConfig = Field(default_factory=IdentityConfig)
+    tools: ToolsConfig = Field(default_factory=ToolsConfig)
+    policy: PolicyConfig = Field(default_factory=PolicyConfig)
+    email: EmailConfig = Field(default_factory=EmailConfig)
+    calendar: CalendarConfig = Field(default_factory=CalendarConfig)
+    storage: StorageConfig = Field(default_factory=StorageConfig)
     source: str = "<defaults>"  # the file the settings came from, for error messages
 
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Only the constructor's arguments. pydantic-settings' own environment mapping would
+        # let any variable named like a field change it; `load_settings` applies the file and
+        # ENV_OVERRIDES explicitly, so each problem can be blamed on its origin.
+        return (init_settings,)
+
     def replace(self, **sections: Any) -> Settings:
-        return dataclasses.replace(self, **sections)
+        """A copy with whole sections swapped (not validated: pass built section models)."""
+        return self.model_copy(update=sections)
+
+
+class EnvOverrides(PydanticBaseSettingsSource):
+    """The ENV_OVERRIDES variables that are set and non-empty, as `{section: {key: value}}`."""
+
+    def __init__(self, settings_cls: type[BaseSettings], env: Mapping[str, str]) -> None:
+        super().__init__(settings_cls)
+        self._env = env
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        keys = {
+            key: self._env[variable]
+            for variable, (section, key) in ENV_OVERRIDES.items()
+            if section == field_name and self._env.get(variable)
+        }
+        return keys or None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        for name, info in self.settings_cls.model_fields.items():
+            value, key, _ = self.get_field_value(info, name)
+            if value is not None:
+                found[key] = value
+        return found
 
 
 # --- loading -------------------------------------------------------------------------
 
-_TOP_LEVEL = {f.name for f in dataclasses.fields(Settings) if f.name != "source"}
-
 
 def load_settings(
-    path: str | os.PathLike[str] | None = None, env: typing.Mapping[str, str] | None = None
+    path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None
 ) -> Settings:
-    """Load the file (if it exists), apply env overrides, validate. Raises ConfigError."""
+    """Load the file (if it exists), apply env overrides, validate. Raises ConfigError.
+
+    The file is `path`, else `$FOREMAN_CONFIG`, else `config/foreman.toml`; a file named by
+    either of the first two must exist, the default one may be absent (defaults are used).
+    """
     env = os.environ if env is None else env
     explicit = path is not None or "FOREMAN_CONFIG" in env
     file = Path(path if path is not None else env.get("FOREMAN_CONFIG", DEFAULT_CONFIG_PATH))
-    data: dict[str, Any] = {}
-    if file.exists():
-        try:
-            data = tomllib.loads(file.read_text(encoding="utf-8"))
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{file}: not valid TOML: {exc}") from None
-        except OSError as exc:
-            raise ConfigError(f"{file}: cannot read: {exc.strerror}") from None
-    elif explicit:
-        raise ConfigError(f"{file}: config file not found")
-    settings = settings_from_dict(data, source=str(file) if file.exists() else "<defaults>")
-    if file.exists() and not Path(settings.tools.dir).expanduser().is_absolute():
+    if not file.exists():
+        if explicit:
+            raise ConfigError(f"{file}: config file not found")
+        return apply_env(Settings(), env)
+    settings = settings_from_dict(_read_toml(file), source=str(file))
+    if not Path(settings.tools.dir).expanduser().is_absolute():
         # A relative tools directory belongs to the config file, not to the working directory.
-        tools = dataclasses.replace(settings.tools, dir=str(file.parent / settings.tools.dir))
+        tools = settings.tools.model_copy(update={"dir": str(file.parent / settings.tools.dir)})
         settings = settings.replace(tools=tools)
     return apply_env(settings, env)
 
 
-def settings_from_dict(data: dict[str, Any], source: str = "<dict>") -> Settings:
-    for key in data:
-        if key not in _TOP_LEVEL:
-            raise ConfigError(
-                f"{source}: unknown section [{key}] (valid: {', '.join(sorted(_TOP_LEVEL))})"
-            )
-    sections = {}
-    hints = typing.get_type_hints(Settings)
-    for name in _TOP_LEVEL:
-        raw = data.get(name, {})
-        if not isinstance(raw, dict):
-            raise ConfigError(f"{source}: [{name}] must be a table")
-        sections[name] = _build(hints[name], raw, name, source)
-    settings = Settings(**sections, source=source)
-    _check_semantics(settings)
-    return settings
-
-
-def apply_env(settings: Settings, env: typing.Mapping[str, str]) -> Settings:
-    rt = settings.realtime
-    changes: dict[str, Any] = {}
-    if env.get("OPENAI_API_KEY"):
-        changes["api_key"] = Secret(env["OPENAI_API_KEY"])
-    if env.get("OPENAI_REALTIME_MODEL"):
-        changes["model"] = env["OPENAI_REALTIME_MODEL"]
-    if env.get("OPENAI_REALTIME_ENDPOINT"):
-        changes["endpoint"] = env["OPENAI_REALTIME_ENDPOINT"]
-    if changes:
-        settings = settings.replace(realtime=dataclasses.replace(rt, **changes))
-    tw: dict[str, Any] = {}
-    if env.get("TWILIO_ACCOUNT_SID"):
-        tw["account_sid"] = env["TWILIO_ACCOUNT_SID"]
-    if env.get("TWILIO_AUTH_TOKEN"):
-        tw["auth_token"] = Secret(env["TWILIO_AUTH_TOKEN"])
-    if tw:
-        settings = settings.replace(twilio=dataclasses.replace(settings.twilio, **tw))
-    if env.get("FOREMAN_API_TOKEN"):
-        settings = settings.replace(
-            server=dataclasses.replace(settings.server, api_token=Secret(env["FOREMAN_API_TOKEN"]))
-        )
-    if env.get("FOREMAN_DB"):
-        settings = settings.replace(storage=StorageConfig(db_path=env["FOREMAN_DB"]))
-    _check_semantics(settings)
-    return settings
-
-
-def _build(cls: Any, raw: dict[str, Any], where: str, source: str) -> Any:
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    kwargs = {}
-    for key, value in raw.items():
-        if key not in names:
-            raise ConfigError(
-                f"{source}: unknown key '{where}.{key}' (valid: {', '.join(sorted(names))})"
-            )
-        kwargs[key] = _coerce(hints[key], value, f"{where}.{key}", source)
-    return cls(**kwargs)
-
-
-def _coerce(tp: Any, value: Any, key: str, source: str) -> Any:
-    origin = typing.get_origin(tp)
-    if dataclasses.is_dataclass(tp):
-        if not isinstance(value, dict):
-            raise ConfigError(f"{source}: '{key}' must be a table")
-        return _build(tp, value, key, source)
-    if origin in (types.UnionType, typing.Union):
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        return _coerce(args[0], value, key, source)
-    if tp is Secret:
-        return Secret(_coerce(str, value, key, source))
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"{source}: '{key}' must be true or false, got {value!r}")
-        return value
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{source}: '{key}' must be an integer, got {value!r}")
-        return value
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ConfigError(f"{source}: '{key}' must be a number, got {value!r}")
-        return float(value)
-    if tp is str:
-        if not isinstance(value, str):
-            raise ConfigError(f"{source}: '{key}' must be a string, got {value!r}")
-        return value
-    if origin is list:
-        (item,) = typing.get_args(tp)
-        if not isinstance(value, list):
-            raise ConfigError(f"{source}: '{key}' must be a list")
-        return [_coerce(item, v, f"{key}[{i}]", source) for i, v in enumerate(value)]
-    if origin is dict:
-        _, vt = typing.get_args(tp)
-        if not isinstance(value, dict):
-            raise ConfigError(f"{source}: '{key}' must be a table")
-        return {str(k): _coerce(vt, v, f"{key}.{k}", source) for k, v in value.items()}
-    if tp is Any:
-        return value
-    raise ConfigError(f"{source}: '{key}' has an unsupported type")  # pragma: no cover
-
-
-def _check_semantics(s: Settings) -> None:
-    src = s.source
-    rt = s.realtime
+def _read_toml(file: Path) -> dict[str, Any]:
+    if not file.is_file():
+        raise ConfigError(f"{file}: not a file")
     try:
-        AudioFormat.from_name(rt.audio_out_format)
-    except AudioFormatError as exc:
-        raise ConfigError(f"{src}: 'realtime.audio_out_format': {exc}") from None
+        return TomlConfigSettingsSource(Settings, toml_file=file)()
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{file}: not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"{file}: cannot read: {exc.strerror}") from None
+
+
+def settings_from_dict(data: Mapping[str, Any], source: str = "<dict>") -> Settings:
+    """Validate a parsed config file. Raises ConfigError naming `source` and the key."""
+    if "source" in data:  # a field of Settings, but not something a file may set
+        raise ConfigError(f"{source}: {unknown_key_line(('source',), Settings)}")
     try:
-        AudioFormat.from_name(s.twilio.model_audio)
-    except AudioFormatError as exc:
-        raise ConfigError(f"{src}: 'twilio.model_audio': {exc}") from None
-    if rt.audio_in_hz not in (8000, 16000, 24000, 48000):
-        raise ConfigError(f"{src}: 'realtime.audio_in_hz' must be 8000, 16000, 24000 or 48000")
-    if rt.transport not in ("websocket", "webrtc"):
-        raise ConfigError(f"{src}: 'realtime.transport' must be 'websocket' or 'webrtc'")
-    if not rt.endpoint.startswith(("ws://", "wss://")):
-        raise ConfigError(f"{src}: 'realtime.endpoint' must be a ws:// or wss:// URL")
-    if rt.turn_detection.type not in ("server_vad", "semantic_vad", "none"):
-        raise ConfigError(
-            f"{src}: 'realtime.turn_detection.type' must be server_vad, semantic_vad or none"
-        )
-    if rt.turn_detection.eagerness not in ("low", "medium", "high", "auto"):
-        raise ConfigError(
-            f"{src}: 'realtime.turn_detection.eagerness' must be low, medium, high or auto"
-        )
-    if rt.output_modalities not in (["audio"], ["text"]):
-        raise ConfigError(f'{src}: \'realtime.output_modalities\' must be ["audio"] or ["text"]')
-    if rt.noise_reduction not in ("", "near_field", "far_field"):
-        raise ConfigError(
-            f"{src}: 'realtime.noise_reduction' must be near_field, far_field or empty"
-        )
-    if not 0 < s.server.port < 65536:
-        raise ConfigError(f"{src}: 'server.port' must be between 1 and 65535")
-    if s.policy.approval_timeout_s <= 0:
-        raise ConfigError(f"{src}: 'policy.approval_timeout_s' must be positive")
+        return Settings.model_validate({**data, "source": source})
+    except ValidationError as exc:
+        raise ConfigError(f"{source}: {first_problem(exc, Settings).line}") from None
+
+
+def apply_env(settings: Settings, env: Mapping[str, str]) -> Settings:
+    """`settings` with the ENV_OVERRIDES that `env` sets. A bad value names its variable."""
+    overrides = EnvOverrides(Settings, env)()
+    if not overrides:
+        return settings
+    data = settings.model_dump()
+    for section, values in overrides.items():
+        data[section] = {**data[section], **values}
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        problem = first_problem(exc, Settings)
+        for variable, where in ENV_OVERRIDES.items():
+            if where == problem.loc[:2] and env.get(variable):
+                raise ConfigError(f"environment variable {variable}: {problem.detail}") from None
+        raise ConfigError(f"{settings.source}: {problem.line}") from None
+
+
+def realtime_refusal(settings: Settings) -> str | None:
+    """Why a realtime session (voice or phone) must not start, or None when it may."""
+    if settings.realtime.enabled:
+        return None
+    return f"realtime sessions are turned off ('realtime.enabled' is false in {settings.source})"
 
 
 def is_loopback(host: str) -> bool:

@@ -16,13 +16,13 @@ import httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI
+from pydantic import SecretStr
 
 from foreman.api import routes_approvals, routes_events
 from foreman.bus import EventBus
 from foreman.clock import ManualClock
 from foreman.config import (
     IdentityConfig,
-    Secret,
     Settings,
     StorageConfig,
     ToolsConfig,
@@ -102,7 +102,7 @@ async def services(
         storage=StorageConfig(db_path=str(tmp_path / "foreman.db")),
         twilio=TwilioConfig(
             account_sid=SID,
-            auth_token=Secret(TOKEN),
+            auth_token=SecretStr(TOKEN),
             api_base=standin.base_url,
             from_number="+15550100000",
         ),

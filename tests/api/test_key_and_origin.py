@@ -3,14 +3,13 @@ server refuses requests that name another site (DNS rebinding, cross-site POSTs)
 
 from __future__ import annotations
 
-import dataclasses
-
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from foreman.api.app import create_app
 from foreman.api.hosts import host_name, origin_host
-from foreman.config import Secret, Settings, settings_from_dict
+from foreman.config import Settings, settings_from_dict
 from foreman.io.realtime_ws import key_allowed
 from foreman.testing.mock_realtime import MockRealtimeServer
 from foreman.testing.server import serve_app
@@ -21,7 +20,7 @@ KEY = "sk-test-the-real-key"
 
 def settings_with_key(**realtime: object) -> Settings:
     s = settings_from_dict({"realtime": dict(realtime)})
-    return dataclasses.replace(s, realtime=dataclasses.replace(s.realtime, api_key=Secret(KEY)))
+    return s.replace(realtime=s.realtime.model_copy(update={"api_key": SecretStr(KEY)}))
 
 
 async def test_a_start_request_cannot_send_the_key_to_its_own_endpoint() -> None:

@@ -3,7 +3,6 @@ talking to the bundled mock Realtime server over loopback."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import socket
@@ -12,9 +11,10 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 import pytest_asyncio
+from pydantic import SecretStr
 
 from foreman.api.app import create_app
-from foreman.config import Secret, Settings, settings_from_dict
+from foreman.config import Settings, settings_from_dict
 from foreman.testing.mock_realtime import Faults, Match, MockRealtimeServer, Reply, Rule, Scenario
 from foreman.testing.server import serve_app
 from foreman.testing.timeouts import unit
@@ -24,8 +24,8 @@ def make_settings(endpoint: str = "wss://api.openai.com/v1/realtime", **server: 
     s = settings_from_dict(
         {"realtime": {"endpoint": endpoint, "api_key_hosts": ["127.0.0.1"]}, "server": dict(server)}
     )
-    return dataclasses.replace(
-        s, realtime=dataclasses.replace(s.realtime, api_key=Secret("sk-test-not-real"))
+    return s.replace(
+        realtime=s.realtime.model_copy(update={"api_key": SecretStr("sk-test-not-real")})
     )
 
 
@@ -116,14 +116,28 @@ async def test_unknown_audio_format_is_400_listing_valid_ones(api: httpx.AsyncCl
 
 async def test_no_key_against_openai_tells_the_user_what_to_do() -> None:
     settings = make_settings()
-    settings = dataclasses.replace(
-        settings, realtime=dataclasses.replace(settings.realtime, api_key=Secret(""))
+    settings = settings.replace(
+        realtime=settings.realtime.model_copy(update={"api_key": SecretStr("")})
     )
     async with serve_app(create_app(settings)) as url, httpx.AsyncClient(base_url=url) as c:
         r = await c.post("/api/realtime/start")
         assert r.status_code == 400
         assert "OPENAI_API_KEY" in r.json()["detail"] and "mock-realtime" in r.json()["detail"]
         assert (await c.get("/api/realtime/status")).json()["active"] is False
+
+
+async def test_realtime_disabled_refuses_a_start_without_dialling(
+    mock: MockRealtimeServer,
+) -> None:
+    settings = make_settings(mock.url)
+    settings = settings.replace(realtime=settings.realtime.model_copy(update={"enabled": False}))
+    async with serve_app(create_app(settings)) as url, httpx.AsyncClient(base_url=url) as c:
+        r = await c.post("/api/realtime/start")
+        assert r.status_code == 400
+        detail = r.json()["detail"]
+        assert "realtime.enabled" in detail and "\n" not in detail
+        assert (await c.get("/api/realtime/status")).json()["active"] is False
+    assert mock.sessions == []  # refused before any connection to the model
 
 
 async def test_refused_connection_is_a_one_line_last_error(api: httpx.AsyncClient) -> None:

@@ -12,9 +12,10 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
+from pydantic import SecretStr
 
 from foreman.api.app import create_app
-from foreman.config import Secret, settings_from_dict
+from foreman.config import settings_from_dict
 from foreman.testing.mock_realtime import Call, Match, MockRealtimeServer, Reply, Rule, Scenario
 from foreman.testing.server import serve_app
 from foreman.testing.timeouts import unit
@@ -55,13 +56,14 @@ async def stack(request: pytest.FixtureRequest) -> AsyncIterator[Stack]:
             {"realtime": {"endpoint": mock.url}, "policy": {"approval_timeout_s": timeout_s}}
         )
         s = s.replace(
-            twilio=dataclasses.replace(
-                s.twilio,
-                account_sid=ACCOUNT,
-                auth_token=Secret(TOKEN),
-                api_base=rest.base_url,
-                public_url="https://voice.example.com",
-                from_number="+15550009999",
+            twilio=s.twilio.model_copy(
+                update={
+                    "account_sid": ACCOUNT,
+                    "auth_token": SecretStr(TOKEN),
+                    "api_base": rest.base_url,
+                    "public_url": "https://voice.example.com",
+                    "from_number": "+15550009999",
+                }
             )
         )
         app = create_app(s)

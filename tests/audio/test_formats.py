@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import typing
+
 import pytest
 
-from foreman.audio.formats import PCM16_24K, PCMA_8K, PCMU_8K, AudioFormat, Encoding
+from foreman.audio.formats import (
+    ENCODING_BY_NAME,
+    PCM16_24K,
+    PCMA_8K,
+    PCMU_8K,
+    AudioFormat,
+    AudioFormatName,
+    Encoding,
+)
 from foreman.exceptions import AudioFormatError
 from foreman.protocols.realtime.wire_formats import format_from_wire, format_to_wire
 
@@ -48,3 +58,10 @@ def test_invalid_formats() -> None:
         AudioFormat(Encoding.PCM16, 24000, channels=2)
     with pytest.raises(AudioFormatError, match="24000 Hz only"):
         format_to_wire(AudioFormat(Encoding.PCM16, 16000))
+
+
+def test_the_name_type_lists_exactly_the_names_from_name_accepts() -> None:
+    assert set(typing.get_args(AudioFormatName)) == set(ENCODING_BY_NAME)
+    for name, encoding in ENCODING_BY_NAME.items():
+        assert AudioFormat.from_name(name).encoding is encoding
+        assert AudioFormat.from_name(f" {name.upper()} ").encoding is encoding

@@ -6,14 +6,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 import pytest_asyncio
+from pydantic import SecretStr
 
 from foreman.api.app import create_app
-from foreman.config import Secret, Settings, settings_from_dict
-from foreman.session.bus import EventBus, Subscription
+from foreman.bus import EventBus, Subscription
+from foreman.config import Settings, settings_from_dict
 from foreman.testing.mock_realtime import Match, MockRealtimeServer, Reply, Rule, Scenario
 from foreman.testing.server import serve_app
 from foreman.testing.twilio_rest_standin import TwilioRestStandIn
@@ -41,8 +42,8 @@ class WatchedBus(EventBus):
         super().__init__()
         self.subscribed = asyncio.Event()
 
-    def subscribe(self, maxsize: int = 256) -> Subscription:
-        sub = super().subscribe(maxsize)
+    def subscribe(self, maxsize: int = 256, kinds: Iterable[str] = ()) -> Subscription:
+        sub = super().subscribe(maxsize, kinds)
         self.subscribed.set()
         return sub
 
@@ -59,13 +60,14 @@ class Stack:
 def stack_settings(mock_url: str, rest_url: str, **server: object) -> Settings:
     s = settings_from_dict({"realtime": {"endpoint": mock_url}, "server": dict(server)})
     return s.replace(
-        twilio=dataclasses.replace(
-            s.twilio,
-            account_sid=ACCOUNT,
-            auth_token=Secret(TWILIO_TOKEN),
-            api_base=rest_url,
-            public_url="https://voice.example.com",
-            from_number="+15550009999",
+        twilio=s.twilio.model_copy(
+            update={
+                "account_sid": ACCOUNT,
+                "auth_token": SecretStr(TWILIO_TOKEN),
+                "api_base": rest_url,
+                "public_url": "https://voice.example.com",
+                "from_number": "+15550009999",
+            }
         )
     )
 

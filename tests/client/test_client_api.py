@@ -65,7 +65,8 @@ async def test_health_names_the_server_version(client: ForemanClient) -> None:
 async def test_start_say_stop(client: ForemanClient, stack: Stack) -> None:
     st = await client.start_realtime(StartOptions(model="gpt-realtime-2.1-mini"))
     assert st.active and st.mode == "voice" and st.model == "gpt-realtime-2.1-mini"
-    assert st.session_id and st.session_id.startswith("sess_")
+    assert st.session_id and st.session_id.startswith("desk-")
+    assert st.provider_session_id and st.provider_session_id.startswith("sess_")
     assert stack.mock.sessions[-1].model == "gpt-realtime-2.1-mini"
 
     pieces = [piece async for piece in client.say("hello")]

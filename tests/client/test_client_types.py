@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from foreman import client_types
@@ -130,6 +130,7 @@ def test_details_render_as_one_line(detail: object, line: str) -> None:
 
 
 @given(json_values)
+@example([{"loc": True}])  # found by hypothesis: a location that is not a list
 def test_any_detail_renders_as_one_short_line(detail: object) -> None:
     line = describe_detail(detail)
     assert "\n" not in line and "\r" not in line and len(line) <= 300

@@ -4,19 +4,18 @@ Realtime server, plus the Twilio REST stand-in."""
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI
+from pydantic import SecretStr
 from twilio_app import ACCOUNT, PUBLIC, TOKEN
 
 from foreman.api.app import create_app
 from foreman.bus import Subscription
 from foreman.config import (
     IdentityConfig,
-    Secret,
     Settings,
     StorageConfig,
     settings_from_dict,
@@ -64,14 +63,15 @@ async def phone_stack(
         rt = {"endpoint": mock.url, **(realtime or {})}
         s = settings_from_dict({"realtime": rt})
         s = s.replace(
-            twilio=dataclasses.replace(
-                s.twilio,
-                account_sid=ACCOUNT,
-                auth_token=Secret(TOKEN),
-                public_url=PUBLIC,
-                from_number="+15550009999",
-                api_base=rest.base_url,
-                **(twilio or {}),
+            twilio=s.twilio.model_copy(
+                update={
+                    "account_sid": ACCOUNT,
+                    "auth_token": SecretStr(TOKEN),
+                    "public_url": PUBLIC,
+                    "from_number": "+15550009999",
+                    "api_base": rest.base_url,
+                    **(twilio or {}),
+                }
             ),
             identity=identity or IdentityConfig(),
         )

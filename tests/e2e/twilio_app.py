@@ -8,10 +8,11 @@ from urllib.parse import urlencode
 from xml.etree import ElementTree
 
 from fastapi import FastAPI
+from pydantic import SecretStr
 
 from foreman.api.routes_twilio import router
 from foreman.bus import EventBus
-from foreman.config import IdentityConfig, Secret, Settings, TwilioConfig
+from foreman.config import IdentityConfig, Settings, TwilioConfig
 from foreman.phone.bridge import build_phone_services
 from foreman.protocols.twilio.signature import compute_signature
 from foreman.session.registry import SessionRegistry
@@ -25,7 +26,7 @@ OWNER = "+15550000100"
 def settings(**twilio: Any) -> Settings:
     tw = dict(
         account_sid=ACCOUNT,
-        auth_token=Secret(TOKEN),
+        auth_token=SecretStr(TOKEN),
         public_url=PUBLIC,
         from_number="+15550009999",
     )

@@ -6,9 +6,10 @@ import asyncio
 import json
 
 from call_harness import FakeRest, speech_ulaw
+from pydantic import SecretStr
 
 from foreman.bus import EventBus
-from foreman.config import IdentityConfig, Secret, Settings, TwilioConfig
+from foreman.config import IdentityConfig, RealtimeConfig, Settings, TwilioConfig
 from foreman.phone.bridge import build_phone_services, serve_media_stream
 from foreman.policy.context import Role
 from foreman.session.registry import SessionRegistry
@@ -19,10 +20,13 @@ CALL = "CA" + "2" * 32
 STREAM = "MZ" + "2" * 32
 
 
-def services(factory: FakeBackendFactory, rest: FakeRest | None = None):  # type: ignore[no-untyped-def]
+def services(  # type: ignore[no-untyped-def]
+    factory: FakeBackendFactory, rest: FakeRest | None = None, *, realtime_enabled: bool = True
+):
     s = Settings(
-        twilio=TwilioConfig(account_sid="AC" + "1" * 32, auth_token=Secret("t")),
+        twilio=TwilioConfig(account_sid="AC" + "1" * 32, auth_token=SecretStr("t")),
         identity=IdentityConfig(contacts={"Ann": "+15550000111"}),
+        realtime=RealtimeConfig(enabled=realtime_enabled),
     )
     bus = EventBus()
     registry = SessionRegistry(s, bus, factory)
@@ -60,6 +64,20 @@ async def test_a_start_in_another_format_is_refused_without_a_backend() -> None:
     reason = await asyncio.wait_for(serve_media_stream(svc, tw, signed=True), 5)
     assert reason.startswith("bad start") and tw.closed is not None and tw.closed[0] == 1008
     assert factory.created == []
+
+
+async def test_realtime_disabled_refuses_the_call_before_a_backend_and_records_why() -> None:
+    factory = FakeBackendFactory()
+    svc = services(factory, realtime_enabled=False)
+    token = svc.tokens.issue(CALL, svc.clock.monotonic())
+    tw = MemoryTwilio(STREAM)
+    tw.feed(twilio_start(STREAM, CALL, {"token": token, "caller": "+15550000111"}))
+    reason = await asyncio.wait_for(serve_media_stream(svc, tw, signed=True), 5)
+    assert "realtime.enabled" in reason and "\n" not in reason
+    assert factory.created == [] and tw.closed is not None
+    assert CALL not in svc.registry
+    record = svc.records.records[-1]
+    assert (record.call_sid, record.reason, record.role) == (CALL, reason, "contact")
 
 
 async def test_shutdown_hangs_up_live_calls_through_rest() -> None:

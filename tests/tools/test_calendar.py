@@ -8,8 +8,9 @@ from pathlib import Path
 
 import caldav
 import pytest
+from pydantic import SecretStr
 
-from foreman.config import CalendarConfig, Secret
+from foreman.config import CalendarConfig
 from foreman.exceptions import ToolError
 
 from .servers import start_radicale
@@ -25,7 +26,7 @@ def radicale(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CalendarConfi
         yield CalendarConfig(
             caldav_url=f"http://127.0.0.1:{port}/owner/foreman/",
             username="owner",
-            password=Secret("pw"),
+            password=SecretStr("pw"),
         )
     finally:
         proc.terminate()
@@ -62,7 +63,7 @@ async def test_caldav_create_then_list(radicale: CalendarConfig) -> None:
 
 async def test_caldav_unreachable_is_a_tool_error(radicale: CalendarConfig) -> None:
     bad = CalendarConfig(
-        caldav_url="http://127.0.0.1:9/nothing/", username="u", password=Secret("p")
+        caldav_url="http://127.0.0.1:9/nothing/", username="u", password=SecretStr("p")
     )
     with pytest.raises(ToolError, match="calendar unavailable"):
         await invoke("calendar_list", {}, calendar=bad)

@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from pydantic import SecretStr
 
 from foreman.api import routes_approvals
 from foreman.audio.formats import PCM16_24K
@@ -21,7 +22,7 @@ from foreman.backends.interface import BackendOptions
 from foreman.backends.openai_realtime import OpenAIRealtimeBackend
 from foreman.bus import EventBus
 from foreman.clock import ManualClock
-from foreman.config import Secret, StorageConfig, TwilioConfig, settings_from_dict
+from foreman.config import StorageConfig, TwilioConfig, settings_from_dict
 from foreman.endpoints.text import TextEndpoint
 from foreman.policy.context import CallContext, Channel, Role
 from foreman.session.conversation import ConversationSession
@@ -60,7 +61,7 @@ async def services(tmp_path: Path, standin: TwilioRestStandIn) -> AsyncIterator[
         storage=StorageConfig(db_path=str(tmp_path / "f.db")),
         twilio=TwilioConfig(
             account_sid=SID,
-            auth_token=Secret(TOKEN),
+            auth_token=SecretStr(TOKEN),
             api_base=standin.base_url,
             from_number="+15550100000",
         ),

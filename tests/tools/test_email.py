@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
+from pydantic import SecretStr
 
-from foreman.config import EmailConfig, Secret
+from foreman.config import EmailConfig
 from foreman.exceptions import ToolError
 from foreman.tools.executors.email import send_message_sync
 
@@ -82,7 +83,7 @@ def smtp(
         host="127.0.0.1",
         port=port,
         username=USER,
-        password=Secret(PASSWORD),
+        password=SecretStr(PASSWORD),
         from_addr="foreman@example.com",
         starttls=not implicit,
         use_tls=implicit,
@@ -121,7 +122,7 @@ def test_wrong_password_is_a_clear_error_without_the_secret(
     inbox, config = smtp
     from email.message import EmailMessage
 
-    bad = EmailConfig(**{**config.__dict__, "password": Secret("wrong-pw-xyz")})
+    bad = config.model_copy(update={"password": SecretStr("wrong-pw-xyz")})
     msg = EmailMessage()
     msg["To"], msg["Subject"] = "a@example.com", "x"
     with pytest.raises(ToolError, match="refused the login") as err:
@@ -133,7 +134,7 @@ def test_untrusted_certificate_is_refused(smtp: tuple[Inbox, EmailConfig]) -> No
     inbox, config = smtp
     from email.message import EmailMessage
 
-    untrusting = EmailConfig(**{**config.__dict__, "ca_file": ""})
+    untrusting = config.model_copy(update={"ca_file": ""})
     with pytest.raises(ToolError, match=r"CERTIFICATE_VERIFY_FAILED|certificate verify failed"):
         send_message_sync(untrusting, EmailMessage())
     assert inbox.messages == []

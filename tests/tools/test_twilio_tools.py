@@ -7,9 +7,10 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 
 from foreman.clock import ManualClock
-from foreman.config import Secret, Settings, TwilioConfig
+from foreman.config import Settings, TwilioConfig
 from foreman.exceptions import ToolError
 from foreman.testing.twilio_rest_standin import TwilioRestStandIn
 from foreman.tools.executors.base import Invocation
@@ -30,7 +31,7 @@ def twilio_settings(standin: TwilioRestStandIn, token: str = TOKEN) -> Settings:
     return Settings(
         twilio=TwilioConfig(
             account_sid=SID,
-            auth_token=Secret(token),
+            auth_token=SecretStr(token),
             api_base=standin.base_url,
             from_number="+15550100000",
             public_url="https://voice.example.com",

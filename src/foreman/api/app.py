@@ -39,7 +39,7 @@ def _twilio_rest(settings: Settings) -> Any:
         return None
     from foreman.io.twilio_rest import TwilioRest
 
-    return TwilioRest(tw.account_sid, tw.auth_token.reveal(), api_base=tw.api_base)
+    return TwilioRest(tw.account_sid, tw.auth_token.get_secret_value(), api_base=tw.api_base)
 
 
 def create_app(
@@ -108,7 +108,8 @@ def create_app(
         return {"status": "ok", "version": __version__}
 
     if settings.server.api_token:
-        app.add_middleware(BearerTokenMiddleware, token=settings.server.api_token.reveal())
+        token = settings.server.api_token.get_secret_value()
+        app.add_middleware(BearerTokenMiddleware, token=token)
     if is_loopback(settings.server.host):  # added last: runs first
         app.add_middleware(LocalOriginMiddleware, allowed_hosts=_own_host_names(settings))
     return app

@@ -86,7 +86,7 @@ async def voice_webhook(request: Request) -> Response:
         if request.url.query:
             url += "?" + request.url.query
         if not validate_request(
-            tw.auth_token.reveal(), url, params, request.headers.get(SIGNATURE_HEADER)
+            tw.auth_token.get_secret_value(), url, params, request.headers.get(SIGNATURE_HEADER)
         ):
             log.warning("< %s refused: missing or wrong X-Twilio-Signature", VOICE_PATH)
             return Response("invalid signature", status_code=403, media_type="text/plain")
@@ -164,7 +164,7 @@ async def media_socket(ws: WebSocket) -> None:
     if tw.validate_signatures:
         base = _public_base(svc, ws.headers, f"{ws.url.scheme}://{ws.url.netloc}")
         if not validate_ws_upgrade(
-            tw.auth_token.reveal(),
+            tw.auth_token.get_secret_value(),
             public_ws_url(base, MEDIA_PATH),
             ws.headers.get(SIGNATURE_HEADER),
         ):

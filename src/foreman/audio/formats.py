@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import Literal
 
 from foreman.exceptions import AudioFormatError
 
@@ -19,6 +20,41 @@ class Encoding(enum.StrEnum):
 
 
 _BYTES_PER_SAMPLE = {Encoding.PCM16: 2, Encoding.PCMU: 1, Encoding.PCMA: 1}
+
+# Every name `AudioFormat.from_name` accepts; config keys that hold a format use this type.
+AudioFormatName = Literal[
+    "pcm16",
+    "audio/pcm",
+    "pcm",
+    "s16le",
+    "g711_ulaw",
+    "audio/pcmu",
+    "pcmu",
+    "ulaw",
+    "mulaw",
+    "audio/x-mulaw",
+    "g711_alaw",
+    "audio/pcma",
+    "pcma",
+    "alaw",
+]
+# The same names with their encodings (tests/audio/test_formats.py keeps the two in step).
+ENCODING_BY_NAME: dict[str, Encoding] = {
+    "pcm16": Encoding.PCM16,
+    "audio/pcm": Encoding.PCM16,
+    "pcm": Encoding.PCM16,
+    "s16le": Encoding.PCM16,
+    "g711_ulaw": Encoding.PCMU,
+    "audio/pcmu": Encoding.PCMU,
+    "pcmu": Encoding.PCMU,
+    "ulaw": Encoding.PCMU,
+    "mulaw": Encoding.PCMU,
+    "audio/x-mulaw": Encoding.PCMU,
+    "g711_alaw": Encoding.PCMA,
+    "audio/pcma": Encoding.PCMA,
+    "pcma": Encoding.PCMA,
+    "alaw": Encoding.PCMA,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,12 +104,12 @@ class AudioFormat:
     @classmethod
     def from_name(cls, name: str, sample_rate: int | None = None) -> AudioFormat:
         """Parse a config or GA name. PCM16 takes `sample_rate` (default 24000)."""
-        key = name.strip().lower()
-        if key in ("pcm16", "audio/pcm", "pcm", "s16le"):
+        encoding = ENCODING_BY_NAME.get(name.strip().lower())
+        if encoding is Encoding.PCM16:
             return cls(Encoding.PCM16, sample_rate or 24000)
-        if key in ("g711_ulaw", "audio/pcmu", "pcmu", "ulaw", "mulaw", "audio/x-mulaw"):
+        if encoding is Encoding.PCMU:
             return PCMU_8K
-        if key in ("g711_alaw", "audio/pcma", "pcma", "alaw"):
+        if encoding is Encoding.PCMA:
             return PCMA_8K
         raise AudioFormatError(
             f"unknown audio format {name!r}; valid names: {', '.join(VALID_NAMES)}"

@@ -129,7 +129,7 @@ class OpenAIRealtimeBackend:
         opts = self.options
         api_key = ""
         if self._config.api_key and key_allowed(opts.endpoint, self._config.api_key_hosts):
-            api_key = self._config.api_key.reveal()
+            api_key = self._config.api_key.get_secret_value()
         self._ws = await self._connector(
             opts.endpoint, opts.model, api_key, timeout_s=self._config.connect_timeout_s
         )

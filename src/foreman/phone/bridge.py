@@ -18,7 +18,7 @@ from foreman.audio.formats import AudioFormat
 from foreman.backends.interface import BackendOptions
 from foreman.bus import EventBus
 from foreman.clock import Clock, SystemClock
-from foreman.config import Settings
+from foreman.config import Settings, realtime_refusal
 from foreman.endpoints.twilio import TwilioEndpoint, TwilioTransport
 from foreman.events import CallRefused, SessionFailed
 from foreman.exceptions import BackendError
@@ -137,7 +137,7 @@ def build_phone_services(
     if rest is None and tw.account_sid and tw.auth_token:
         from foreman.io.twilio_rest import TwilioRest
 
-        rest = TwilioRest(tw.account_sid, tw.auth_token.reveal(), api_base=tw.api_base)
+        rest = TwilioRest(tw.account_sid, tw.auth_token.get_secret_value(), api_base=tw.api_base)
     return PhoneServices(
         settings=settings,
         backend_factory=backend_factory,
@@ -269,12 +269,12 @@ async def _run_call(
             )
         )
 
-    if not settings.realtime.enabled:
-        reason = f"voice sessions are off ([realtime] enabled = false in {settings.source})"
-        log.warning("= call %s refused: %s", call.call_sid, reason)
-        await transport.close(INTERNAL_ERROR, "voice backend disabled")
-        record(reason, services.clock.wall())
-        return reason
+    refusal = realtime_refusal(settings)
+    if refusal is not None:  # checked before a backend exists: a refused call costs nothing
+        log.warning("= call %s refused: %s", call.call_sid, refusal)
+        await transport.close(POLICY_VIOLATION, "realtime sessions are turned off")
+        record(refusal, services.clock.wall())
+        return refusal
     catalog = services.catalog
     tools = catalog.tool_definitions(ctx) if catalog is not None else [END_CALL_TOOL]
     backend = services.backend_factory(call_backend_options(settings, ctx, call, tools))

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 from foreman.audio.formats import AudioFormat
 from foreman.backends.interface import BackendOptions, VoiceBackend
 from foreman.bus import EventBus
-from foreman.config import Settings
+from foreman.config import Settings, realtime_refusal
 from foreman.endpoints.text import TextEndpoint
 from foreman.events import ModeChanged, SessionFailed
 from foreman.exceptions import AudioFormatError, BackendError, ForemanError
@@ -111,10 +111,9 @@ class SessionRegistry:
 
     def options_for(self, req: StartRequest, ctx: CallContext) -> BackendOptions:
         rt = self.settings.realtime
-        if not rt.enabled:
-            raise StartRejected(
-                f"voice sessions are off: [realtime] enabled = false in {self.settings.source}"
-            )
+        refusal = realtime_refusal(self.settings)
+        if refusal is not None:
+            raise StartRejected(refusal)
         transport = req.transport or rt.transport
         if transport == "webrtc":
             raise StartRejected(

@@ -18,7 +18,7 @@ from openai.types.realtime import RealtimeClientEvent, RealtimeServerEvent
 from rt_replay import TRACES, load_trace
 
 from foreman.audio.formats import PCM16_24K, PCMA_8K, PCMU_8K
-from foreman.config import RealtimeConfig, TurnDetectionConfig
+from foreman.config import RealtimeConfig
 from foreman.protocols.realtime import (
     CLIENT_EVENT_TYPES,
     SERVER_EVENT_TYPES,
@@ -210,7 +210,7 @@ def test_session_update_conforms_over_options(kw: dict[str, Any]) -> None:
 @pytest.mark.parametrize("fmt", ["pcm16", "g711_ulaw", "g711_alaw"])
 @pytest.mark.parametrize("td", ["server_vad", "semantic_vad", "none"])
 def test_session_update_from_config_conforms(fmt: str, td: str) -> None:
-    rt = RealtimeConfig(audio_out_format=fmt, turn_detection=TurnDetectionConfig(type=td))
+    rt = RealtimeConfig(audio_out_format=fmt, turn_detection=TurnDetection(type=td))
     assert_conforms(build_session_update(session_options_from_config(rt)))
     assert_conforms(
         build_session_update(

@@ -9,23 +9,27 @@ Every setting the service has a disputed default for is sent explicitly: `silenc
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal, Protocol, get_args
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from foreman.audio.formats import AudioFormat
 from foreman.exceptions import ConfigError
 from foreman.protocols.realtime.client_events import SessionUpdate
 from foreman.protocols.realtime.wire_formats import format_to_wire
 
-if TYPE_CHECKING:
-    from foreman.config import RealtimeConfig
-
 __all__ = [
     "BETA_RESPONSE_FIELDS",
     "BETA_SESSION_FIELDS",
+    "Eagerness",
+    "NoiseReduction",
+    "OutputModality",
+    "RealtimeSettings",
     "SessionOptions",
     "TurnDetection",
+    "TurnDetectionType",
     "build_session_update",
     "check_ga_response",
     "check_ga_session",
@@ -55,8 +59,9 @@ BETA_RESPONSE_FIELDS = {
 }
 
 TurnDetectionType = Literal["server_vad", "semantic_vad", "none"]
-_TD_TYPES = ("server_vad", "semantic_vad", "none")
-_EAGERNESS = ("low", "medium", "high", "auto")
+Eagerness = Literal["low", "medium", "high", "auto"]
+NoiseReduction = Literal["", "near_field", "far_field"]  # "" = off
+OutputModality = Literal["audio", "text"]
 _MODALITIES = (("audio",), ("text",))
 _TOOL_CHOICES = ("auto", "none", "required")
 # Keys of a GA function tool (RealtimeFunctionTool); anything else would be beta leakage or
@@ -64,33 +69,26 @@ _TOOL_CHOICES = ("auto", "none", "required")
 _FUNCTION_TOOL_KEYS = ("type", "name", "description", "parameters")
 
 
-@dataclass(frozen=True)
-class TurnDetection:
-    """`audio.input.turn_detection`. `type="none"` means manual turns (push-to-talk)."""
+class TurnDetection(BaseModel):
+    """`audio.input.turn_detection`. `type="none"` means manual turns (push-to-talk).
+
+    The one definition: `[realtime.turn_detection]` in the config file is validated as this
+    model. Construction validates; a bad value raises pydantic's `ValidationError`.
+    """
+
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", strict=True, allow_inf_nan=False, hide_input_in_errors=True
+    )
 
     type: TurnDetectionType = "server_vad"
-    threshold: float = 0.5
-    prefix_padding_ms: int = 300
-    silence_duration_ms: int = 500
-    idle_timeout_ms: int | None = None
-    eagerness: str = "auto"
+    threshold: float = Field(default=0.5, ge=0.0, le=1.0)
+    prefix_padding_ms: int = Field(default=300, ge=0)
+    # Sources disagree on the service default (200 vs 500 ms), so it is always sent.
+    silence_duration_ms: int = Field(default=500, ge=0)
+    idle_timeout_ms: int | None = Field(default=None, gt=0)
+    eagerness: Eagerness = "auto"
     create_response: bool = True
     interrupt_response: bool = True
-
-    def __post_init__(self) -> None:
-        if self.type not in _TD_TYPES:
-            raise ConfigError(
-                f"turn_detection.type must be one of {', '.join(_TD_TYPES)}, got {self.type!r}"
-            )
-        if self.eagerness not in _EAGERNESS:
-            raise ConfigError(
-                f"turn_detection.eagerness must be one of {', '.join(_EAGERNESS)}, "
-                f"got {self.eagerness!r}"
-            )
-        if not 0.0 <= self.threshold <= 1.0:
-            raise ConfigError(f"turn_detection.threshold must be in 0..1, got {self.threshold}")
-        if self.prefix_padding_ms < 0 or self.silence_duration_ms < 0:
-            raise ConfigError("turn_detection padding and silence must not be negative")
 
     def to_wire(self) -> dict[str, Any] | None:
         """The GA object: server_vad and semantic_vad take different fields; none is null."""
@@ -141,7 +139,7 @@ class SessionOptions:
                 'output_modalities must be ["audio"] or ["text"], '
                 f"got {list(self.output_modalities)}"
             )
-        if self.noise_reduction not in ("", "near_field", "far_field"):
+        if self.noise_reduction not in get_args(NoiseReduction):
             raise ConfigError(
                 "noise_reduction must be near_field, far_field or empty, "
                 f"got {self.noise_reduction!r}"
@@ -151,7 +149,30 @@ class SessionOptions:
         format_to_wire(self.output_format)
 
 
-def session_options_from_config(rt: RealtimeConfig, **overrides: Any) -> SessionOptions:
+class RealtimeSettings(Protocol):
+    """What `session_options_from_config` reads; `foreman.config.RealtimeConfig` is one."""
+
+    @property
+    def model(self) -> str: ...
+    @property
+    def instructions(self) -> str: ...
+    @property
+    def voice(self) -> str: ...
+    @property
+    def audio_out_format(self) -> str: ...
+    @property
+    def output_modalities(self) -> Sequence[str]: ...
+    @property
+    def turn_detection(self) -> TurnDetection: ...
+    @property
+    def transcription_model(self) -> str: ...
+    @property
+    def transcription_language(self) -> str: ...
+    @property
+    def noise_reduction(self) -> str: ...
+
+
+def session_options_from_config(rt: RealtimeSettings, **overrides: Any) -> SessionOptions:
     """`SessionOptions` from the `[realtime]` config, with start-time overrides.
 
     Overrides are SessionOptions field names (model, voice, instructions, input_format,
@@ -164,7 +185,6 @@ def session_options_from_config(rt: RealtimeConfig, **overrides: Any) -> Session
     unknown = sorted(set(overrides) - valid)
     if unknown:
         raise TypeError(f"unknown session option(s): {', '.join(unknown)}")
-    td = rt.turn_detection
     model_format = AudioFormat.from_name(rt.audio_out_format)
     values: dict[str, Any] = {
         "model": rt.model,
@@ -175,16 +195,7 @@ def session_options_from_config(rt: RealtimeConfig, **overrides: Any) -> Session
         "input_format": model_format,
         "output_format": model_format,
         "output_modalities": tuple(rt.output_modalities),
-        "turn_detection": TurnDetection(
-            type=td.type,  # type: ignore[arg-type]  # validated by config and __post_init__
-            threshold=td.threshold,
-            prefix_padding_ms=td.prefix_padding_ms,
-            silence_duration_ms=td.silence_duration_ms,
-            idle_timeout_ms=td.idle_timeout_ms,
-            eagerness=td.eagerness,
-            create_response=td.create_response,
-            interrupt_response=td.interrupt_response,
-        ),
+        "turn_detection": rt.turn_detection,
         "transcription_model": rt.transcription_model,
         "transcription_language": rt.transcription_language,
         "noise_reduction": rt.noise_reduction,
@@ -201,7 +212,7 @@ def _coerce_override(key: str, value: Any) -> Any:
     if key in ("tools", "output_modalities"):
         return tuple(value)
     if key == "turn_detection" and isinstance(value, Mapping):
-        return TurnDetection(**value)
+        return TurnDetection.model_validate(value)
     return value
 
 

@@ -95,7 +95,7 @@ class CalDavStore:
         client = dav_client(
             url=self.config.caldav_url,
             username=self.config.username or None,
-            password=self.config.password.reveal() or None,
+            password=self.config.password.get_secret_value() or None,
         )
         if self.config.calendar_name:
             return client.principal().calendar(name=self.config.calendar_name)

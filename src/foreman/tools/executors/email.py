@@ -42,7 +42,7 @@ def send_message_sync(config: EmailConfig, message: EmailMessage) -> None:
                 smtp.starttls(context=_tls_context(config))
                 smtp.ehlo()
             if config.username:
-                smtp.login(config.username, config.password.reveal())
+                smtp.login(config.username, config.password.get_secret_value())
             smtp.send_message(message)
     except smtplib.SMTPAuthenticationError as exc:
         raise ToolError(f"the mail server refused the login ({exc.smtp_code})") from None

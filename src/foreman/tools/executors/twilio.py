@@ -55,7 +55,7 @@ class TwilioExecutors:
 
             self._client = TwilioRest(
                 self._config.account_sid,
-                self._config.auth_token.reveal(),
+                self._config.auth_token.get_secret_value(),
                 api_base=self._config.api_base,
             )
         return self._client
