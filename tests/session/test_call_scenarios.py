@@ -6,9 +6,11 @@ import asyncio
 import base64
 import json
 
+import pytest
 from call_harness import CALL_SID, STREAM_SID, Call, EndCallDispatcher, FakeRest, speech_ulaw, until
 
 from foreman.clock import ManualClock
+from foreman.exceptions import ConversationEnded
 from foreman.testing.fake_backend import Heard
 
 DELTA = 1600  # 200 ms of µ-law
@@ -219,3 +221,31 @@ async def test_11_input_gap_is_filled_with_silence() -> None:
         assert call.backend.pushed[2] == b"\xff" * 480  # 60 ms before the third frame
         assert call.backend.pushed[3] == speech[320:480]
         assert call.endpoint.stats.gap_filled_ms == 60
+
+
+async def test_a_hang_up_while_audio_is_paced_out_is_an_ordinary_end(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Found under load: the caller's `stop` arrived while the pacer was sending; the send
+    failed and the call was logged as crashed. It is a hang-up like any other."""
+    clock = ManualClock()
+    async with Call(max_lead_ms=200, max_chunk_ms=100, clock=clock) as call:
+        call.backend.reply("r1")
+        call.backend.audio("item_A", speech_ulaw()[:16000], reply="r1")
+        await call.tw.wait_until(lambda: len(call.tw.marks) == 2)  # the lead is full
+        call.tw.feed_stop()
+        clock.advance(1)  # the pacer may send again: the stream has stopped meanwhile
+        reason = await call.result()
+    assert reason == "caller hung up"
+    assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
+
+
+async def test_sending_after_the_caller_stopped_ends_the_call_as_a_hang_up() -> None:
+    call = Call()
+    call.endpoint.play("item_A", speech_ulaw()[:1600])
+    call.stream.receive(json.dumps({"event": "stop", "streamSid": STREAM_SID, "stop": {}}))
+    with pytest.raises(ConversationEnded, match=r"^caller hung up$"):
+        await call.endpoint.flush()  # the clear cannot go: the stream has ended
+    call.endpoint.play("item_B", speech_ulaw()[:1600])
+    with pytest.raises(ConversationEnded, match=r"^caller hung up$"):
+        await asyncio.wait_for(call.endpoint._pace(), 5)  # nor can the next chunk

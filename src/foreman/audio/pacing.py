@@ -122,6 +122,10 @@ class OutboundAudio:
         """True while any audio (even a partial frame) is waiting."""
         return any(s.buf for s in self._segments)
 
+    def has_audio_besides(self, item_id: str) -> bool:
+        """True while audio of any other item is waiting."""
+        return any(s.buf and s.item_id != item_id for s in self._segments)
+
     def first_queued(self) -> tuple[str, int] | None:
         """(item_id, content_index) of the audio that would go next, if any."""
         for seg in self._segments:

@@ -163,6 +163,10 @@ class PlaybackTracker:
         """Some audio was sent and is neither acknowledged nor dropped by a clear."""
         return any(it.acked < it.sent for it in self._items.values())
 
+    def playing_besides(self, item_id: str) -> bool:
+        """Like `playing`, for every item other than `item_id`."""
+        return any(it.acked < it.sent for key, it in self._items.items() if key[0] != item_id)
+
     @property
     def outstanding_marks(self) -> int:
         return len(self._outstanding)

@@ -102,7 +102,9 @@ class AudioEndpoint(Protocol):
         ...
 
     def play(self, segment: str, audio: bytes) -> None:
-        """Queue assistant audio of `segment`; returns at once (the endpoint paces it)."""
+        """Queue assistant audio of `segment`; returns at once (the endpoint paces it).
+        Segment "" is filler (a continuous track's silence between replies): played, but
+        never reported as playing or heard."""
         ...
 
     def end_segment(self, segment: str) -> None:
@@ -117,7 +119,8 @@ class AudioEndpoint(Protocol):
 
     @property
     def playing(self) -> bool:
-        """Audio is queued or not yet confirmed heard (a `Drained` event follows)."""
+        """Audio other than filler is queued or not yet confirmed heard (a `Drained`
+        event follows when that changes)."""
         ...
 
     async def hang_up(self, reason: str) -> None:

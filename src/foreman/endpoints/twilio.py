@@ -28,7 +28,7 @@ from foreman.endpoints.interface import (
     HungUp,
     InputGap,
 )
-from foreman.endpoints.twilio_playout import TwilioPlayout
+from foreman.endpoints.twilio_playout import FILLER, TwilioPlayout
 from foreman.exceptions import ConversationEnded, InvalidState, SessionClosed
 from foreman.protocols.twilio.messages import BadMessage, MarkEcho, Media, Start, Stop
 from foreman.protocols.twilio.messages import Dtmf as TwilioDtmf
@@ -157,6 +157,8 @@ class TwilioEndpoint:
             self.stats.marks_dropped += 1  # echoed because of a clear, or not ours
             return Drained() if not self._playout.playing else None
         self.stats.marks_played += 1
+        if heard[0] == FILLER:  # nobody's words: nothing to report but the state
+            return Drained() if not self._playout.playing else None
         return Heard(*heard)
 
     def _on_dtmf(self, ev: TwilioDtmf) -> EndpointEvent:
@@ -188,7 +190,7 @@ class TwilioEndpoint:
         if cut is None:
             return None
         self.stats.clears += 1
-        await self._send(self._stream.clear())
+        await self._send(self._stream.clear)
         return Heard(*cut)
 
     @property
@@ -212,17 +214,19 @@ class TwilioEndpoint:
             chunk = playout.next_chunk(clock.monotonic())
             if chunk is None:
                 continue
-            await self._send(stream.media_bytes(chunk.payload))
+            await self._send(stream.media_bytes, chunk.payload)
             self.stats.frames_out += len(chunk.payload) // frame_bytes
             mark = playout.chunk_sent(chunk)
             if mark is None:
                 continue  # a barge-in dropped this audio while it was being sent
-            await self._send(stream.mark(mark.name))
+            await self._send(stream.mark, mark.name)
             self.stats.marks_sent += 1
 
-    async def _send(self, text: str) -> None:
+    async def _send(self, frame: Callable[..., str], *args: Any) -> None:
+        """Build a frame with the stream (which refuses once the caller has stopped) and
+        send it."""
         try:
-            await self._transport.send_text(text)
+            await self._transport.send_text(frame(*args))
         except (SessionClosed, InvalidState):
             # The caller hung up while audio was going out: an ordinary end of call, which
             # the reader reports with its reason.

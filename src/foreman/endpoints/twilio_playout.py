@@ -16,6 +16,11 @@ from foreman.audio.formats import PCMU_8K, AudioFormat
 from foreman.audio.pacing import Chunk, OutboundAudio
 from foreman.audio.playback import Mark, PlaybackTracker, parse_mark_name
 
+# Filler: a continuous backend's audio between replies (segment ""). It is played like any
+# other audio, but it never keeps the call "playing": a goodbye is over when its own audio
+# has been heard, even though the track goes on carrying silence.
+FILLER = ""
+
 
 class TwilioPlayout:
     """Per call. Feed it the assistant's audio by segment and Twilio's mark echoes."""
@@ -85,7 +90,7 @@ class TwilioPlayout:
         heard = None
         if parsed is not None:
             heard = (parsed.item_id, self.tracker.heard_ms(parsed.item_id))
-        if not self.tracker.playing:
+        if not self.tracker.playing_besides(FILLER):
             self._forget_played()
         return heard
 
@@ -93,15 +98,15 @@ class TwilioPlayout:
         """Everything sent has played: forget finished segments so state stays bounded."""
         keep = self.out.first_queued()
         for segment in list(self._sent):
-            if keep is None or segment != keep[0]:
+            if segment != FILLER and (keep is None or segment != keep[0]):
                 self.tracker.forget(segment)
                 self._received.pop(segment, None)
                 del self._sent[segment]
 
     @property
     def playing(self) -> bool:
-        """Audio is queued, or sent and not yet echoed."""
-        return self.out.has_audio or self.tracker.playing
+        """Audio (other than filler) is queued, or sent and not yet echoed."""
+        return self.out.has_audio_besides(FILLER) or self.tracker.playing_besides(FILLER)
 
     # --- barge-in -----------------------------------------------------------------------
     def flush(self, now: float) -> tuple[str, int] | None:
@@ -111,7 +116,11 @@ class TwilioPlayout:
         if not self.playing:
             return None
         queued = self.out.first_queued()
-        trunc = self.tracker.interrupt()
+        # Playback is in order: if filler before a segment is unfinished, that segment was
+        # not heard at all, which is what `unfinished` says of every item after the first.
+        cut = [t for t in self.tracker.unfinished() if t.item_id != FILLER]
+        trunc = cut[0] if cut else None
+        self.tracker.clear()
         self.out.drop(now)
         self._plan.reset()
         self._converting = None
@@ -119,7 +128,7 @@ class TwilioPlayout:
             received = self._received.get(trunc.item_id, 0)
             received_ms = int(self.model_format.ms_for_bytes(received))
             return trunc.item_id, max(0, min(trunc.audio_end_ms, received_ms))
-        if queued is not None:
+        if queued is not None and queued[0] != FILLER:
             # Everything sent has played and the rest was still queued here: cut the segment
             # at what its echoed marks confirm (0 when none of it was sent).
             return queued[0], int(self.tracker.heard_ms(queued[0]))

@@ -149,6 +149,17 @@ class MemoryTwilio:
     def play_all(self) -> int:
         return self.play(10**9)
 
+    async def play_in_real_time(self, tick_ms: int = 20) -> None:
+        """Play queued audio as a phone would, at real-time pace, until cancelled (run it
+        as a task: it stands for the caller's earpiece, not for synchronisation)."""
+        loop = asyncio.get_running_loop()
+        last = loop.time()
+        while self.closed is None:
+            await asyncio.sleep(tick_ms / 1000)
+            now = loop.time()
+            self.play((now - last) * 1000)
+            last = now
+
     # --- what the session sent ------------------------------------------------------------
     def events(self, kind: str) -> list[dict[str, Any]]:
         return [m for m in self.sent if m["event"] == kind]
