@@ -27,7 +27,12 @@ from collections.abc import Callable, Coroutine
 from email.utils import formatdate
 from typing import Any, Literal
 
-from aiohttp import web
+try:
+    from aiohttp import web
+except ImportError as exc:  # an optional extra: say how to get it
+    raise ImportError(
+        "the Twilio REST stand-in needs aiohttp: install Foreman with its 'testing' extra"
+    ) from exc
 
 Kind = Literal["call", "message", "hangup"]
 HangupHook = Callable[[], Coroutine[Any, Any, None]]
