@@ -13,11 +13,14 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from foreman.history.db import connect
+from foreman.stores.records import AuditRecord
+
+__all__ = ["AuditLog", "AuditRecord"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS tool_audit (
@@ -39,24 +42,6 @@ CREATE TABLE IF NOT EXISTS tool_audit (
 );
 CREATE INDEX IF NOT EXISTS tool_audit_at ON tool_audit (at);
 """
-
-
-@dataclass(frozen=True)
-class AuditRecord:
-    at: float  # unix time (for people)
-    session_id: str
-    caller: str
-    role: str
-    channel: str
-    tool: str
-    call_id: str
-    arguments: Any = field(hash=False)
-    decision: str
-    reason: str
-    outcome: str
-    approver: str | None = None
-    approval_id: str | None = None
-    wait_s: float | None = None
 
 
 class AuditLog:

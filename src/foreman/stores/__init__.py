@@ -1,0 +1,75 @@
+"""Where Foreman keeps state: async store interfaces and their embedded defaults.
+
+Interfaces (`interfaces.py`): stream tokens, outbound intents, approvals, the live session
+registry, the audit log and call records. Defaults: memory for per-process live state,
+SQLite (one file, `[storage] db_path`) for what must survive a restart. See
+docs/stores.md for the guarantees and for plugging in Redis or PostgreSQL.
+
+Layering: this package imports only `policy`, `protocols`, `audio`, `exceptions`, `clock`
+and the standard library, never `session`, `tools`, `backends` or `api`.
+"""
+
+from foreman.stores.embedded import Recovered, Stores, memory_stores, open_embedded_stores
+from foreman.stores.interfaces import (
+    ApprovalStore,
+    AuditStore,
+    CallRecordStore,
+    OutboundIntentStore,
+    SessionRegistryStore,
+    StreamTokenStore,
+)
+from foreman.stores.memory import (
+    MemoryApprovalStore,
+    MemoryAuditStore,
+    MemoryCallRecordStore,
+    MemoryOutboundIntentStore,
+    MemorySessionRegistryStore,
+    MemoryStreamTokenStore,
+)
+from foreman.stores.records import (
+    INTERRUPTED_REASON,
+    ApprovalRecord,
+    AuditRecord,
+    CallRecord,
+    OutboundIntent,
+    SessionKind,
+    SessionRecord,
+)
+from foreman.stores.sqlite import (
+    SqliteApprovalStore,
+    SqliteAuditStore,
+    SqliteCallRecordStore,
+    SqliteSessionRegistryStore,
+)
+from foreman.stores.token_table import StreamTokenTable
+
+__all__ = [
+    "INTERRUPTED_REASON",
+    "ApprovalRecord",
+    "ApprovalStore",
+    "AuditRecord",
+    "AuditStore",
+    "CallRecord",
+    "CallRecordStore",
+    "MemoryApprovalStore",
+    "MemoryAuditStore",
+    "MemoryCallRecordStore",
+    "MemoryOutboundIntentStore",
+    "MemorySessionRegistryStore",
+    "MemoryStreamTokenStore",
+    "OutboundIntent",
+    "OutboundIntentStore",
+    "Recovered",
+    "SessionKind",
+    "SessionRecord",
+    "SessionRegistryStore",
+    "SqliteApprovalStore",
+    "SqliteAuditStore",
+    "SqliteCallRecordStore",
+    "SqliteSessionRegistryStore",
+    "Stores",
+    "StreamTokenStore",
+    "StreamTokenTable",
+    "memory_stores",
+    "open_embedded_stores",
+]

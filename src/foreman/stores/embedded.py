@@ -1,0 +1,122 @@
+"""One bundle of every store, built from the embedded defaults.
+
+`open_embedded_stores(db_path)` is what a single server uses: live state in memory, the
+durable records in SQLite. A deployment with Redis or PostgreSQL builds `Stores` with its
+own implementations instead; callers only see the interfaces.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+from foreman.stores.interfaces import (
+    ApprovalStore,
+    AuditStore,
+    CallRecordStore,
+    OutboundIntentStore,
+    SessionRegistryStore,
+    StreamTokenStore,
+)
+from foreman.stores.memory import (
+    MemoryApprovalStore,
+    MemoryAuditStore,
+    MemoryCallRecordStore,
+    MemoryOutboundIntentStore,
+    MemorySessionRegistryStore,
+    MemoryStreamTokenStore,
+)
+from foreman.stores.records import ApprovalRecord, CallRecord, SessionRecord
+from foreman.stores.sqlite import (
+    SqliteApprovalStore,
+    SqliteAuditStore,
+    SqliteCallRecordStore,
+    SqliteSessionRegistryStore,
+    SqliteStore,
+)
+
+S = TypeVar("S", bound=SqliteStore)
+
+ORPHANED_APPROVAL_NOTE = "the server stopped before anyone answered"
+
+
+@dataclass(frozen=True)
+class Recovered:
+    """What a crashed process left behind, now closed (see `Stores.recover`)."""
+
+    approvals: list[ApprovalRecord]
+    sessions: list[SessionRecord]
+    calls: list[CallRecord]
+
+
+@dataclass(frozen=True)
+class Stores:
+    tokens: StreamTokenStore
+    intents: OutboundIntentStore
+    approvals: ApprovalStore
+    sessions: SessionRegistryStore
+    audit: AuditStore
+    calls: CallRecordStore
+
+    async def recover(self, now: float) -> Recovered:
+        """At start-up, before serving: close what a crashed process left open. `now` is
+        unix time. Orphaned prompts become expired, live sessions are dropped, live calls
+        end as interrupted."""
+        return Recovered(
+            approvals=await self.approvals.expire_orphans(now, ORPHANED_APPROVAL_NOTE),
+            sessions=await self.sessions.mark_interrupted(now),
+            calls=await self.calls.mark_interrupted(now),
+        )
+
+    async def aclose(self) -> None:
+        """Close every store (each waits for its own work in flight)."""
+        for store in (
+            self.tokens,
+            self.intents,
+            self.approvals,
+            self.sessions,
+            self.audit,
+            self.calls,
+        ):
+            await store.aclose()
+
+
+def memory_stores(*, token_ttl_s: float = 60.0) -> Stores:
+    """Everything in memory: for tests and throwaway runs (nothing survives the process).
+    Outbound intents live as long as the stream token that goes with them."""
+    return Stores(
+        tokens=MemoryStreamTokenStore(token_ttl_s),
+        intents=MemoryOutboundIntentStore(token_ttl_s),
+        approvals=MemoryApprovalStore(),
+        sessions=MemorySessionRegistryStore(),
+        audit=MemoryAuditStore(),
+        calls=MemoryCallRecordStore(),
+    )
+
+
+async def open_embedded_stores(db_path: str | Path, *, token_ttl_s: float = 60.0) -> Stores:
+    """Tokens and intents in memory; approvals, sessions, audit and calls in the SQLite file
+    `db_path` (created and migrated as needed). Raises ConfigError naming `storage.db_path`
+    when the file cannot be used. Call `recover` before serving."""
+    async with contextlib.AsyncExitStack() as opened:  # closes them all if one fails
+
+        async def open_one(kind: type[S]) -> S:
+            store = await kind.open(db_path)
+            opened.push_async_callback(store.aclose)
+            return store
+
+        approvals = await open_one(SqliteApprovalStore)
+        sessions = await open_one(SqliteSessionRegistryStore)
+        audit = await open_one(SqliteAuditStore)
+        calls = await open_one(SqliteCallRecordStore)
+        opened.pop_all()
+    return Stores(
+        tokens=MemoryStreamTokenStore(token_ttl_s),
+        intents=MemoryOutboundIntentStore(token_ttl_s),
+        approvals=approvals,
+        sessions=sessions,
+        audit=audit,
+        calls=calls,
+    )
