@@ -9,7 +9,7 @@ import httpx
 from phone_stack import phone_stack
 
 from foreman.api.app import create_app
-from foreman.history.calls import CallLog
+from foreman.stores import SqliteCallRecordStore
 from foreman.testing.mock_realtime import Match, Reply, Rule, Scenario
 from foreman.testing.server import serve_app
 from foreman.testing.timeouts import unit
@@ -32,7 +32,9 @@ async def test_a_finished_call_survives_a_restart(tmp_path: Any) -> None:
         assert [c["call_sid"] for c in listed] == [caller.call_sid]
 
     # A new process on the same database: the record is still there.
-    stored = CallLog(db).recent_sync(10)
+    store = await SqliteCallRecordStore.open(db)
+    stored = [c.to_dict() for c in await store.recent(10)]
+    await store.aclose()
     assert [(c["call_sid"], c["from"], c["role"]) for c in stored] == [
         (caller.call_sid, "+15550000123", "unknown")
     ]

@@ -130,7 +130,7 @@ async def test_token_is_single_use_and_checked_before_any_backend() -> None:
             await ws.wait_closed()
             assert ws.close_code == 1008
         assert len(factory.created) == 1
-        rec = app.state.twilio.records.records[-1]
+        rec = app.state.twilio.records.finished[-1]
         assert rec.call_sid == new_call_sid(4) and rec.reason == "caller hung up"
         listed = (await http.get("/api/calls")).json()
         assert listed["active"] == []
@@ -149,7 +149,7 @@ async def test_backend_start_failure_ends_the_call_cleanly() -> None:
             await _start_stream(ws, new_call_sid(7), params)
             await ws.wait_closed()
             assert ws.close_code == 1011
-        rec = app.state.twilio.records.records[-1]
+        rec = app.state.twilio.records.finished[-1]
         assert "connection refused by the model service" in rec.reason
         assert factory.created[0].closed
 
@@ -198,3 +198,29 @@ async def test_outbound_call_streams_back_through_the_same_bridge() -> None:
                 await ws.send(json.dumps({"event": "stop", "stop": {}}))
                 await ws.wait_closed()
         await rest.aclose()
+
+
+async def test_a_replayed_webhook_gets_no_second_stream() -> None:
+    """Replaying one captured signed webhook must not mint a token per replay: a CallSid
+    holds one live token (a retry replaces it), and none while its stream runs."""
+    factory = FakeBackendFactory()
+    app = make_app(settings(), factory)
+    async with serve_app(app) as base, httpx.AsyncClient(base_url=base) as http:
+        sid = new_call_sid(8)
+        form = signed_post(voice_form(sid))
+        replies = [await http.post("/twilio/voice", **form) for _ in range(50)]
+        assert [r.status_code for r in replies] == [200] * 50  # Twilio may retry a webhook
+        tokens = [parse_twiml(r.text)[1]["token"] for r in replies]
+        ws_url = http_to_ws(base) + "/twilio/media"
+        async with connect(ws_url, additional_headers=ws_headers()) as ws:  # an older token
+            await _start_stream(ws, sid, parse_twiml(replies[0].text)[1])
+            await ws.wait_closed()
+            assert ws.close_code == 1008
+        async with connect(ws_url, additional_headers=ws_headers()) as ws:  # the live one
+            await _start_stream(ws, sid, parse_twiml(replies[-1].text)[1])
+            await factory.wait_created(1)
+            replay = await http.post("/twilio/voice", **form)
+            assert replay.status_code == 409  # the call has its stream: no token at all
+            await ws.send(json.dumps({"event": "stop", "streamSid": "x", "stop": {}}))
+            await ws.wait_closed()
+        assert len(set(tokens)) == 50 and len(factory.created) == 1

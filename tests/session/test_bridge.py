@@ -36,7 +36,7 @@ def services(  # type: ignore[no-untyped-def]
 async def test_media_before_start_is_dropped_and_the_backend_waits_for_the_token() -> None:
     factory = FakeBackendFactory()
     svc = services(factory)
-    token = svc.tokens.issue(CALL, svc.clock.monotonic())
+    token = await svc.tokens.issue(CALL, svc.clock.monotonic())
     tw = MemoryTwilio(STREAM)
     tw.feed(json.dumps({"event": "connected", "protocol": "Call", "version": "1.0.0"}))
     tw.feed_media(speech_ulaw()[:320])  # before start: nobody to give it to
@@ -51,7 +51,7 @@ async def test_media_before_start_is_dropped_and_the_backend_waits_for_the_token
     await backend.wait_until(lambda: len(backend.pushed_b64) == 1)
     tw.feed_stop()
     assert await asyncio.wait_for(task, 5) == "caller hung up"
-    assert svc.live_call(CALL) is None and svc.records.records[-1].role == "contact"
+    assert svc.live_call(CALL) is None and svc.records.finished[-1].role == "contact"
 
 
 async def test_a_start_in_another_format_is_refused_without_a_backend() -> None:
@@ -69,21 +69,21 @@ async def test_a_start_in_another_format_is_refused_without_a_backend() -> None:
 async def test_realtime_disabled_refuses_the_call_before_a_backend_and_records_why() -> None:
     factory = FakeBackendFactory()
     svc = services(factory, realtime_enabled=False)
-    token = svc.tokens.issue(CALL, svc.clock.monotonic())
+    token = await svc.tokens.issue(CALL, svc.clock.monotonic())
     tw = MemoryTwilio(STREAM)
     tw.feed(twilio_start(STREAM, CALL, {"token": token, "caller": "+15550000111"}))
     reason = await asyncio.wait_for(serve_media_stream(svc, tw, signed=True), 5)
     assert "realtime.enabled" in reason and "\n" not in reason
     assert factory.created == [] and tw.closed is not None
     assert CALL not in svc.registry
-    record = svc.records.records[-1]
+    record = svc.records.finished[-1]
     assert (record.call_sid, record.reason, record.role) == (CALL, reason, "contact")
 
 
 async def test_shutdown_hangs_up_live_calls_through_rest() -> None:
     factory, rest = FakeBackendFactory(), FakeRest()
     svc = services(factory, rest)
-    token = svc.tokens.issue(CALL, svc.clock.monotonic())
+    token = await svc.tokens.issue(CALL, svc.clock.monotonic())
     tw = MemoryTwilio(STREAM)
     tw.feed(twilio_start(STREAM, CALL, {"token": token, "caller": "+15550000999"}))
     task = asyncio.create_task(serve_media_stream(svc, tw, signed=False))

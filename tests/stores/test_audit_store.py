@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 
-from foreman.history.audit import AuditRecord as HistoryAuditRecord
 from foreman.stores import AuditRecord, AuditStore
 
 from .conftest import WALL, durable, open_store
@@ -49,10 +48,6 @@ def row(i: int, row_id: int, **kw: Any) -> dict[str, Any]:
         "approval_id": r.approval_id,
         "wait_s": r.wait_s,
     }
-
-
-def test_the_record_type_lives_in_stores_and_history_reexports_it() -> None:
-    assert HistoryAuditRecord is AuditRecord
 
 
 async def test_implements_the_interface(audit_store: Any) -> None:

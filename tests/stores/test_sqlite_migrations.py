@@ -1,6 +1,6 @@
-"""The embedded database: schema steps on `PRAGMA user_version`, a database written by
-today's `AuditLog` / `CallLog` keeps its rows, and a file that cannot be used is one
-ConfigError line naming `storage.db_path`."""
+"""The embedded database: schema steps on `PRAGMA user_version`, a database written by the
+first released version keeps its rows, and a file that cannot be used is one ConfigError
+line naming `storage.db_path`."""
 
 from __future__ import annotations
 
@@ -11,8 +11,6 @@ from pathlib import Path
 import pytest
 
 from foreman.exceptions import ConfigError
-from foreman.history.audit import AuditLog
-from foreman.history.calls import CallLog
 from foreman.stores import (
     AuditRecord,
     CallRecord,
@@ -23,6 +21,7 @@ from foreman.stores import (
 from foreman.stores.sqlite import STEPS, migrate, open_database, schema_version
 
 from .conftest import WALL
+from .legacy_db import LegacyDatabase
 
 
 def _old_call(sid: str, ended_at: float) -> dict[str, object]:
@@ -72,19 +71,17 @@ def _schema(conn: sqlite3.Connection) -> dict[str, object]:
     return out
 
 
-async def test_a_database_from_the_old_audit_and_call_logs_keeps_its_rows(tmp_path: Path) -> None:
+async def test_a_database_from_the_first_version_keeps_its_rows(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
-    audit = AuditLog(path)
+    old = LegacyDatabase(path)
     for i in range(5):
-        audit.record_sync(_audit(i))
-    old_rows = audit.query_sync(100)
-    old_by_session = audit.query_sync(100, session_id="call-CA1")
-    audit.close()
-    calls = CallLog(path)
+        old.add_audit(_audit(i))
+    old_rows = old.audit_rows()
+    old_by_session = old.audit_rows(session_id="call-CA1")
     for i, end in enumerate((WALL + 30, WALL + 10, WALL + 20)):
-        calls.record_sync(_old_call(f"CA{i}", end))
-    old_recent = calls.recent_sync(50)
-    calls.close()
+        old.add_call(_old_call(f"CA{i}", end))
+    old_recent = old.recent_calls()
+    old.close()
     with sqlite3.connect(path) as conn:
         assert schema_version(conn) == 0
 
@@ -109,21 +106,6 @@ async def test_a_database_from_the_old_audit_and_call_logs_keeps_its_rows(tmp_pa
     fresh = sqlite3.connect(":memory:", isolation_level=None)
     migrate(fresh, STEPS)
     assert _schema(fresh) == migrated  # both paths end at the same schema
-
-
-async def test_the_old_call_log_still_works_on_a_migrated_database(tmp_path: Path) -> None:
-    """The old classes stay until callers move: they must keep working on the same file."""
-    path = tmp_path / "f.db"
-    store = await SqliteCallRecordStore.open(path)  # creates and migrates
-    await store.aclose()
-    old = CallLog(path)
-    old.record_sync(_old_call("CA1", WALL))
-    assert [r["call_sid"] for r in old.recent_sync()] == ["CA1"]
-    old.close()
-    audit = AuditLog(path)
-    audit.record_sync(_audit(1))
-    assert len(audit.query_sync()) == 1
-    audit.close()
 
 
 def test_the_step_list_is_append_only() -> None:

@@ -8,8 +8,8 @@ from pathlib import Path
 from foreman.bus import EventBus
 from foreman.clock import SystemClock
 from foreman.config import PolicyConfig
-from foreman.history.audit import AuditLog, AuditRecord
 from foreman.policy import ApprovalState, ToolCall
+from foreman.stores import AuditRecord, SqliteAuditStore
 from foreman.testing.timeouts import unit
 from foreman.tools.approval_service import ApprovalService
 from foreman.tools.services import build_tool_services
@@ -37,11 +37,11 @@ def record(tool: str, decision: str) -> AuditRecord:
 
 async def test_audit_survives_restart(tmp_path: Path) -> None:
     path = tmp_path / "nested" / "foreman.db"
-    log = AuditLog(path)
+    log = await SqliteAuditStore.open(path)
     await log.record(record("send_sms", "approved"))
     await log.record(record("get_time", "allow"))
-    log.close()
-    reopened = AuditLog(path)
+    await log.aclose()
+    reopened = await SqliteAuditStore.open(path)
     rows = await reopened.query(10)
     assert [(r["tool"], r["decision"]) for r in rows] == [
         ("get_time", "allow"),
@@ -50,7 +50,7 @@ async def test_audit_survives_restart(tmp_path: Path) -> None:
     assert rows[1]["arguments"] == {"to": "+1555", "n": [1, 2]} and rows[1]["wait_s"] == 2.5
     assert [r["tool"] for r in await reopened.query(1)] == ["get_time"]
     assert await reopened.query(10, session_id="other") == []
-    reopened.close()
+    await reopened.aclose()
 
 
 async def test_timer_expires_on_a_real_clock() -> None:

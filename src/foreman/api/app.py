@@ -23,11 +23,11 @@ from foreman.api.auth import BearerTokenMiddleware
 from foreman.api.hosts import LocalOriginMiddleware
 from foreman.backends.factory import BackendFactory, make_backend_factory
 from foreman.bus import EventBus
-from foreman.clock import Clock
+from foreman.clock import Clock, SystemClock
 from foreman.config import Settings, is_loopback
-from foreman.history.calls import CallLog
 from foreman.phone.bridge import build_phone_services
 from foreman.session.registry import SessionRegistry
+from foreman.stores.embedded import Stores, open_embedded_stores_now
 from foreman.tools.services import build_tool_services
 
 log = logging.getLogger(__name__)
@@ -49,15 +49,35 @@ def create_app(
     bus: EventBus | None = None,
     clock: Clock | None = None,
     twilio_rest: Any = None,
+    stores: Stores | None = None,
 ) -> FastAPI:
+    """Build everything from settings (ConfigError on any problem: a bad tools.d file, a bad
+    policy rule, a database that cannot be opened) before serving."""
     bus = bus or EventBus()
+    wall = (clock or SystemClock()).wall
+    if stores is None:
+        stores = open_embedded_stores_now(
+            settings.storage.db_path, token_ttl_s=settings.twilio.stream_token_ttl_s
+        )
     factory = backend_factory or make_backend_factory(settings)
     rest = twilio_rest if twilio_rest is not None else _twilio_rest(settings)
-    tools = build_tool_services(settings, bus, clock=clock, twilio_client=rest)
+    tools = build_tool_services(
+        settings,
+        bus,
+        clock=clock,
+        twilio_client=rest,
+        audit=stores.audit,
+        approval_store=stores.approvals,
+    )
     if "end_call" not in tools.specs:
         log.warning("no end_call tool in %s: the model cannot end calls", settings.tools.dir)
     sessions = SessionRegistry(
-        settings, bus, factory, tools=tools.dispatcher, catalog=tools.dispatcher
+        settings,
+        bus,
+        factory,
+        tools=tools.dispatcher,
+        catalog=tools.dispatcher,
+        store=stores.sessions,
     )
     twilio = build_phone_services(
         settings,
@@ -68,16 +88,19 @@ def create_app(
         catalog=tools.dispatcher,
         rest=rest,
         clock=clock,
-        call_log=CallLog(settings.storage.db_path),
+        stores=stores,
     )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await _recover(stores, wall())
         yield
-        # Order matters: sessions first (they may still run tools), then the services.
+        # Order matters: sessions first (they may still run tools), then the services,
+        # then the stores they write to.
         await sessions.aclose()
         await twilio.aclose()
         await tools.aclose()
+        await stores.aclose()
 
     app = FastAPI(
         title="Foreman control API",
@@ -90,6 +113,7 @@ def create_app(
     app.state.sessions = sessions
     app.state.tools = tools
     app.state.twilio = twilio
+    app.state.stores = stores
     for module in (routes_realtime, routes_approvals, routes_events, routes_twilio):
         app.include_router(module.router)
 
@@ -113,6 +137,18 @@ def create_app(
     if is_loopback(settings.server.host):  # added last: runs first
         app.add_middleware(LocalOriginMiddleware, allowed_hosts=_own_host_names(settings))
     return app
+
+
+async def _recover(stores: Stores, now: float) -> None:
+    """Close what a crashed process left open, and say so once."""
+    recovered = await stores.recover(now)
+    for call in recovered.calls:
+        log.warning("call %s was interrupted by a crash; recorded as such", call.call_sid)
+    if recovered.approvals:
+        log.warning(
+            "%d approval prompt(s) left by a crash expired (nothing was run)",
+            len(recovered.approvals),
+        )
 
 
 def _own_host_names(settings: Settings) -> list[str]:

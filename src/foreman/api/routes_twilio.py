@@ -27,7 +27,7 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from foreman.events import CallIncoming, CallPlaced
 from foreman.exceptions import SessionClosed
-from foreman.phone.bridge import OutboundIntent, PhoneServices, serve_media_stream
+from foreman.phone.bridge import PhoneServices, serve_media_stream
 from foreman.policy.context import Channel
 from foreman.protocols.twilio.signature import (
     public_http_url,
@@ -36,6 +36,7 @@ from foreman.protocols.twilio.signature import (
     validate_ws_upgrade,
 )
 from foreman.protocols.twilio.twiml import connect_stream_twiml
+from foreman.stores.records import OutboundIntent
 
 __all__ = ["router"]
 
@@ -98,7 +99,10 @@ async def voice_webhook(request: Request) -> Response:
     call_sid = one("CallSid")
     if not call_sid.startswith("CA"):
         return Response("missing CallSid", status_code=400, media_type="text/plain")
-    token = svc.tokens.issue(call_sid, svc.clock.monotonic())
+    token = await svc.tokens.issue(call_sid, svc.clock.monotonic())
+    if token is None:  # a replayed webhook: this CallSid already has its stream
+        log.warning("< %s refused: call %s already has a media stream", VOICE_PATH, call_sid)
+        return Response("this call already has a media stream", 409, media_type="text/plain")
     twiml = connect_stream_twiml(
         public_ws_url(base, MEDIA_PATH),
         {
@@ -195,24 +199,21 @@ async def place_call(body: PlaceCall, request: Request) -> dict[str, Any]:
         )
     tw = svc.settings.twilio
     now = svc.clock.monotonic()
-    # Intents whose stream never came (unanswered calls) expire with their token.
-    for old in [k for k, v in svc.outbound.items() if now - v.created > tw.stream_token_ttl_s]:
-        del svc.outbound[old]
+    await svc.intents.purge(now)  # intents whose stream never came (unanswered calls)
     ref = "out_" + secrets.token_hex(8)
-    token = svc.tokens.issue(ref, now)
+    token = await svc.tokens.issue(ref, now)
     twiml = connect_stream_twiml(
         public_ws_url(tw.public_url, MEDIA_PATH),
-        {"token": token, "ref": ref, "caller": body.to, "direction": "outbound"},
+        {"token": token or "", "ref": ref, "caller": body.to, "direction": "outbound"},
     )
-    intent = OutboundIntent(ref=ref, to=body.to, purpose=body.purpose, created=now)
-    svc.outbound[ref] = intent
+    await svc.intents.put(OutboundIntent(ref=ref, to=body.to, purpose=body.purpose, created=now))
     try:
         call_sid = await svc.rest.create_call(to=body.to, from_=tw.from_number, twiml=twiml)
     except Exception as exc:
-        svc.outbound.pop(ref, None)
+        await svc.intents.take(ref)
         log.warning("> outbound call to %s failed: %s", body.to, exc)
         raise HTTPException(502, f"Twilio refused the call: {exc}") from None
-    intent.call_sid = call_sid
+    await svc.intents.attach_call_sid(ref, call_sid)
     svc.bus.publish(CallPlaced(call_sid, body.to, body.purpose))
     return {"call_sid": call_sid, "to": body.to, "purpose": body.purpose, "status": "queued"}
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 from foreman.audio.formats import AudioFormat
@@ -23,14 +23,16 @@ from foreman.endpoints.twilio import TwilioEndpoint, TwilioTransport
 from foreman.events import CallRefused, SessionFailed
 from foreman.exceptions import BackendError
 from foreman.phone.identity import identify
-from foreman.phone.records import CallRecord, CallRecords, CallStore
+from foreman.phone.records import CallRecords
 from foreman.policy.context import CallContext, Role
 from foreman.protocols.twilio.admission import Admitted, Refused, StreamAdmission
 from foreman.protocols.twilio.messages import BadMessage, Start, Stop
 from foreman.protocols.twilio.stream import TwilioStream
-from foreman.protocols.twilio.tokens import StreamTokens
 from foreman.session.conversation import ConversationSession, ToolHandler
 from foreman.session.registry import BackendFactory, SessionRegistry, ToolCatalog
+from foreman.stores.embedded import Stores, memory_stores
+from foreman.stores.interfaces import OutboundIntentStore, StreamTokenStore
+from foreman.stores.records import CallRecord
 
 log = logging.getLogger("foreman.call")
 
@@ -52,23 +54,13 @@ END_CALL_TOOL: Final[dict[str, Any]] = {
 
 
 @dataclass
-class OutboundIntent:
-    """A call we placed: what it is for, kept server-side until its stream starts."""
-
-    ref: str
-    to: str
-    purpose: str
-    created: float
-    call_sid: str = ""
-
-
-@dataclass
 class PhoneServices:
     """Everything the Twilio routes need; lives in `app.state.twilio`."""
 
     settings: Settings
     backend_factory: BackendFactory
-    tokens: StreamTokens
+    tokens: StreamTokenStore
+    intents: OutboundIntentStore
     registry: SessionRegistry
     records: CallRecords
     bus: EventBus
@@ -76,14 +68,13 @@ class PhoneServices:
     tools: ToolHandler | None = None
     catalog: ToolCatalog | None = None
     clock: Clock = field(default_factory=SystemClock)
-    outbound: dict[str, OutboundIntent] = field(default_factory=dict)
 
     async def aclose(self) -> None:
         """At shutdown (after the registry hung up every call): close the REST client and
         write the last records."""
         if self.rest is not None:
             await self.rest.aclose()
-        await self.records.drain()
+        await self.records.flush()
 
     def missing_for_outbound(self) -> list[str]:
         """Config keys an outbound call needs that are not set."""
@@ -120,7 +111,7 @@ def build_phone_services(
     catalog: ToolCatalog | None = None,
     rest: Any = None,
     clock: Clock | None = None,
-    call_log: CallStore | None = None,
+    stores: Stores | None = None,
 ) -> PhoneServices:
     """Build the phone bridge's services. Logs loudly when signature checks are off."""
     tw = settings.twilio
@@ -138,12 +129,14 @@ def build_phone_services(
         from foreman.io.twilio_rest import TwilioRest
 
         rest = TwilioRest(tw.account_sid, tw.auth_token.get_secret_value(), api_base=tw.api_base)
+    stores = stores or memory_stores(token_ttl_s=tw.stream_token_ttl_s)
     return PhoneServices(
         settings=settings,
         backend_factory=backend_factory,
-        tokens=StreamTokens(tw.stream_token_ttl_s),
+        tokens=stores.tokens,
+        intents=stores.intents,
         registry=registry,
-        records=CallRecords(bus, store=call_log),
+        records=CallRecords(bus, store=stores.calls),
         bus=bus,
         rest=rest,
         tools=tools,
@@ -221,10 +214,10 @@ async def serve_media_stream(
         return got
     admission = StreamAdmission(got)
     intent = (
-        services.outbound.pop(admission.ref, None) if admission.direction == "outbound" else None
+        await services.intents.take(admission.ref) if admission.direction == "outbound" else None
     )
     verdict = admission.decide(
-        token_valid=services.tokens.redeem(
+        token_valid=await services.tokens.redeem(
             admission.token, admission.ref, services.clock.monotonic()
         ),
         intent=intent,
@@ -235,7 +228,11 @@ async def serve_media_stream(
         services.bus.publish(CallRefused(got.call_sid, verdict.reason))
         await transport.close(POLICY_VIOLATION, verdict.reason)
         return verdict.reason
-    return await _run_call(services, stream, transport, verdict, signed=signed)
+    try:
+        return await _run_call(services, stream, transport, verdict, signed=signed)
+    finally:
+        # The call is over: its CallSid may be issued a token again (a new call leg).
+        await services.tokens.release(verdict.call_sid)
 
 
 async def _run_call(
@@ -251,23 +248,20 @@ async def _run_call(
         call.number, settings.identity, session_id=call_session_id(call.call_sid), verified=signed
     )
     from_ = settings.twilio.from_number if call.direction == "outbound" else call.number
-    started = services.clock.wall()
+    begun = CallRecord(
+        call.call_sid,
+        call.direction,
+        from_,
+        call.to,
+        str(ctx.role),
+        ctx.verified,
+        services.clock.wall(),
+        purpose=call.purpose,
+    )
+    services.records.begin(begun)  # written now: a crash leaves it marked live
 
     def record(reason: str, ended: float) -> None:
-        services.records.record(
-            CallRecord(
-                call.call_sid,
-                call.direction,
-                from_,
-                call.to,
-                str(ctx.role),
-                ctx.verified,
-                started,
-                ended,
-                reason,
-                call.purpose,
-            )
-        )
+        services.records.finish(replace(begun, ended_at=ended, reason=reason))
 
     refusal = realtime_refusal(settings)
     if refusal is not None:  # checked before a backend exists: a refused call costs nothing

@@ -1,85 +1,70 @@
-"""A record of every phone call: in memory (bounded), on the bus (`call.recorded`) and, when
-a store is given, in it (off the event loop) so it survives a restart."""
+"""A record of every phone call, written when the call begins and finished when it ends,
+in the call record store (so a crash leaves a call marked live, which the next start-up
+closes as interrupted), and published on the bus (`call.recorded`) when it ends."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
-from dataclasses import asdict, dataclass
-from typing import Any, Protocol
+from dataclasses import replace
+from typing import Any
 
 from foreman.bus import EventBus
 from foreman.events import CallRecorded
+from foreman.stores.interfaces import CallRecordStore
+from foreman.stores.memory import MemoryCallRecordStore
+from foreman.stores.records import CallRecord
+
+__all__ = ["CallRecord", "CallRecords"]
 
 log = logging.getLogger(__name__)
 
 
-class CallStore(Protocol):
-    def record_sync(self, rec: dict[str, Any]) -> None: ...
-    async def recent(self, limit: int = 50) -> list[dict[str, Any]]: ...
-    def close(self) -> None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class CallRecord:
-    call_sid: str
-    direction: str
-    from_: str
-    to: str
-    role: str
-    verified: bool
-    started_at: float  # unix time, for people
-    ended_at: float
-    reason: str
-    purpose: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["from"] = d.pop("from_")
-        return d
-
-
 class CallRecords:
-    """The last `keep` finished calls, and the store behind them."""
-
-    def __init__(
-        self, bus: EventBus | None = None, keep: int = 1000, store: CallStore | None = None
-    ) -> None:
+    def __init__(self, bus: EventBus | None = None, store: CallRecordStore | None = None) -> None:
         self._bus = bus
-        self.records: deque[CallRecord] = deque(maxlen=keep)
-        self.store = store
-        self._writes: set[asyncio.Task[None]] = set()
+        self.store: CallRecordStore = store if store is not None else MemoryCallRecordStore()
+        self._writes: set[asyncio.Task[Any]] = set()
+        self.finished: list[CallRecord] = []  # this process's, newest last (bounded)
 
-    def record(self, rec: CallRecord) -> None:
-        self.records.append(rec)
+    def begin(self, rec: CallRecord) -> None:
+        """The call is live: write it now (off the event loop)."""
+        self._spawn(self.store.begin(rec), rec.call_sid)
+
+    def finish(self, rec: CallRecord) -> None:
+        """The call ended (`rec.ended_at`, `rec.reason` set): finish its record and say so
+        on the bus. A call that never began (refused before its backend) is written whole."""
+        assert rec.ended_at is not None
+        self.finished = [*self.finished[-999:], rec]
         if self._bus is not None:
             self._bus.publish(CallRecorded(rec.to_dict()))
-        if self.store is not None:
-            task = asyncio.get_running_loop().create_task(self._write(rec.to_dict()))
-            self._writes.add(task)
-            task.add_done_callback(self._writes.discard)
+        self._spawn(self._finish(rec), rec.call_sid)
 
-    async def _write(self, row: dict[str, Any]) -> None:
-        assert self.store is not None
-        try:
-            await asyncio.to_thread(self.store.record_sync, row)
-        except Exception:  # a full disk must not take the server down; the bus has the record
-            log.exception("= call record %s not stored", row.get("call_sid"))
+    async def _finish(self, rec: CallRecord) -> None:
+        assert rec.ended_at is not None
+        if not await self.store.finish(rec.call_sid, rec.ended_at, rec.reason):
+            # Never begun (refused before a backend), or its begin is still on its way.
+            await self.store.begin(replace(rec, ended_at=None, reason=""))
+            await self.store.finish(rec.call_sid, rec.ended_at, rec.reason)
+
+    def _spawn(self, work: Any, call_sid: str) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._writes.add(task)
+
+        def done(t: asyncio.Task[Any]) -> None:
+            self._writes.discard(t)
+            if not t.cancelled() and t.exception() is not None:
+                # A full disk must not take the server down; the bus has the record.
+                log.error("= call record %s not stored: %s", call_sid, t.exception())
+
+        task.add_done_callback(done)
 
     async def recent(self, limit: int = 50) -> list[dict[str, Any]]:
-        """Recent finished calls, oldest first: from the store when there is one."""
-        if self.store is not None:
-            return await self.store.recent(limit)
-        return [r.to_dict() for r in list(self.records)[-limit:]]
+        """Recent finished calls, oldest first."""
+        await self.flush()
+        return [r.to_dict() for r in await self.store.recent(limit)]
 
     async def flush(self) -> None:
         """Wait until every record handed over so far is in the store."""
         if self._writes:
             await asyncio.gather(*list(self._writes), return_exceptions=True)
-
-    async def drain(self) -> None:
-        """Shutdown: flush, then close the store."""
-        await self.flush()
-        if self.store is not None:
-            self.store.close()

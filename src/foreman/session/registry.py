@@ -28,6 +28,8 @@ from foreman.exceptions import AudioFormatError, BackendError, ForemanError
 from foreman.io.realtime_ws import endpoint_host, key_allowed, needs_api_key
 from foreman.policy.context import CallContext, Channel, Role
 from foreman.session.conversation import ConversationSession, ToolHandler
+from foreman.stores.interfaces import SessionRegistryStore
+from foreman.stores.records import SessionKind, SessionRecord
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +68,11 @@ class SessionRegistry:
         *,
         tools: ToolHandler | None = None,
         catalog: ToolCatalog | None = None,
+        store: SessionRegistryStore | None = None,
     ) -> None:
         self.settings = settings
+        self.store = store  # where other processes (and the next start-up) see live sessions
+        self._writes: set[asyncio.Task[Any]] = set()
         self.bus = bus
         self.backend_factory = backend_factory
         self.tools = tools
@@ -84,10 +89,25 @@ class SessionRegistry:
         if session.session_id in self._live:
             raise ValueError(f"session {session.session_id} is already live")
         self._live[session.session_id] = session
+        if self.store is not None:
+            self._write(self.store.upsert(_record(session)))
 
     def remove(self, session: ConversationSession) -> None:
         if self._live.get(session.session_id) is session:
             del self._live[session.session_id]
+            if self.store is not None:
+                self._write(self.store.remove(session.session_id))
+
+    def _write(self, work: Any) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._writes.add(task)
+
+        def done(t: asyncio.Task[Any]) -> None:
+            self._writes.discard(t)
+            if not t.cancelled() and t.exception() is not None:
+                log.error("= session registry not updated: %s", t.exception())
+
+        task.add_done_callback(done)
 
     def get(self, session_id: str) -> ConversationSession | None:
         return self._live.get(session_id)
@@ -233,6 +253,8 @@ class SessionRegistry:
         for session in self:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(session.wait_closed(), 5.0)
+        if self._writes:
+            await asyncio.gather(*list(self._writes), return_exceptions=True)
 
     def status(self) -> dict[str, Any]:
         session = self.desk
@@ -259,6 +281,27 @@ class SessionRegistry:
                 counters=_counters(session),
             )
         return out
+
+
+_KINDS: dict[Channel, SessionKind] = {
+    Channel.PHONE: "phone",
+    Channel.LOCAL_VOICE: "desk",
+    Channel.CHAT: "chat",
+}
+
+
+def _record(session: ConversationSession) -> SessionRecord:
+    ctx = session.ctx
+    backend = session.backend.status()
+    return SessionRecord(
+        id=session.session_id,
+        kind=_KINDS[ctx.channel],
+        channel=str(ctx.channel),
+        caller=ctx.caller_name or ctx.caller_id,
+        started_at=session.started_at,
+        backend=backend.backend,
+        status={"model": backend.model, **session.labels},
+    )
 
 
 def _counters(session: ConversationSession) -> dict[str, Any]:

@@ -9,7 +9,13 @@ Layering: this package imports only `policy`, `protocols`, `audio`, `exceptions`
 and the standard library, never `session`, `tools`, `backends` or `api`.
 """
 
-from foreman.stores.embedded import Recovered, Stores, memory_stores, open_embedded_stores
+from foreman.stores.embedded import (
+    Recovered,
+    Stores,
+    memory_stores,
+    open_embedded_stores,
+    open_embedded_stores_now,
+)
 from foreman.stores.interfaces import (
     ApprovalStore,
     AuditStore,
@@ -72,4 +78,5 @@ __all__ = [
     "StreamTokenTable",
     "memory_stores",
     "open_embedded_stores",
+    "open_embedded_stores_now",
 ]

@@ -96,6 +96,33 @@ def memory_stores(*, token_ttl_s: float = 60.0) -> Stores:
     )
 
 
+def open_embedded_stores_now(db_path: str | Path, *, token_ttl_s: float = 60.0) -> Stores:
+    """`open_embedded_stores` on this thread, for start-up before serving (the server's
+    app factory): the file is opened and migrated once, and nothing is waiting yet."""
+    opened: list[SqliteStore] = []
+    try:
+        for kind in (
+            SqliteApprovalStore,
+            SqliteSessionRegistryStore,
+            SqliteAuditStore,
+            SqliteCallRecordStore,
+        ):
+            opened.append(kind.open_now(db_path))
+    except BaseException:
+        for store in opened:
+            store._close()
+        raise
+    approvals, sessions, audit, calls = opened
+    return Stores(
+        tokens=MemoryStreamTokenStore(token_ttl_s),
+        intents=MemoryOutboundIntentStore(token_ttl_s),
+        approvals=approvals,  # type: ignore[arg-type]
+        sessions=sessions,  # type: ignore[arg-type]
+        audit=audit,  # type: ignore[arg-type]
+        calls=calls,  # type: ignore[arg-type]
+    )
+
+
 async def open_embedded_stores(db_path: str | Path, *, token_ttl_s: float = 60.0) -> Stores:
     """Tokens and intents in memory; approvals, sessions, audit and calls in the SQLite file
     `db_path` (created and migrated as needed). Raises ConfigError naming `storage.db_path`

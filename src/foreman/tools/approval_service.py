@@ -18,6 +18,8 @@ from foreman.events import ApprovalDecided, ApprovalPrompted
 from foreman.policy.approvals import AlreadyAnswered, Approval, ApprovalBook
 from foreman.policy.context import CallContext
 from foreman.policy.decision import ToolCall
+from foreman.stores.interfaces import ApprovalStore
+from foreman.stores.records import ApprovalRecord
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +33,11 @@ class ApprovalService:
         timeout_s: float = 120.0,
         book: ApprovalBook | None = None,
         voice_confirmable: frozenset[str] = frozenset(),
+        store: ApprovalStore | None = None,
     ) -> None:
         self.bus = bus
+        self.store = store  # the durable record of every prompt (None: in memory only)
+        self._writes: set[asyncio.Task[bool]] = set()
         self.clock = clock
         self.timeout_s = timeout_s
         self.book = book or ApprovalBook()
@@ -52,6 +57,7 @@ class ApprovalService:
         self._futures[approval.id] = asyncio.get_running_loop().create_future()
         if voice_confirmable:
             self._voice.add(approval.id)
+        self._persist(approval)
         self.bus.publish(ApprovalPrompted(self.describe(approval)))
         self._ensure_timer()
         return approval
@@ -156,8 +162,27 @@ class ApprovalService:
             return  # already settled
         if not future.done():
             future.set_result(approval)
+        self._persist(approval)
         self.bus.publish(ApprovalDecided(self.describe(approval)))
         self._changed.set()
+
+    def _persist(self, approval: Approval) -> None:
+        """Write the prompt's state when it opens and when it is decided, off the loop. The
+        store never lets an earlier state overwrite a final one, so writes may land in any
+        order; a failed write is logged (the decision itself is not lost: it is in memory,
+        on the bus and in the audit log)."""
+        if self.store is None:
+            return
+        task = asyncio.get_running_loop().create_task(
+            self.store.save(ApprovalRecord.from_approval(approval, self.to_wall))
+        )
+        self._writes.add(task)
+        task.add_done_callback(self._written)
+
+    def _written(self, task: asyncio.Task[bool]) -> None:
+        self._writes.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("approval record not stored: %s", task.exception())
 
     def _ensure_timer(self) -> None:
         self._changed.set()
@@ -179,7 +204,13 @@ class ApprovalService:
                 continue
             self.expire_due()
 
+    async def flush(self) -> None:
+        """Wait until every approval record handed over so far is stored."""
+        if self._writes:
+            await asyncio.gather(*list(self._writes), return_exceptions=True)
+
     async def aclose(self) -> None:
+        await self.flush()
         if self._timer is not None:
             self._timer.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -10,19 +10,16 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import asdict
-from typing import Any, Protocol
+from typing import Any
 
 from foreman.bus import EventBus
 from foreman.clock import Clock
 from foreman.events import ToolAudited
-from foreman.history.audit import AuditRecord
 from foreman.policy.context import CallContext
+from foreman.stores.interfaces import AuditStore
+from foreman.stores.records import AuditRecord
 
 log = logging.getLogger(__name__)
-
-
-class AuditStore(Protocol):
-    async def record(self, rec: AuditRecord) -> int: ...
 
 
 class AuditWriter:

@@ -9,8 +9,9 @@ from pathlib import Path
 from foreman.bus import EventBus
 from foreman.clock import Clock, SystemClock
 from foreman.config import Settings
-from foreman.history.audit import AuditLog
 from foreman.policy.gatekeeper import Gatekeeper
+from foreman.stores.interfaces import ApprovalStore, AuditStore
+from foreman.stores.sqlite import SqliteAuditStore
 from foreman.tools.approval_service import ApprovalService
 from foreman.tools.audit import AuditWriter
 from foreman.tools.dispatcher import ToolDispatcher
@@ -25,19 +26,21 @@ class ToolServices:
     dispatcher: ToolDispatcher
     approvals: ApprovalService
     bus: EventBus
-    audit: AuditLog
+    audit: AuditStore
     gatekeeper: Gatekeeper
     specs: dict[str, ToolSpec]
     clock: Clock
     executors: ExecutorRegistry
+    owns_audit: bool = False
 
     async def aclose(self) -> None:
-        """Cancel pending prompts and timers; close the audit database. (Running tools
+        """Cancel pending prompts and timers; close what was opened here. (Running tools
         belong to their sessions, which end first.)"""
         self.dispatcher.cancel_all()
         await self.approvals.aclose()
         await self.executors.aclose()
-        self.audit.close()
+        if self.owns_audit:
+            await self.audit.aclose()
 
 
 def build_tool_services(
@@ -48,9 +51,13 @@ def build_tool_services(
     executors: ExecutorRegistry | None = None,
     twilio_client: TwilioClient | None = None,
     specs: dict[str, ToolSpec] | None = None,
+    audit: AuditStore | None = None,
+    approval_store: ApprovalStore | None = None,
 ) -> ToolServices:
-    """Load specs, validate rules and executors (ConfigError on any problem), open the audit
-    log. Call at start-up, before serving."""
+    """Load specs, validate rules and executors (ConfigError on any problem). The audit log
+    and the approval records go to the given stores (the server's); without an audit store
+    one is opened on `[storage] db_path` and closed with these services. Call at start-up,
+    before serving."""
     clock = clock or SystemClock()
     if specs is None:
         specs = load_tool_specs(
@@ -60,8 +67,12 @@ def build_tool_services(
     gatekeeper = Gatekeeper.build(
         settings.policy.rules, owner_numbers=settings.identity.owner_numbers, tools=specs
     )
-    approvals = ApprovalService(bus, clock, timeout_s=settings.policy.approval_timeout_s)
-    audit = AuditLog(settings.storage.db_path)
+    approvals = ApprovalService(
+        bus, clock, timeout_s=settings.policy.approval_timeout_s, store=approval_store
+    )
+    owns_audit = audit is None
+    if audit is None:
+        audit = SqliteAuditStore.open_now(settings.storage.db_path)
     registry = executors or default_registry(
         twilio=settings.twilio,
         email_config=settings.email,
@@ -78,4 +89,6 @@ def build_tool_services(
         clock=clock,
         still_running_after_s=settings.tools.still_running_after_s,
     )
-    return ToolServices(dispatcher, approvals, bus, audit, gatekeeper, specs, clock, registry)
+    return ToolServices(
+        dispatcher, approvals, bus, audit, gatekeeper, specs, clock, registry, owns_audit
+    )

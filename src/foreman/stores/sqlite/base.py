@@ -27,6 +27,11 @@ class SqliteStore:
         self._closed = False
 
     @classmethod
+    def open_now(cls, db_path: str | Path) -> Self:
+        """Open and migrate on this thread: for start-up, before anything is served."""
+        return cls(open_database(db_path, STEPS))
+
+    @classmethod
     async def open(cls, db_path: str | Path) -> Self:
         """Open `db_path` (migrating it) on a worker thread. Raises ConfigError naming
         `storage.db_path` when the file cannot be used."""

@@ -13,7 +13,7 @@ from foreman.stores.sqlite.db import transaction
 
 
 class SqliteAuditStore(SqliteStore):
-    """`AuditStore` in the `tool_audit` table (the same rows `history.audit.AuditLog` writes)."""
+    """`AuditStore` in the `tool_audit` table (the rows the first released version wrote too)."""
 
     async def record(self, rec: AuditRecord) -> int:
         return await self._run(_insert_audit, rec)

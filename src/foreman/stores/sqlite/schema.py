@@ -29,8 +29,8 @@ def _execute_all(conn: sqlite3.Connection, *statements: str) -> None:
 
 @step
 def tool_audit_and_calls(conn: sqlite3.Connection) -> None:
-    """Version 1: the tables `history.audit.AuditLog` and `history.calls.CallLog` create,
-    exactly, so a database they wrote (at version 0) keeps its rows and goes on from here."""
+    """Version 1: the audit and call tables exactly as the first released version created
+    them, so a database it wrote (at version 0) keeps its rows and goes on from here."""
     _execute_all(
         conn,
         """CREATE TABLE IF NOT EXISTS tool_audit (
@@ -71,7 +71,7 @@ def tool_audit_and_calls(conn: sqlite3.Connection) -> None:
 def calls_written_at_start(conn: sqlite3.Connection) -> None:
     """Version 2: a call is written when it starts, so `ended_at` may be NULL (live) and
     `reason` starts empty. SQLite cannot relax NOT NULL in place: copy into a new table.
-    Column names stay, so the old `CallLog` still reads and writes the table."""
+    Column names stay the same."""
     _execute_all(
         conn,
         """CREATE TABLE calls_v2 (
