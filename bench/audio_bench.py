@@ -1,13 +1,14 @@
-"""Audio toolkit benchmarks (issue 3). A plain script, not a test.
+"""Audio toolkit benchmarks. A plain script, not a test. From the repository root:
 
-    /work/main/.venv/bin/python bench/audio_bench.py            # everything, markdown tables
-    /work/main/.venv/bin/python bench/audio_bench.py --only convert
+    .venv/bin/python bench/audio_bench.py            # everything, markdown tables
+    .venv/bin/python bench/audio_bench.py --only convert
 
 Sections:
 * convert   - per-20-ms-frame cost of each conversion plan (best of several repeats);
 * resampler - soxr quality presets fed 20 ms frames: how much audio each holds back, SNR
-              against whole-signal VHQ resampling on speech and on a sweep, alias/image
-              rejection (twilio-media-streams.md §6.6), streamed-vs-batch difference, cost;
+              against whole-signal VHQ resampling on speech and on a sweep, image rejection
+              (1 kHz tone 8k->24k) and alias rejection (1 kHz + 6 kHz 24k->8k),
+              streamed-vs-batch difference, cost;
 * vad       - EnergyVad and SileroVad cost per 20 ms of audio;
 * playout   - JitterBuffer push/pop and PlaybackTracker sent/acknowledged per frame.
 Real speech comes from espeak-ng via foreman.testing.speech.synthesize.

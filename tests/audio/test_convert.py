@@ -90,7 +90,7 @@ def test_every_chain_streams_real_speech_like_batch(pair: tuple[AudioFormat, Aud
 def test_every_chain_snr_against_batch_reference(pair: tuple[AudioFormat, AudioFormat]) -> None:
     """The streamed chain vs an independent batch conversion (whole-signal `soxr.resample` at
     the chain's quality, G.711 tables): streaming must not add clicks at frame edges (stateless
-    per-frame resampling scores ~31 dB, reference twilio-media-streams.md §5.3)."""
+    per-frame resampling scores ~31 dB)."""
     import soxr
 
     src, dst = pair

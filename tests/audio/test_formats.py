@@ -20,7 +20,7 @@ from foreman.protocols.realtime.wire_formats import format_from_wire, format_to_
 
 
 def test_frame_arithmetic() -> None:
-    # twilio-media-streams.md §5.3: 20 ms = 160 samples at 8 kHz = 480 samples (960 bytes) at 24k
+    # 20 ms = 160 samples at 8 kHz = 480 samples (960 bytes) at 24k
     assert PCMU_8K.bytes_for_ms(20) == 160
     assert PCM16_24K.samples_for_ms(20) == 480
     assert PCM16_24K.bytes_for_ms(20) == 960

@@ -1,4 +1,4 @@
-"""G.711 against the ITU-T G.191 algorithm, CPython audioop and the reference vectors (§5-6)."""
+"""G.711 against the ITU-T G.191 algorithm, CPython audioop and known code vectors."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ needs_audioop = pytest.mark.skipif(audioop is None, reason="audioop removed in P
 ALL_PCM = np.arange(-32768, 32768, dtype="<i2")
 ALL_CODES = bytes(range(256))
 
-# twilio-media-streams.md §6.1 (ITU column where the variants differ)
+# PCM16 in, µ-law code, decoded value (the G.191 code where encoders differ)
 ULAW_VECTORS = [
     (-32768, 0x00, -32124),
     (-16384, 0x0F, -16764),
@@ -100,7 +100,7 @@ def test_named_constants() -> None:
 
 
 def test_tone_payload_vector() -> None:
-    # §6.2: one period of a 1 kHz tone, amplitude 8000, twenty periods per 160-byte frame.
+    # One period of a 1 kHz tone, amplitude 8000, twenty periods per 160-byte frame.
     period = np.array([0, 5657, 8000, 5657, 0, -5657, -8000, -5657], "<i2")
     frame = g711.pcm16_to_ulaw(np.tile(period, 20).tobytes())
     assert frame[:8] == bytes.fromhex("FFA9A0A9FF292029")
@@ -141,7 +141,7 @@ def test_ulaw_encoder_vs_audioop() -> None:
     nonneg = ALL_PCM >= 0
     assert np.array_equal(ours[nonneg], theirs[nonneg])
     differ = ours != theirs
-    # §5.2: audioop (two's complement) and G.191 (one's complement) disagree on 508 negatives,
+    # audioop (two's complement) and G.191 (one's complement) disagree on 508 negatives,
     # always by one code step.
     assert int(differ.sum()) == 508
     assert np.all(np.abs(ours[differ].astype(int) - theirs[differ].astype(int)) == 1)
@@ -154,7 +154,7 @@ def test_code_round_trip(enc: str, dec: str) -> None:
     back = np.frombuffer(encode(decode(ALL_CODES)), np.uint8)
     same = back == np.arange(256)
     if enc == "ulaw":
-        # Only negative zero (0x7F) comes back as positive zero (0xFF) (§5.2).
+        # Only negative zero (0x7F) comes back as positive zero (0xFF).
         assert np.flatnonzero(~same).tolist() == [0x7F]
         assert back[0x7F] == 0xFF
     else:

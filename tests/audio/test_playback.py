@@ -1,4 +1,5 @@
-"""PlaybackTracker against the Twilio mark/clear semantics (twilio-media-streams.md §2.4, §6.4)."""
+"""PlaybackTracker against the Twilio mark/clear semantics
+(https://www.twilio.com/docs/voice/media-streams/websocket-messages)."""
 
 from __future__ import annotations
 
@@ -60,7 +61,7 @@ def _send(t: PlaybackTracker, tw: FakeTwilio, item: str, n: int = DELTA, ci: int
     return mark.name
 
 
-def test_scenario_1_mark_bookkeeping() -> None:
+def test_mark_bookkeeping() -> None:
     t = PlaybackTracker(PCMU_8K)
     names = [t.sent("item_A", 0, DELTA).name for _ in range(3)]
     assert len(set(names)) == 3 and all(names)
@@ -71,19 +72,19 @@ def test_scenario_1_mark_bookkeeping() -> None:
     assert t.playing
 
 
-def test_scenarios_2_to_4_barge_in_clear_echoes_late_audio() -> None:
+def test_barge_in_truncates_at_heard_and_drops_clear_echoes() -> None:
     t, tw = PlaybackTracker(PCMU_8K), FakeTwilio()
     for _ in range(3):
         _send(t, tw, "item_A")
     (first,) = tw.play(DELTA)
     assert t.acknowledged(first)
     assert t.heard_ms("item_A") == 200
-    # 2: speech_started -> truncate at what marks confirmed
+    # speech_started -> truncate at what marks confirmed
     trunc = t.interrupt()
     assert trunc == Truncation("item_A", 0, 200)
     assert not t.playing
     assert t.outstanding_marks == 0
-    # 3: the clear flushes marks 2 and 3; they are dropped, not played
+    # the clear flushes marks 2 and 3; they are dropped, not played
     for name in tw.clear():
         assert t.acknowledged(name) is False
     assert t.heard_ms("item_A") == 200
@@ -102,7 +103,7 @@ def test_slack_never_exceeds_sent() -> None:
     assert t.interrupt(slack_ms=20) == Truncation("item_A", 0, 220)
 
 
-def test_scenario_5_interrupt_after_playback_finished() -> None:
+def test_interrupt_after_playback_finished() -> None:
     t, tw = PlaybackTracker(PCMU_8K), FakeTwilio()
     for _ in range(3):
         _send(t, tw, "item_A")
@@ -115,14 +116,14 @@ def test_scenario_5_interrupt_after_playback_finished() -> None:
     assert t.interrupt() is None
 
 
-def test_scenario_6_interrupt_with_nothing_sent() -> None:
+def test_interrupt_with_nothing_sent() -> None:
     t = PlaybackTracker(PCMU_8K)
     assert not t.playing
     assert t.interrupt() is None
     assert t.generation == 1
 
 
-def test_scenario_8_second_response_after_interrupt() -> None:
+def test_second_response_after_interrupt() -> None:
     t, tw = PlaybackTracker(PCMU_8K), FakeTwilio()
     _send(t, tw, "item_A")
     _send(t, tw, "item_A")

@@ -1,4 +1,4 @@
-"""StreamResampler: twilio-media-streams.md §6.6 checks, chunking invariance, round trips."""
+"""StreamResampler: image and alias rejection, chunking invariance, round trips."""
 
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ def test_auto_quality_per_direction() -> None:
 
 
 def test_upsampling_images_are_far_below_the_tone() -> None:
-    # §6.6: 1 kHz at 8k -> 24k, energy in 4-12 kHz. HQ meets the reference's 60 dB; the
+    # 1 kHz at 8k -> 24k, energy in 4-12 kHz. HQ meets a 60 dB target; the
     # default QQ (chosen for zero hold) measures about -49 dB: we pin what we ship.
     x = tone(1000, 1000, 8000)
     hq = _arr(StreamResampler(8000, 24000, "HQ").process(x))
@@ -54,7 +54,7 @@ def test_upsampling_images_are_far_below_the_tone() -> None:
 
 
 def test_downsampling_rejects_aliases() -> None:
-    # §6.6: 1 kHz + 6 kHz (equal level) at 24k -> 8k: the 6 kHz alias lands at 2 kHz.
+    # 1 kHz + 6 kHz (equal level) at 24k -> 8k: the 6 kHz alias lands at 2 kHz.
     t = np.arange(24000) / 24000
     x = (4000 * np.sin(2 * np.pi * 1000 * t) + 4000 * np.sin(2 * np.pi * 6000 * t)).astype("<i2")
     y = _arr(StreamResampler(24000, 8000).process(x.tobytes()))
@@ -67,7 +67,7 @@ def test_downsampling_rejects_aliases() -> None:
 @pytest.mark.parametrize("quality", ["auto", *QUALITIES])
 @pytest.mark.parametrize(("a", "b"), RATES)
 def test_20ms_frames_equal_one_call(a: int, b: int, quality: str) -> None:
-    """§6.6: the same 1 s of speech whole and in 20 ms chunks gives identical samples."""
+    """The same 1 s of speech whole and in 20 ms chunks gives identical samples."""
     data = synthesize("Testing one two three.", a)[: a * 2]
     whole = _stream(StreamResampler(a, b, quality), data, len(data))
     chunked = _stream(StreamResampler(a, b, quality), data, a // 50 * 2)
@@ -118,7 +118,7 @@ def test_hq_bursts_and_flush_drains_the_tail() -> None:
 @pytest.mark.parametrize("quality", ["HQ", "MQ", "VHQ"])
 @pytest.mark.parametrize(("a", "b"), [(8000, 24000), (8000, 16000), (16000, 48000)])
 def test_round_trip_in_band_content(a: int, b: int, quality: str) -> None:
-    # §6.6: 8k -> 24k -> 8k of 1 kHz + 2.5 kHz comes back nearly unchanged (> 40 dB SNR).
+    # 8k -> 24k -> 8k of 1 kHz + 2.5 kHz comes back nearly unchanged (> 40 dB SNR).
     t = np.arange(a) / a
     x = (6000 * np.sin(2 * np.pi * 1000 * t) + 6000 * np.sin(2 * np.pi * 2500 * t)).astype("<i2")
     up = _stream(StreamResampler(a, b, quality), x.tobytes(), a // 50 * 2)

@@ -1,4 +1,5 @@
-"""CallSession against reference twilio-media-streams.md §6.4, scenarios 1-10 and 12."""
+"""CallSession through whole calls: marks, barge-in and its clear echoes, late audio, clamping,
+close without stop, garbage in, input gaps and the goodbye hang-up."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ def three_deltas(call: Call, item: str = "item_A", resp: str = "resp_1") -> byte
     return audio
 
 
-async def test_1_mark_bookkeeping() -> None:
+async def test_mark_bookkeeping() -> None:
     async with Call() as call:
         audio = three_deltas(call)
         await call.tw.wait_until(lambda: len(call.tw.marks) == 3)
@@ -38,11 +39,11 @@ async def test_1_mark_bookkeeping() -> None:
         )
 
 
-async def test_2_to_4_barge_in_exact_heard_ms_clear_echoes_and_late_audio() -> None:
+async def test_barge_in_exact_heard_ms_clear_echoes_and_late_audio() -> None:
     async with Call() as call:
         audio = three_deltas(call)
         await call.tw.wait_until(lambda: len(call.tw.marks) == 3)
-        # 2. Twilio plays 200 ms and echoes the first mark only; then the caller talks.
+        # Twilio plays 200 ms and echoes the first mark only; then the caller talks.
         assert call.tw.play(200) == 1
         await until(lambda: call.endpoint.stats.marks_played == 1)
         call.backend.speech_started(at_ms=1234)
@@ -50,10 +51,10 @@ async def test_2_to_4_barge_in_exact_heard_ms_clear_echoes_and_late_audio() -> N
         assert call.tw.clears == 1
         assert call.tw.kinds[-1] == "clear"
         assert call.backend.heard == [Heard("item_A", 200)]
-        # 3. The clear made Twilio echo marks 2 and 3: dropped, not played, no new truncate.
+        # The clear made Twilio echo marks 2 and 3: dropped, not played, no new truncate.
         await until(lambda: call.endpoint.stats.marks_dropped == 2)
         assert call.endpoint.stats.marks_played == 1
-        # 4. A late delta of the interrupted item is not sent.
+        # A late delta of the interrupted item is not sent.
         sent_before = len(call.tw.sent)
         call.backend.audio("item_A", audio[:DELTA], reply="resp_1")
         await call.sync()
@@ -62,7 +63,7 @@ async def test_2_to_4_barge_in_exact_heard_ms_clear_echoes_and_late_audio() -> N
         assert len(call.backend.heard) == 1
 
 
-async def test_5_interrupt_after_playback_finished() -> None:
+async def test_interrupt_after_playback_finished() -> None:
     async with Call() as call:
         three_deltas(call)
         call.backend.segment_done("item_A")
@@ -77,7 +78,7 @@ async def test_5_interrupt_after_playback_finished() -> None:
         assert not call.endpoint._playout._sent  # played items are forgotten (bounded state)
 
 
-async def test_6_interrupt_with_nothing_played() -> None:
+async def test_interrupt_with_nothing_played() -> None:
     async with Call() as call:
         call.backend.reply("resp_1")
         call.backend.speech_started()
@@ -86,7 +87,7 @@ async def test_6_interrupt_with_nothing_played() -> None:
         assert call.tw.clears == 0
 
 
-async def test_7_clamp_to_audio_sent_not_wall_clock() -> None:
+async def test_clamp_to_audio_sent_not_wall_clock() -> None:
     clock = ManualClock()
     async with Call(max_lead_ms=400, max_chunk_ms=100, clock=clock) as call:
         audio = speech_ulaw()[:8000]  # 1 s of speech; only 400 ms may be sent ahead
@@ -103,7 +104,7 @@ async def test_7_clamp_to_audio_sent_not_wall_clock() -> None:
         assert intr.segment == "item_A" and intr.heard_ms == 400
 
 
-async def test_8_second_response_after_interrupt_is_forwarded_and_counted() -> None:
+async def test_second_response_after_interrupt_is_forwarded_and_counted() -> None:
     async with Call() as call:
         three_deltas(call)
         await call.tw.wait_until(lambda: len(call.tw.marks) == 3)
@@ -129,7 +130,7 @@ async def test_8_second_response_after_interrupt_is_forwarded_and_counted() -> N
         assert call.tw.clears == 2
 
 
-async def test_9_close_without_stop_cleans_up_like_stop() -> None:
+async def test_close_without_stop_cleans_up_like_stop() -> None:
     disp = EndCallDispatcher()
     call = Call(dispatcher=disp)
     async with call:
@@ -153,7 +154,7 @@ async def test_stop_ends_the_call_and_releases_everything() -> None:
     assert call.backend.closed and call.tw.closed is not None
 
 
-async def test_10_garbage_in_never_crashes_and_never_answers_binary() -> None:
+async def test_garbage_in_never_crashes_and_never_answers_binary() -> None:
     async with Call() as call:
         call.tw.feed(b"\x00\x01binary")
         call.tw.feed("this is not json")
@@ -166,7 +167,7 @@ async def test_10_garbage_in_never_crashes_and_never_answers_binary() -> None:
         assert call.task is not None and not call.task.done()
 
 
-async def test_12_goodbye_plays_out_then_rest_hangup() -> None:
+async def test_goodbye_plays_out_then_rest_hangup() -> None:
     rest, disp = FakeRest(), EndCallDispatcher()
     call = Call(dispatcher=disp, rest=rest)
     async with call:
@@ -209,7 +210,7 @@ async def test_barge_in_sends_clear_before_queued_audio() -> None:
         assert call.endpoint._playout.out.queued_bytes == 0
 
 
-async def test_11_input_gap_is_filled_with_silence() -> None:
+async def test_input_gap_is_filled_with_silence() -> None:
     async with Call(passthrough_b64=False) as call:
         speech = speech_ulaw()[:480]
         for ts, i in ((1000, 0), (1020, 1), (1100, 2)):

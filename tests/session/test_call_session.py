@@ -1,4 +1,4 @@
-"""CallSession beyond the reference scenarios: audio paths, DTMF, transcripts, tools, faults."""
+"""CallSession beyond test_call_scenarios.py: audio paths, DTMF, transcripts, tools, faults."""
 
 from __future__ import annotations
 

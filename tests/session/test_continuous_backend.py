@@ -1,6 +1,7 @@
-"""The session seam holds for a backend unlike Realtime: GPT-Live-like (one continuous output
-track with silence between replies, barge-in handled by the model, no responses to cancel,
-transcripts in pieces that are never final, input that must keep flowing)."""
+"""The session's backend interface holds for a backend unlike Realtime: GPT-Live-like (one
+continuous output track with silence between replies, barge-in handled by the model, no
+responses to cancel, transcripts in pieces that are never final, input that must keep
+flowing)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Server VAD over real speech, spoken replies, barge-in (reference §3.2, §3.7, §5)."""
+"""Server VAD over real speech, spoken replies, barge-in."""
 
 from __future__ import annotations
 
@@ -151,7 +151,7 @@ async def test_scripted_spoken_reply_is_real_audio_in_the_output_format(
     await client.send({"type": "response.create"})
     events = await client.until("rate_limits.updated")
     names = types(events)
-    # §3.7 order, with transcript and audio deltas interleaved
+    # the live service's order, with transcript and audio deltas interleaved
     body = [
         n
         for n in names

@@ -1,4 +1,4 @@
-"""Connection handshake and framing rules of the mock (reference §0, §1.1, §7)."""
+"""Connection handshake and framing rules of the mock."""
 
 from __future__ import annotations
 

@@ -43,7 +43,7 @@ VALUES = st.recursive(
     max_leaves=8,
 )
 
-# --- valid sessions (reference §1.3), to be mutated ------------------------------------------
+# --- valid sessions, to be mutated -----------------------------------------------------------
 FORMATS = st.sampled_from(
     [
         {"type": "audio/pcm", "rate": 24000},

@@ -1,4 +1,4 @@
-"""Responses, function calls, cancel, truncate and item operations (reference §2-§4)."""
+"""Responses, function calls, cancel, truncate and item operations."""
 
 from __future__ import annotations
 

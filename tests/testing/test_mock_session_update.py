@@ -1,4 +1,4 @@
-"""`session.update` validated as the real service does (reference §1.3, §1.5, §7.1)."""
+"""`session.update` validated as the real service does."""
 
 from __future__ import annotations
 

@@ -1,14 +1,15 @@
-"""Twilio routes: the voice webhook, the media WebSocket and outbound calls (issue 4).
+"""Twilio routes: the voice webhook, the media WebSocket and outbound calls.
 
 Thin: each route checks its input, then hands over to `foreman.phone.bridge`. The app
 factory includes `router` and sets `app.state.twilio = build_phone_services(...)`.
 
 * `POST /twilio/voice`: X-Twilio-Signature over `public_url + /twilio/voice` and every form
-  field (reference twilio-media-streams.md §3.1); 403 when missing or wrong. Answers
+  field (https://www.twilio.com/docs/usage/security); 403 when missing or wrong. Answers
   `<Connect><Stream>` TwiML with the caller, the call sid and a single-use stream token.
-* `WS /twilio/media`: the upgrade's signature (over the `wss://` URL, §3.3) is checked
-  before the socket is accepted (a refusal is a 403 to the handshake); the token is checked
-  on `start`, before any model session is opened.
+* `WS /twilio/media`: the upgrade's signature (over the `wss://` URL from the TwiML; see
+  https://www.twilio.com/docs/voice/media-streams) is checked before the socket is accepted
+  (a refusal is a 403 to the handshake); the token is checked on `start`, before any model
+  session is opened.
 * `POST /api/calls {to, purpose?}`: places a call through Twilio REST whose TwiML streams
   back here; `GET /api/calls` lists live calls and recent records.
 """
@@ -58,7 +59,8 @@ def _services(app: Any) -> PhoneServices:
 
 
 def _public_base(svc: PhoneServices, headers: Any, fallback: str) -> str:
-    """The URL Twilio uses to reach us: config first (§3.2: proxies rewrite what we see)."""
+    """The URL Twilio uses to reach us: config first (TLS-terminating proxies rewrite what we
+    see, and the signature covers the URL Twilio called)."""
     if svc.settings.twilio.public_url:
         return svc.settings.twilio.public_url
     proto = headers.get("x-forwarded-proto", "").split(",")[0].strip()
@@ -79,7 +81,7 @@ async def voice_webhook(request: Request) -> Response:
         prev = params.get(name)
         if prev is None:
             params[name] = value
-        else:  # a repeated field: sign every value (§3.1)
+        else:  # a repeated field: sign every value
             params[name] = [*([prev] if isinstance(prev, str) else prev), value]
     base = _public_base(svc, request.headers, str(request.base_url))
     if tw.validate_signatures:

@@ -9,7 +9,7 @@ complement of negative samples.
 Decoders agree with every implementation (CPython `audioop` included). Encoders agree with
 `audioop` for A-law on every input and for µ-law on every input >= 0; for some negative inputs
 near a segment edge `audioop.lin2ulaw` (Sun's routine, two's complement) picks the neighbouring
-code (reference twilio-media-streams.md §5.2, §6.1: -1 -> 7F here and in G.191, 7E in audioop;
+code (measured over all 65,536 inputs: -1 -> 7F here and in G.191, 7E in audioop;
 -100 -> 73 here and in G.191, 72 in audioop). Both decode within one quantisation step.
 
 µ-law <-> A-law transcoding goes through `bytes.translate` with a 256-byte table (no PCM).

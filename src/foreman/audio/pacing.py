@@ -2,13 +2,16 @@
 
 Pure bookkeeping (no asyncio, time passed in). The call session pushes assistant audio,
 already in the phone's format (µ-law 8 kHz), and its pacer task asks `next_chunk(now)` for
-the next piece to send, or how long to wait. Reference twilio-media-streams.md §2.5:
+the next piece to send, or how long to wait:
 
-* payloads are whole multiples of 160 bytes (20 ms): ragged payloads jitter at word starts;
-  a remainder is carried until the item's next audio arrives, and padded with µ-law silence
-  (0xFF) only when the item ends (`finish_item`) or another item starts;
-* Twilio queues whatever it is sent; we keep at most `max_lead_ms` in its queue, so a
-  `clear` discards little and marks come back at a steady pace;
+* payloads are whole multiples of 160 bytes (20 ms): ragged payloads jitter at word starts
+  (https://github.com/openai/openai-agents-python/issues/1906); a remainder is carried until
+  the item's next audio arrives, and padded with µ-law silence (0xFF) only when the item ends
+  (`finish_item`) or another item starts;
+* Twilio queues whatever it is sent and plays it in order
+  (https://www.twilio.com/docs/voice/media-streams/websocket-messages); we keep at most
+  `max_lead_ms` in its queue, so a `clear` discards little and marks come back at a steady
+  pace;
 * a chunk never spans two items, so the mark sent after it maps to one item.
 
 `drop()` forgets everything queued (barge-in) and bumps the generation; a chunk taken before
@@ -20,7 +23,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
-SILENCE_ULAW = 0xFF  # µ-law silence byte (reference §0)
+SILENCE_ULAW = 0xFF  # µ-law silence byte: decodes to 0
 
 
 @dataclass(frozen=True, slots=True)

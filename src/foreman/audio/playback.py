@@ -1,10 +1,12 @@
 """Playback tracking: how much of each assistant audio item the listener actually heard.
 
 Feeds `conversation.item.truncate` on barge-in. Position comes from the sink, never from the
-wall clock (twilio-media-streams.md §4.3): Twilio `mark` echoes (`sent` returns a mark to send
-after each chunk; `acknowledged` credits its echo) or a speaker callback (`consumed`).
+wall clock (a wall-clock estimate overshoots whenever playback stalled, and the service rejects
+a truncate past the item's audio): Twilio `mark` echoes (`sent` returns a mark to send after
+each chunk; `acknowledged` credits its echo) or a speaker callback (`consumed`).
 
-Rules (§2.4, §4.4, scenarios §6.4):
+Rules (mark and clear semantics:
+https://www.twilio.com/docs/voice/media-streams/websocket-messages):
 * Marks echo in order once everything queued before them has played, so an echo credits its
   own position and settles every earlier outstanding mark as played.
 * `clear` makes Twilio echo every pending mark at once: those echoes mean "dropped". `clear()`
@@ -174,7 +176,8 @@ class PlaybackTracker:
     # barge-in ------------------------------------------------------------------------------
     def unfinished(self, slack_ms: float = 0.0) -> list[Truncation]:
         """Truncations for every item still playing: the first at what was heard (plus
-        `slack_ms`, never past what was sent), later queued ones at 0 (§4.4)."""
+        `slack_ms`, never past what was sent), later queued ones at 0 (none of them was
+        heard)."""
         out: list[Truncation] = []
         for (item_id, ci), it in self._items.items():
             if it.acked >= it.sent:

@@ -1,7 +1,7 @@
 """Streaming PCM16 resampling over `soxr.ResampleStream`, one instance per direction.
 
 State is kept across chunks: resampling each 20 ms frame on its own clicks at every frame edge
-(~31 dB SNR, reference twilio-media-streams.md §5.3). soxr runs in float32 and we round and clip
+(measured: ~31 dB SNR against whole-signal resampling). soxr runs in float32 and we round and clip
 to int16 ourselves: soxr's own int16 output path dithers, so it differs by up to 2 LSB with
 how the input was split, while the float path gives the same samples for any split (measured;
 see docs/benchmarks.md). That is what makes `process` chunking-invariant.
@@ -13,7 +13,7 @@ picks per direction.
   caller pays on every turn because inbound audio arrives in real time. QQ's cost is images
   above the source band at -49 dB, which only the model hears and the telephone band never had.
 * Downsampling (24k -> 8k model-to-caller, 48k -> 24k mic): `HQ`. `QQ` has no anti-alias filter
-  (a 6 kHz tone folds to 2 kHz at 0 dB, failing twilio-media-streams.md §6.6); HQ folds it at
+  (a 6 kHz tone folds to 2 kHz at 0 dB, where we ask for <= -50 dB); HQ folds it at
   -112 dB. Its hold (mean 43 ms at 24k -> 8k) costs little here because model audio arrives
   faster than real time; the caller must `flush()` at the end of each response.
 Pass any of `QUALITIES` to override.

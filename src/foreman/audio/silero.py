@@ -1,10 +1,10 @@
 """Silero VAD on onnxruntime alone: the ONNX file shipped in the `silero-vad` wheel, no torch.
 
 `import silero_vad` needs torch; running its bundled `data/silero_vad.onnx` does not
-(offline-components.md §2). We locate the package with `importlib.util.find_spec`, which does
-not execute the package, and drive the model the way silero's `OnnxWrapper` does: 512-sample
-frames at 16 kHz (256 at 8 kHz) with 64 (32) samples of context prepended and a (2, 1, 128)
-recurrent state carried between calls.
+(checked in an environment without torch). We locate the package with
+`importlib.util.find_spec`, which does not execute the package, and drive the model the way
+silero's `OnnxWrapper` does: 512-sample frames at 16 kHz (256 at 8 kHz) with 64 (32) samples
+of context prepended and a (2, 1, 128) recurrent state carried between calls.
 
 Input at other rates (24 kHz, 48 kHz) is resampled to 16 kHz with a `StreamResampler`; event
 sample offsets are reported at the caller's rate. Same `process`/`speaking`/`reset` API as

@@ -2,8 +2,9 @@
 
 Only connection set-up and error translation live here: every failure becomes a
 `BackendError` with a one-line message fit for `status.last_error` (never a traceback, never
-the key). Reference: openai-realtime.md §1.1 (Bearer auth, `model` query, no beta header,
-unlimited message size) and §11.
+the key). Connection rules (Bearer auth, `model` query, no beta header):
+https://developers.openai.com/api/docs/guides/realtime-websocket. The message size is unlimited,
+as in the official SDK: server events carry whole items.
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ async def open_realtime(
         return await connect(
             url,
             additional_headers=headers,
-            max_size=None,  # response.done and item.retrieved can be very large (§1.1)
+            max_size=None,  # response.done and item.retrieved can be very large
             ping_interval=20,
             ping_timeout=20,
             open_timeout=timeout_s,

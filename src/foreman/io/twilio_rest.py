@@ -1,4 +1,6 @@
-"""Async client for the few Twilio REST calls Foreman makes (reference §1.5-1.7).
+"""Async client for the few Twilio REST calls Foreman makes: create and end calls
+(https://www.twilio.com/docs/voice/api/call-resource) and send SMS
+(https://www.twilio.com/docs/messaging/api/message-resource).
 
 Built on the `twilio` library (`Client` and its `*_async` methods), so resource paths, form
 encoding, parameter names and error parsing are Twilio's own. The API host is configurable
@@ -30,7 +32,7 @@ from foreman.protocols.twilio.twiml import MAX_INLINE_TWIML_CHARS
 
 logger = logging.getLogger(__name__)
 
-# "The requested resource was not found": the call is already over (§1.6).
+# Twilio error 20404, "The requested resource was not found": the call is already over.
 CODE_NOT_FOUND = 20404
 
 
@@ -139,7 +141,7 @@ class TwilioRest:
             ) from None
 
     async def hangup(self, call_sid: str) -> bool:
-        """End a live call (`Status=completed`, §1.6). True when the call is over, including
+        """End a live call (`Status=completed`). True when the call is over, including
         when Twilio says it is already gone (404 / 20404). Raises TwilioRestError otherwise."""
         client = self._get_client()
         try:
@@ -156,7 +158,7 @@ class TwilioRest:
     async def create_call(
         self, *, to: str, from_: str, twiml: str, status_callback: str | None = None
     ) -> str:
-        """Place an outbound call running the inline `twiml` when answered (§1.5); returns
+        """Place an outbound call running the inline `twiml` when answered; returns
         the CallSid. The TwiML should `<Connect><Stream>` back to this server."""
         if len(twiml) > MAX_INLINE_TWIML_CHARS:
             raise ValueError(f"inline TwiML is {len(twiml)} characters; Twilio allows 4000")
@@ -170,7 +172,7 @@ class TwilioRest:
         return str(call.sid)
 
     async def send_sms(self, *, to: str, from_: str, body: str) -> str:
-        """Send an SMS (§1.7); returns the message sid (`SM…`)."""
+        """Send an SMS; returns the message sid (`SM…`)."""
         client = self._get_client()
         message = await self._call(
             "send SMS", lambda: client.messages.create_async(to=to, from_=from_, body=body)

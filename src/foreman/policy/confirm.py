@@ -1,4 +1,4 @@
-"""Spoken confirmation of a pending action (seed 000's confirmation turn), pure.
+"""Spoken confirmation of a pending action (the owner says yes on the call), pure.
 
 Only the dispatcher calls this, and only for the verified owner on a voice channel. It is
 deliberately conservative: anything that hesitates, negates, asks or amends is not a yes.

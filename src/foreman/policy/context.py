@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 
 class Role(enum.StrEnum):
-    OWNER = "owner"  # the seed's "Godfather"
+    OWNER = "owner"  # the one person Foreman works for (`identity.owner_name`)
     CONTACT = "contact"
     UNKNOWN = "unknown"
 

@@ -36,7 +36,7 @@ class Deny:
 @dataclass(frozen=True, slots=True)
 class NeedsApproval:
     """Hold the call until a human answers; `voice_confirmable` means the owner on this call
-    may also answer with a spoken yes (seed 000's confirmation turn)."""
+    may also answer with a spoken yes instead of an approval."""
 
     reason: str
     voice_confirmable: bool = False

@@ -7,7 +7,7 @@ Order of checks (first that answers wins):
 3. Defaults: low risk is allowed; high risk asks the owner.
 
 "ask" becomes `NeedsApproval`; it is voice-confirmable only when the caller is the verified
-owner on a voice channel (seed 000: the confirmation turn is the owner's alone).
+owner on a voice channel: only the owner may approve an action by saying yes.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Twilio's outbound playback queue, emulated for the fake caller (reference §2.3-2.4).
+"""Twilio's outbound playback queue, emulated for the fake caller
+(https://www.twilio.com/docs/voice/media-streams/websocket-messages: media, mark, clear).
 
 Server `media` payloads queue up and "play" at 8 kHz, 160 bytes per 20 ms, on their own task,
 against a monotonic schedule anchored when playback starts from idle (a late event loop does

@@ -2,9 +2,10 @@
 
 It is both ends at once: the test feeds Twilio's messages (`start`, `media`, `dtmf`,
 `stop`, raw garbage) and reads what the session sent (`sent`, `media_payload`, `marks`,
-`clears`). It also keeps Twilio's playback queue the way reference
-twilio-media-streams.md §2.4 describes: `play(ms)` plays queued audio and echoes each mark
-the playback reaches; a `clear` drops queued audio and echoes every pending mark at once.
+`clears`). It also keeps Twilio's playback queue the way
+https://www.twilio.com/docs/voice/media-streams/websocket-messages describes: `play(ms)` plays
+queued audio and echoes each mark the playback reaches; a `clear` drops queued audio and echoes
+every pending mark at once.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """A loopback stand-in for the Twilio REST API (2010-04-01), for tests and local runs.
 
-Serves the three endpoints Foreman uses (reference §1.5-1.7) on `127.0.0.1:<free port>`:
+Serves the three endpoints Foreman uses (https://www.twilio.com/docs/voice/api/call-resource,
+https://www.twilio.com/docs/messaging/api/message-resource) on `127.0.0.1:<free port>`:
 
     POST /2010-04-01/Accounts/{AccountSid}/Calls.json         create a call     -> 201
     POST /2010-04-01/Accounts/{AccountSid}/Calls/{CallSid}.json update/hang up  -> 200 | 404 20404

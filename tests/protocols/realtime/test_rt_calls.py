@@ -1,4 +1,4 @@
-"""Function-call assembly by call_id (reference openai-realtime.md §4)."""
+"""Function-call assembly by call_id."""
 
 from __future__ import annotations
 

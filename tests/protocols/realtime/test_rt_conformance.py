@@ -1,4 +1,4 @@
-"""Conformance with the official SDK models (reference openai-realtime.md §10.3).
+"""Conformance with the official SDK models (the `openai` package's realtime types).
 
 Every client event Foreman can produce must validate against `RealtimeClientEvent` with a
 tagged union AND carry no extra fields at any level (`model_extra` empty), which is how beta

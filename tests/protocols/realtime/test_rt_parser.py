@@ -1,4 +1,4 @@
-"""Parser tolerance and the encoders (reference openai-realtime.md §3, §11.9)."""
+"""Parser tolerance and the encoders."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""session.update builder (reference openai-realtime.md §1.3, §1.5, §5.1) and item builders."""
+"""session.update builder and item builders."""
 
 from __future__ import annotations
 
@@ -40,8 +40,8 @@ def session(o: SessionOptions) -> dict[str, Any]:
     return update.session
 
 
-def test_reference_example_1_5() -> None:
-    """The GA example of §1.5, field for field (speed aside: Foreman leaves it default)."""
+def test_full_ga_session_update_field_for_field() -> None:
+    """A complete GA session, field for field (speed aside: Foreman leaves it default)."""
     s = session(
         opts(
             instructions="You are a concise voice assistant.",

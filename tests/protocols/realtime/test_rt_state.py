@@ -337,7 +337,7 @@ def test_active_response_tracks_the_default_conversation_only() -> None:
     rt = at(Phase.CONFIGURED)
     rt.receive(frame("response.created", response={"id": "r1", "conversation_id": "conv_1"}))
     assert rt.active_response_id == "r1"
-    # An out-of-band response (conversation "none") runs beside it (reference §2.1).
+    # An out-of-band response (conversation "none") runs beside it.
     rt.receive(frame("response.created", response={"id": "oob", "conversation_id": None}))
     assert rt.active_response_id == "r1"
     rt.receive(frame("response.done", response={"id": "oob", "status": "completed"}))
@@ -414,7 +414,7 @@ def test_clamp_truncate() -> None:
     t = rt.clamp_truncate("item_a", 0, 640.9)
     assert t == ConversationItemTruncate("item_a", 0, 640)
     assert rt.clamp_truncate("item_a", 0, -5) == ConversationItemTruncate("item_a", 0, 0)
-    assert rt.clamp_truncate("item_a", 0, 1000) is None  # playback complete: skip (§5.2)
+    assert rt.clamp_truncate("item_a", 0, 1000) is None  # playback complete: skip
     assert rt.clamp_truncate("item_a", 0, 1500) is None
     assert rt.clamp_truncate("item_a", 1, 10) is None  # no audio for that part
     assert rt.clamp_truncate("other", 0, 10) is None

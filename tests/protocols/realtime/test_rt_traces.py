@@ -41,7 +41,7 @@ def test_every_trace_replays_and_types_every_event() -> None:
         assert r.session.counters["events_in"] == n_server
 
 
-def test_voice_turn_section_3_7() -> None:
+def test_voice_turn_trace() -> None:
     r = replay("voice_turn.jsonl")
     rt = r.session
     assert rt.phase is Phase.CONFIGURED
@@ -89,7 +89,7 @@ def test_active_response_is_tracked_mid_trace() -> None:
     assert by_type["response.done"] is None
 
 
-def test_function_call_turn_section_4() -> None:
+def test_function_call_turn_trace() -> None:
     r = replay("function_call_turn.jsonl")
     calls = r.of_type(FunctionCallReady)
     assert calls == [
@@ -212,5 +212,5 @@ def test_text_turn_and_side_events() -> None:
     assert (idle.audio_start_ms, idle.audio_end_ms) == (9000, 15000)
     (failed,) = r.of_type(se.InputAudioTranscriptionFailed)
     assert failed.error["code"] == "audio_unintelligible"
-    assert rt.counters["errors"] == 0  # a failed transcription is not an `error` (§7.1)
+    assert rt.counters["errors"] == 0  # a failed transcription is not an `error`
     assert r.of_type(ErrorNotice) == []

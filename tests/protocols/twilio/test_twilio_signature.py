@@ -1,4 +1,7 @@
-"""Signature vectors from reference twilio-media-streams.md §6.5 (all rows)."""
+"""Signature vectors: twilio-python's own test vectors
+(https://github.com/twilio/twilio-python/blob/main/tests/unit/test_request_validator.py),
+Twilio's documentation example (https://www.twilio.com/docs/usage/security), and vectors of our
+own for Foreman's URLs, each also accepted by twilio-python's `RequestValidator`."""
 
 from __future__ import annotations
 
@@ -66,8 +69,8 @@ def test_json_body_variant() -> None:
 
 
 def test_twilio_documentation_example() -> None:
-    # The reference says "same URL", but this vector was signed over example.com (checked
-    # with an independent HMAC): over mycompany.com it is GvWf1cFY/Q7PnoempGyD5oXAezc=.
+    # This vector was signed over example.com, not mycompany.com (checked with an independent
+    # HMAC): over mycompany.com it is GvWf1cFY/Q7PnoempGyD5oXAezc=.
     url = "https://example.com/myapp.php?foo=1&bar=2"
     params = {
         "CallSid": "CA1234567890ABCDE",

@@ -136,7 +136,7 @@ def test_codec_vectors_survive_the_wire_both_ways() -> None:
     assert decoded == [value for _, value in CODEC]
 
 
-def test_synthetic_call_6_3() -> None:
+def test_synthetic_call_connected_to_stop() -> None:
     s = TwilioStream()
     assert s.phase == "waiting"
     assert s.receive(CONNECTED) == [Connected("Call", "1.0.0")]
@@ -194,7 +194,7 @@ def test_synthetic_call_6_3() -> None:
     assert s.counters["dropped_after_stop"] == 1
 
 
-def test_garbage_in_scenario_10() -> None:
+def test_garbage_before_start_is_reported_and_dropped() -> None:
     s = TwilioStream()
     (binary,) = s.receive(b"\x00\x01binary")
     assert isinstance(binary, BadMessage) and "binary" in binary.reason
@@ -262,7 +262,7 @@ def test_start_without_connected_and_with_empty_parameters() -> None:
     assert isinstance(ev, Start) and ev.custom_parameters == {}
 
 
-def test_outbound_shapes_2_3() -> None:
+def test_outbound_message_shapes() -> None:
     s = started()
     assert json.loads(s.media(TONE_B64)) == {
         "event": "media",
@@ -357,7 +357,7 @@ def test_deeply_nested_or_huge_json_is_a_bad_message() -> None:
     assert isinstance(s.receive(huge_seq)[0], Media)
 
 
-def test_input_gap_is_reported_in_whole_frames_scenario_11() -> None:
+def test_input_gap_is_reported_in_whole_frames() -> None:
     s = started()
     events = [
         s.receive(media(2, 1, 1000, SILENCE_B64))[0],

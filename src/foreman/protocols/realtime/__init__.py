@@ -1,5 +1,6 @@
-"""Sans-I/O OpenAI Realtime GA protocol (reference openai-realtime.md): typed events, parser,
-`session.update` builder and the `RealtimeSession` state machine. Never imports asyncio.
+"""Sans-I/O OpenAI Realtime GA protocol: typed events, parser, `session.update` builder and
+the `RealtimeSession` state machine. Never imports asyncio. Protocol:
+https://platform.openai.com/docs/guides/realtime-conversations.
 
 Typical use by the I/O layer::
 

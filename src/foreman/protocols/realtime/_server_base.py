@@ -25,7 +25,7 @@ class KnownServerEvent:
 
     type: ClassVar[str] = ""
     spec: ClassVar[tuple[FieldSpec, ...]] = ()
-    event_id: str = ""  # absent on input_audio_buffer.dtmf_event_received (reference §3)
+    event_id: str = ""  # absent on input_audio_buffer.dtmf_event_received
     raw: dict[str, Any] = dataclasses.field(default_factory=dict, repr=False, compare=False)
 
 

@@ -1,4 +1,4 @@
-"""How much assistant audio arrived per (item_id, content_index), for truncation (§5.2).
+"""How much assistant audio arrived per (item_id, content_index), for truncation on barge-in.
 
 `conversation.item.truncate` fails when `audio_end_ms` exceeds the item's audio, so the
 session clamps what the playback side says was heard to what actually arrived, and to any

@@ -1,4 +1,5 @@
-"""Function-call assembly keyed by `call_id` (reference openai-realtime.md §4).
+"""Function-call assembly keyed by `call_id`
+(https://platform.openai.com/docs/guides/realtime-conversations, function calling).
 
 Arguments stream as `response.function_call_arguments.delta` and finish with `.done` (the
 whole JSON string). Calls may interleave when a reasoning model makes parallel calls. A call is
@@ -23,7 +24,8 @@ _EMITTED_MEMORY = 1024  # call ids remembered to refuse duplicates; a session ma
 class FunctionCallReady:
     """The model asked for a tool. Run it (after the gatekeeper), then send
     `ConversationItemCreate(function_call_output_item(call_id, output))` and, once the
-    response that made the call is done, one `ResponseCreate()` (§4.5)."""
+    response that made the call is done, one `ResponseCreate()` (earlier, the service answers
+    `conversation_already_has_active_response`)."""
 
     call_id: str
     name: str

@@ -1,7 +1,8 @@
-"""The eleven GA client events (reference openai-realtime.md §2). Wire names appear once, here.
+"""The eleven GA client events. Wire names appear once, here. Reference:
+https://platform.openai.com/docs/api-reference/realtime-client-events.
 
 Each event is a frozen dataclass with an optional `event_id` (echoed by the server in an
-`error` if this event fails, §7.1) and `to_dict()`, which returns exactly the wire shape:
+`error` if this event fails) and `to_dict()`, which returns exactly the wire shape:
 `type` plus the fields that are set; `None` fields are left out. Nested dicts are passed
 through by reference (not copied), so do not mutate them after sending.
 """
@@ -68,7 +69,7 @@ def _client(name: str) -> Callable[[type[_C]], type[_C]]:
 @_client("session.update")
 @dataclass(frozen=True, slots=True)
 class SessionUpdate(ClientEvent):
-    """A (partial) session update; `session["type"]` is required by the service (§1.3)."""
+    """A (partial) session update; `session["type"]` is required by the service."""
 
     session: dict[str, Any]
     event_id: str | None = None
@@ -133,7 +134,7 @@ class ConversationItemDelete(ClientEvent):
 @_client("response.create")
 @dataclass(frozen=True, slots=True)
 class ResponseCreate(ClientEvent):
-    """Run inference; `response` holds per-response overrides (§2.1), None for defaults."""
+    """Run inference; `response` holds per-response overrides, None for defaults."""
 
     response: dict[str, Any] | None = None
     event_id: str | None = None

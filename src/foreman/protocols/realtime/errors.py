@@ -1,9 +1,10 @@
-"""Which Realtime `error` events matter (reference openai-realtime.md §7.1).
+"""Which Realtime `error` events matter (the `error` event:
+https://platform.openai.com/docs/api-reference/realtime-server-events).
 
 * harmless: nothing was lost and nothing needs doing (log at debug and carry on);
 * recoverable: the request that caused it was not applied, the session goes on; the caller
   may retry or tell the user (e.g. `conversation_already_has_active_response`: queue the
-  `response.create` and send it again after the next `response.done`, §4.5);
+  `response.create` and send it again after the next `response.done`);
 * fatal: the session cannot continue; close it and report `message` as the last error.
 """
 
@@ -16,31 +17,32 @@ from foreman.protocols.realtime.client_events import ConversationItemTruncate, S
 
 Severity = Literal["harmless", "recoverable", "fatal"]
 
-# §7.1: the session is over (or never worked) when these arrive.
+# The session is over (or never worked) when these arrive.
 FATAL_CODES = frozenset(
     {
-        "beta_api_shape_disabled",  # followed by close code 4000 (§0)
-        "session_expired",  # the 60-minute limit (§7.2)
+        "beta_api_shape_disabled",  # followed by close code 4000
+        "session_expired",  # the 60-minute session limit
         "invalid_api_key",
         "insufficient_quota",
     }
 )
 
-# §7.1 / §5.2: answers to requests that simply had nothing to act on.
+# Answers to requests that simply had nothing to act on.
 HARMLESS_CODES = frozenset({"response_cancel_not_active", "input_audio_buffer_commit_empty"})
 
 # Validation codes that, on a `session.update` sent before the session was configured, mean the
-# whole configuration was rejected (§7.1: "rejected as a whole"): Foreman cannot run on the
-# service's defaults (wrong audio format, no tools), so that is fatal.
+# whole configuration was rejected (a failed update applies none of its settings): Foreman
+# cannot run on the service's defaults (wrong audio format, no tools), so that is fatal.
 CONFIG_REJECTED_CODES = frozenset(
     {"missing_required_parameter", "unknown_parameter", "invalid_value", "invalid_type"}
 )
 
 
-# §7.2: close codes worth reconnecting after (the SDK's list). A new connection is a new
-# session: nothing survives, replay context as text.
+# Close codes worth reconnecting after: the official SDK's list,
+# https://github.com/openai/openai-python/blob/main/src/openai/types/websocket_reconnection.py.
+# A new connection is a new session: nothing survives, replay context as text.
 RECOVERABLE_CLOSE_CODES = frozenset({1001, 1005, 1006, 1011, 1012, 1013, 1015})
-# §0: the service closes with 4000 after `beta_api_shape_disabled`.
+# The live service closes with 4000 after `beta_api_shape_disabled` (observed).
 BETA_REFUSED_CLOSE_CODE = 4000
 
 
@@ -93,7 +95,7 @@ def classify_error(
     if code in HARMLESS_CODES:
         return "harmless"
     if client_event_type == ConversationItemTruncate.type:
-        # §5.2 step 3: truncating audio that already finished playing (or an item already
+        # Truncating audio that already finished playing (or an item already
         # cut shorter) changes nothing the user heard.
         return "harmless"
     return "recoverable"

@@ -1,8 +1,9 @@
-"""Builders for GA conversation items (reference openai-realtime.md §2.2).
+"""Builders for GA conversation items
+(https://platform.openai.com/docs/api-reference/realtime-client-events/conversation/item/create).
 
 Use them with `ConversationItemCreate(item)`. GA content types: system and user messages
 take `input_text`; assistant messages take `output_text` (assistant audio cannot be created).
-A function result goes back as a `function_call_output` whose `output` is a string (§4.4).
+A function result goes back as a `function_call_output` whose `output` is a string.
 """
 
 from __future__ import annotations

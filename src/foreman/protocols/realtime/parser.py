@@ -2,7 +2,7 @@
 
 `parse_server_event` raises `RemoteProtocolError` only when the frame is not a JSON object
 with a string `type`, or when a known event lacks a field a client needs. Unknown types become
-`UnknownEvent` (reference §11.9: new types keep appearing). The caller logs a
+`UnknownEvent` (new event types keep appearing). The caller logs a
 `RemoteProtocolError` and keeps reading: one bad frame does not end the session.
 """
 
@@ -29,7 +29,8 @@ __all__ = [
 
 _APPEND_PREFIX = '{"type":"' + InputAudioBufferAppend.type + '","audio":"'
 _APPEND_SUFFIX = '"}'
-# §2 / §6.1: at most 15 MiB of audio per append, i.e. this many base64 characters.
+# At most 15 MiB of audio per append, i.e. this many base64 characters
+# (https://platform.openai.com/docs/api-reference/realtime-client-events/input_audio_buffer/append).
 MAX_APPEND_BYTES = 15 * 1024 * 1024
 _MAX_APPEND_B64 = (MAX_APPEND_BYTES + 2) // 3 * 4
 _B64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="

@@ -1,5 +1,6 @@
 """Typed GA server events for responses, the WebRTC/SIP output buffer and MCP
-(reference openai-realtime.md §3.4-§3.6). Import them from `server_events`.
+(https://platform.openai.com/docs/api-reference/realtime-server-events). Import them from
+`server_events`.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ __all__ = [
 ]
 
 
-# --- §3.4 responses -----------------------------------------------------------------------
+# --- responses ----------------------------------------------------------------------------
 @_event("response.created")
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ResponseCreated(KnownServerEvent):
@@ -193,7 +194,7 @@ class RateLimitsUpdated(KnownServerEvent):
     rate_limits: list[Any]
 
 
-# --- §3.5 WebRTC/SIP output buffer ----------------------------------------------------------
+# --- WebRTC/SIP output buffer ---------------------------------------------------------------
 @_event("output_audio_buffer.started")
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OutputAudioBufferStarted(KnownServerEvent):
@@ -212,7 +213,7 @@ class OutputAudioBufferCleared(KnownServerEvent):
     response_id: str = ""
 
 
-# --- §3.6 MCP -------------------------------------------------------------------------------
+# --- MCP ------------------------------------------------------------------------------------
 @_event("mcp_list_tools.in_progress")
 @dataclass(frozen=True, slots=True, kw_only=True)
 class McpListToolsInProgress(KnownServerEvent):

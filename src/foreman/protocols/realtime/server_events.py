@@ -1,12 +1,13 @@
-"""Typed GA server events (reference openai-realtime.md §3). Import every server event here.
+"""Typed GA server events. Import every server event here. Reference:
+https://platform.openai.com/docs/api-reference/realtime-server-events.
 
-Session, conversation, input audio and transcription events (§3.1-§3.3) are defined in this
-module; responses, the output audio buffer and MCP (§3.4-§3.6) in `response_events.py`, which
+Session, conversation, input audio and transcription events are defined in this
+module; responses, the output audio buffer and MCP in `response_events.py`, which
 this module re-exports. Each wire name appears once, in the `@_event("...")` line of its class.
 
 Each class keeps the fields a client acts on, typed, plus `raw` (the whole wire object) for
 everything else. Nested objects (session, item, response, part) stay dicts. An unknown `type`
-becomes `UnknownEvent`, never an exception: new event types keep appearing (reference §11.9).
+becomes `UnknownEvent`, never an exception: new event types keep appearing.
 
 `SERVER_EVENT_TYPES` maps each wire `type` to its class; `parser.parse_server_event` uses it.
 """
@@ -59,11 +60,11 @@ __all__ = [  # noqa: PLE0604
 ]
 
 
-# --- §3.1 session and conversation ------------------------------------------------------
+# --- session and conversation -----------------------------------------------------------
 @_event("error")
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ErrorEvent(KnownServerEvent):
-    """An `error` (reference §7.1). `error_event_id` echoes the client event that failed."""
+    """An `error`. `error_event_id` echoes the client event that failed."""
 
     error: dict[str, Any]
     error_type: str = path("error", "type", default="")
@@ -136,11 +137,11 @@ class ConversationItemDeleted(KnownServerEvent):
     item_id: str
 
 
-# --- §3.2 input audio buffer --------------------------------------------------------------
+# --- input audio buffer -------------------------------------------------------------------
 @_event("input_audio_buffer.speech_started")
 @dataclass(frozen=True, slots=True, kw_only=True)
 class InputAudioBufferSpeechStarted(KnownServerEvent):
-    """The barge-in signal (reference §5.2)."""
+    """The barge-in signal: the caller started talking."""
 
     item_id: str
     audio_start_ms: int
@@ -183,7 +184,7 @@ class InputAudioBufferDtmfEventReceived(KnownServerEvent):
     received_at: int = 0
 
 
-# --- §3.3 input transcription -------------------------------------------------------------
+# --- input transcription ------------------------------------------------------------------
 @_event("conversation.item.input_audio_transcription.delta")
 @dataclass(frozen=True, slots=True, kw_only=True)
 class InputAudioTranscriptionDelta(KnownServerEvent):

@@ -1,9 +1,11 @@
-"""Build the GA `session.update` from config plus start overrides (reference §1.3, §1.5, §5.1).
+"""Build the GA `session.update` from config plus start overrides. Shape:
+https://platform.openai.com/docs/api-reference/realtime-client-events/session/update.
 
 `session_options_from_config(rt, **overrides)` gives a `SessionOptions`;
 `build_session_update(opts)` gives the `SessionUpdate` to send right after `session.created`.
 Every setting the service has a disputed default for is sent explicitly: `silence_duration_ms`
-(200 vs 500 ms, §1.3), and `null` for transcription / noise reduction when they are off.
+(https://platform.openai.com/docs/guides/realtime-vad says 500 ms; the live service's
+`session.created` showed 200 ms), and `null` for transcription / noise reduction when off.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ __all__ = [
     "session_options_from_config",
 ]
 
-# Beta field -> its GA home (reference §1.6). The service answers these with
+# Beta field -> its GA home in the `session.update` shape above. The service answers these with
 # `unknown_parameter` (or, with the beta header, `beta_api_shape_disabled`), so refuse them here.
 BETA_SESSION_FIELDS = {
     "modalities": "output_modalities",
@@ -109,7 +111,7 @@ class TurnDetection(BaseModel):
             "create_response": self.create_response,
             "interrupt_response": self.interrupt_response,
         }
-        if self.idle_timeout_ms is not None:  # server_vad only (§5.1)
+        if self.idle_timeout_ms is not None:  # server_vad only
             wire["idle_timeout_ms"] = self.idle_timeout_ms
         return wire
 
@@ -144,7 +146,7 @@ class SessionOptions:
                 "noise_reduction must be near_field, far_field or empty, "
                 f"got {self.noise_reduction!r}"
             )
-        # Fail now, not at send time: only pcm16@24k and G.711@8k exist on the wire (§6.1).
+        # Fail now, not at send time: only pcm16@24k and G.711@8k exist on the wire.
         format_to_wire(self.input_format)
         format_to_wire(self.output_format)
 
@@ -217,9 +219,9 @@ def _coerce_override(key: str, value: Any) -> Any:
 
 
 def build_session_update(opts: SessionOptions, *, event_id: str | None = "cfg-1") -> SessionUpdate:
-    """The GA `session.update` for `opts` (reference §1.5). Send it after `session.created`.
+    """The GA `session.update` for `opts`. Send it after `session.created`.
 
-    The default `event_id` lets an `error` be matched to this update (§7.1): a rejected update
+    The default `event_id` lets an `error` be matched to this update: a rejected update
     applies nothing, so the session treats it as fatal before the session is configured.
     """
     audio_input: dict[str, Any] = {
@@ -253,7 +255,7 @@ def _transcription(opts: SessionOptions) -> dict[str, Any] | None:
 
 
 def _voice(voice: str) -> str | dict[str, str]:
-    # A custom voice is referenced by id (§6.3); built-in voices are plain names.
+    # A custom voice is referenced by id; built-in voices are plain names.
     return {"id": voice} if voice.startswith("voice_") else voice
 
 
@@ -281,13 +283,13 @@ def _tool_choice(choice: str) -> str | dict[str, str]:
         return choice
     if not choice:
         raise ConfigError("tool_choice must not be empty")
-    return {"type": "function", "name": choice}  # force one named function (§4.1)
+    return {"type": "function", "name": choice}  # force one named function
 
 
 def check_ga_session(session: Mapping[str, Any]) -> None:
     """Refuse a `session.update` body the GA service would reject: no `type`, or beta fields.
 
-    Raises ValueError naming the field and its GA replacement (reference §1.3, §1.6).
+    Raises ValueError naming the field and its GA replacement.
     """
     kind = session.get("type")
     if kind not in ("realtime", "transcription"):
@@ -298,7 +300,7 @@ def check_ga_session(session: Mapping[str, Any]) -> None:
 
 
 def check_ga_response(response: Mapping[str, Any]) -> None:
-    """Refuse beta fields in `response.create.response` (reference §1.6). Raises ValueError."""
+    """Refuse beta fields in `response.create.response` Raises ValueError."""
     _check_beta(response, BETA_RESPONSE_FIELDS, "response")
 
 

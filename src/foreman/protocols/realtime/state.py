@@ -1,4 +1,4 @@
-"""`RealtimeSession`: the sans-I/O Realtime GA state machine (reference openai-realtime.md).
+"""`RealtimeSession`: the sans-I/O Realtime GA state machine.
 
 The I/O layer feeds every received text frame to `receive()` and sends whatever text
 `send()` / `send_audio()` return. Nothing here awaits, sleeps, reads a clock or touches a
@@ -230,7 +230,7 @@ class RealtimeSession:
         self.counters["responses"] += 1
         response = ev.response
         # Out-of-band responses (conversation "none") carry conversation_id null and may run
-        # beside the default one (§2.1); only the default conversation has an active response.
+        # beside the default one; only the default conversation has an active response.
         if response.get("conversation_id", "") is not None and ev.response_id:
             self.active_response_id = ev.response_id
         fmt = _output_format(response)
@@ -243,7 +243,7 @@ class RealtimeSession:
         self._response_formats.pop(ev.response_id, None)
         self._emit_calls(self._calls.response_done(ev.response), out)
         if ev.status == "failed":
-            # A failed response is reported in response.done, not as an `error` (§3.4, §7.1).
+            # A failed response is reported in response.done, not as an `error`.
             details = ev.response.get("status_details")
             error = details.get("error") if isinstance(details, dict) else None
             error = error if isinstance(error, dict) else {}
@@ -378,7 +378,7 @@ class RealtimeSession:
 
         A close we asked for (`close()` first) or a normal 1000 close leaves CLOSED; anything
         else is ERROR with a one-line `last_error`, unless a fatal error already said why.
-        Returns True when reconnecting is worthwhile (reference §7.2); remember that a new
+        Returns True when reconnecting is worthwhile; remember that a new
         connection is a new session.
         """
         if self.phase is Phase.CLOSED or self.phase is Phase.ERROR:
@@ -412,7 +412,7 @@ class RealtimeSession:
         """The truncate to send after a barge-in, or None when none should be sent.
 
         None when the item is unknown or when `heard_ms` covers all the audio received
-        (playback was complete, §5.2 step 3). Otherwise `audio_end_ms` is `heard_ms` clamped
+        (playback was complete: nothing to cut). Otherwise `audio_end_ms` is `heard_ms` clamped
         to [0, audio received] (and to an earlier truncation), so the service never answers
         "already shorter than".
         """

@@ -1,4 +1,5 @@
-"""`X-Twilio-Signature` checks for webhooks and the Media Streams upgrade (reference §3).
+"""`X-Twilio-Signature` checks for webhooks and the Media Streams upgrade
+(https://www.twilio.com/docs/usage/security, https://www.twilio.com/docs/voice/media-streams).
 
 The algorithm is twilio-python's `RequestValidator` (HMAC-SHA1 over the URL plus the sorted
 POST name/value pairs, base64); this module wraps it so that
@@ -7,10 +8,11 @@ POST name/value pairs, base64); this module wraps it so that
 * the comparison is constant-time (`hmac.compare_digest`, the library's own `compare` is a
   Python loop),
 * multi-valued form fields can be passed as lists,
-* the WebSocket upgrade is checked over the `wss://` URL from the TwiML (§3.3), never the
+* the WebSocket upgrade is checked over the `wss://` URL from the TwiML, never the
   `https://` URL a TLS-terminating proxy reports.
 
-Always sign against the configured public URL, never the URL the app sees (§3.2: proxies).
+Always sign against the configured public URL, never the URL the app sees (a proxy in front
+changes the scheme, host or port).
 """
 
 from __future__ import annotations
@@ -63,7 +65,7 @@ def validate_request(
 
     `url` is the public URL Twilio requested (scheme, host, path and query exactly as Twilio
     sent them). Like twilio-python, the URL is tried with the default port added and with any
-    port removed (§3.2: Twilio strips or keeps ports depending on the product). Answer 403
+    port removed (Twilio strips or keeps ports depending on the product). Answer 403
     when this is False.
     """
     if not signature or not auth_token:
@@ -82,7 +84,7 @@ def validate_request(
 
 
 def validate_json_request(auth_token: str, url: str, body: bytes, signature: str | None) -> bool:
-    """The JSON-body variant (§3.1): the signature covers the URL alone, and the URL's
+    """The JSON-body variant: the signature covers the URL alone, and the URL's
     `bodySHA256` query parameter must equal the SHA-256 of the raw body."""
     query = parse_qs(urlsplit(url).query)
     claimed = query.get("bodySHA256", [""])[0]
@@ -92,7 +94,7 @@ def validate_json_request(auth_token: str, url: str, body: bytes, signature: str
 
 
 def validate_ws_upgrade(auth_token: str, ws_url: str, signature: str | None) -> bool:
-    """Check the signature on the Media Streams upgrade (§3.3).
+    """Check the signature on the Media Streams upgrade.
 
     `ws_url` is the `<Stream url>` we put in the TwiML (scheme `wss`, no parameters). Twilio's
     documentation suggests also accepting the URL with a trailing `/`, which this does. Reject
@@ -119,7 +121,7 @@ def _join(public_url: str, path: str, mapping: Mapping[str, str]) -> str:
     if not parts.netloc:
         raise ValueError(f"public URL {public_url!r} has no host")
     if parts.query or parts.fragment:
-        # A stream URL must not carry a query string (§1.2, error 31920).
+        # A stream URL must not carry a query string (https://www.twilio.com/docs/api/errors/31920).
         raise ValueError(f"public URL {public_url!r} must not have a query or fragment")
     if not path.startswith("/"):
         path = "/" + path

@@ -1,4 +1,4 @@
-"""Single-use stream tokens: defence in depth for the Media Streams upgrade (reference §3.3).
+"""Single-use stream tokens: defence in depth for the Media Streams upgrade.
 
 The voice webhook (whose signature was checked) issues a token for the call and puts it in a
 TwiML `<Parameter>`; the media socket redeems it on `start` together with the `callSid`. A

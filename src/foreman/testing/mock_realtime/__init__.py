@@ -11,15 +11,16 @@ Run it standalone with `foreman mock-realtime --port 8765 [--scenario FILE] [--a
 (or `python -m foreman.testing.mock_realtime.cli`); pytest users add
 `pytest_plugins = ["foreman.testing.pytest_plugin"]` and take the `mock_realtime` fixture.
 
-What it speaks (reference openai-realtime.md): `session.created` first; `session.update`
-validated like the service (`missing_required_parameter`, `unknown_parameter`, `invalid_value`,
-`invalid_type`, nothing applied on error, `error.event_id` echoes the client's); server VAD by
-energy over appended audio (`audio/pcm` 24 kHz, `audio/pcmu`, `audio/pcma`) with true
-`audio_start_ms` (prefix padding included) and `audio_end_ms`; scripted replies as real
-synthesized speech (espeak-ng; a tone if it is missing) in the session's output format, text,
-and function calls, in the §3.7 event order; `response.cancel`, barge-in cancel
-(`turn_detected`), `conversation.item.truncate` with the service's "already shorter than"
-error; item create/retrieve/delete; faults (see `Faults`).
+What it speaks (https://platform.openai.com/docs/guides/realtime-conversations):
+`session.created` first; `session.update` validated like the service
+(`missing_required_parameter`, `unknown_parameter`, `invalid_value`, `invalid_type`, nothing
+applied on error, `error.event_id` echoes the client's); server VAD by energy over appended
+audio (`audio/pcm` 24 kHz, `audio/pcmu`, `audio/pcma`) with true `audio_start_ms` (prefix
+padding included) and `audio_end_ms`; scripted replies as real synthesized speech (espeak-ng;
+a tone if it is missing) in the session's output format, text, and function calls, in the
+event order of the live service; `response.cancel`, barge-in cancel (`turn_detected`),
+`conversation.item.truncate` with the service's "already shorter than" error; item
+create/retrieve/delete; faults (see `Faults`).
 
 Scenario files (JSON, or TOML for any other suffix)::
 

@@ -47,7 +47,8 @@ class TurnEvent:
 
 
 class TurnDetector:
-    """Server VAD over appended audio, configured from `turn_detection` (reference §5.1).
+    """Server VAD over appended audio, configured from `turn_detection`
+    (https://platform.openai.com/docs/guides/realtime-vad).
 
     `threshold` (0..1) maps to the energy VAD's start margin above the noise floor: 0.5 (the
     service default) is 12 dB, each 0.1 adds 1.2 dB. `silence_duration_ms` is the silence that

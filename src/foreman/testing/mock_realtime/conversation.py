@@ -1,4 +1,5 @@
-"""Conversation item handlers: create, retrieve, delete, truncate (reference §2, §2.2).
+"""Conversation item handlers: create, retrieve, delete, truncate
+(https://platform.openai.com/docs/api-reference/realtime-client-events).
 
 Item errors use the service's codes (`item_delete_invalid_item_id`, …) and, for truncation past
 the audio actually sent, its message "Audio content of Nms is already shorter than Mms".
@@ -127,7 +128,7 @@ async def on_item_truncate(s: MockSession, event: Event) -> None:
         raise ClientError(E.truncate_too_far(available, end))
     del sent[fmt.bytes_for_ms(end) :]
     if content:
-        content[index]["transcript"] = ""  # the service drops the unheard transcript (§2)
+        content[index]["transcript"] = ""  # the service drops the unheard transcript
     await s.send(
         {
             "type": "conversation.item.truncated",
@@ -145,7 +146,7 @@ _ITEM_TYPES = ("message", "function_call", "function_call_output")
 
 
 def check_item(item: dict[str, Any]) -> E.ErrorBody | None:
-    """The checks the service makes on a client-created item (reference §2.2)."""
+    """The checks the service makes on a client-created item."""
     kind = item.get("type")
     if kind is None:
         return E.missing_required("item.type")

@@ -1,7 +1,8 @@
 """Error payloads the mock sends, with the wording the real service uses.
 
-Every helper returns the inner `error` object of an `error` server event (reference
-openai-realtime.md §7.1): `{type, code, message, param, event_id}`. `event_id` echoes the
+Every helper returns the inner `error` object of an `error` server event
+(https://platform.openai.com/docs/api-reference/realtime-server-events):
+`{type, code, message, param, event_id}`. `event_id` echoes the
 client's event id (null when the client sent none, as in the live trace). Messages marked
 "observed" were seen verbatim in live GA traces or public client code; the others follow the
 same house style and are the mock's best guess.
@@ -145,7 +146,7 @@ def binary_frame() -> ErrorBody:
 
 
 def beta_disabled() -> ErrorBody:
-    # observed (reference §0)
+    # observed
     return error(
         "beta_api_shape_disabled",
         "The Realtime Beta API is no longer supported. Please use /v1/realtime for the GA API.",
@@ -209,7 +210,7 @@ def item_not_found(action: str, code: str, item_id: str, param: str = "item_id")
 
 
 def session_expired() -> ErrorBody:
-    # observed (reference §7.2)
+    # observed
     return error("session_expired", "Your session hit the maximum duration of 60 minutes.")
 
 

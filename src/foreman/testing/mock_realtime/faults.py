@@ -20,7 +20,7 @@ class Faults:
     * `error_on`: client event type -> `error` payload sent *instead of* handling that event
       (e.g. `{"response.create": {...}}` to make every response fail at the request).
     * `session_time_limit_s`: after this long the session gets `error` `session_expired`
-      ("Your session hit the maximum duration of 60 minutes.") and is closed (reference §7.2).
+      ("Your session hit the maximum duration of 60 minutes.") and is closed, as the service does.
     """
 
     drop_after_events: int | None = None

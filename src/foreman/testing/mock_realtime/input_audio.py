@@ -1,6 +1,8 @@
-"""Input audio handlers: append (with server VAD), commit, clear (reference §2, §3.2, §5.1).
+"""Input audio handlers: append (with server VAD), commit, clear
+(https://platform.openai.com/docs/api-reference/realtime-client-events,
+https://platform.openai.com/docs/guides/realtime-vad).
 
-Offsets on the session clock count every byte appended this session (reference §6.1);
+Offsets on the session clock count every byte appended this session;
 `speech_started.audio_start_ms` includes `prefix_padding_ms` and is clamped at 0.
 """
 
@@ -19,7 +21,7 @@ from foreman.testing.mock_realtime.errors import ClientError, only
 if TYPE_CHECKING:
     from foreman.testing.mock_realtime.session import Event, MockSession
 
-MAX_APPEND_BYTES = 15 * 1024 * 1024  # reference §6.1
+MAX_APPEND_BYTES = 15 * 1024 * 1024  # the service's limit per append
 
 
 async def on_append(s: MockSession, event: Event) -> None:
@@ -141,7 +143,7 @@ async def commit(s: MockSession, item_id: str) -> None:
 
 
 async def _transcribe(s: MockSession, item: dict[str, Any], audio_ms: float) -> None:
-    """Input transcription (reference §3.3): the scenario's scripted transcript for this turn.
+    """Input transcription: the scenario's scripted transcript for this turn.
 
     The mock has no ASR; `Scenario.transcripts[n]` gives turn n's text (default
     "(audio turn n)"). It also becomes the item's `transcript` for later matching."""

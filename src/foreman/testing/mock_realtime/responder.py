@@ -1,4 +1,4 @@
-"""Streaming one response, in the GA event order (reference openai-realtime.md §3.7 and §4).
+"""Streaming one response, in the GA event order a live voice turn shows.
 
 Audio message: `response.created` → `response.output_item.added` → `conversation.item.added` →
 `response.content_part.added` (part type "audio") → interleaved
@@ -376,7 +376,7 @@ class Responder:
 
 
 def _assistant_message() -> dict[str, Any]:
-    """An assistant message item as the service opens it: empty and in progress (§3.7)."""
+    """An assistant message item as the service opens it: empty and in progress."""
     return {
         "id": ids.item_id(),
         "object": "realtime.item",

@@ -1,12 +1,13 @@
 """GA session schema: validation of `session.update` and the effective session config.
 
 The real service validates a `session.update` as a whole and applies nothing when any part is
-wrong (reference openai-realtime.md §7.1). `validate_session_update` returns the first error
-(or None); `apply_update` merges a valid update into the effective config, normalising nested
-objects the way the service echoes them in `session.updated` (§1.3).
+wrong. `validate_session_update` returns the first error (or None); `apply_update` merges a
+valid update into the effective config, normalising nested objects the way the service echoes
+them in `session.updated`.
 
-The schema mirrors `RealtimeSessionCreateRequest` of openai 3.51 (§1.3), written out here so the
-mock does not import `openai` at run time.
+The schema mirrors `RealtimeSessionCreateRequest` of openai 3.51
+(https://github.com/openai/openai-python/blob/main/src/openai/types/realtime/realtime_session_create_request.py),
+written out here so the mock does not import `openai` at run time.
 """
 
 from __future__ import annotations
@@ -281,7 +282,7 @@ REALTIME_SESSION_FIELDS: dict[str, Check] = {
 }
 _REALTIME_SESSION = obj(REALTIME_SESSION_FIELDS)
 
-# What `response.create.response` accepts (reference §2.1).
+# What `response.create.response` accepts.
 RESPONSE_PARAMS = obj(
     {
         "conversation": string(),
@@ -339,7 +340,7 @@ PCM24 = {"type": "audio/pcm", "rate": 24000}
 
 
 def server_vad_defaults() -> dict[str, Any]:
-    # The live session.created shows silence 200 ms (reference §1.3).
+    # The live session.created shows silence 200 ms (the VAD guide says 500).
     return {
         "type": "server_vad",
         "threshold": 0.5,
@@ -361,7 +362,7 @@ def semantic_vad_defaults() -> dict[str, Any]:
 
 
 def default_session(model: str, *, now: float | None = None) -> dict[str, Any]:
-    """The `session` object of `session.created`, as in the live trace (reference §1.3)."""
+    """The `session` object of `session.created`, as in the live trace."""
     created = int(now if now is not None else time.time())
     return {
         "type": "realtime",

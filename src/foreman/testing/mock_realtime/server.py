@@ -1,7 +1,8 @@
 """The mock Realtime WebSocket server (GA protocol) on `websockets.asyncio.server`.
 
-Connection rules, as the live service behaves (reference openai-realtime.md §0, §1.1, and a
-live GA probe of 2026-09):
+Connection rules, as the live service behaves
+(https://developers.openai.com/api/docs/guides/realtime-websocket, and observed on the live
+service, 2026-09):
 
 * path `/v1/realtime`, anything else answers HTTP 404;
 * with `api_key` set, a handshake without `Authorization: Bearer <api_key>` answers HTTP 401

@@ -1,8 +1,8 @@
 """One mock Realtime session: the state of one WebSocket connection and its client-event handlers.
 
 Client events are plain dicts, dispatched by `type` through `HANDLERS`. Replies follow the GA
-protocol (reference openai-realtime.md §2, §3, §5, §7). Errors echo the client's `event_id`
-in `error.event_id` and never close the session (§7.1).
+protocol (https://platform.openai.com/docs/api-reference/realtime-client-events). Errors echo
+the client's `event_id` in `error.event_id` and never close the session.
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ class MockSession:
         self.active: ActiveResponse | None = None
         self.side_responses: set[ActiveResponse] = set()
         # input audio: bytes of the current buffer, and the session clock (ms of ALL audio
-        # appended this session, reference §6.1)
+        # appended this session, as the service counts offsets)
         self.buffer = bytearray()
         self.buffer_start_ms = 0.0
         self.audio_ms = 0.0
@@ -139,7 +139,7 @@ class MockSession:
 
     @staticmethod
     def public_item(item: dict[str, Any]) -> dict[str, Any]:
-        """The item as events carry it: never with audio bytes (reference §3.1)."""
+        """The item as events carry it: never with audio bytes."""
         out = copy.deepcopy(item)
         for part in out.get("content", []):
             part.pop("audio", None)
@@ -259,7 +259,7 @@ class MockSession:
             self.active = None
         self.side_responses.discard(resp)
 
-    # idle timeout (reference §5.1: server_vad `idle_timeout_ms`) ------------------------------
+    # idle timeout (server_vad `idle_timeout_ms`) ---------------------------------------------
 
     def arm_idle_timeout(self, resp: ActiveResponse) -> None:
         """After a completed response: if the user stays silent for `idle_timeout_ms` after
@@ -315,7 +315,7 @@ class MockSession:
             await asyncio.shield(target.task)
 
     def current_turn(self, params: dict[str, Any]) -> Turn:
-        """What the response answers: the last user or tool-output item (reference §4)."""
+        """What the response answers: the last user or tool-output item."""
         instructions = params.get("instructions")
         items = params.get("input")
         candidates = (
