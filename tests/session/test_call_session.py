@@ -183,3 +183,22 @@ async def test_caller_role_goes_into_the_session_context() -> None:
     assert owner.session.ctx.role is Role.OWNER and owner.session.ctx.caller_name == "Godfather"
     assert contact.session.ctx.role is Role.CONTACT and contact.session.ctx.caller_name == "Ann"
     assert stranger.session.ctx.role is Role.UNKNOWN
+
+
+async def test_a_backend_with_final_texts_never_closes_an_utterance_from_its_pieces() -> None:
+    """Realtime streams transcription deltas, then the completed text: one utterance, even
+    when the assistant starts talking before the user's final text arrives."""
+    disp = EndCallDispatcher()
+    async with Call(dispatcher=disp) as call:
+        seen = call.bus.subscribe(kinds=("session.transcript",))
+        call.backend.transcript("user", "What", final=False)
+        call.backend.transcript("assistant", "It", final=False, reply="r1")
+        call.backend.transcript("user", "What time is it?")
+        call.backend.transcript("assistant", "It is noon.", reply="r1")
+        await call.sync()
+        lines = []
+        while (event := seen.get_nowait()) is not None:
+            if event.kind == "session.transcript":
+                lines.append((event.data["role"], event.data["text"]))
+    assert lines == [("user", "What time is it?"), ("assistant", "It is noon.")]
+    assert disp.transcripts == ["What time is it?"]

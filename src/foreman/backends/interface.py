@@ -61,12 +61,15 @@ class Capabilities:
       only advances with audio): the session must keep audio flowing, silence included.
     * `b64_passthrough`: `push_audio_b64` sends base64 text on without decoding it, so an
       endpoint that receives base64 (Twilio) should use it when formats match.
+    * `final_transcripts`: every utterance ends with a final `TranscriptSegment` that holds
+      its whole text (Realtime); without them the session groups pieces itself (GPT-Live).
     """
 
     server_barge_in: bool = False
     turn_based: bool = True
     needs_continuous_input: bool = False
     b64_passthrough: bool = False
+    final_transcripts: bool = True
 
 
 # --- events (small frozen records; no provider names or ids) ---------------------------------

@@ -17,8 +17,8 @@ from foreman.audio.pacing import Chunk, OutboundAudio
 from foreman.audio.playback import Mark, PlaybackTracker, parse_mark_name
 
 # Filler: a continuous backend's audio between replies (segment ""). It is played like any
-# other audio, but it never keeps the call "playing": a goodbye is over when its own audio
-# has been heard, even though the track goes on carrying silence.
+# other audio, but it never keeps the call "playing" and is never where a barge-in cuts: a
+# goodbye is over when its own audio has been heard, though the track goes on with silence.
 FILLER = ""
 
 
@@ -31,8 +31,10 @@ class TwilioPlayout:
         self.model_format: AudioFormat = PCMU_8K
         self._plan: Converter = build_plan(PCMU_8K, PCMU_8K)
         self._converting: str | None = None  # segment the converter is working on
-        self._sent: dict[str, None] = {}  # segments with audio sent, in order
+        self._sent: dict[str, None] = {}  # segments sent (or cut), forgotten once played
         self._received: dict[str, int] = {}  # model bytes per segment, for the clamp
+        self._open: str | None = None  # the segment still receiving audio (not ended)
+        self._in_flight: Chunk | None = None  # handed to the pacer, not yet reported sent
 
     def set_model_format(self, fmt: AudioFormat) -> None:
         """µ-law from the model passes through untouched; anything else is converted."""
@@ -43,6 +45,8 @@ class TwilioPlayout:
     def audio(self, segment: str, audio: bytes) -> None:
         """Queue model audio of `segment` (converted to µ-law if needed)."""
         self._received[segment] = self._received.get(segment, 0) + len(audio)
+        if segment != FILLER:
+            self._open = segment
         if not self._plan.is_passthrough:
             if self._converting != segment:
                 self._flush_converter()
@@ -54,6 +58,8 @@ class TwilioPlayout:
         """The segment is complete: flush the converter, pad its last frame."""
         if segment == self._converting:
             self._flush_converter()
+        if segment == self._open:
+            self._open = None
         self.out.finish_item(segment, 0)
 
     def _flush_converter(self) -> None:
@@ -71,11 +77,17 @@ class TwilioPlayout:
         return self.out.delay(now)
 
     def next_chunk(self, now: float) -> Chunk | None:
-        return self.out.next_chunk(now)
+        """The next chunk to send now, if any; report it with `chunk_sent` once it went."""
+        chunk = self.out.next_chunk(now)
+        if chunk is not None:
+            self._in_flight = chunk
+        return chunk
 
     def chunk_sent(self, chunk: Chunk) -> Mark | None:
         """The chunk's media went out: the mark to send after it, or None when a flush
         dropped it meanwhile (its audio was discarded; no mark may claim it)."""
+        if chunk is self._in_flight:
+            self._in_flight = None
         if chunk.generation != self.out.generation:
             return None
         self._sent[chunk.item_id] = None
@@ -95,13 +107,18 @@ class TwilioPlayout:
         return heard
 
     def _forget_played(self) -> None:
-        """Everything sent has played: forget finished segments so state stays bounded."""
-        keep = self.out.first_queued()
+        """Everything sent has played: forget finished segments so state stays bounded. A
+        segment still streaming is not finished, even if playback caught up with it."""
+        queued = self.out.first_queued()
+        keep = {self._open, queued[0] if queued else None}
         for segment in list(self._sent):
-            if segment != FILLER and (keep is None or segment != keep[0]):
-                self.tracker.forget(segment)
-                self._received.pop(segment, None)
-                del self._sent[segment]
+            if segment not in keep and segment != FILLER:
+                self._forget(segment)
+
+    def _forget(self, segment: str) -> None:
+        self.tracker.forget(segment)
+        self._received.pop(segment, None)
+        self._sent.pop(segment, None)
 
     @property
     def playing(self) -> bool:
@@ -112,10 +129,19 @@ class TwilioPlayout:
     def flush(self, now: float) -> tuple[str, int] | None:
         """Drop everything queued (a new generation; outstanding marks count as dropped)
         and say where playback stopped: (segment, ms heard), clamped to what the model
-        sent; None when nothing was queued or playing. The caller sends `clear` now."""
-        if not self.playing:
+        sent; None when nothing was queued or playing. The caller sends `clear` now.
+
+        A segment that is still streaming counts as playing even while playback has caught
+        up with it (or its first audio is still in the converter): the assistant is mid-reply.
+        """
+        in_flight, self._in_flight = self._in_flight, None
+        if in_flight is not None and in_flight.item_id == FILLER:
+            in_flight = None
+        if not self.playing and in_flight is None and self._open is None:
             return None
         queued = self.out.first_queued()
+        if queued is not None and queued[0] == FILLER:
+            queued = None
         # Playback is in order: if filler before a segment is unfinished, that segment was
         # not heard at all, which is what `unfinished` says of every item after the first.
         cut = [t for t in self.tracker.unfinished() if t.item_id != FILLER]
@@ -125,14 +151,28 @@ class TwilioPlayout:
         self._plan.reset()
         self._converting = None
         if trunc is not None:
-            received = self._received.get(trunc.item_id, 0)
-            received_ms = int(self.model_format.ms_for_bytes(received))
-            return trunc.item_id, max(0, min(trunc.audio_end_ms, received_ms))
-        if queued is not None and queued[0] != FILLER:
-            # Everything sent has played and the rest was still queued here: cut the segment
-            # at what its echoed marks confirm (0 when none of it was sent).
-            return queued[0], int(self.tracker.heard_ms(queued[0]))
-        return None
+            segment, heard_ms = trunc.item_id, trunc.audio_end_ms
+        else:
+            # Everything sent has played: the cut is in the first segment not yet (wholly)
+            # sent, at what its echoed marks confirm (0 when none of it was sent).
+            candidates = (
+                in_flight.item_id if in_flight is not None else None,
+                queued[0] if queued is not None else None,
+                self._open,
+            )
+            segment = next((s for s in candidates if s is not None), FILLER)
+            heard_ms = self.tracker.heard_ms(segment)
+        if segment == FILLER:  # only filler was playing: nobody's words to cut
+            self._open = None
+            return None
+        received_ms = int(self.model_format.ms_for_bytes(self._received.get(segment, 0)))
+        # Only the cut segment's state is kept (nothing later of it may count as heard),
+        # until the next audio has played; everything else was played or dropped.
+        self._open = None
+        for other in {*self._sent, *self._received} - {segment}:
+            self._forget(other)
+        self._sent = {segment: None}
+        return segment, max(0, min(heard_ms, received_ms))
 
     def release(self, now: float) -> None:
         """The call is over: drop every buffer."""
@@ -140,3 +180,4 @@ class TwilioPlayout:
         self.tracker.clear()
         self._sent.clear()
         self._received.clear()
+        self._open = self._in_flight = None

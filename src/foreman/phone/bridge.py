@@ -213,13 +213,16 @@ async def serve_media_stream(
         await transport.close(POLICY_VIOLATION, got)
         return got
     admission = StreamAdmission(got)
-    intent = (
-        await services.intents.take(admission.ref) if admission.direction == "outbound" else None
+    token_valid = await services.tokens.redeem(
+        admission.token, admission.ref, services.clock.monotonic()
     )
+    # Only a valid token may use up the outbound intent: a forged socket for a known
+    # reference must not take it from the real stream.
+    intent = None
+    if token_valid and admission.direction == "outbound":
+        intent = await services.intents.take(admission.ref)
     verdict = admission.decide(
-        token_valid=await services.tokens.redeem(
-            admission.token, admission.ref, services.clock.monotonic()
-        ),
+        token_valid=token_valid,
         intent=intent,
         call_live=call_session_id(got.call_sid) in services.registry,
     )

@@ -139,7 +139,9 @@ class ConversationSession:
         self._end_limit_s = end_playout_limit_s
         self.stats = SessionStats()
         self.turns = TurnTracker()
-        self._utterances = UtteranceAssembler(utterance_gap_s)
+        self._utterances = UtteranceAssembler(
+            utterance_gap_s, finals=backend.capabilities.final_transcripts
+        )
         self.reason: str | None = None
         self.error: str | None = None  # set when the backend failed
         self.started_at = self._clock.wall()

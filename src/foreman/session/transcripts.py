@@ -33,10 +33,14 @@ class _Open:
 
 
 class UtteranceAssembler:
-    def __init__(self, gap_s: float = 0.8) -> None:
+    def __init__(self, gap_s: float = 0.8, *, finals: bool = False) -> None:
+        """`finals`: the backend is known to end every utterance with a final text, so
+        pieces never close one on their own (without it, a speaker is treated that way
+        from its first final on)."""
         self.gap_s = gap_s
         self._open: dict[Role, _Open] = {}
-        self._finals: set[Role] = set()  # speakers whose turns end with a final text
+        # Speakers whose turns end with a final text.
+        self._finals: set[Role] = {"user", "assistant"} if finals else set()
 
     def piece(self, role: Role, text: str, *, final: bool, now: float) -> list[Utterance]:
         """Feed one transcript piece; returns the utterances it closed."""
@@ -63,14 +67,14 @@ class UtteranceAssembler:
 
     def deadline(self) -> float | None:
         """When the oldest utterance that can close for silence does; None if there is none."""
-        times = [o.touched for r, o in self._open.items() if r not in self._finals]
-        return min(times) + self.gap_s if times else None
+        times = [self._closes_at(o) for r, o in self._open.items() if r not in self._finals]
+        return min(times) if times else None
 
     def due(self, now: float) -> list[Utterance]:
         """Close every utterance (of a speaker without finals) silent for `gap_s`."""
         closed: list[Utterance] = []
         for role, current in list(self._open.items()):
-            if role not in self._finals and now - current.touched >= self.gap_s:
+            if role not in self._finals and now >= self._closes_at(current):
                 closed += self._close(role)
         return closed
 
@@ -80,6 +84,11 @@ class UtteranceAssembler:
         for role in list(self._open):
             closed += self._close(role)
         return closed
+
+    def _closes_at(self, current: _Open) -> float:
+        # The one expression for both: `now - touched >= gap_s` can be False at the very
+        # deadline reported (float rounding), and a caller would wait on a past deadline.
+        return current.touched + self.gap_s
 
     def _close(self, role: Role) -> list[Utterance]:
         current = self._open.pop(role, None)

@@ -120,15 +120,20 @@ class TextTurn:
         elif isinstance(event, ToolOutputSent):
             if event.call_id in self.pending_calls:
                 self.pending_calls.discard(event.call_id)
-                self.follow_up = self.follow_up or event.respond
+                cut_short = self.finished not in (None, "completed")
+                self.follow_up = self.follow_up or (event.respond and not cut_short)
         elif isinstance(event, ReplyEnded) and event.reply in self.running:
             self.running.discard(event.reply)
             self.finished = event.status
             if event.status != "completed":
-                self.pending_calls.clear()  # a cancelled or failed turn is over
+                # A cancelled or failed turn is over once its calls have their outputs (the
+                # dispatcher still sends one per call); no answer is awaited after them.
                 self.follow_up = False
-        elif isinstance(event, AssistantIdle) and self.finished is None and self.replies:
-            self.finished = "completed"  # a continuous backend marks the end by going idle
+        elif isinstance(event, AssistantIdle) and self.replies:
+            # No reply runs: a continuous backend marks the end of a reply only this way.
+            self.running.clear()
+            if self.finished is None:
+                self.finished = "completed"
         elif isinstance(event, Closed):
             self.done = True
             return [self._done("closed", event.error)]

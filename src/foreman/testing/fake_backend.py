@@ -224,6 +224,7 @@ class ContinuousFakeBackend(FakeBackend):
                 turn_based=False,
                 needs_continuous_input=True,
                 b64_passthrough=True,
+                final_transcripts=False,
             ),
         )
         super().__init__(**kwargs)

@@ -65,10 +65,9 @@ class ToolCallFlow:
                 f"unknown tool {request.name!r}; available: {', '.join(sorted(self.specs))}", raw
             )
         try:
-            arguments = json.loads(request.arguments or "{}")
-        except (json.JSONDecodeError, TypeError) as exc:
-            where = f" ({exc.msg} at position {exc.pos})" if isinstance(exc, ValueError) else ""
-            return Rejected(f"arguments are not valid JSON{where}; call again", raw)
+            arguments = _parse(request.arguments or "{}")
+        except (ValueError, TypeError, RecursionError) as exc:
+            return Rejected(f"arguments are not valid JSON{_why(exc)}; call again", raw)
         if not isinstance(arguments, dict):
             return Rejected("arguments must be a JSON object; call again", raw)
         try:
@@ -111,8 +110,28 @@ class ToolCallFlow:
         return None
 
 
+def _parse(text: str) -> Any:
+    """Strict JSON: Python also reads NaN and Infinity, which slip through the schema's
+    range checks (every comparison with NaN is False)."""
+    return json.loads(text, parse_constant=_not_json)
+
+
+def _not_json(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _why(exc: Exception) -> str:
+    if isinstance(exc, json.JSONDecodeError):
+        return f" ({exc.msg} at position {exc.pos})"
+    if isinstance(exc, RecursionError):
+        return " (nested too deeply)"
+    if isinstance(exc, ValueError):  # NaN, or a number too long to convert
+        return f" ({str(exc).split(':')[0]})"
+    return ""
+
+
 def _raw_args(text: Any) -> Any:
     try:
-        return json.loads(text)
-    except (json.JSONDecodeError, TypeError):
+        return _parse(text)
+    except (ValueError, TypeError, RecursionError):
         return text

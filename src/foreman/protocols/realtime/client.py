@@ -27,6 +27,8 @@ https://platform.openai.com/docs/api-reference/realtime-client-events.
 
 from __future__ import annotations
 
+import json
+from collections import OrderedDict
 from typing import Any, Final
 
 from foreman.protocols.realtime import client_events as ce
@@ -38,6 +40,7 @@ from foreman.protocols.realtime.state import Phase, RealtimeSession
 __all__ = ["RealtimeClient"]
 
 _ALREADY_ACTIVE: Final = "conversation_already_has_active_response"
+_CREATE_MEMORY: Final = 16  # recent creates whose bodies a refusal can still defer
 
 
 class RealtimeClient:
@@ -51,6 +54,8 @@ class RealtimeClient:
         self._update = session_update
         self._outbox: list[str] = []
         self._creates_in_flight = 0  # response.create sent, response.created not yet seen
+        # Bodies of recent creates by event id: a refused one is deferred with its own body.
+        self._create_bodies: OrderedDict[str, dict[str, Any] | None] = OrderedDict()
         self._deferred: dict[str, Any] | None = None
         self._has_deferred = False
 
@@ -100,8 +105,12 @@ class RealtimeClient:
     def _create_refused(self, notice: ErrorNotice) -> None:
         # That create was not applied: no response.created will answer it.
         self._creates_in_flight = max(0, self._creates_in_flight - 1)
-        if notice.code == _ALREADY_ACTIVE and not self._has_deferred:
-            self._has_deferred, self._deferred = True, None
+        body = self._create_bodies.pop(notice.event_id, None) if notice.event_id else None
+        if notice.code == _ALREADY_ACTIVE:
+            # Asked again later; instructions of a request made meanwhile win (they are newer).
+            if not self._has_deferred or self._deferred is None:
+                self._deferred = body
+            self._has_deferred = True
         self._release_deferred()
 
     def _release_deferred(self) -> None:
@@ -140,8 +149,12 @@ class RealtimeClient:
         self._create(body)
 
     def _create(self, body: dict[str, Any] | None) -> None:
+        self.queue(ce.ResponseCreate(body))  # may refuse (InvalidState): then nothing is sent
         self._creates_in_flight += 1
-        self.queue(ce.ResponseCreate(body))
+        event_id = json.loads(self._outbox[-1])["event_id"]
+        self._create_bodies[event_id] = body
+        if len(self._create_bodies) > _CREATE_MEMORY:
+            self._create_bodies.popitem(last=False)
 
     def commit_turn(self) -> None:
         """Manual turns (no turn detection): the user's audio so far is one turn; answer it."""
