@@ -101,12 +101,6 @@ def serve(mock_url: str, model_audio: str) -> None:
         )
     )
     app = create_app(s)
-    if getattr(app.state, "twilio", None) is None:  # until the app factory wires the routes
-        from foreman.api.routes_twilio import build_twilio_services, router
-        from foreman.backends.factory import make_backend_factory
-
-        app.include_router(router)
-        app.state.twilio = build_twilio_services(s, app.state.bus, make_backend_factory(s))
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     sock.listen(1024)

@@ -12,6 +12,7 @@ from foreman.audio import g711
 from foreman.audio.playback import parse_mark_name
 from foreman.config import IdentityConfig
 from foreman.policy.context import Channel, Role
+from foreman.testing.fake_backend import FakeBackend
 from foreman.testing.speech import synthesize
 from foreman.tools.request import ToolRequest
 
@@ -152,13 +153,11 @@ async def test_a_crash_in_one_call_ends_only_that_call() -> None:
     class Boom(Exception):
         pass
 
-    bad, good = Call(), Call()
+    class Exploding(FakeBackend):
+        async def push_audio_b64(self, audio_b64: str) -> None:
+            raise Boom("decoder exploded")
 
-    async def explode(audio: str) -> None:
-        raise Boom("decoder exploded")
-
-    bad.backend.push_audio_b64 = explode  # type: ignore[method-assign]
-    bad.session._push_b64 = explode
+    bad, good = Call(backend=Exploding()), Call()
     async with bad, good:
         bad.tw.feed_media(speech_ulaw()[:160])
         reason = await bad.result()

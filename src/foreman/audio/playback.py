@@ -129,11 +129,15 @@ class PlaybackTracker:
     def acknowledged(self, name: str) -> bool:
         """A mark echo from the sink. True if it credited playback; False (ignored) for names
         that are unknown, forgotten, or were outstanding when `clear()` ran (dropped audio)."""
+        return self.acknowledge(name) is not None
+
+    def acknowledge(self, name: str) -> tuple[str, int] | None:
+        """Like `acknowledged`, returning the (item_id, content_index) the echo credited."""
         if name not in self._outstanding:
             self.ignored_acks += 1
             if self._dropped.pop(name, 0) is None:
                 self.dropped_acks += 1  # an echo caused by clear: audio dropped, not played
-            return False
+            return None
         # Echoes come in order: every mark queued before this one has played too.
         while self._outstanding:
             mark_name, (key, upto) = self._outstanding.popitem(last=False)
@@ -141,8 +145,8 @@ class PlaybackTracker:
             if item is not None and upto > item.acked:
                 item.acked = min(upto, item.sent)
             if mark_name == name:
-                break
-        return True
+                return key
+        return None  # pragma: no cover - the name was outstanding
 
     def consumed(self, item_id: str, content_index: int, nbytes: int) -> None:
         """A speaker-style sink played `nbytes` more of the item (clamped to what was sent)."""

@@ -292,8 +292,9 @@ class OpenAIRealtimeBackend:
 
     # --- commands ------------------------------------------------------------------------
     async def _flush(self) -> None:
-        for text in self._rt.data_to_send():
-            await self._send_text(text)
+        if self._rt.pending_output:
+            for text in self._rt.data_to_send():
+                await self._send_text(text)
 
     async def _send_text(self, text: str) -> None:
         ws = self._ws
@@ -309,9 +310,13 @@ class OpenAIRealtimeBackend:
 
     async def push_audio_b64(self, audio_b64: str) -> None:
         """Audio already base64-encoded in `input_format` (phone passthrough: no re-encode)."""
-        if self._closed:
+        ws = self._ws
+        if ws is None or self._closed:
             return
-        await self._send_text(self._rt.send_audio(audio_b64))
+        try:  # noqa: SIM105 - per audio frame: cheaper than a context manager
+            await ws.send(self._proto.send_audio(audio_b64))
+        except ConnectionClosed:
+            pass  # the reader reports the close with its reason
 
     async def report_heard(self, segment: str | None, heard_ms: int | None) -> None:
         if self._closed:

@@ -9,11 +9,10 @@ nothing to flush. The session ends when `hang_up` or `close` is called.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 from foreman.audio.formats import AudioFormat
-from foreman.endpoints.interface import EndpointEvent, Heard, HungUp
+from foreman.endpoints.interface import Heard, HungUp, UserSide
 
 
 class TextEndpoint:
@@ -29,12 +28,15 @@ class TextEndpoint:
     def set_output_format(self, fmt: AudioFormat) -> None:
         self.output_format = fmt
 
-    async def run(self, tg: asyncio.TaskGroup) -> None:
-        """Nothing runs in the background: there is no device and no socket."""
+    async def run(self, tg: asyncio.TaskGroup, user: UserSide) -> None:
+        """No device and no socket: one task that reports the end."""
+        tg.create_task(self._wait_end(user), name="text-endpoint")
 
-    async def events(self) -> AsyncIterator[EndpointEvent]:
+    async def _wait_end(self, user: UserSide) -> None:
         await self._ended.wait()
-        yield HungUp(self._reason)
+        res = user.event(HungUp(self._reason))
+        if res is not None:
+            await res
 
     def play(self, segment: str, audio: bytes) -> None:
         self.audio_bytes += len(audio)

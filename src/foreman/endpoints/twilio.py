@@ -13,20 +13,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
 from foreman.audio.formats import PCMU_8K, AudioFormat
 from foreman.clock import Clock, SystemClock
 from foreman.endpoints.interface import (
-    AudioInB64,
     Drained,
     Dtmf,
     EndpointEvent,
     Heard,
     HungUp,
     InputGap,
+    UserSide,
 )
 from foreman.endpoints.twilio_playout import FILLER, TwilioPlayout
 from foreman.exceptions import ConversationEnded, InvalidState, SessionClosed
@@ -80,6 +80,14 @@ class PhoneStats:
         return out
 
 
+async def _deliver(
+    deliver: Callable[[EndpointEvent], Awaitable[None] | None], event: EndpointEvent
+) -> None:
+    res = deliver(event)
+    if res is not None:
+        await res
+
+
 class TwilioEndpoint:
     """One call's media stream, after its `start` was read and admitted."""
 
@@ -119,18 +127,21 @@ class TwilioEndpoint:
     def set_output_format(self, fmt: AudioFormat) -> None:
         self._playout.set_model_format(fmt)
 
-    async def run(self, tg: asyncio.TaskGroup) -> None:
+    async def run(self, tg: asyncio.TaskGroup, user: UserSide) -> None:
+        tg.create_task(self._read(user), name=f"twilio<{self.call_sid}")
         tg.create_task(self._pace(), name=f"pacer>{self.call_sid}")
 
     # --- caller -> session --------------------------------------------------------------
-    async def events(self) -> AsyncIterator[EndpointEvent]:
+    async def _read(self, user: UserSide) -> None:
         receive = self._transport.receive
         handlers = self._handlers
+        audio_b64 = user.audio_b64
+        deliver = user.event
         while True:
             frame = await receive()
             if frame is None:
                 self._stream.connection_lost()
-                yield HungUp("caller hung up (socket closed)")
+                await _deliver(deliver, HungUp("caller hung up (socket closed)"))
                 return
             for event in self._stream.receive(frame):
                 if type(event) is Media:  # the hot path: one check, no dict lookup
@@ -138,18 +149,18 @@ class TwilioEndpoint:
                     if event.gap_ms > 0:
                         gap = min(event.gap_ms, MAX_GAP_FILL_MS)
                         self.stats.gap_filled_ms += gap
-                        yield InputGap(gap)
-                    yield AudioInB64(event.payload_b64)
+                        await _deliver(deliver, InputGap(gap))
+                    await audio_b64(event.payload_b64)
                 elif type(event) is Stop:
-                    yield HungUp("caller hung up")
+                    await _deliver(deliver, HungUp("caller hung up"))
                     return
                 else:
                     handler = handlers.get(type(event))
                     out = handler(event) if handler is not None else None
                     if out is not None:
-                        yield out
+                        await _deliver(deliver, out)
                         if type(out) is Heard and not self._playout.playing:
-                            yield Drained()
+                            await _deliver(deliver, Drained())
 
     def _on_mark(self, ev: MarkEcho) -> EndpointEvent | None:
         heard = self._playout.mark_echo(ev.name)

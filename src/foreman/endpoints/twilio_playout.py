@@ -14,7 +14,7 @@ from __future__ import annotations
 from foreman.audio.convert import Converter, build_plan
 from foreman.audio.formats import PCMU_8K, AudioFormat
 from foreman.audio.pacing import Chunk, OutboundAudio
-from foreman.audio.playback import Mark, PlaybackTracker, parse_mark_name
+from foreman.audio.playback import Mark, PlaybackTracker
 
 # Filler: a continuous backend's audio between replies (segment ""). It is played like any
 # other audio, but it never keeps the call "playing" and is never where a barge-in cuts: a
@@ -96,12 +96,10 @@ class TwilioPlayout:
     def mark_echo(self, name: str) -> tuple[str, int] | None:
         """Twilio echoed a mark: (segment, ms heard of it) when it counted as played; None
         for an echo caused by a clear, or a name that is not ours."""
-        if not self.tracker.acknowledged(name):
+        key = self.tracker.acknowledge(name)
+        if key is None:
             return None
-        parsed = parse_mark_name(name)
-        heard = None
-        if parsed is not None:
-            heard = (parsed.item_id, self.tracker.heard_ms(parsed.item_id))
+        heard = (key[0], self.tracker.heard_ms(key[0]))
         if not self.tracker.playing_besides(FILLER):
             self._forget_played()
         return heard

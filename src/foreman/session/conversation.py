@@ -63,7 +63,7 @@ log = logging.getLogger("foreman.session")
 END_PLAYOUT_LIMIT_S: Final = 30.0  # a goodbye never keeps a line open longer than this
 INPUT_FRAME_MS: Final = 20
 INPUT_STALL_S: Final = 0.06  # no user audio for this long: a continuous backend gets silence
-_Handler = Callable[[Any], Awaitable[None] | None]
+_Handler = Callable[["ConversationSession", Any], Awaitable[None] | None]
 # Set in the context of each tool-call task (tasks copy the context they are created in).
 _in_tool_job: contextvars.ContextVar[bool] = contextvars.ContextVar("in_tool_job", default=False)
 _ERROR_OUTPUT: Final = '{{"ok": false, "error": {}}}'
@@ -89,7 +89,7 @@ class TurnInProgress(Exception):
     """A text turn is already running in this session (HTTP 409)."""
 
 
-@dataclass
+@dataclass(slots=True)
 class SessionStats:
     barge_ins: int = 0
     late_audio_dropped: int = 0
@@ -103,7 +103,7 @@ class SessionStats:
     silence_filled_ms: int = 0
 
     def as_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return {name: getattr(self, name) for name in self.__slots__}
 
 
 class ConversationSession:
@@ -112,6 +112,15 @@ class ConversationSession:
     Implements the tool layer's `ToolSession`: `ctx`, `send_tool_result`, `notify_model`,
     `request_end`.
     """
+
+    # One per live call: slots keep each session small (no per-instance dict).
+    __slots__ = (
+        "_answered", "_bus", "_clock", "_done", "_end_limit_s", "_end_requested", "_ending",
+        "_in_plan", "_last_cut", "_last_input_at", "_listeners", "_on_end", "_passthrough_b64",
+        "_progress", "_tg", "_tools", "_turn", "_user", "_utterance_due", "_utterances",
+        "backend", "ctx", "ended_at", "endpoint", "error", "labels", "reason", "session_id",
+        "started_at", "stats", "turns",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -148,37 +157,17 @@ class ConversationSession:
         self.ended_at: float | None = None
         self._tg: asyncio.TaskGroup | None = None
         self._ending = False
-        self._idle = asyncio.Event()  # the backend went idle
-        self._drained = asyncio.Event()  # the endpoint played everything
+        # Set when the backend went idle or the endpoint played everything: what an ending
+        # call waits on (made when first needed: most sessions never wait on it).
+        self._progress: asyncio.Event | None = None
         self._done = asyncio.Event()
-        self._utterance_due = asyncio.Event()
+        self._utterance_due: asyncio.Event | None = None  # only with the closer task
         self._listeners: set[Callable[[b.BackendEvent | ToolOutputSent], None]] = set()
         self._answered: set[str] = set()  # tool calls that got their output
         self._turn: TextTurn | None = None
         self._end_requested: str | None = None
         self._last_input_at = 0.0
         self._last_cut: e.Heard | None = None
-        self._backend_handlers: dict[type[Any], _Handler] = {
-            b.Ready: self._on_ready,
-            b.ReplyStarted: self._on_reply_started,
-            b.SegmentEnded: lambda ev: self.endpoint.end_segment(ev.segment),
-            b.ReplyEnded: self._on_reply_ended,
-            b.AssistantIdle: self._on_idle,
-            b.UserSpeechStarted: self._on_speech_started,
-            b.UserSpeechStopped: lambda ev: self._publish(SpeechStopped(self.session_id, ev.at_ms)),
-            b.FlushPlayback: self._on_flush_requested,
-            b.TranscriptSegment: self._on_transcript,
-            ToolRequest: self._on_tool_request,
-            b.BackendWarning: self._on_warning,
-            b.Closed: self._on_closed,
-        }
-        self._endpoint_handlers: dict[type[Any], _Handler] = {
-            e.InputGap: self._on_input_gap,
-            e.Dtmf: self._on_dtmf,
-            e.Heard: lambda ev: None,
-            e.Drained: lambda ev: self._drained.set(),
-            e.HungUp: self._on_hung_up,
-        }
         in_fmt = endpoint.input_format
         self._in_plan = build_plan(in_fmt, backend.input_format) if in_fmt else None
         self._passthrough_b64 = bool(
@@ -186,6 +175,16 @@ class ConversationSession:
             and self._in_plan.is_passthrough
             and backend.capabilities.b64_passthrough
         )
+        # The user's audio path, chosen once (it runs 50 times a second per call): base64
+        # straight to the backend when both sides allow, else decoded and converted; for a
+        # backend that needs continuous input, every chunk also marks the time it came.
+        self._user: e.UserSide = _UserSide(
+            self._push,
+            backend.push_audio_b64 if self._passthrough_b64 else self._audio_b64_decoded,
+            self._on_endpoint_event,
+        )
+        if backend.capabilities.needs_continuous_input:
+            self._user = _TimedUserSide(self._user, self)
 
     # === lifecycle =========================================================================
     async def run(self) -> str:
@@ -217,10 +216,10 @@ class ConversationSession:
             async with asyncio.TaskGroup() as tg:
                 self._tg = tg
                 await self.backend.run(tg)
-                await self.endpoint.run(tg)
+                await self.endpoint.run(tg, self._user)
                 tg.create_task(self._read_backend(), name=f"backend<{self.session_id}")
-                tg.create_task(self._read_endpoint(), name=f"endpoint<{self.session_id}")
-                tg.create_task(self._close_utterances(), name=f"utterances:{self.session_id}")
+                if not self.backend.capabilities.final_transcripts:  # pieces close by silence
+                    tg.create_task(self._close_utterances(), name=f"utterances:{self.session_id}")
                 if self.backend.capabilities.needs_continuous_input:
                     tg.create_task(self._keep_input_flowing(), name=f"input:{self.session_id}")
         except* ConversationEnded as group:
@@ -292,7 +291,7 @@ class ConversationSession:
 
     # === backend -> user ===================================================================
     async def _read_backend(self) -> None:
-        handlers = self._backend_handlers
+        handlers: dict[type[Any], _Handler] = _BACKEND_HANDLERS
         play = self.endpoint.play
         turns = self.turns
         stats = self.stats
@@ -303,11 +302,10 @@ class ConversationSession:
                 if turns.audio_wanted(event.reply):
                     stats.audio_out_bytes += len(event.audio)
                     play(event.segment, event.audio)
-                    self._drained.clear()
                 else:
                     stats.late_audio_dropped += 1  # a cut-off reply's audio still arriving
                 continue
-            res = handlers.get(type(event), _ignore)(event)
+            res = handlers.get(type(event), _ignore)(self, event)
             if res is not None:
                 await res
         raise ConversationEnded("backend closed")
@@ -317,7 +315,6 @@ class ConversationSession:
 
     def _on_reply_started(self, ev: b.ReplyStarted) -> None:
         self.turns.reply_started(ev.reply)
-        self._idle.clear()
 
     def _on_reply_ended(self, ev: b.ReplyEnded) -> None:
         self.turns.reply_ended(ev.reply)
@@ -328,7 +325,11 @@ class ConversationSession:
 
     def _on_idle(self, ev: b.AssistantIdle) -> None:
         self.turns.idle()
-        self._idle.set()
+        self._progressed()
+
+    def _progressed(self, _: object = None) -> None:
+        if self._progress is not None:
+            self._progress.set()
 
     async def _on_speech_started(self, ev: b.UserSpeechStarted) -> None:
         self._publish(SpeechStarted(self.session_id, ev.at_ms))
@@ -346,7 +347,7 @@ class ConversationSession:
         self.turns.barge_in()
         self.stats.barge_ins += 1
         self._last_cut = cut
-        self._drained.set()
+        self._progressed()
         log.info("= session %s barge-in: %s heard_ms=%s", self.session_id, cut.segment, cut.ms)
         self._publish(BargeIn(self.session_id, cut.segment, cut.ms))
         await self.backend.report_heard(cut.segment, cut.ms)
@@ -357,7 +358,8 @@ class ConversationSession:
         )
         for utterance in closed:
             self._publish_utterance(utterance)
-        if not ev.final:
+        # Wake the closer only for pieces that can close for silence (no final will come).
+        if not ev.final and self._utterance_due is not None:
             self._utterance_due.set()
 
     def _publish_utterance(self, utterance: Utterance) -> None:
@@ -370,17 +372,18 @@ class ConversationSession:
 
     async def _close_utterances(self) -> None:
         """Close utterances of speakers whose backend never sends a final text."""
+        self._utterance_due = due = asyncio.Event()
         while True:
             deadline = self._utterances.deadline()
             if deadline is None:
-                self._utterance_due.clear()
-                await self._utterance_due.wait()
+                due.clear()
+                await due.wait()
                 continue
             delay = deadline - self._clock.monotonic()
             if delay > 0:
-                self._utterance_due.clear()
+                due.clear()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._utterance_due.wait(), delay)
+                    await asyncio.wait_for(due.wait(), delay)
                 continue
             for utterance in self._utterances.due(self._clock.monotonic()):
                 self._publish_utterance(utterance)
@@ -397,30 +400,17 @@ class ConversationSession:
         raise ConversationEnded(f"backend closed: {ev.error}" if ev.error else "backend closed")
 
     # === user -> backend ===================================================================
-    async def _read_endpoint(self) -> None:
-        handlers = self._endpoint_handlers
-        backend = self.backend
-        passthrough = self._passthrough_b64
-        clock = self._clock
-        async for event in self.endpoint.events():
-            if type(event) is e.AudioInB64:  # the hot path of a phone call
-                self._last_input_at = clock.monotonic()
-                if passthrough:
-                    await backend.push_audio_b64(event.audio_b64)
-                else:
-                    try:
-                        audio = binascii.a2b_base64(event.audio_b64)
-                    except (binascii.Error, ValueError):
-                        self.stats.bad_input += 1  # a bad frame never ends a call
-                        continue
-                    await self._push(audio)
-            elif type(event) is e.AudioIn:
-                self._last_input_at = clock.monotonic()
-                await self._push(event.audio)
-            else:
-                res = handlers.get(type(event), _ignore)(event)
-                if res is not None:
-                    await res
+    def _on_endpoint_event(self, event: e.EndpointEvent) -> Awaitable[None] | None:
+        return _ENDPOINT_HANDLERS.get(type(event), _ignore)(self, event)
+
+    async def _audio_b64_decoded(self, audio_b64: str) -> None:
+        """User audio as base64 when it cannot pass through: decode, convert, push."""
+        try:
+            audio = binascii.a2b_base64(audio_b64)
+        except (binascii.Error, ValueError):
+            self.stats.bad_input += 1  # a bad frame never ends a call
+            return
+        await self._push(audio)
 
     async def _push(self, audio: bytes) -> None:
         plan = self._in_plan
@@ -542,16 +532,13 @@ class ConversationSession:
             self._tg.create_task(self._end_after_goodbye(reason), name="end_call")
 
     async def _end_after_goodbye(self, reason: str) -> None:
+        progress = self._progress = asyncio.Event()
         try:
             async with asyncio.timeout(self._end_limit_s):
-                while self.turns.busy:  # the goodbye is still being said
-                    self._idle.clear()
-                    if self.turns.busy:
-                        await self._idle.wait()
-                while self.endpoint.playing:  # ... or still being heard
-                    self._drained.clear()
-                    if self.endpoint.playing:
-                        await self._drained.wait()
+                # The goodbye is still being said, or still being heard.
+                while self.turns.busy or self.endpoint.playing:
+                    progress.clear()
+                    await progress.wait()
         except TimeoutError:
             log.warning("= session %s: the goodbye did not finish playing", self.session_id)
         await self.endpoint.hang_up(reason)
@@ -626,12 +613,65 @@ class ConversationSession:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class _UserSide:
+    """What the session gives its endpoint: bound paths chosen once, no branching per frame."""
+
+    audio: Callable[[bytes], Awaitable[None]]
+    audio_b64: Callable[[str], Awaitable[None]]
+    event: Callable[[e.EndpointEvent], Awaitable[None] | None]
+
+
+class _TimedUserSide:
+    """Also notes when user audio last came (the silence pump fills the gaps)."""
+
+    __slots__ = ("_inner", "_session", "event")
+
+    def __init__(self, inner: e.UserSide, session: ConversationSession) -> None:
+        self._inner = inner
+        self._session = session
+        self.event = inner.event
+
+    async def audio(self, audio: bytes) -> None:
+        self._session._last_input_at = self._session._clock.monotonic()
+        await self._inner.audio(audio)
+
+    async def audio_b64(self, audio_b64: str) -> None:
+        self._session._last_input_at = self._session._clock.monotonic()
+        await self._inner.audio_b64(audio_b64)
+
+
 def _silence(fmt: AudioFormat, ms: int) -> bytes:
     return bytes([silence_byte(fmt)]) * fmt.bytes_for_ms(ms)
 
 
-def _ignore(_: Any) -> None:
+def _ignore(_session: ConversationSession, _event: Any) -> None:
     return None
+
+
+# What the session does with each event (shared by every session: nothing per instance).
+_C = ConversationSession
+_BACKEND_HANDLERS: dict[type[Any], _Handler] = {
+    b.Ready: _C._on_ready,
+    b.ReplyStarted: _C._on_reply_started,
+    b.SegmentEnded: lambda s, ev: s.endpoint.end_segment(ev.segment),
+    b.ReplyEnded: _C._on_reply_ended,
+    b.AssistantIdle: _C._on_idle,
+    b.UserSpeechStarted: _C._on_speech_started,
+    b.UserSpeechStopped: lambda s, ev: s._publish(SpeechStopped(s.session_id, ev.at_ms)),
+    b.FlushPlayback: _C._on_flush_requested,
+    b.TranscriptSegment: _C._on_transcript,
+    ToolRequest: _C._on_tool_request,
+    b.BackendWarning: _C._on_warning,
+    b.Closed: _C._on_closed,
+}
+_ENDPOINT_HANDLERS: dict[type[Any], _Handler] = {
+    e.InputGap: _C._on_input_gap,
+    e.Dtmf: _C._on_dtmf,
+    e.Heard: _ignore,
+    e.Drained: _C._progressed,
+    e.HungUp: _C._on_hung_up,
+}
 
 
 async def _raise(exc: BaseException) -> None:

@@ -9,7 +9,6 @@ made, and the answer owed after their results. Both are fed backend events and n
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -32,10 +31,14 @@ _DISCARDED_MEMORY: Final = 64
 class TurnTracker:
     """The assistant's side of the conversation, for one session."""
 
+    __slots__ = ("_discard_order", "_discarded", "active", "busy", "late_audio_dropped", "replies")
+
     def __init__(self) -> None:
         self.busy = False
         self.active: set[str] = set()
-        self._discarded: deque[str] = deque(maxlen=_DISCARDED_MEMORY)
+        # Cut-off replies, bounded: a set to look up (per audio delta), a queue to forget.
+        self._discarded: set[str] = set()
+        self._discard_order: list[str] = []
         self.replies = 0
         self.late_audio_dropped = 0
 
@@ -67,7 +70,14 @@ class TurnTracker:
     def barge_in(self) -> list[str]:
         """The user cut the assistant off: every running reply is discarded. Returns them."""
         cut = sorted(self.active)
-        self._discarded.extend(cut)
+        for reply in cut:
+            if reply not in self._discarded:
+                self._discarded.add(reply)
+                self._discard_order.append(reply)
+        if len(self._discard_order) > _DISCARDED_MEMORY:
+            forget = self._discard_order[:-_DISCARDED_MEMORY]
+            del self._discard_order[:-_DISCARDED_MEMORY]
+            self._discarded.difference_update(forget)
         return cut
 
 

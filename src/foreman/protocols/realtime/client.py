@@ -75,6 +75,11 @@ class RealtimeClient:
         """No response runs and none is queued or deferred."""
         return not self.responding and not self._has_deferred and self._creates_in_flight == 0
 
+    @property
+    def pending_output(self) -> bool:
+        """Something is waiting in the outbox (cheap to ask after every frame)."""
+        return bool(self._outbox)
+
     def data_to_send(self) -> list[str]:
         """Texts to send now, in order (the outbox is emptied)."""
         out, self._outbox = self._outbox, []
