@@ -54,7 +54,7 @@ from foreman.protocols.twilio.messages import (
     Tolerated,
 )
 from foreman.protocols.twilio.signature import SIGNATURE_HEADER, compute_signature
-from foreman.testing.fake_twilio_playback import TwilioPlayback
+from foreman.testing.fake_twilio_earpiece import TwilioPlayback
 from foreman.testing.twilio_rest_standin import new_sid
 
 FRAME = 160  # bytes of µ-law per 20 ms
