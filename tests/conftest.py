@@ -23,7 +23,9 @@ def _private_home(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
 ) -> Path:
     """Every test gets its own HOME, so default state paths (~/.local/share/foreman/…: the
-    audit database, the calendar file) never touch the developer's real files."""
+    audit database, the calendar file) never touch the developer's real files, and the
+    developer's own config (~/.config/foreman, $XDG_CONFIG_HOME) is never read."""
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("HOME", str(home))
+    monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
     return home

@@ -17,6 +17,9 @@ from foreman.audio.formats import AudioFormatName
 from foreman.config import (
     DEFAULT_MODEL,
     ENV_OVERRIDES,
+    PACKAGED_CONFIG,
+    PACKAGED_SOURCE,
+    PACKAGED_TOOLS_DIR,
     RealtimeConfig,
     Settings,
     TwilioConfig,
@@ -45,12 +48,12 @@ def assert_one_line_of_ours(message: str) -> None:
 
 
 def test_shipped_config_loads_with_current_ga_model() -> None:
-    settings = load_settings("config/foreman.toml", env={})
+    settings = load_settings(PACKAGED_CONFIG, env={})
     assert settings.realtime.model == DEFAULT_MODEL != "gpt-realtime"
     assert settings.voice.wake_phrase == "hey vim"
     assert settings.server.host == "127.0.0.1"
     assert settings.realtime.enabled is True
-    assert settings.source == "config/foreman.toml"
+    assert settings.source == str(PACKAGED_CONFIG)
 
 
 def test_env_overrides_model_endpoint_and_key() -> None:
@@ -59,7 +62,7 @@ def test_env_overrides_model_endpoint_and_key() -> None:
         "OPENAI_REALTIME_MODEL": "gpt-realtime-2.1-mini",
         "OPENAI_REALTIME_ENDPOINT": "ws://127.0.0.1:9/v1/realtime",
     }
-    s = load_settings("config/foreman.toml", env=env)
+    s = load_settings(PACKAGED_CONFIG, env=env)
     assert s.realtime.model == "gpt-realtime-2.1-mini"
     assert s.realtime.endpoint == "ws://127.0.0.1:9/v1/realtime"
     assert s.realtime.api_key.get_secret_value() == "sk-test-123"
@@ -104,8 +107,8 @@ def test_no_other_environment_variable_changes_a_setting(monkeypatch: pytest.Mon
         "FOREMAN_REALTIME__MODEL": "stray",
         "FOREMAN_REALTIME_MODEL": "stray",
     }
-    baseline = load_settings("config/foreman.toml", env={})
-    assert load_settings("config/foreman.toml", env=stray) == baseline
+    baseline = load_settings(PACKAGED_CONFIG, env={})
+    assert load_settings(PACKAGED_CONFIG, env=stray) == baseline
     for name, value in stray.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("OPENAI_API_KEY", "sk-from-the-environment")
@@ -118,7 +121,7 @@ def test_load_settings_reads_the_process_environment_by_default(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("OPENAI_REALTIME_MODEL", "gpt-realtime-from-env")
-    assert load_settings("config/foreman.toml").realtime.model == "gpt-realtime-from-env"
+    assert load_settings(PACKAGED_CONFIG).realtime.model == "gpt-realtime-from-env"
 
 
 def test_foreman_config_env_selects_the_file(tmp_path: Path) -> None:
@@ -138,8 +141,11 @@ def test_without_the_default_file_the_defaults_apply(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     s = load_settings(env={"FOREMAN_DB": ":memory:"})
-    assert s.source == "<defaults>" and s.storage.db_path == ":memory:"
-    assert s.replace(storage=Settings().storage) == Settings()
+    assert s.source == PACKAGED_SOURCE and s.storage.db_path == ":memory:"
+    # The packaged file writes down the defaults: loading it changes nothing else.
+    assert s.model_copy(update={"source": "<defaults>", "storage": Settings().storage}) == (
+        Settings()
+    )
 
 
 def test_relative_tools_dir_belongs_to_the_config_file(tmp_path: Path) -> None:
@@ -147,8 +153,8 @@ def test_relative_tools_dir_belongs_to_the_config_file(tmp_path: Path) -> None:
     f.parent.mkdir()
     f.write_text('[tools]\ndir = "tools.d"\n')
     assert load_settings(f, env={}).tools.dir == str(f.parent / "tools.d")
-    shipped = load_settings("config/foreman.toml", env={})
-    assert Path(shipped.tools.dir).resolve() == Path("config/tools.d").resolve()
+    shipped = load_settings(PACKAGED_CONFIG, env={})
+    assert Path(shipped.tools.dir).resolve() == PACKAGED_TOOLS_DIR.resolve()
     f.write_text(f'[tools]\ndir = "{tmp_path / "abs.d"}"\n')
     assert load_settings(f, env={}).tools.dir == str(tmp_path / "abs.d")
 

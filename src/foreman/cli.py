@@ -19,7 +19,7 @@ import sys
 
 from foreman import __version__
 from foreman.client_types import DEFAULT_URL
-from foreman.config import Settings, is_loopback, load_settings
+from foreman.config import PACKAGED_SOURCE, Settings, is_loopback, load_settings, user_config_dir
 from foreman.exceptions import ConfigError, ForemanError
 from foreman.io.realtime_ws import needs_api_key
 
@@ -132,6 +132,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
         )
     for note in startup_notes(settings):
         log.warning(note)
+    if settings.source == PACKAGED_SOURCE:
+        log.info(
+            "no config file found: using the packaged defaults (`foreman init` writes an "
+            "editable copy to %s)",
+            user_config_dir(),
+        )
     check_database(settings)
     sock = bind_listener(host, port)
     try:
@@ -204,7 +210,8 @@ def _global_options(with_defaults: bool) -> argparse.ArgumentParser:
         "--config",
         metavar="FILE",
         default=None if with_defaults else argparse.SUPPRESS,
-        help="config file (default: $FOREMAN_CONFIG or config/foreman.toml)",
+        help="config file (default: $FOREMAN_CONFIG, else ./config/foreman.toml, else "
+        "~/.config/foreman/foreman.toml, else the packaged defaults)",
     )
     options.add_argument(
         "--log-level",

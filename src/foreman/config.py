@@ -1,4 +1,9 @@
-"""Settings: `config/foreman.toml` (or `$FOREMAN_CONFIG`) plus a fixed set of environment overrides.
+"""Settings: one TOML file plus a fixed set of environment overrides.
+
+The file is the first of: `--config FILE` or `$FOREMAN_CONFIG` (named on purpose: it must
+exist), `./config/foreman.toml` in the working directory, the user's
+`~/.config/foreman/foreman.toml` (`$XDG_CONFIG_HOME/foreman/`), and the defaults shipped in
+the package (`foreman/defaults/`, with their `tools.d`). `settings.source` says which.
 
 Loaded once at start-up and passed down. Each section is a frozen pydantic model that forbids
 unknown keys and never converts types (`port = "80"` is an error, not port 80). Any problem
@@ -35,7 +40,14 @@ from foreman.protocols.realtime.session_config import (
 
 DEFAULT_MODEL = "gpt-realtime-2.1"  # gpt-realtime shuts down 2027-01-20
 DEFAULT_ENDPOINT = "wss://api.openai.com/v1/realtime"
-DEFAULT_CONFIG_PATH = Path("config/foreman.toml")
+# What the package ships: the documented default config and the default tool specs. Used
+# when no config file is found; `foreman init` copies them somewhere editable.
+PACKAGED_DEFAULTS = Path(__file__).resolve().parent / "defaults"
+PACKAGED_CONFIG = PACKAGED_DEFAULTS / "foreman.toml"
+PACKAGED_TOOLS_DIR = PACKAGED_DEFAULTS / "tools.d"
+PACKAGED_SOURCE = "<packaged defaults>"
+CONFIG_FILE_NAME = "foreman.toml"
+PROJECT_CONFIG_PATH = Path("config") / CONFIG_FILE_NAME  # relative to the working directory
 
 # The only environment variables that change settings, and the key each one sets. Nothing
 # else in the environment is read: a stray variable never changes a setting silently.
@@ -130,7 +142,8 @@ class IdentityConfig(_Section):
 
 
 class ToolsConfig(_Section):
-    dir: str = "config/tools.d"  # relative to the config file when one is loaded
+    # Relative to the config file it is written in; by default the tools shipped with Foreman.
+    dir: str = str(PACKAGED_TOOLS_DIR)
     default_timeout_s: Seconds = 10.0
     # Tell the model a slow tool is still running after this long.
     still_running_after_s: float = Field(default=3.0, ge=0)
@@ -242,24 +255,61 @@ class EnvOverrides(PydanticBaseSettingsSource):
 def load_settings(
     path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None
 ) -> Settings:
-    """Load the file (if it exists), apply env overrides, validate. Raises ConfigError.
+    """Find the config file, load it, apply env overrides, validate. Raises ConfigError.
 
-    The file is `path`, else `$FOREMAN_CONFIG`, else `config/foreman.toml`; a file named by
-    either of the first two must exist, the default one may be absent (defaults are used).
+    The file is `path`, else `$FOREMAN_CONFIG` (either must exist), else the first of
+    `./config/foreman.toml` and the user's `foreman.toml` that exists, else the packaged
+    defaults (`source` is then "<packaged defaults>"). A relative `[tools] dir` is taken
+    relative to the file it is written in.
     """
     env = os.environ if env is None else env
-    explicit = path is not None or "FOREMAN_CONFIG" in env
-    file = Path(path if path is not None else env.get("FOREMAN_CONFIG", DEFAULT_CONFIG_PATH))
-    if not file.exists():
-        if explicit:
+    file = find_config_file(path, env)
+    if file is None:
+        settings = _load_file(PACKAGED_CONFIG, source=PACKAGED_SOURCE)
+    else:
+        settings = _load_file(file, source=str(file))
+    return apply_env(settings, env)
+
+
+def find_config_file(
+    path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None
+) -> Path | None:
+    """The config file `load_settings` would read, or None for the packaged defaults.
+    Raises ConfigError when the file named by `path` or `$FOREMAN_CONFIG` does not exist."""
+    env = os.environ if env is None else env
+    named = path if path is not None else env.get("FOREMAN_CONFIG") or None
+    if named is not None:
+        file = Path(named)
+        if not file.exists():
             raise ConfigError(f"{file}: config file not found")
-        return apply_env(Settings(), env)
-    settings = settings_from_dict(_read_toml(file), source=str(file))
+        return file
+    for candidate in (PROJECT_CONFIG_PATH, user_config_dir(env) / CONFIG_FILE_NAME):
+        if candidate.exists():
+            return candidate
+    return None
+
+
+def user_config_dir(env: Mapping[str, str] | None = None) -> Path:
+    """The user's config folder: `$XDG_CONFIG_HOME/foreman`, else `~/.config/foreman`.
+
+    A relative XDG_CONFIG_HOME is ignored, as the XDG Base Directory specification asks:
+    https://specifications.freedesktop.org/basedir-spec/latest/
+    """
+    env = os.environ if env is None else env
+    xdg = env.get("XDG_CONFIG_HOME", "")
+    if xdg and Path(xdg).is_absolute():
+        return Path(xdg) / "foreman"
+    home = env.get("HOME") or str(Path.home())
+    return Path(home) / ".config" / "foreman"
+
+
+def _load_file(file: Path, *, source: str) -> Settings:
+    settings = settings_from_dict(_read_toml(file), source=source)
     if not Path(settings.tools.dir).expanduser().is_absolute():
         # A relative tools directory belongs to the config file, not to the working directory.
         tools = settings.tools.model_copy(update={"dir": str(file.parent / settings.tools.dir)})
         settings = settings.replace(tools=tools)
-    return apply_env(settings, env)
+    return settings
 
 
 def _read_toml(file: Path) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from foreman.api import routes_approvals, routes_events
 from foreman.bus import EventBus
 from foreman.clock import ManualClock
 from foreman.config import (
+    PACKAGED_TOOLS_DIR,
     IdentityConfig,
     Settings,
     StorageConfig,
@@ -36,7 +37,6 @@ from foreman.testing.twilio_rest_standin import TwilioRestStandIn
 from foreman.tools.request import ToolRequest
 from foreman.tools.services import ToolServices, build_tool_services
 
-REPO = Path(__file__).resolve().parents[2]
 SID, TOKEN = "AC" + "1" * 32, "standin-token"
 SMS = {"to": "+15550109999", "body": "Running 10 minutes late"}
 
@@ -97,7 +97,7 @@ async def services(
     tmp_path: Path, standin: TwilioRestStandIn, clock: ManualClock
 ) -> AsyncIterator[ToolServices]:
     settings = Settings(
-        tools=ToolsConfig(dir=str(REPO / "config" / "tools.d")),
+        tools=ToolsConfig(dir=str(PACKAGED_TOOLS_DIR)),
         identity=IdentityConfig(owner_numbers=["+15550100001"]),
         storage=StorageConfig(db_path=str(tmp_path / "foreman.db")),
         twilio=TwilioConfig(

@@ -17,7 +17,13 @@ from call_harness import CALL_SID, Call, EndCallDispatcher, FakeRest, speech_ula
 from foreman.audio.formats import PCMU_8K
 from foreman.bus import EventBus, Subscription
 from foreman.clock import ManualClock
-from foreman.config import IdentityConfig, Settings, StorageConfig, ToolsConfig
+from foreman.config import (
+    PACKAGED_TOOLS_DIR,
+    IdentityConfig,
+    Settings,
+    StorageConfig,
+    ToolsConfig,
+)
 from foreman.endpoints.text import TextEndpoint
 from foreman.policy.context import CallContext, Channel, Role
 from foreman.session.conversation import ConversationSession
@@ -26,7 +32,6 @@ from foreman.testing.timeouts import unit
 from foreman.tools.executors.base import ExecutorRegistry, Invocation
 from foreman.tools.services import ToolServices, build_tool_services
 
-REPO = Path(__file__).resolve().parents[2]
 OWNER = "+15550100001"
 SMS = {"to": "+15550109999", "body": "running late"}
 
@@ -144,7 +149,7 @@ async def tools(tmp_path: Path) -> AsyncIterator[tuple[ToolServices, list[dict[s
     registry.register("calendar_create", send_sms)
     registry.register("send_sms", send_sms)
     settings = Settings(
-        tools=ToolsConfig(dir=str(REPO / "config" / "tools.d")),
+        tools=ToolsConfig(dir=str(PACKAGED_TOOLS_DIR)),
         identity=IdentityConfig(owner_numbers=[OWNER]),
         storage=StorageConfig(db_path=str(tmp_path / "foreman.db")),
     )

@@ -14,6 +14,7 @@ import pytest
 from foreman.bus import EventBus
 from foreman.clock import ManualClock
 from foreman.config import (
+    PACKAGED_TOOLS_DIR,
     IdentityConfig,
     PolicyConfig,
     Settings,
@@ -27,8 +28,7 @@ from foreman.tools.executors import default_registry
 from foreman.tools.executors.base import ExecutorRegistry, Invocation
 from foreman.tools.services import ToolServices, build_tool_services
 
-REPO = Path(__file__).resolve().parents[2]
-TOOLS_DIR = REPO / "config" / "tools.d"
+TOOLS_DIR = PACKAGED_TOOLS_DIR
 OWNER = "+15550100001"
 
 

@@ -1,4 +1,4 @@
-"""Tool specs from `config/tools.d/*.json`: one tool object or a list of them per file.
+"""Tool specs from `tools.d/*.json` (`[tools] dir`): one tool object or a list of them per file.
 
     {"name": "send_sms", "description": "...", "risk": "high", "executor": "send_sms",
      "parameters": {"type": "object", "properties": {...}, "required": [...]},
