@@ -1,4 +1,4 @@
-"""`foreman` command line: serve, mock-realtime, call, tui.
+"""`foreman` command line: serve, init, mock-realtime, call, tui.
 
 Errors print one line and exit non-zero (2 for a setting to fix); tracebacks are for bugs,
 not for bad input. `--config` and `--log-level` go before or after the command.
@@ -17,7 +17,7 @@ import socket
 import sqlite3
 import sys
 
-from foreman import __version__
+from foreman import __version__, cli_init
 from foreman.client_types import DEFAULT_URL
 from foreman.config import PACKAGED_SOURCE, Settings, is_loopback, load_settings, user_config_dir
 from foreman.exceptions import ConfigError, ForemanError
@@ -246,6 +246,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--port", type=_port, help="TCP port (default: [server] port; 0 picks a free one)"
     )
     serve.set_defaults(func=cmd_serve)
+
+    cli_init.register(sub)
 
     # Never parsed here: main() hands everything after the name to the mock's own parser.
     mock = command("mock-realtime", "Run the bundled mock Realtime server.", own_options=False)
