@@ -18,7 +18,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from foreman import __version__
-from foreman.api import routes_approvals, routes_events, routes_realtime, routes_twilio
+from foreman.api import (
+    routes_approvals,
+    routes_events,
+    routes_realtime,
+    routes_tools,
+    routes_twilio,
+)
 from foreman.api.auth import BearerTokenMiddleware
 from foreman.api.hosts import LocalOriginMiddleware
 from foreman.backends.factory import BackendFactory, make_backend_factory
@@ -116,6 +122,7 @@ def create_app(
     app.state.stores = stores
     for module in (routes_realtime, routes_approvals, routes_events, routes_twilio):
         app.include_router(module.router)
+    app.include_router(routes_tools.router)
 
     @app.exception_handler(RequestValidationError)
     async def validation_failed(request: Request, exc: RequestValidationError) -> JSONResponse:

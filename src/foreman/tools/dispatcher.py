@@ -62,8 +62,6 @@ class ToolDispatcher:
         clock: Clock,
         still_running_after_s: float = 3.0,
     ) -> None:
-        self.flow = ToolCallFlow(specs, gatekeeper)
-        self.specs = self.flow.specs
         self.gatekeeper = gatekeeper
         self.approvals = approvals
         self.audit = audit
@@ -73,12 +71,22 @@ class ToolDispatcher:
         self.confirmation = SpokenConfirmation(approvals, clock)
         # Resolve every executor now: a spec bound to nothing stops start-up (ConfigError).
         self._executors: dict[str, BoundExecutor] = {
-            name: executors.resolve(spec) for name, spec in self.specs.items()
+            name: executors.resolve(spec) for name, spec in specs.items()
         }
+        # Checked once: a tool whose service is not set up is never offered, and a call to it
+        # anyway is answered with the fix.
+        self.unavailable: dict[str, str] = {
+            name: why
+            for name, bound in self._executors.items()
+            if (why := bound.unavailable()) is not None
+        }
+        self.flow = ToolCallFlow(specs, gatekeeper, self.unavailable)
+        self.specs = self.flow.specs
 
     # --- what the model is offered ---------------------------------------------------
     def tool_definitions(self, ctx: CallContext) -> list[dict[str, Any]]:
-        """The tool schemas to offer this caller (the backend puts them on its wire)."""
+        """The tool schemas to offer this caller (the backend puts them on its wire): the
+        available tools this caller may use."""
         return [spec.to_realtime() for spec in self.flow.offered(ctx)]
 
     def deadline_s(self, request: ToolRequest) -> float:
@@ -98,7 +106,7 @@ class ToolDispatcher:
                 tool=request.name,
                 call_id=request.call_id,
                 arguments=prepared.arguments,
-                decision="invalid",
+                decision=prepared.decision,
                 reason=prepared.message,
                 outcome="rejected",
             )

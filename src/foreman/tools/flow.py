@@ -1,7 +1,7 @@
 """`ToolCallFlow`: every decision about one tool call, without I/O.
 
-    ToolRequest ─> prepare: known tool? JSON object? schema? ─ no ─> Rejected (an error
-                   output the model can correct)
+    ToolRequest ─> prepare: known tool? available? JSON object? schema? ─ no ─> Rejected (an
+                   error output the model can act on)
                 ─> decide: Gatekeeper ─> Allow | Deny | NeedsApproval
     NeedsApproval ─> pending_note (what the model is told while the output is withheld)
                   ─> settle(final approval) ─> run it, or the output saying why not
@@ -35,6 +35,7 @@ class Rejected:
 
     message: str
     arguments: Any  # what the model sent, for the audit log
+    decision: str = "invalid"  # for the audit log: "invalid" or "unavailable"
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,21 +50,37 @@ class Run:
 
 
 class ToolCallFlow:
-    def __init__(self, specs: Mapping[str, ToolSpec], gatekeeper: Gatekeeper) -> None:
+    def __init__(
+        self,
+        specs: Mapping[str, ToolSpec],
+        gatekeeper: Gatekeeper,
+        unavailable: Mapping[str, str] | None = None,
+    ) -> None:
+        """`unavailable`: tool name -> why it cannot run here (its service is not set up)."""
         self.specs = dict(specs)
         self.gatekeeper = gatekeeper
+        self.unavailable = dict(unavailable or {})
 
     def offered(self, ctx: CallContext) -> list[ToolSpec]:
-        """The tools this caller may be offered (an unknown caller never sees high risk)."""
-        return [s for s in self.specs.values() if self.gatekeeper.offered(s.name, s.risk, ctx)]
+        """The tools this caller may be offered: available ones only, and an unknown caller
+        never sees high risk."""
+        return [
+            s
+            for s in self.specs.values()
+            if s.name not in self.unavailable and self.gatekeeper.offered(s.name, s.risk, ctx)
+        ]
 
     def prepare(self, request: ToolRequest) -> Prepared | Rejected:
         spec = self.specs.get(request.name)
         raw = _raw_args(request.arguments)
         if spec is None:
+            available = sorted(set(self.specs) - set(self.unavailable))
             return Rejected(
-                f"unknown tool {request.name!r}; available: {', '.join(sorted(self.specs))}", raw
+                f"unknown tool {request.name!r}; available: {', '.join(available)}", raw
             )
+        if spec.name in self.unavailable:
+            why = self.unavailable[spec.name]
+            return Rejected(f"not available: {why}", raw, decision="unavailable")
         try:
             arguments = _parse(request.arguments or "{}")
         except (ValueError, TypeError, RecursionError) as exc:

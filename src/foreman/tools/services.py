@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +21,8 @@ from foreman.tools.executors import default_registry
 from foreman.tools.executors.base import ExecutorRegistry
 from foreman.tools.executors.twilio import TwilioClient
 from foreman.tools.spec import ToolSpec, load_tool_specs
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -89,6 +93,21 @@ def build_tool_services(
         clock=clock,
         still_running_after_s=settings.tools.still_running_after_s,
     )
+    line = unavailable_line(dispatcher.unavailable, settings.source)
+    if line is not None:
+        log.info("%s", line)
     return ToolServices(
         dispatcher, approvals, bus, audit, gatekeeper, specs, clock, registry, owns_audit
     )
+
+
+def unavailable_line(unavailable: Mapping[str, str], source: str) -> str | None:
+    """One line naming every tool that is not offered and the fix for each (tools with the
+    same fix share it), or None when every tool is available."""
+    if not unavailable:
+        return None
+    by_fix: dict[str, list[str]] = {}
+    for name, fix in unavailable.items():
+        by_fix.setdefault(fix, []).append(name)
+    parts = [f"{', '.join(names)} ({fix})" for fix, names in by_fix.items()]
+    return f"tools not offered to the model: {'; '.join(parts)} (config: {source})"

@@ -8,7 +8,9 @@ from foreman.tools.executors.base import (
     BoundExecutor,
     Executor,
     ExecutorRegistry,
+    ExtraModule,
     Invocation,
+    Needs,
     Resolver,
     ToolResult,
 )
@@ -24,18 +26,25 @@ def default_registry(
     calendar_config: CalendarConfig,
     twilio_client: TwilioClient | None = None,
 ) -> ExecutorRegistry:
-    """Every built-in executor, each bound to its own config section only, plus the
-    http / python / plugin resolvers (which get the spec's options)."""
+    """Every built-in executor, each bound to its own config section only and declaring what
+    it needs from it, plus the http / python / plugin resolvers (which get the spec's
+    options). end_call and get_time need nothing: they are always available."""
     tw = TwilioExecutors(twilio, client=twilio_client)
+    # A client handed in (the server's, or a test's) already holds the credentials.
+    credentials = () if twilio_client is not None else ("account_sid", "auth_token")
+    sms = Needs("twilio", (*credentials, "from_number"))
+    call = Needs("twilio", (*credentials, "from_number", "public_url"))
+    mail = Needs("email", ("host", "from_addr"))
+    caldav = Needs("calendar", modules=(ExtraModule("caldav", "calendar", when="caldav_url"),))
     registry = ExecutorRegistry(
         {
             "end_call": builtin.end_call,
             "get_time": builtin.get_time,
-            "place_call": tw.place_call,
-            "send_sms": tw.send_sms,
-            "send_email": BoundExecutor(email.send_email, email_config),
-            "calendar_list": BoundExecutor(calendar.calendar_list, calendar_config),
-            "calendar_create": BoundExecutor(calendar.calendar_create, calendar_config),
+            "place_call": BoundExecutor(tw.place_call, twilio, call),
+            "send_sms": BoundExecutor(tw.send_sms, twilio, sms),
+            "send_email": BoundExecutor(email.send_email, email_config, mail),
+            "calendar_list": BoundExecutor(calendar.calendar_list, calendar_config, caldav),
+            "calendar_create": BoundExecutor(calendar.calendar_create, calendar_config, caldav),
         },
         {"http": resolve_http, "python": resolve_python, "plugin": resolve_entry_point},
     )
@@ -47,7 +56,9 @@ __all__ = [
     "BoundExecutor",
     "Executor",
     "ExecutorRegistry",
+    "ExtraModule",
     "Invocation",
+    "Needs",
     "Resolver",
     "ToolResult",
     "default_registry",
