@@ -17,7 +17,7 @@ import socket
 import sqlite3
 import sys
 
-from foreman import __version__
+from foreman import __version__, cli_fake_call
 from foreman.client_types import DEFAULT_URL
 from foreman.config import Settings, is_loopback, load_settings
 from foreman.exceptions import ConfigError, ForemanError
@@ -250,6 +250,8 @@ def build_parser() -> argparse.ArgumentParser:
     call.add_argument("--purpose", help="what the call is for (goes into the instructions)")
     call.add_argument("--server", help=f"server URL (default $FOREMAN_URL or {DEFAULT_URL})")
     call.set_defaults(func=cmd_call)
+
+    cli_fake_call.register(command)
 
     tui = command("tui", "Terminal UI (planned).")
     tui.set_defaults(func=cmd_tui)
