@@ -56,8 +56,7 @@ def register(command: Callable[[str, str], argparse.ArgumentParser]) -> None:
     """Add `fake-call` with `command(name, summary)`, the CLI's subcommand factory."""
     parser = command(
         "fake-call",
-        "Call a running server the way Twilio would (signed webhook and media stream), "
-        "say something, record the assistant's answer.",
+        "Call a running server as Twilio would, say something, record the answer.",
     )
     speech = parser.add_mutually_exclusive_group()
     speech.add_argument("--wav", metavar="FILE", type=Path, help="what the caller says (a WAV)")
