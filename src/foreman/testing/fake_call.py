@@ -28,7 +28,7 @@ class CallTimings:
 
     greeting_s: float = 10.0  # for the assistant to start its greeting (it may not greet)
     answer_s: float = 20.0  # for the assistant to start answering once the caller spoke
-    quiet_s: float = 1.2  # of nothing played: the assistant has finished speaking
+    quiet_s: float = 1.0  # of nothing played: the assistant has finished speaking
     longest_s: float = 90.0  # the most the caller listens to in one go
 
 

@@ -24,7 +24,7 @@ from foreman.audio.wav import read_wav, resample_pcm16
 
 # What the fake caller says by default; `caller_sentence.wav` in this package is this sentence
 # as espeak-ng speaks it at 8 kHz (for machines with no synthesizer).
-CALLER_SENTENCE = "Hello, this is a test call. What can you do for me?"
+CALLER_SENTENCE = "Hello, can you hear me?"
 CALLER_SENTENCE_WAV = "caller_sentence.wav"
 
 
