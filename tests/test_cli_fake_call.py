@@ -206,3 +206,28 @@ async def test_a_server_without_twilio_settings_answers_503_and_fake_call_says_h
     )
     assert "  [twilio]" in hint and f'  public_url = "{url}"' in hint
     assert any("auth_token = " in line for line in hint)
+
+
+async def test_a_model_that_cannot_be_reached_ends_the_call_and_the_record_says_why(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dead = f"ws://127.0.0.1:{free_port()}/v1/realtime"
+    twilio = {"public_url": "https://voice.example.com", "auth_token": TOKEN}
+    config = tmp_path / "foreman.toml"
+    config.write_text(f'[twilio]\npublic_url = "{twilio["public_url"]}"\nauth_token = "{TOKEN}"\n')
+    app = create_app(settings_from_dict({"realtime": {"endpoint": dead}, "twilio": twilio}))
+    async with serve_app(app) as url:
+        code = await asyncio.to_thread(
+            main, ["fake-call", "--config", str(config), "--server", url]
+        )
+    captured = capsys.readouterr()
+    assert code == 1
+    assert re.fullmatch(
+        r"call CA[0-9a-f]{32}: heard 0\.0 s of the assistant; the server recorded: "
+        r"backend failed to start: 127\.0\.0\.1:\d+: connection refused\n",
+        captured.out,
+    ), captured.out
+    assert captured.err == (
+        "foreman fake-call: the assistant did not answer "
+        "(the server ended the call, WebSocket close code 1011)\n"
+    )

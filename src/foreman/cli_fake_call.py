@@ -101,8 +101,16 @@ def cmd_fake_call(args: argparse.Namespace) -> int:
     if args.record is not None:
         args.record.write_bytes(write_wav(ulaw_to_pcm16(result.heard), PHONE_RATE))
     print(_summary(result, reason, args.record))
+    local = settings.twilio.public_url.startswith("http://")
+    for objection in result.objections:
+        if not (local and objection.startswith("stream URL scheme")):  # expected on http
+            print(f"foreman fake-call: Twilio would object: {objection}", file=sys.stderr)
     if not result.answered:
-        why = "the call ended" if result.ended_by_server else "nothing came"
+        why = (
+            f"the server ended the call, WebSocket close code {result.close_code}"
+            if result.ended_by_server
+            else "it said nothing after the caller spoke"
+        )
         print(f"foreman fake-call: the assistant did not answer ({why})", file=sys.stderr)
         return 1
     return 0
@@ -217,7 +225,8 @@ def _refusal(exc: WebhookRefused, server: str) -> FakeCallProblem:
 
 class _RecordWatch:
     """Follows the server's event stream from before the call, for the record it writes
-    when the call ends (`call.recorded`); falls back to `GET /api/calls`."""
+    when the call ends (`call.recorded`) or the reason it refused the stream
+    (`call.refused`); falls back to `GET /api/calls`."""
 
     def __init__(self, client: ForemanClient, call_sid: str) -> None:
         self._client = client
@@ -229,7 +238,7 @@ class _RecordWatch:
         from foreman.client import ClientError
 
         try:
-            async for event in self._client.events(["call.recorded"]):
+            async for event in self._client.events(["call.recorded", "call.refused"]):
                 if event.data.get("call_sid") == self._call_sid:
                     return event.data
         except ClientError as exc:

@@ -40,6 +40,7 @@ class ConversationResult:
     answered: bool  # the assistant spoke after the caller did
     ended_by_server: bool  # the server closed the call before the caller hung up
     close_code: int | None
+    objections: tuple[str, ...] = ()  # what the server did that Twilio would reject, once each
 
     @property
     def heard_s(self) -> float:
@@ -70,6 +71,7 @@ async def converse(
         answered=answered,
         ended_by_server=ended_by_server,
         close_code=caller.close_code,
+        objections=tuple(dict.fromkeys(caller.validation_errors)),
     )
 
 
