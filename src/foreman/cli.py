@@ -17,7 +17,7 @@ import socket
 import sqlite3
 import sys
 
-from foreman import __version__, cli_init
+from foreman import __version__, cli_fake_call, cli_init
 from foreman.client_types import DEFAULT_URL
 from foreman.config import PACKAGED_SOURCE, Settings, is_loopback, load_settings, user_config_dir
 from foreman.exceptions import ConfigError, ForemanError
@@ -259,6 +259,8 @@ def build_parser() -> argparse.ArgumentParser:
     call.add_argument("--purpose", help="what the call is for (goes into the instructions)")
     call.add_argument("--server", help=f"server URL (default $FOREMAN_URL or {DEFAULT_URL})")
     call.set_defaults(func=cmd_call)
+
+    cli_fake_call.register(command)
 
     tui = command("tui", "Terminal UI (planned).")
     tui.set_defaults(func=cmd_tui)

@@ -27,6 +27,7 @@ from foreman.client_types import (
     DEFAULT_URL,
     ApiError,
     ApprovalPrompt,
+    Audio,
     AuditEntry,
     CallList,
     ClientError,
@@ -54,6 +55,7 @@ __all__ = [
     "DEFAULT_URL",
     "ApiError",
     "ApprovalPrompt",
+    "Audio",
     "AuditEntry",
     "CallList",
     "ClientError",
@@ -141,13 +143,15 @@ class ForemanClient:
         """Stop the voice session; stopping a stopped session is fine."""
         return RealtimeStatus.from_json(await self._request("POST", "/api/realtime/stop"))
 
-    async def say(self, text: str) -> AsyncIterator[SayPiece]:
+    async def say(self, text: str, *, audio: bool = False) -> AsyncIterator[SayPiece]:
         """Send a user text turn; yield the reply as it streams: `Delta` and `ToolNotice`
-        pieces, then exactly one `Done` (whose `error` is set if the session ended). Pieces
-        of kinds this client does not know are skipped. ApiError 409 when no session runs.
+        pieces (and `Audio` pieces of the spoken reply when `audio` is true), then exactly
+        one `Done` (whose `error` is set if the session ended). Pieces of kinds this client
+        does not know are skipped. ApiError 409 when no session runs or a turn is running.
 
         To stop early, close the iterator (`contextlib.aclosing`): that ends the request."""
-        async with self._stream("POST", "/api/realtime/say", json={"text": text}) as resp:
+        body: dict[str, Any] = {"text": text, **({"audio": True} if audio else {})}
+        async with self._stream("POST", "/api/realtime/say", json=body) as resp:
             async for line in resp.aiter_lines():
                 piece = read_say_piece(line)
                 if piece is not None:

@@ -16,6 +16,8 @@ not a Python name (`from`) says so in its metadata: `field(metadata=wire("from")
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import dataclasses
 import json
@@ -403,7 +405,40 @@ class Done(SayPiece):
         return self.status == "completed"
 
 
-SAY_PIECES: tuple[type[SayPiece], ...] = (Delta, ToolNotice, Done)
+# The sample rate of each audio format a `say` reply may stream (the Realtime API's: PCM16 is
+# 24 kHz, G.711 is 8 kHz; https://platform.openai.com/docs/api-reference/realtime).
+AUDIO_RATES: Mapping[str, int] = {"pcm16": 24000, "g711_ulaw": 8000, "g711_alaw": 8000}
+
+
+@dataclass(frozen=True)
+class Audio(SayPiece):
+    """A piece of the assistant's spoken reply (only when `say(..., audio=True)` asked for
+    it): `audio` is the raw bytes in `format` (`pcm16` little-endian mono, `g711_ulaw` or
+    `g711_alaw`), at `sample_rate` (None for a format this client does not know)."""
+
+    KEY = "audio"
+    b64: str = field(metadata=wire("audio"), repr=False)
+    format: str = "pcm16"
+
+    @classmethod
+    def from_json(cls, data: object) -> Self:
+        piece = super().from_json(data)
+        try:
+            base64.b64decode(piece.b64, validate=True)
+        except binascii.Error:
+            raise UnexpectedResponse("Audio.audio: not base64") from None
+        return piece
+
+    @property
+    def audio(self) -> bytes:
+        return base64.b64decode(self.b64)
+
+    @property
+    def sample_rate(self) -> int | None:
+        return AUDIO_RATES.get(self.format)
+
+
+SAY_PIECES: tuple[type[SayPiece], ...] = (Delta, ToolNotice, Audio, Done)
 
 
 def read_say_piece(line: str) -> SayPiece | None:

@@ -1,6 +1,6 @@
 """`rt-probe`: a small dev harness for a running `foreman serve`.
 
-    rt-probe status | start [ENDPOINT] [--model M] | stop | say TEXT
+    rt-probe status | start [ENDPOINT] [--model M] | stop | say [--wav FILE] TEXT
 Server URL from --server or $FOREMAN_URL (default http://127.0.0.1:8765); token from
 $FOREMAN_API_TOKEN. `--json` prints the server's JSON. Errors: one line on stderr, exit 1.
 Ctrl-C: a newline, exit 130.
@@ -12,10 +12,13 @@ import argparse
 import asyncio
 import json
 import sys
+from pathlib import Path
 from typing import TextIO
 
+from foreman.audio.wav import pcm16_of, write_wav
 from foreman.client import (
     DEFAULT_URL,
+    Audio,
     ClientError,
     Delta,
     Done,
@@ -52,10 +55,46 @@ def _print_status(st: RealtimeStatus, as_json: bool, out: TextIO) -> None:
         out.writelines(line + "\n" for line in format_status(st))
 
 
-async def say(client: ForemanClient, text: str, as_json: bool, out: TextIO) -> int:
-    """Stream one turn's reply to `out`; 0 when the turn completed, 1 otherwise."""
+class ReplyAudio:
+    """The spoken reply, gathered piece by piece, as PCM16 at the model's rate."""
+
+    def __init__(self) -> None:
+        self.pcm = bytearray()
+        self.rate: int | None = None
+
+    def add(self, piece: Audio) -> None:
+        rate = piece.sample_rate
+        if rate is None:
+            raise ClientError(
+                f"the reply's audio is in a format rt-probe cannot write: {piece.format}"
+            )
+        if self.rate is not None and rate != self.rate:
+            raise ClientError("the reply's audio changed its format part-way")
+        self.rate = rate
+        self.pcm += pcm16_of(piece.audio, piece.format)
+
+    def save(self, path: Path) -> None:
+        """Write the WAV file; ClientError when there is nothing to write or it cannot be."""
+        if self.rate is None:
+            raise ClientError(
+                f"the reply had no audio (is the session's output text only?); {path} not written"
+            )
+        try:
+            path.write_bytes(write_wav(bytes(self.pcm), self.rate))
+        except OSError as exc:
+            raise ClientError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+async def say(
+    client: ForemanClient, text: str, as_json: bool, out: TextIO, wav: Path | None = None
+) -> int:
+    """Stream one turn's reply to `out` (and its audio to the WAV file `wav`); 0 when the
+    turn completed, 1 otherwise."""
     status = "completed"
-    async for piece in client.say(text):
+    audio = ReplyAudio()
+    async for piece in client.say(text, audio=wav is not None):
+        if isinstance(piece, Audio):
+            audio.add(piece)
         if as_json:
             out.write(json.dumps(dict(piece.raw)) + "\n")
         elif isinstance(piece, Delta):
@@ -69,6 +108,8 @@ async def say(client: ForemanClient, text: str, as_json: bool, out: TextIO) -> i
                 raise SessionEnded(f"session ended: {piece.error}")
     if not as_json:
         out.write("\n")
+    if wav is not None:
+        audio.save(wav)
     return 0 if status == "completed" else 1
 
 
@@ -88,7 +129,7 @@ async def run(args: argparse.Namespace, out: TextIO) -> int:
         elif args.command == "stop":
             _print_status(await client.stop_realtime(), args.json, out)
         elif args.command == "say":
-            return await say(client, " ".join(args.text), args.json, out)
+            return await say(client, " ".join(args.text), args.json, out, args.wav)
     return 0
 
 
@@ -114,6 +155,12 @@ def build_parser() -> argparse.ArgumentParser:
     start.add_argument("--out-format", help="audio format: pcm16, g711_ulaw or g711_alaw")
     command("stop", "Stop the voice session (fine when none runs).")
     say_cmd = command("say", "Send a text turn and print the reply as it streams.")
+    say_cmd.add_argument(
+        "--wav",
+        type=Path,
+        metavar="FILE",
+        help="also write the assistant's spoken reply to FILE (WAV, 16-bit mono)",
+    )
     say_cmd.add_argument("text", nargs="+", help="what to say")
     return parser
 

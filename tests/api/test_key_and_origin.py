@@ -84,7 +84,10 @@ def loopback_app() -> object:
         settings_from_dict(
             {
                 "server": {"allowed_hosts": ["foreman.lan"]},
-                "twilio": {"public_url": "https://voice.example.com"},
+                "twilio": {
+                    "public_url": "https://voice.example.com",
+                    "auth_token": "tw-token-for-host-tests",
+                },
             }
         )
     )

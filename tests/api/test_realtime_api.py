@@ -160,7 +160,7 @@ async def test_401_shows_as_last_error_without_the_key() -> None:
             r = await c.post("/api/realtime/start")
             assert r.status_code == 502
             err = (await c.get("/api/realtime/status")).json()["last_error"]
-    assert "HTTP 401" in err and "OPENAI_API_KEY" in err
+    assert "HTTP 401" in err and "the OPENAI_API_KEY `foreman serve` runs with" in err
     assert "sk-test" not in err and "\n" not in err
 
 

@@ -57,8 +57,11 @@ class Stack:
     rest: TwilioRestStandIn
 
 
-def stack_settings(mock_url: str, rest_url: str, **server: object) -> Settings:
-    s = settings_from_dict({"realtime": {"endpoint": mock_url}, "server": dict(server)})
+def stack_settings(
+    mock_url: str, rest_url: str, realtime: dict[str, Any] | None = None, **server: object
+) -> Settings:
+    rt = {"endpoint": mock_url, **(realtime or {})}
+    s = settings_from_dict({"realtime": rt, "server": dict(server)})
     return s.replace(
         twilio=s.twilio.model_copy(
             update={
@@ -73,14 +76,18 @@ def stack_settings(mock_url: str, rest_url: str, **server: object) -> Settings:
 
 
 @contextlib.asynccontextmanager
-async def serve_stack(scenario: Scenario = SCENARIO, **server: object) -> AsyncIterator[Stack]:
-    """The stack on loopback; `server` goes to the `[server]` settings (e.g. `api_token`)."""
+async def serve_stack(
+    scenario: Scenario = SCENARIO, *, realtime: dict[str, Any] | None = None, **server: object
+) -> AsyncIterator[Stack]:
+    """The stack on loopback; `realtime` and `server` go to those settings sections (e.g.
+    `api_token`)."""
     async with (
         MockRealtimeServer(scenario) as mock,
         TwilioRestStandIn(ACCOUNT, TWILIO_TOKEN) as rest,
     ):
         bus = WatchedBus()
-        app = create_app(stack_settings(mock.url, rest.base_url, **server), bus=bus)
+        settings = stack_settings(mock.url, rest.base_url, realtime, **server)
+        app = create_app(settings, bus=bus)
         async with serve_app(app) as url:
             yield Stack(url, app, bus, mock, rest)
 

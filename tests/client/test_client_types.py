@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from foreman import client_types
 from foreman.client import (
     ApiError,
+    Audio,
     CallList,
     ConnectionFailed,
     Delta,
@@ -90,7 +91,7 @@ def test_say_pieces() -> None:
     assert read_say_piece('{"tool": "get_time", "call_id": "c1"}') == ToolNotice("get_time", "c1")
     done = read_say_piece('{"done": true, "transcript": "Hi", "status": "closed", "error": "x"}')
     assert done == Done("Hi", "closed", "x") and isinstance(done, Done) and not done.completed
-    assert read_say_piece('{"audio": "AAAA"}') is None  # a kind this client does not know
+    assert read_say_piece('{"viseme": 3}') is None  # a kind this client does not know
     assert read_say_piece("   ") is None
     with pytest.raises(UnexpectedResponse, match=r"Delta\.delta: expected str"):
         read_say_piece('{"delta": 5}')
@@ -100,12 +101,23 @@ def test_say_pieces() -> None:
 
 def test_a_new_piece_kind_is_one_class(monkeypatch: pytest.MonkeyPatch) -> None:
     @dataclasses.dataclass(frozen=True)
-    class Audio(SayPiece):
-        KEY = "audio"
-        b64: str = dataclasses.field(metadata=wire("audio"))
+    class Viseme(SayPiece):
+        KEY = "viseme"
+        shape: int = dataclasses.field(metadata=wire("viseme"))
 
-    monkeypatch.setattr(client_types, "SAY_PIECES", (*client_types.SAY_PIECES, Audio))
-    assert read_say_piece('{"audio": "AAAA"}') == Audio("AAAA")
+    monkeypatch.setattr(client_types, "SAY_PIECES", (*client_types.SAY_PIECES, Viseme))
+    assert read_say_piece('{"viseme": 3}') == Viseme(3)
+
+
+def test_audio_pieces_carry_bytes_format_and_rate() -> None:
+    pcm = read_say_piece('{"audio": "AAEC", "format": "pcm16"}')
+    assert isinstance(pcm, Audio) and pcm.audio == b"\x00\x01\x02" and pcm.sample_rate == 24000
+    ulaw = read_say_piece('{"audio": "/w==", "format": "g711_ulaw"}')
+    assert isinstance(ulaw, Audio) and ulaw.audio == b"\xff" and ulaw.sample_rate == 8000
+    future = read_say_piece('{"audio": "", "format": "opus"}')
+    assert isinstance(future, Audio) and future.sample_rate is None  # kept; the reader decides
+    with pytest.raises(UnexpectedResponse, match=r"^Audio\.audio: not base64$"):
+        read_say_piece('{"audio": "not base64!", "format": "pcm16"}')
 
 
 @pytest.mark.parametrize(
@@ -160,13 +172,28 @@ def ndjson(*lines: dict[str, Any]) -> bytes:
 async def test_unknown_pieces_are_skipped_mid_stream() -> None:
     body = ndjson(
         {"delta": "Hel"},
-        {"audio": "AAAA", "format": "pcm16"},
+        {"viseme": 3, "at_ms": 20},
         {"delta": "lo", "speaker": "assistant"},
         {"done": True, "transcript": "Hello", "status": "completed", "usage": {}},
     )
     async with client_for(lambda r: httpx.Response(200, content=body)) as client:
         pieces = [p async for p in client.say("hi")]
     assert pieces == [Delta("Hel"), Delta("lo"), Done("Hello", "completed")]
+
+
+async def test_say_asks_for_audio_only_when_told() -> None:
+    bodies: list[object] = []
+    reply = ndjson({"audio": "AAE=", "format": "pcm16"}, {"done": True, "transcript": ""})
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        bodies.append(json.loads(request.content))
+        return httpx.Response(200, content=reply)
+
+    async with client_for(handler) as client:
+        spoken = [p async for p in client.say("hi", audio=True)]
+        [p async for p in client.say("hi")]
+    assert bodies == [{"text": "hi", "audio": True}, {"text": "hi"}]
+    assert isinstance(spoken[0], Audio) and spoken[0].audio == b"\x00\x01"
 
 
 async def test_a_stream_cut_before_done_is_a_connection_failure() -> None:

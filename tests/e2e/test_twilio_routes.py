@@ -8,6 +8,7 @@ import logging
 import httpx
 import pytest
 import websockets
+from pydantic import SecretStr
 from twilio_app import (
     OWNER,
     PUBLIC,
@@ -71,6 +72,36 @@ async def test_signatures_off_is_allowed_with_a_loud_warning(
             headers={"Content-Type": "application/x-www-form-urlencoded"},
         )
         assert r.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("unset", "named"),
+    [
+        ({"auth_token": SecretStr("")}, ["twilio.auth_token (or TWILIO_AUTH_TOKEN)"]),
+        ({"public_url": ""}, ["twilio.public_url"]),
+        (
+            {"auth_token": SecretStr(""), "public_url": ""},
+            ["twilio.auth_token (or TWILIO_AUTH_TOKEN)", "twilio.public_url"],
+        ),
+    ],
+)
+async def test_without_twilio_settings_calls_are_answered_503_naming_them(
+    unset: dict[str, object], named: list[str]
+) -> None:
+    factory = FakeBackendFactory()
+    app = make_app(settings(**unset), factory)
+    async with serve_app(app) as base, httpx.AsyncClient(base_url=base) as http:
+        r = await http.post("/twilio/voice", **signed_post(voice_form(new_call_sid(3))))
+        assert r.status_code == 503 and r.headers["content-type"].startswith("text/plain")
+        assert r.text == (
+            f"phone calls are not configured in this server: set {', '.join(named)} "
+            "(see docs/phone.md)"
+        )
+        with pytest.raises(websockets.InvalidStatus) as err:
+            async with connect(http_to_ws(base) + "/twilio/media", additional_headers=ws_headers()):
+                pass
+        assert err.value.response.status_code == 403
+    assert factory.created == []
 
 
 async def _dial(http: httpx.AsyncClient, n: int, caller: str = "+15550000123") -> dict[str, str]:

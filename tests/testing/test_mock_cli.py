@@ -115,3 +115,10 @@ async def test_cli_reports_a_taken_port() -> None:
         await holder.wait_closed()
     assert proc.returncode == 1
     assert f"cannot listen on 127.0.0.1:{port}" in err.decode()
+
+
+def test_the_default_port_leaves_foreman_serves_free() -> None:
+    from foreman.config import ServerConfig
+    from foreman.testing.mock_realtime.cli import build_parser
+
+    assert build_parser().parse_args([]).port == 9100 != ServerConfig().port

@@ -3,8 +3,10 @@
 Thin: each route checks its input, then hands over to `foreman.phone.bridge`. The app
 factory includes `router` and sets `app.state.twilio = build_phone_services(...)`.
 
-* `POST /twilio/voice`: X-Twilio-Signature over `public_url + /twilio/voice` and every form
-  field (https://www.twilio.com/docs/usage/security); 403 when missing or wrong. Answers
+* `POST /twilio/voice`: 503 naming the settings when this server cannot check Twilio's
+  signatures (no auth token or no public URL). X-Twilio-Signature over
+  `public_url + /twilio/voice` and every form field
+  (https://www.twilio.com/docs/usage/security); 403 when missing or wrong. Answers
   `<Connect><Stream>` TwiML with the caller, the call sid and a single-use stream token.
 * `WS /twilio/media`: the upgrade's signature (over the `wss://` URL from the TwiML; see
   https://www.twilio.com/docs/voice/media-streams) is checked before the socket is accepted
@@ -74,6 +76,15 @@ def _public_base(svc: PhoneServices, headers: Any, fallback: str) -> str:
 @router.post(VOICE_PATH, include_in_schema=False)
 async def voice_webhook(request: Request) -> Response:
     svc = _services(request.app)
+    missing = svc.missing_for_inbound()
+    if missing:
+        log.warning("< %s refused: phone calls need %s", VOICE_PATH, ", ".join(missing))
+        return Response(
+            f"phone calls are not configured in this server: set {', '.join(missing)} "
+            "(see docs/phone.md)",
+            status_code=503,
+            media_type="text/plain",
+        )
     tw = svc.settings.twilio
     body = (await request.body()).decode("utf-8", "replace")
     params: dict[str, str | list[str]] = {}
@@ -167,6 +178,11 @@ async def media_socket(ws: WebSocket) -> None:
         return
     tw = svc.settings.twilio
     signed = False
+    missing = svc.missing_for_inbound()
+    if missing:
+        log.warning("< %s upgrade refused: phone calls need %s", MEDIA_PATH, ", ".join(missing))
+        await ws.close(1008)  # before accept: the client gets HTTP 403
+        return
     if tw.validate_signatures:
         base = _public_base(svc, ws.headers, f"{ws.url.scheme}://{ws.url.netloc}")
         if not validate_ws_upgrade(

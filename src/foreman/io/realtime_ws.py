@@ -85,7 +85,7 @@ async def open_realtime(
     except InvalidStatus as exc:
         status = exc.response.status_code
         hint = {
-            401: "authentication failed: check OPENAI_API_KEY",
+            401: "authentication failed: check the OPENAI_API_KEY `foreman serve` runs with",
             403: "forbidden: the key has no access to this model or project",
             404: "not found: check the endpoint path and the model name",
             429: "rate limited or out of quota",

@@ -93,6 +93,16 @@ class PhoneServices:
             missing.append("twilio REST client")
         return missing
 
+    def missing_for_inbound(self) -> list[str]:
+        """Settings an incoming call needs that are not set: the auth token that checks
+        Twilio's signatures and the public URL they are computed over. None are needed while
+        signature checks are off (local development only)."""
+        tw = self.settings.twilio
+        if not tw.validate_signatures:
+            return []
+        missing = [] if tw.auth_token else ["twilio.auth_token (or TWILIO_AUTH_TOKEN)"]
+        return missing if tw.public_url else [*missing, "twilio.public_url"]
+
     def live_call(self, call_sid: str) -> ConversationSession | None:
         return self.registry.get(call_session_id(call_sid))
 
@@ -123,8 +133,9 @@ def build_phone_services(
         )
     elif not tw.auth_token and not tw.public_url:
         log.info("phone calls are off: set [twilio] public_url, account_sid and TWILIO_AUTH_TOKEN")
-    elif not tw.auth_token:
-        log.warning("[twilio] auth_token is not set: every Twilio request will be refused (403)")
+    elif not tw.auth_token or not tw.public_url:
+        unset = "auth_token (TWILIO_AUTH_TOKEN)" if not tw.auth_token else "public_url"
+        log.warning("[twilio] %s is not set: incoming calls will be answered 503", unset)
     if rest is None and tw.account_sid and tw.auth_token:
         from foreman.io.twilio_rest import TwilioRest
 

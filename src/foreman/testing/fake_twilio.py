@@ -45,7 +45,7 @@ from websockets.exceptions import ConnectionClosed
 
 from foreman.audio.g711 import pcm16_to_ulaw
 from foreman.exceptions import SessionClosed
-from foreman.protocols.twilio.caller import TwilioCallerStream
+from foreman.protocols.twilio.caller import TwilioCallerStream, new_sid
 from foreman.protocols.twilio.messages import (
     Rejected,
     ServerClear,
@@ -55,7 +55,6 @@ from foreman.protocols.twilio.messages import (
 )
 from foreman.protocols.twilio.signature import SIGNATURE_HEADER, compute_signature
 from foreman.testing.fake_twilio_earpiece import TwilioPlayback
-from foreman.testing.twilio_rest_standin import new_sid
 
 FRAME = 160  # bytes of µ-law per 20 ms
 FRAME_S = 0.020
@@ -66,6 +65,15 @@ Signature = str | None | Literal["valid"]
 
 class FakeCallError(RuntimeError):
     """The fake call could not proceed (webhook refused, bad TwiML, socket closed)."""
+
+
+class WebhookRefused(FakeCallError):
+    """The voice webhook answered an HTTP error: `status`, and `text` as the server sent it."""
+
+    def __init__(self, status: int, text: str) -> None:
+        super().__init__(f"voice webhook answered {status}: {text[:200]!r}")
+        self.status = status
+        self.text = text
 
 
 class FakeTwilioCaller:
@@ -150,13 +158,11 @@ class FakeTwilioCaller:
             return await http.post(self.server_http + "/twilio/voice", data=form, headers=headers)
 
     async def dial(self) -> None:
-        """Place the call: webhook, then the media stream. Raises FakeCallError if the server
-        refuses the webhook or answers TwiML without `<Connect><Stream>`."""
+        """Place the call: webhook, then the media stream. Raises WebhookRefused if the server
+        refuses the webhook, FakeCallError if its TwiML has no `<Connect><Stream>`."""
         response = await self.post_voice_webhook()
         if response.status_code != 200:
-            raise FakeCallError(
-                f"voice webhook answered {response.status_code}: {response.text[:200]!r}"
-            )
+            raise WebhookRefused(response.status_code, response.text)
         content_type = response.headers.get("content-type", "").split(";")[0].strip()
         if content_type not in ("text/xml", "application/xml"):
             # Twilio reads a text/plain body aloud and hangs up.
@@ -401,6 +407,26 @@ class FakeTwilioCaller:
         """Wait until the media socket is closed (by either side)."""
         async with asyncio.timeout(timeout):
             await self._closed.wait()
+
+    async def wait_until(
+        self,
+        predicate: Callable[[], bool],
+        timeout: float | None,  # noqa: ASYNC109 - a deadline, applied with asyncio.timeout
+    ) -> None:
+        """Wait until `predicate()` holds; it is checked whenever a message arrives, a frame
+        plays or the socket closes. TimeoutError after `timeout` seconds (None: no limit)."""
+        async with asyncio.timeout(timeout), self._changed:
+            await self._changed.wait_for(predicate)
+
+    @property
+    def closed(self) -> bool:
+        """The media socket is closed (by either side)."""
+        return self._closed.is_set()
+
+    @property
+    def playing(self) -> bool:
+        """Server audio is queued or being played."""
+        return self._playback.playing
 
     @property
     def played_ms(self) -> float:

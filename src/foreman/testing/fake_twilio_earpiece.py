@@ -46,6 +46,11 @@ class TwilioPlayback:
         """Audio received and not yet played (the frame being played excluded)."""
         return self._queued_bytes
 
+    @property
+    def playing(self) -> bool:
+        """Audio is queued or a frame is being played."""
+        return self._queued_bytes > 0 or self._inflight_bytes > 0
+
     def add_audio(self, audio: bytes) -> None:
         if audio:
             self._queue.append(audio)

@@ -1,7 +1,9 @@
-"""Real synthesized speech for tests, benchmarks and the mock server.
+"""Real synthesized speech for tests, benchmarks, the mock server and `foreman fake-call`.
 
 espeak-ng (Debian package) renders text to a WAV at 22050 Hz; it is resampled in code to the
 rate asked for. Results are cached per (text, rate, voice) for the life of the process.
+`speak` falls back to flite; `caller_sentence` to a recording shipped in this package, so a
+fake caller can always say something.
 """
 
 from __future__ import annotations
@@ -10,10 +12,20 @@ import functools
 import io
 import shutil
 import subprocess
+import tempfile
 import wave
+from importlib import resources
+from pathlib import Path
 
 import numpy as np
 import soxr
+
+from foreman.audio.wav import read_wav, resample_pcm16
+
+# What the fake caller says by default; `caller_sentence.wav` in this package is this sentence
+# as espeak-ng speaks it at 8 kHz (for machines with no synthesizer).
+CALLER_SENTENCE = "Hello, can you hear me?"
+CALLER_SENTENCE_WAV = "caller_sentence.wav"
 
 
 class SpeechUnavailable(RuntimeError):
@@ -52,3 +64,35 @@ def tone(freq_hz: float, ms: int, sample_rate: int = 24000, amplitude: int = 800
     n = sample_rate * ms // 1000
     t = np.arange(n) / sample_rate
     return (amplitude * np.sin(2 * np.pi * freq_hz * t)).astype("<i2").tobytes()
+
+
+def have_flite() -> bool:
+    return shutil.which("flite") is not None
+
+
+def speak(text: str, sample_rate: int = 8000) -> bytes:
+    """PCM16 LE mono speech for `text`: espeak-ng, else flite. Raises SpeechUnavailable."""
+    if have_espeak():
+        return synthesize(text, sample_rate)
+    exe = shutil.which("flite")
+    if exe is None:
+        raise SpeechUnavailable("neither espeak-ng nor flite is installed")
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "speech.wav"
+        subprocess.run(
+            [exe, "-t", text, "-o", str(out)], check=True, capture_output=True, timeout=30
+        )
+        pcm, rate = read_wav(out.read_bytes())
+    return resample_pcm16(pcm, rate, sample_rate)
+
+
+def caller_sentence(sample_rate: int = 8000) -> bytes:
+    """`CALLER_SENTENCE` as PCM16 LE mono: synthesized when a synthesizer is installed, else
+    the recording shipped with this package."""
+    try:
+        return speak(CALLER_SENTENCE, sample_rate)
+    except SpeechUnavailable:
+        pass
+    data = resources.files("foreman.testing").joinpath(CALLER_SENTENCE_WAV).read_bytes()
+    pcm, rate = read_wav(data)
+    return resample_pcm16(pcm, rate, sample_rate)

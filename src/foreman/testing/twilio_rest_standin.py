@@ -23,10 +23,11 @@ import asyncio
 import base64
 import binascii
 import hmac
-import secrets
 from collections.abc import Callable, Coroutine
 from email.utils import formatdate
 from typing import Any, Literal
+
+from foreman.protocols.twilio.caller import new_sid
 
 try:
     from aiohttp import web
@@ -35,15 +36,12 @@ except ImportError as exc:  # an optional extra: say how to get it
         "the Twilio REST stand-in needs aiohttp: install Foreman with its 'testing' extra"
     ) from exc
 
+__all__ = ["TwilioRestStandIn", "new_sid"]
+
 Kind = Literal["call", "message", "hangup"]
 HangupHook = Callable[[], Coroutine[Any, Any, None]]
 
 API = "/2010-04-01/Accounts/{account}"
-
-
-def new_sid(prefix: str) -> str:
-    """A Twilio-shaped sid: two letters and 32 hex digits."""
-    return prefix + secrets.token_hex(16)
 
 
 def _error(status: int, code: int, message: str) -> web.Response:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import binascii
 import json
+import secrets
 from collections import Counter
 from json.encoder import encode_basestring_ascii
 from typing import Any
@@ -294,3 +295,9 @@ class TwilioCallerStream(Endpoint):
 
 
 __all__ = ["BINARY_FRAME", "CALLER_COUNTER_NAMES", "INVALID_MESSAGE", "TwilioCallerStream"]
+
+
+def new_sid(prefix: str) -> str:
+    """A Twilio-shaped sid: `prefix` (`CA` a call, `MZ` a stream, `SM` a message) and 32
+    hex digits (https://www.twilio.com/docs/glossary/what-is-a-sid)."""
+    return prefix + secrets.token_hex(16)

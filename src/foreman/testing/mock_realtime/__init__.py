@@ -7,7 +7,7 @@
         ... connect a client to mock.url ...
         await mock.wait_for_client_event("response.create")
 
-Run it standalone with `foreman mock-realtime --port 8765 [--scenario FILE] [--api-key KEY]`
+Run it standalone with `foreman mock-realtime --port 9100 [--scenario FILE] [--api-key KEY]`
 (or `python -m foreman.testing.mock_realtime.cli`); pytest users add
 `pytest_plugins = ["foreman.testing.pytest_plugin"]` and take the `mock_realtime` fixture.
 

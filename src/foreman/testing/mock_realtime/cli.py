@@ -1,7 +1,8 @@
 """`foreman mock-realtime`: run the mock Realtime server until SIGINT/SIGTERM.
 
 Prints the WebSocket URL on the first line of stdout (flushed), so scripts and tests can read
-it, e.g. `ws://127.0.0.1:8765/v1/realtime`.
+it, e.g. `ws://127.0.0.1:9100/v1/realtime`. The default port is 9100, beside `foreman serve`'s
+8765.
 """
 
 from __future__ import annotations
@@ -22,7 +23,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Mock OpenAI Realtime server (GA protocol) for tests and local runs.",
     )
     p.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8765, help="TCP port; 0 picks a free one")
+    # Not 8765: that is `foreman serve`'s, and the two run side by side.
+    p.add_argument(
+        "--port", type=int, default=9100, help="TCP port (default 9100); 0 picks a free one"
+    )
     p.add_argument("--scenario", metavar="FILE", help="scenario file (JSON or TOML)")
     p.add_argument("--api-key", help="require 'Authorization: Bearer KEY' (HTTP 401 otherwise)")
     faults = p.add_argument_group("faults")
