@@ -1,12 +1,11 @@
 """`ForemanApp`: the owner's console over a running `foreman serve`.
 
-Two workers keep it current. The link reads the event stream; once the server has
-subscribed it, the state is read (status, calls, approvals, wake), so nothing that happens
-from then on is missed. When the stream breaks, the no-server screen comes up and the link
-retries; when it is back, the state is read again (what was said meanwhile is gone: the
-transcript says so). The refresher reads the parts of the state the model asks for (after
-a lost event, a call starting, the mode changing), one read after another, so an event that
-comes during a read gets a read of its own.
+Two workers keep it current, both running the `ServerLink` (link.py). One follows the event
+stream; once the server has subscribed it, the state is read (status, calls, approvals,
+wake), so nothing that happens from then on is missed. When the stream breaks, the
+no-server screen comes up and the link retries; when it is back, the state is read again
+(what was said meanwhile is gone: the transcript says so). The other reads the parts of the
+state the model asks for (after a lost event, a call starting, the mode changing).
 
 Everything the owner does goes through `ForemanClient`; endpoints a server does not have
 yet (text chat, the wake sentinel) answer 404, which the console shows as "not available on
@@ -16,7 +15,6 @@ this server".
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable, Sequence
 from typing import ClassVar
 
@@ -24,17 +22,14 @@ from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
-from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import Footer
 
 from foreman.client import (
     ApiError,
     ClientError,
-    ConnectionFailed,
     Delta,
     Done,
-    Event,
     ForemanClient,
     SayPiece,
     ToolNotice,
@@ -42,11 +37,10 @@ from foreman.client import (
 from foreman.clock import Clock, SystemClock
 from foreman.tui import render
 from foreman.tui.approval import ApprovalScreen
+from foreman.tui.link import RETRY_DELAYS, ServerLink
 from foreman.tui.model import OWNER, ConsoleState, Refresh
 from foreman.tui.screens import ConfirmScreen, HelpScreen, OfflineScreen, PlaceCallScreen
 from foreman.tui.widgets import ChatInput, LogPane, SessionList, StatusHeader, TranscriptView
-
-RETRY_DELAYS = (0.5, 1.0, 2.0, 3.0, 5.0)  # seconds between attempts; the last one repeats
 
 # What the owner does on the main screen: off while a prompt or a dialog is on top.
 MAIN_ONLY = frozenset(
@@ -82,19 +76,6 @@ class ForemanApp(App[None]):
     show_log: reactive[bool] = reactive(False, init=False)
     selected: reactive[str] = reactive(OWNER, init=False)  # the conversation on show
 
-    class LinkOpened(Message):
-        """The event stream is subscribed."""
-
-    class LinkLost(Message):
-        def __init__(self, error: str) -> None:
-            super().__init__()
-            self.error = error
-
-    class ServerEvent(Message):
-        def __init__(self, event: Event) -> None:
-            super().__init__()
-            self.event = event
-
     def __init__(
         self,
         client: ForemanClient,
@@ -106,11 +87,9 @@ class ForemanApp(App[None]):
         self.client = client
         self.model = ConsoleState()
         self._clock = clock or SystemClock()
-        self._delays = tuple(retry_delays)
-        self._attempts = 0
-        self._retry_now = asyncio.Event()
-        self._wanted = Refresh.NONE
-        self._refresh_due = asyncio.Event()
+        self.link = ServerLink(
+            client, self.model, self._clock, self.post_message, retry_delays=retry_delays
+        )
         self._change = asyncio.Event()
         self._approvals: ApprovalScreen | None = None
         self._put_away: set[str] = set()
@@ -136,8 +115,8 @@ class ForemanApp(App[None]):
         self._sessions.focus()
         self._draw()
         self.set_interval(1.0, self._draw_header)
-        self.run_link()
-        self.run_refresher()
+        self.follow_server()
+        self.refresh_state()
 
     async def on_unmount(self) -> None:
         await self.client.aclose()
@@ -168,26 +147,24 @@ class ForemanApp(App[None]):
 
     # --- the link to the server -------------------------------------------------------------
     @work(group="link", exclusive=True)
-    async def run_link(self) -> None:
-        while True:
-            try:
-                async for event in self.client.events(on_open=self._opened):
-                    self.post_message(self.ServerEvent(event))
-                raise ConnectionFailed(f"foreman at {self.client.base_url} closed the stream")
-            except ClientError as exc:
-                self.post_message(self.LinkLost(str(exc)))
-            delay = self._delays[min(self._attempts, len(self._delays) - 1)]
-            self._retry_now.clear()
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(delay):
-                    await self._retry_now.wait()
+    async def follow_server(self) -> None:
+        await self.link.follow()
 
-    def _opened(self) -> None:
-        self.post_message(self.LinkOpened())
+    @work(group="refresh", exclusive=True)
+    async def refresh_state(self) -> None:
+        await self.link.refresh(self._state_read)
 
-    def on_foreman_app_link_opened(self, _: LinkOpened) -> None:
-        reconnected = self._attempts > 0
-        self._attempts = 0
+    def _state_read(self, error: str | None) -> None:
+        if error:
+            self._write_log(error)
+        self._draw()
+
+    def want(self, parts: Refresh) -> None:
+        """Read these parts of the server's state again (soon, once)."""
+        self.link.want(parts)
+
+    def on_server_link_opened(self, _: ServerLink.Opened) -> None:
+        reconnected = self.model.error is not None
         self.model.opened()
         self._write_log("connected to " + self.client.base_url)
         if reconnected:
@@ -202,20 +179,19 @@ class ForemanApp(App[None]):
         self.want(Refresh.ALL)
         self._draw()
 
-    def on_foreman_app_link_lost(self, message: LinkLost) -> None:
-        self._attempts += 1
+    def on_server_link_lost(self, message: ServerLink.Lost) -> None:
         self.model.lost(message.error)
         self._write_log(f"no server: {message.error}")
         if self._offline is None:
             self._offline = OfflineScreen(self.client.base_url)
             self.push_screen(self._offline)
-        self._offline.failed(message.error, self._attempts)
+        self._offline.failed(message.error, self.link.attempts)
         self._draw()
 
     def on_offline_screen_retry_now(self, _: OfflineScreen.RetryNow) -> None:
-        self._retry_now.set()
+        self.link.retry_now()
 
-    def on_foreman_app_server_event(self, message: ServerEvent) -> None:
+    def on_server_link_received(self, message: ServerLink.Received) -> None:
         event = message.event
         self._write_log(render.event_line(event))
         if event.kind == "events.dropped":
@@ -223,46 +199,6 @@ class ForemanApp(App[None]):
             self._write_log(f"missed {lost} events: reading the state again")
         self.want(self.model.apply(event, self._clock.monotonic()))
         self._draw()
-
-    # --- reading state --------------------------------------------------------------------------
-    def want(self, parts: Refresh) -> None:
-        """Read these parts of the server's state again (soon, once)."""
-        if parts:
-            self._wanted |= parts
-            self._refresh_due.set()
-
-    @work(group="refresh", exclusive=True)
-    async def run_refresher(self) -> None:
-        while True:
-            await self._refresh_due.wait()
-            self._refresh_due.clear()
-            parts, self._wanted = self._wanted, Refresh.NONE
-            try:
-                await self._read(parts)
-            except ClientError as exc:
-                self._write_log(f"could not read the state: {exc}")  # the link notices outages
-            self._draw()
-
-    async def _read(self, parts: Refresh) -> None:
-        client, model = self.client, self.model
-        if Refresh.STATUS in parts:
-            model.set_status(await client.realtime_status())
-        if Refresh.CALLS in parts:
-            try:
-                model.set_calls(await client.calls())
-            except ApiError as exc:  # 503: the phone bridge is off on this server
-                self._write_log(f"calls: {exc}")
-        if Refresh.APPROVALS in parts:
-            asked_at = model.approval_events
-            prompts = await client.approvals()
-            model.set_approvals(prompts, self._clock.monotonic(), asked_at)
-        if Refresh.WAKE in parts:
-            try:
-                model.set_wake(await client.wake_status())
-            except ApiError as exc:
-                if exc.status != 404:
-                    raise
-                model.set_wake(None)
 
     # --- drawing ------------------------------------------------------------------------------
     def _draw(self) -> None:

@@ -197,11 +197,12 @@ def arguments_text(arguments: Any) -> Text:
     for i, (key, value) in enumerate(arguments.items()):
         if i:
             out.append("\n")
-        key_text = visible(str(key).ljust(width))
+        body = value if isinstance(value, str) else _json(value)
+        block = "\n" in body or len(body) > 60
+        key_text = visible(str(key) if block else str(key).ljust(width))
         key_text.stylize("bold cyan")
         out.append_text(key_text)
-        body = value if isinstance(value, str) else _json(value)
-        if "\n" in body or len(body) > 60:
+        if block:
             for line in body.split("\n"):
                 out.append("\n  │ ", style="dim")
                 out.append_text(visible(line))
