@@ -85,12 +85,12 @@ class TranscriptView(VerticalScroll):
         yield self._body
 
     def show(self, conv: Conversation) -> None:
+        self.border_title = render.conversation_label(conv).plain  # live or not: may change
         drawn = (conv.key, conv.transcript.version)
         if drawn == self._drawn:
             return
         following = self._drawn is None or self._drawn[0] != conv.key or self.is_vertical_scroll_end
         self._drawn = drawn
-        self.border_title = render.conversation_label(conv).plain
         self._text = render.transcript_text(conv)
         self._body.update(self._text)
         if following:
