@@ -1,4 +1,4 @@
-"""`foreman` command line: serve, init, mock-realtime, call, tui.
+"""`foreman` command line: serve, init, mock-realtime, call, fake-call, tui.
 
 Errors print one line and exit non-zero (2 for a setting to fix); tracebacks are for bugs,
 not for bad input. `--config` and `--log-level` go before or after the command.
@@ -22,6 +22,7 @@ from foreman.client_types import DEFAULT_URL
 from foreman.config import PACKAGED_SOURCE, Settings, is_loopback, load_settings, user_config_dir
 from foreman.exceptions import ConfigError, ForemanError
 from foreman.io.realtime_ws import needs_api_key
+from foreman.tui import command as tui_command
 
 log = logging.getLogger("foreman")
 
@@ -187,11 +188,6 @@ def cmd_call(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_tui(args: argparse.Namespace) -> int:
-    print("foreman tui: the Textual TUI is not built yet (planned); use rt-probe meanwhile")
-    return 2
-
-
 def _port(text: str) -> int:
     try:
         port = int(text)
@@ -261,9 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
     call.set_defaults(func=cmd_call)
 
     cli_fake_call.register(command)
-
-    tui = command("tui", "Terminal UI (planned).")
-    tui.set_defaults(func=cmd_tui)
+    tui_command.register(command)
     return parser
 
 

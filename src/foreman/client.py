@@ -5,6 +5,9 @@
         async for piece in foreman.say("hello"):
             ...  # Delta pieces and ToolNotices, then one Done
 
+Endpoints a server may not have yet (text chat, the wake sentinel) are written to their
+documented contracts; an older server answers them with ApiError 404.
+
 Results are the frozen records of `foreman.client_types`: fields the server adds later are
 ignored (and kept in `.raw`), so an older client keeps working against a newer server.
 Every failure is a `ClientError` whose message is one line fit to show a person; the client
@@ -16,8 +19,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import AsyncIterator, Mapping, Sequence
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from typing import Any, cast
 
 import httpx
 import httpx_sse
@@ -30,12 +33,14 @@ from foreman.client_types import (
     Audio,
     AuditEntry,
     CallList,
+    ChatReply,
     ClientError,
     ConnectionFailed,
     Delta,
     Done,
     Event,
     FinishedCall,
+    HangUp,
     Health,
     LiveCall,
     PlacedCall,
@@ -47,7 +52,9 @@ from foreman.client_types import (
     ToolNotice,
     Unauthorized,
     UnexpectedResponse,
+    WakeStatus,
     one_line,
+    read_chat_event,
     read_say_piece,
 )
 
@@ -58,6 +65,7 @@ __all__ = [
     "Audio",
     "AuditEntry",
     "CallList",
+    "ChatReply",
     "ClientError",
     "ConnectionFailed",
     "Delta",
@@ -65,6 +73,7 @@ __all__ = [
     "Event",
     "FinishedCall",
     "ForemanClient",
+    "HangUp",
     "Health",
     "LiveCall",
     "PlacedCall",
@@ -76,6 +85,7 @@ __all__ = [
     "ToolNotice",
     "Unauthorized",
     "UnexpectedResponse",
+    "WakeStatus",
 ]
 
 
@@ -193,18 +203,78 @@ class ForemanClient:
         body = {"to": to, **({"purpose": purpose} if purpose else {})}
         return PlacedCall.from_json(await self._request("POST", "/api/calls", json=body))
 
-    async def events(self, kinds: Sequence[str] | None = None) -> AsyncIterator[Event]:
+    async def hang_up_call(self, call_sid: str) -> HangUp:
+        """End a live call now. ApiError 404 when no call with that sid is live (or the
+        server cannot hang up calls)."""
+        return HangUp.from_json(await self._request("POST", f"/api/calls/{call_sid}/hangup"))
+
+    async def events(
+        self,
+        kinds: Sequence[str] | None = None,
+        *,
+        on_open: Callable[[], object] | None = None,
+    ) -> AsyncIterator[Event]:
         """Everything on the server's event bus as it happens, until the server closes the
         stream. `kinds` are prefixes (`"approval."` keeps approval events only). A reader
-        that falls behind gets an `events.dropped` event saying how many it lost."""
+        that falls behind gets an `events.dropped` event saying how many it lost.
+
+        `on_open` is called once the server has subscribed this stream (its first bytes
+        arrived): state read after that misses nothing, whatever happens next comes here."""
         params = {"kind": list(kinds)} if kinds else None
         headers = {"Accept": "text/event-stream"}
         async with self._stream("GET", "/api/events", params=params, headers=headers) as resp:
+            source = _OnFirstBytes(resp, on_open) if on_open is not None else resp
             try:
-                async for sse in httpx_sse.EventSource(resp).aiter_sse():
+                async for sse in httpx_sse.EventSource(cast(httpx.Response, source)).aiter_sse():
                     yield Event.from_json(_json(sse.data, "event"))
             except httpx_sse.SSEError as exc:
                 raise UnexpectedResponse(f"events: {one_line(str(exc))}") from None
+
+    # --- text chat ------------------------------------------------------------------------
+    async def chat(self, message: str, conversation_id: str | None = None) -> ChatReply:
+        """One chat turn, answered whole. Without `conversation_id` it continues the owner's
+        current conversation. ApiError 404 when the server has no text chat."""
+        body = _chat_body(message, conversation_id)
+        return ChatReply.from_json(await self._request("POST", "/api/chat", json=body))
+
+    async def chat_stream(
+        self, message: str, conversation_id: str | None = None
+    ) -> AsyncIterator[SayPiece]:
+        """One chat turn, streamed: `Delta` and `ToolNotice` pieces, then exactly one `Done`
+        (its `conversation_id` set; `error` set when the turn failed). ApiError 404 when the
+        server has no text chat. Close the iterator to stop early."""
+        body = _chat_body(message, conversation_id)
+        headers = {"Accept": "text/event-stream"}
+        async with self._stream("POST", "/api/chat/stream", json=body, headers=headers) as resp:
+            try:
+                async for sse in httpx_sse.EventSource(resp).aiter_sse():
+                    piece = read_chat_event(sse.event if sse.event != "message" else "", sse.data)
+                    if piece is not None:
+                        yield piece
+                        if isinstance(piece, Done):
+                            return
+            except httpx_sse.SSEError as exc:
+                raise UnexpectedResponse(f"chat: {one_line(str(exc))}") from None
+        raise ConnectionFailed(f"foreman at {self.base_url} ended the reply before it was done")
+
+    # --- the wake sentinel --------------------------------------------------------------------
+    async def wake_status(self) -> WakeStatus:
+        """ApiError 404 when the server has no wake sentinel."""
+        return WakeStatus.from_json(await self._request("GET", "/api/wake/status"))
+
+    async def enable_wake(self) -> WakeStatus:
+        return await self._wake_switch("enable")
+
+    async def disable_wake(self) -> WakeStatus:
+        return await self._wake_switch("disable")
+
+    async def _wake_switch(self, verb: str) -> WakeStatus:
+        data = await self._request("POST", f"/api/wake/{verb}")
+        # The answer may be the status itself or carry it under "wake"; re-read otherwise.
+        for candidate in (data, data.get("wake")):
+            if isinstance(candidate, Mapping) and "enabled" in candidate:
+                return WakeStatus.from_json(candidate)
+        return await self.wake_status()
 
     # --- plumbing -------------------------------------------------------------------------
     async def _request(self, method: str, path: str, **kwargs: Any) -> Mapping[str, Any]:
@@ -260,6 +330,34 @@ class ForemanClient:
             )
             return Unauthorized(401, detail, f"HTTP 401: foreman at {self.base_url} {hint}")
         return ApiError(resp.status_code, detail)
+
+
+class _OnFirstBytes:
+    """A streaming response as `httpx_sse.EventSource` reads it (headers, text), calling
+    `on_open` when the first text arrives: the server writes a comment as soon as it has
+    subscribed the stream, before any event."""
+
+    def __init__(self, resp: httpx.Response, on_open: Callable[[], object]) -> None:
+        self._resp = resp
+        self._on_open: Callable[[], object] | None = on_open
+
+    @property
+    def headers(self) -> httpx.Headers:
+        return self._resp.headers
+
+    async def aiter_text(self) -> AsyncIterator[str]:
+        async for text in self._resp.aiter_text():
+            if self._on_open is not None:
+                on_open, self._on_open = self._on_open, None
+                on_open()
+            yield text
+
+
+def _chat_body(message: str, conversation_id: str | None) -> dict[str, Any]:
+    body: dict[str, Any] = {"message": message}
+    if conversation_id is not None:
+        body["conversation_id"] = conversation_id
+    return body
 
 
 def _json(text: str, what: str) -> Any:

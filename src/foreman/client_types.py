@@ -304,12 +304,16 @@ class AuditEntry(Record):
 
 @dataclass(frozen=True)
 class LiveCall(Record):
-    """A phone call in progress."""
+    """A phone call in progress. `session_id` is the one its events carry; `caller_name` is
+    set when the number belongs to the owner or a known contact."""
 
     call_sid: str
+    session_id: str = ""
     direction: str = ""
     from_: str = field(default="", metadata=wire("from"))
     to: str = ""
+    caller: str = ""
+    caller_name: str | None = None
     stream_sid: str = ""
     role: str = ""
     verified: bool = False
@@ -348,6 +352,38 @@ class PlacedCall(Record):
     to: str
     purpose: str = ""
     status: str = ""
+
+
+@dataclass(frozen=True)
+class HangUp(Record):
+    """A live call whose hang-up is under way; `session.ended` follows on the event stream."""
+
+    call_sid: str
+    status: str = ""
+
+
+@dataclass(frozen=True)
+class WakeStatus(Record):
+    """The wake-phrase sentinel (`/api/wake/status`). `last_trigger` is the server's object
+    for the last wake-up (its time and the text heard), None before the first."""
+
+    enabled: bool
+    listening: bool = False
+    detector: str = ""
+    device: str | None = None
+    last_trigger: Any = None
+    triggers: int = 0
+    false_starts: int = 0
+
+
+@dataclass(frozen=True)
+class ChatReply(Record):
+    """The answer to one chat message: the conversation it went into, the assistant's reply
+    and the tools it called (as the server describes them)."""
+
+    conversation_id: str
+    reply: str = ""
+    tool_calls: tuple[Any, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -399,6 +435,7 @@ class Done(SayPiece):
     transcript: str = ""
     status: str = "completed"
     error: str | None = None
+    conversation_id: str | None = None  # chat replies: the conversation the turn went into
 
     @property
     def completed(self) -> bool:
@@ -454,4 +491,29 @@ def read_say_piece(line: str) -> SayPiece | None:
     for kind in SAY_PIECES:
         if kind.KEY in data:
             return kind.from_json(data)
+    return None
+
+
+def read_chat_event(name: str, data: str) -> SayPiece | None:
+    """The piece one server-sent event of a chat stream carries: `delta` ({"delta"} or
+    {"text"}), `tool` ({"tool"} or {"name"}, `call_id`), `done` ({"reply"} or
+    {"transcript"}, `conversation_id`), `error` ({"message"} or {"detail"}: a failed `Done`).
+    None for kinds not known here."""
+    try:
+        body = json.loads(data) if data.strip() else {}
+    except ValueError:
+        raise UnexpectedResponse(f"chat: not JSON: {one_line(data, 60)!r}") from None
+    if not isinstance(body, Mapping):
+        raise UnexpectedResponse(f"chat: expected a JSON object, got {_show(body)}")
+    kind = name or next((k for k in ("delta", "tool", "done", "error") if k in body), "")
+    if kind == "delta":
+        return Delta.from_json({**body, "delta": body.get("delta", body.get("text", ""))})
+    if kind in ("tool", "tool_call"):
+        return ToolNotice.from_json({**body, "tool": body.get("tool", body.get("name", ""))})
+    if kind == "done":
+        text = body.get("reply", body.get("transcript", ""))
+        return Done.from_json({**body, "transcript": text if isinstance(text, str) else ""})
+    if kind == "error":
+        reason = body.get("message", body.get("detail", "the chat turn failed"))
+        return Done(status="failed", error=describe_detail(reason), raw=dict(body))
     return None

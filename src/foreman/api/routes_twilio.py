@@ -14,6 +14,8 @@ factory includes `router` and sets `app.state.twilio = build_phone_services(...)
   session is opened.
 * `POST /api/calls {to, purpose?}`: places a call through Twilio REST whose TwiML streams
   back here; `GET /api/calls` lists live calls and recent records.
+* `POST /api/calls/{call_sid}/hangup`: ends a live call now (Twilio REST, then the stream);
+  404 when no call with that sid is live.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import secrets
 from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
-from fastapi import APIRouter, HTTPException, Request, Response, WebSocket
+from fastapi import APIRouter, HTTPException, Path, Request, Response, WebSocket
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
@@ -51,6 +53,7 @@ VOICE_PATH = "/twilio/voice"
 MEDIA_PATH = "/twilio/media"
 SIGNATURE_HEADER = "x-twilio-signature"
 E164 = r"^\+[1-9][0-9]{6,14}$"
+CALL_SID = r"^CA[0-9A-Za-z]{1,64}$"
 
 
 def _services(app: Any) -> PhoneServices:
@@ -244,3 +247,23 @@ async def list_calls(request: Request) -> dict[str, Any]:
         "active": [s.status() for s in svc.registry.of_channel(Channel.PHONE)],
         "recent": await svc.records.recent(50),
     }
+
+
+@router.post(
+    "/api/calls/{call_sid}/hangup",
+    status_code=202,
+    responses={404: {"description": "no live call with this sid"}},
+)
+async def hang_up_call(
+    call_sid: Annotated[str, Path(pattern=CALL_SID, description="the call's Twilio CallSid")],
+    request: Request,
+) -> dict[str, str]:
+    """End a live call now, without a goodbye: Twilio REST completes the call, then the
+    stream closes. Answers once the hang-up is under way; `session.ended` and
+    `call.recorded` follow on the event stream."""
+    svc = _services(request.app)
+    session = svc.live_call(call_sid)
+    if session is None or not session.active:
+        raise HTTPException(404, f"no live call with sid {call_sid!r}")
+    await session.hang_up_now("hung up by the owner")
+    return {"call_sid": call_sid, "status": "hanging up"}

@@ -16,16 +16,29 @@ import uvicorn
 
 
 @contextlib.asynccontextmanager
-async def serve_app(app: Any, host: str = "127.0.0.1") -> AsyncIterator[str]:
-    """Yield the base URL (http://host:port) while `app` is served; shut down cleanly."""
+async def serve_app(
+    app: Any, host: str = "127.0.0.1", port: int = 0, *, grace_s: float | None = None
+) -> AsyncIterator[str]:
+    """Yield the base URL (http://host:port) while `app` is served; shut down cleanly.
+
+    `port` 0 picks a free one; give the port of an earlier run to serve "the same server"
+    again (a restart, as clients see it). Shutting down waits for open requests to finish;
+    with `grace_s` it cuts those still open after that many seconds (an event stream never
+    finishes by itself), as a server that goes away does."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, 0))
+    sock.bind((host, port))
     sock.listen(512)
     sock.setblocking(False)
     port = sock.getsockname()[1]
     config = uvicorn.Config(
-        app, ws="websockets-sansio", log_level="warning", lifespan="on", access_log=False
+        app,
+        ws="websockets-sansio",
+        log_level="warning",
+        lifespan="on",
+        access_log=False,
+        # Annotated as int, used as a timeout for asyncio.wait_for: a float works.
+        timeout_graceful_shutdown=grace_s,  # type: ignore[arg-type]
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]), name="uvicorn")

@@ -1,0 +1,120 @@
+"""The console's controls against the real server: voice on and off, wake (missing on this
+server, and against a stand-in of its documented API), placing a call, typing without text
+chat, and the help overlay."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+from tui_stack import Stack, console, serve_stack, type_text, until, until_said
+
+from foreman.tui.app import ForemanApp, help_sections
+from foreman.tui.screens import HelpScreen, PlaceCallScreen, as_bindings, key_names
+
+
+def connected(app: ForemanApp) -> bool:
+    return app.model.connected and app.model.status is not None and app.model.calls is not None
+
+
+async def test_voice_on_and_off(stack: Stack) -> None:
+    async with console(stack.url) as (app, pilot):
+        await until(app, pilot, lambda: connected(app))
+        assert "mode TEXT" in app.header_text and "realtime idle" in app.header_text
+        await pilot.press("v")
+        await until(app, pilot, lambda: "mode VOICE" in app.header_text)
+        assert "realtime active" in app.header_text and "model gpt-realtime-2.1" in app.header_text
+        assert "since " in app.header_text and stack.app.state.sessions.mode == "voice"
+        assert "voice session started" in app.transcript_text
+        await pilot.press("v")
+        await until(app, pilot, lambda: "mode TEXT" in app.header_text)
+        assert stack.app.state.sessions.mode == "text" and len(stack.mock.sessions) == 1
+        await until_said(app, pilot, "voice session ended: stopped by API")
+
+
+async def test_wake_is_not_available_on_this_server(stack: Stack) -> None:
+    async with console(stack.url) as (app, pilot):
+        await until(app, pilot, lambda: app.model.wake_missing)
+        assert "wake not available on this server" in app.header_text
+        await pilot.press("w")
+        await until(app, pilot, lambda: "error: wake is not available" in "".join(app.log_lines))
+
+
+def wake_routes(app: FastAPI) -> None:
+    """A stand-in of the wake sentinel's documented API."""
+    state: dict[str, Any] = {"enabled": False, "listening": False, "detector": "pocketsphinx"}
+    router = APIRouter()
+
+    @router.get("/api/wake/status")
+    async def status() -> dict[str, Any]:
+        return state
+
+    @router.post("/api/wake/{verb}")
+    async def switch(verb: str) -> dict[str, Any]:
+        state.update(enabled=verb == "enable", listening=verb == "enable")
+        return state
+
+    app.include_router(router)
+
+
+async def test_wake_lights_up_where_the_server_has_it() -> None:
+    async with serve_stack(extend=wake_routes) as stack, console(stack.url) as (app, pilot):
+        await until(app, pilot, lambda: app.model.wake is not None)
+        assert "wake off" in app.header_text
+        await pilot.press("w")
+        await until(app, pilot, lambda: "wake on (listening, pocketsphinx)" in app.header_text)
+        await pilot.press("w")
+        await until(app, pilot, lambda: "wake off" in app.header_text)
+
+
+async def test_place_a_call(stack: Stack) -> None:
+    async with console(stack.url) as (app, pilot):
+        await until(app, pilot, lambda: connected(app))
+        await pilot.press("c")
+        await pilot.pause()
+        assert isinstance(app.screen, PlaceCallScreen)
+        await type_text(pilot, "+15551234567")
+        await pilot.press("enter")
+        await type_text(pilot, "rent")
+        await pilot.press("enter")
+        (call,) = await stack.rest.wait_for("call")
+        assert call["to"] == "+15551234567"
+        await until(app, pilot, lambda: "calling +15551234567" in "".join(app.log_lines))
+        assert not isinstance(app.screen, PlaceCallScreen)
+
+
+async def test_typing_in_text_mode_without_text_chat_says_what_to_do(stack: Stack) -> None:
+    async with console(stack.url) as (app, pilot):
+        await until(app, pilot, lambda: connected(app))
+        await pilot.press("i")
+        await type_text(pilot, "hello")
+        await pilot.press("enter")
+        await until(app, pilot, lambda: app.model.chat_missing)
+        assert "text chat is not available on this server: press v" in app.transcript_text
+        # In voice mode the same input is a turn of the voice session.
+        await pilot.press("escape", "v")
+        await until(app, pilot, lambda: "mode VOICE" in app.header_text)
+        await pilot.press("i")
+        await type_text(pilot, "hello")
+        await pilot.press("enter")
+        await until_said(app, pilot, "Assistant: Hi there, I am the mock.")
+        assert app.transcript_text.count("Hi there, I am the mock.") == 1  # streamed, then matched
+
+
+async def test_help_lists_every_binding(stack: Stack) -> None:
+    async with console(stack.url) as (app, pilot):
+        await until(app, pilot, lambda: connected(app))
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        shown = app.screen.text
+        for _, declared in help_sections():
+            for binding in as_bindings(declared):
+                assert binding.description in shown, binding
+                assert key_names(binding) in shown, binding
+        await pilot.press("v")  # the main screen's keys are off under the overlay
+        await pilot.pause()
+        assert stack.app.state.sessions.mode == "text"
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, HelpScreen)
