@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from foreman.tui.app import ForemanApp
 
 SUMMARY = "The owner's console: calls, voice, chat and approvals, over a running server."
-MISSING_TEXTUAL = "foreman tui: the console needs Textual: pip install 'foreman[tui]'"
+MISSING_TEXTUAL = "foreman tui: the console needs Textual: pip install 'foreman-voice[tui]'"
 
 
 def register(command: Callable[[str, str], argparse.ArgumentParser]) -> None:
