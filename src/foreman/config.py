@@ -27,6 +27,7 @@ from pydantic_settings import (
 from foreman.audio.formats import AudioFormatName
 from foreman.config_errors import first_problem, unknown_key_line
 from foreman.exceptions import ConfigError
+from foreman.protocols.realtime.endpoint import endpoint_problem
 from foreman.protocols.realtime.session_config import (
     NoiseReduction,
     OutputModality,
@@ -105,8 +106,9 @@ class RealtimeConfig(_Section):
     @field_validator("endpoint")
     @classmethod
     def _websocket_url(cls, endpoint: str) -> str:
-        if not endpoint.startswith(("ws://", "wss://")):
-            raise ValueError("must be a ws:// or wss:// URL")
+        problem = endpoint_problem(endpoint)
+        if problem is not None:
+            raise ValueError(problem)
         return endpoint
 
 

@@ -19,6 +19,7 @@ from websockets.exceptions import InvalidHandshake, InvalidStatus, InvalidURI
 
 from foreman.exceptions import BackendError
 from foreman.io.redact import redacting_logger
+from foreman.protocols.realtime.endpoint import endpoint_problem
 
 OPENAI_HOST = "api.openai.com"
 _WIRE_LOG = redacting_logger("foreman.io.realtime_ws.wire")
@@ -66,6 +67,9 @@ async def open_realtime(
     endpoint: str, model: str, api_key: str, *, timeout_s: float = 10.0
 ) -> ClientConnection:
     """Connect and return the open connection, or raise BackendError (one line)."""
+    problem = endpoint_problem(endpoint)
+    if problem is not None:  # urllib and IDNA raise on such URLs before any I/O
+        raise BackendError(f"realtime endpoint {problem}", code="bad_url")
     url = realtime_url(endpoint, model)
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     host = endpoint_host(endpoint)
@@ -92,7 +96,7 @@ async def open_realtime(
         }.get(status, "the server refused the WebSocket upgrade")
         raise BackendError(f"{host}: HTTP {status}: {hint}", code=f"http_{status}") from None
     except InvalidURI:
-        raise BackendError(f"invalid realtime endpoint URL: {endpoint}", code="bad_url") from None
+        raise BackendError("realtime endpoint is not a valid URL", code="bad_url") from None
     except InvalidHandshake as exc:
         raise BackendError(f"{host}: WebSocket handshake failed: {exc}", code="handshake") from None
     except ConnectionRefusedError:
