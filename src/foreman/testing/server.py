@@ -14,10 +14,20 @@ from typing import Any
 
 import uvicorn
 
+from foreman.config import Settings
+from foreman.io.uvicorn_settings import uvicorn_settings
+
 
 @contextlib.asynccontextmanager
-async def serve_app(app: Any, host: str = "127.0.0.1") -> AsyncIterator[str]:
-    """Yield the base URL (http://host:port) while `app` is served; shut down cleanly."""
+async def serve_app(
+    app: Any, host: str = "127.0.0.1", *, settings: Settings | None = None
+) -> AsyncIterator[str]:
+    """Yield the base URL (http://host:port) while `app` is served; shut down cleanly.
+
+    Served as `foreman serve` serves it (`uvicorn_settings`), with the limits of `settings`,
+    else of the app's own settings (`app.state.settings`), else the defaults."""
+    if settings is None:
+        settings = getattr(getattr(app, "state", None), "settings", None) or Settings()
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, 0))
@@ -25,7 +35,7 @@ async def serve_app(app: Any, host: str = "127.0.0.1") -> AsyncIterator[str]:
     sock.setblocking(False)
     port = sock.getsockname()[1]
     config = uvicorn.Config(
-        app, ws="websockets-sansio", log_level="warning", lifespan="on", access_log=False
+        app, **uvicorn_settings(settings), log_level="warning", lifespan="on", access_log=False
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]), name="uvicorn")
