@@ -219,6 +219,8 @@ class SessionRegistry:
                 bus=self.bus,
                 tools=self.tools,
                 on_end=self._desk_ended,
+                max_tool_calls=self.settings.limits.call_max_tool_calls,
+                max_turn_backlog=self.settings.limits.turn_max_pending_events,
             )
             self.desk = session
             self.add(session)
