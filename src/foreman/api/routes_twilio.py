@@ -4,8 +4,10 @@ Thin: each route checks its input, then hands over to `foreman.phone.bridge`. Th
 factory includes `router` and sets `app.state.twilio = build_phone_services(...)`.
 
 * `POST /twilio/voice`: X-Twilio-Signature over `public_url + /twilio/voice` and every form
-  field (https://www.twilio.com/docs/usage/security); 403 when missing or wrong. Answers
-  `<Connect><Stream>` TwiML with the caller, the call sid and a single-use stream token.
+  field (https://www.twilio.com/docs/usage/security); 403 when missing or wrong, 413 for more
+  form fields than `[limits]` allows, 400 for a CallSid, From or To Twilio never sends (no
+  token is issued for it). Answers `<Connect><Stream>` TwiML with the caller (split over
+  several parameters when long), the call sid and a single-use stream token.
 * `WS /twilio/media`: the upgrade's signature (over the `wss://` URL from the TwiML; see
   https://www.twilio.com/docs/voice/media-streams) is checked before the socket is accepted
   (a refusal is a 403 to the handshake); the token is checked on `start`, before any model
