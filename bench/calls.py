@@ -79,6 +79,7 @@ def serve(mock_url: str, model_audio: str) -> None:
 
     from foreman.api.app import create_app
     from foreman.config import settings_from_dict
+    from foreman.io.uvicorn_settings import uvicorn_settings
 
     logging.basicConfig(level=logging.WARNING)
     s = settings_from_dict(
@@ -86,7 +87,10 @@ def serve(mock_url: str, model_audio: str) -> None:
             "realtime": {
                 "endpoint": mock_url,
                 "turn_detection": {"interrupt_response": False},
-            }
+            },
+            # One client places every call: per-address rate limits would throttle the
+            # benchmark, not measure the server.
+            "limits": {"webhook_rate_per_s": 0.0, "api_rate_per_s": 0.0},
         }
     )
     s = s.replace(
@@ -105,7 +109,7 @@ def serve(mock_url: str, model_audio: str) -> None:
     sock.bind(("127.0.0.1", 0))
     sock.listen(1024)
     print(f"PORT {sock.getsockname()[1]}", flush=True)
-    config = uvicorn.Config(app, ws="websockets-sansio", log_level="warning", access_log=False)
+    config = uvicorn.Config(app, **uvicorn_settings(s), log_level="warning", access_log=False)
     server = uvicorn.Server(config)
     profile = os.environ.get("BENCH_PROFILE")
     if profile:  # cProfile the server process; stats written on exit

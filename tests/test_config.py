@@ -20,6 +20,7 @@ from foreman.config import (
     PACKAGED_CONFIG,
     PACKAGED_SOURCE,
     PACKAGED_TOOLS_DIR,
+    LimitsConfig,
     RealtimeConfig,
     Settings,
     TwilioConfig,
@@ -440,3 +441,46 @@ def test_turn_detection_has_one_definition_shared_with_the_protocol() -> None:
     # The protocol layer stands on its own: importing it never loads the config module.
     code = "import sys, foreman.protocols.realtime; sys.exit('foreman.config' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+# --- [limits] ------------------------------------------------------------------------
+
+
+def test_the_shipped_limits_are_the_defaults() -> None:
+    # config/foreman.toml documents every limit with its default value.
+    shipped = load_settings("config/foreman.toml", env={}).limits
+    assert shipped == LimitsConfig()
+    text = Path("config/foreman.toml").read_text()
+    section = text.split("[limits]", 1)[1]
+    for key in LimitsConfig.model_fields:
+        assert f"\n{key} = " in section, key
+
+
+@pytest.mark.parametrize(
+    ("doc", "line"),
+    [
+        (
+            "[limits]\napi_max_body_bytes = 10\n",
+            "'limits.api_max_body_bytes' must be at least 1024",
+        ),
+        (
+            "[limits]\nwebhook_max_form_fields = 0\n",
+            "'limits.webhook_max_form_fields' must be at least 20",
+        ),
+        ("[limits]\nheader_timeout_s = 0\n", "'limits.header_timeout_s' must be more than 0"),
+        ("[limits]\napi_rate_per_s = -1\n", "'limits.api_rate_per_s' must be at least 0"),
+        (
+            "[limits]\nws_max_message_bytes = 1.5\n",
+            "'limits.ws_max_message_bytes' must be an integer",
+        ),
+        ('[limits]\nmax_connections = "many"\n', "'limits.max_connections' must be an integer"),
+        ("[limits]\nmax_body = 5\n", "unknown key 'limits.max_body'"),
+    ],
+)
+def test_a_bad_limit_is_one_line_naming_the_key(tmp_path: Path, doc: str, line: str) -> None:
+    f = tmp_path / "limits.toml"
+    f.write_text(doc)
+    with pytest.raises(ConfigError) as info:
+        load_settings(f, env={})
+    assert str(info.value).startswith(f"{f}: {line}")
+    assert_one_line_of_ours(str(info.value))

@@ -122,6 +122,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from foreman.api.app import create_app
+    from foreman.io.uvicorn_settings import uvicorn_settings
 
     settings = _settings(args)
     host = args.host or settings.server.host
@@ -155,7 +156,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             settings.source,
         )
         config = uvicorn.Config(
-            app, ws="websockets-sansio", log_level=args.log_level, access_log=False
+            app, **uvicorn_settings(settings), log_level=args.log_level, access_log=False
         )
         server = uvicorn.Server(config)
         # Ctrl-C is how a server is stopped, not a failure.

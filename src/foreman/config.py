@@ -32,6 +32,7 @@ from pydantic_settings import (
 from foreman.audio.formats import AudioFormatName
 from foreman.config_errors import first_problem, unknown_key_line
 from foreman.exceptions import ConfigError
+from foreman.protocols.realtime.endpoint import endpoint_problem
 from foreman.protocols.realtime.session_config import (
     NoiseReduction,
     OutputModality,
@@ -117,8 +118,9 @@ class RealtimeConfig(_Section):
     @field_validator("endpoint")
     @classmethod
     def _websocket_url(cls, endpoint: str) -> str:
-        if not endpoint.startswith(("ws://", "wss://")):
-            raise ValueError("must be a ws:// or wss:// URL")
+        problem = endpoint_problem(endpoint)
+        if problem is not None:
+            raise ValueError(problem)
         return endpoint
 
 
@@ -179,6 +181,36 @@ class StorageConfig(_Section):
     db_path: str = "~/.local/share/foreman/foreman.db"
 
 
+class LimitsConfig(_Section):
+    """What one client, one socket and one call may cost the server. Every limit refuses
+    early with a one-line reason (config/foreman.toml says what happens at each)."""
+
+    # HTTP bodies, counted as they arrive (413 beyond; a Content-Length above is refused
+    # before anything is read).
+    api_max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    webhook_max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    webhook_max_form_fields: int = Field(default=200, ge=20)
+    # Slow clients: headers, then the whole body, must arrive within these; an idle
+    # kept-alive connection is closed after the last.
+    header_timeout_s: Seconds = 10.0
+    body_timeout_s: Seconds = 30.0
+    keep_alive_timeout_s: Seconds = 5.0
+    max_connections: int = Field(default=1000, ge=1)  # 503 beyond
+    # Token buckets per client address (429 with Retry-After); a rate of 0 turns one off.
+    webhook_rate_per_s: float = Field(default=10.0, ge=0)
+    webhook_burst: int = Field(default=50, ge=1)
+    api_rate_per_s: float = Field(default=50.0, ge=0)
+    api_burst: int = Field(default=200, ge=1)
+    rate_limit_clients: int = Field(default=10_000, ge=1)  # addresses remembered at once
+    # One WebSocket message (the Twilio media socket's are about 1 KB); closed with 1009.
+    ws_max_message_bytes: int = Field(default=64 * 1024, ge=4096)
+    # Per call.
+    call_max_queued_audio_s: Seconds = 180.0
+    call_max_tool_calls: int = Field(default=8, ge=1)
+    turn_max_pending_events: int = Field(default=4096, ge=16)
+    model_max_message_bytes: int = Field(default=16 * 1024 * 1024, ge=1024 * 1024)
+
+
 class Settings(BaseSettings):
     """All settings. Build with `load_settings` (file + environment) or `settings_from_dict`.
 
@@ -204,6 +236,7 @@ class Settings(BaseSettings):
     email: EmailConfig = Field(default_factory=EmailConfig)
     calendar: CalendarConfig = Field(default_factory=CalendarConfig)
     storage: StorageConfig = Field(default_factory=StorageConfig)
+    limits: LimitsConfig = Field(default_factory=LimitsConfig)
     source: str = "<defaults>"  # the file the settings came from, for error messages
 
     @classmethod

@@ -40,6 +40,9 @@ _settings = settings_from_dict(
         "realtime": {"endpoint": "ws://127.0.0.1:9/v1/realtime"},
         "storage": {"db_path": f"{_state}/foreman.db"},
         "calendar": {"ics_path": f"{_state}/calendar.ics"},
+        # Every case comes from one client, faster than any person: the rate limit would
+        # answer most of them 429 and hide what the routes do.
+        "limits": {"api_rate_per_s": 0.0},
     }
 )
 app = create_app(_settings, backend_factory=RefusingBackend)  # type: ignore[arg-type]

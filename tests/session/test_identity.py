@@ -30,3 +30,17 @@ def test_withheld_number_is_unknown_and_unverified_stays_unverified() -> None:
 
 def test_normalize() -> None:
     assert normalize_number(" +1 (415) 555-0100 ") == "+14155550100"
+
+
+def test_a_sip_caller_keeps_its_uri_and_a_look_alike_is_not_the_owner() -> None:
+    sip = IdentityConfig(owner_numbers=["sip:ann@pbx.example.com"])
+    owner = identify(" sip:ann@pbx.example.com ", sip, session_id="s", verified=True)
+    assert owner.role is Role.OWNER and owner.caller_id == "sip:ann@pbx.example.com"
+    # Dots and brackets are part of a URI: removing them made these two the same caller.
+    look_alikes = ("sip:ann@pbxexample.com", "sip:ann@pbx.example.c-om", "sip:a.nn@pbx.example.com")
+    for look_alike in look_alikes:
+        other = identify(look_alike, sip, session_id="s", verified=True)
+        assert other.role is Role.UNKNOWN and other.caller_id == look_alike
+    assert normalize_number("sip:+1 (415) 555-0100@pbx.example.com") == (
+        "sip:+1 (415) 555-0100@pbx.example.com"
+    )

@@ -27,6 +27,7 @@ from foreman.api import (
 )
 from foreman.api.auth import BearerTokenMiddleware
 from foreman.api.hosts import LocalOriginMiddleware
+from foreman.api.limits import install_limits
 from foreman.backends.factory import BackendFactory, make_backend_factory
 from foreman.bus import EventBus
 from foreman.clock import Clock, SystemClock
@@ -141,8 +142,10 @@ def create_app(
     if settings.server.api_token:
         token = settings.server.api_token.get_secret_value()
         app.add_middleware(BearerTokenMiddleware, token=token)
-    if is_loopback(settings.server.host):  # added last: runs first
+    if is_loopback(settings.server.host):
         app.add_middleware(LocalOriginMiddleware, allowed_hosts=_own_host_names(settings))
+    # Added last: runs first. A client over its rate or with too big a body costs nothing more.
+    install_limits(app, settings.limits, (clock or SystemClock()).monotonic)
     return app
 
 

@@ -6,8 +6,10 @@ factory includes `router` and sets `app.state.twilio = build_phone_services(...)
 * `POST /twilio/voice`: 503 naming the settings when this server cannot check Twilio's
   signatures (no auth token or no public URL). X-Twilio-Signature over
   `public_url + /twilio/voice` and every form field
-  (https://www.twilio.com/docs/usage/security); 403 when missing or wrong. Answers
-  `<Connect><Stream>` TwiML with the caller, the call sid and a single-use stream token.
+  (https://www.twilio.com/docs/usage/security); 403 when missing or wrong, 413 for more form
+  fields than `[limits]` allows, 400 for a CallSid, From or To Twilio never sends (no token is
+  issued for it). Answers `<Connect><Stream>` TwiML with the caller (split over several
+  parameters when long), the call sid and a single-use stream token.
 * `WS /twilio/media`: the upgrade's signature (over the `wss://` URL from the TwiML; see
   https://www.twilio.com/docs/voice/media-streams) is checked before the socket is accepted
   (a refusal is a 403 to the handshake); the token is checked on `start`, before any model
@@ -24,7 +26,6 @@ import contextlib
 import logging
 import secrets
 from typing import Annotated, Any
-from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, HTTPException, Path, Request, Response, WebSocket
 from pydantic import BaseModel, ConfigDict, Field
@@ -41,6 +42,13 @@ from foreman.protocols.twilio.signature import (
     validate_ws_upgrade,
 )
 from foreman.protocols.twilio.twiml import connect_stream_twiml
+from foreman.protocols.twilio.webhook import (
+    FormTooLarge,
+    InvalidWebhook,
+    inbound_call,
+    parse_form,
+    split_parameter,
+)
 from foreman.stores.records import OutboundIntent
 
 __all__ = ["router"]
@@ -89,14 +97,13 @@ async def voice_webhook(request: Request) -> Response:
             media_type="text/plain",
         )
     tw = svc.settings.twilio
-    body = (await request.body()).decode("utf-8", "replace")
-    params: dict[str, str | list[str]] = {}
-    for name, value in parse_qsl(body, keep_blank_values=True):
-        prev = params.get(name)
-        if prev is None:
-            params[name] = value
-        else:  # a repeated field: sign every value
-            params[name] = [*([prev] if isinstance(prev, str) else prev), value]
+    try:
+        # The body's size is bounded by the limits middleware; its field count here, before
+        # anything is parsed.
+        params = parse_form(await request.body(), svc.settings.limits.webhook_max_form_fields)
+    except FormTooLarge as exc:
+        log.warning("< %s refused: %s", VOICE_PATH, exc)
+        return Response(str(exc), status_code=413, media_type="text/plain")
     base = _public_base(svc, request.headers, str(request.base_url))
     if tw.validate_signatures:
         url = public_http_url(base, VOICE_PATH)
@@ -107,29 +114,26 @@ async def voice_webhook(request: Request) -> Response:
         ):
             log.warning("< %s refused: missing or wrong X-Twilio-Signature", VOICE_PATH)
             return Response("invalid signature", status_code=403, media_type="text/plain")
-
-    def one(name: str) -> str:
-        v = params.get(name, "")
-        return v if isinstance(v, str) else v[0]
-
-    call_sid = one("CallSid")
-    if not call_sid.startswith("CA"):
-        return Response("missing CallSid", status_code=400, media_type="text/plain")
-    token = await svc.tokens.issue(call_sid, svc.clock.monotonic())
+    try:
+        call = inbound_call(params)
+    except InvalidWebhook as exc:  # checked before a token exists: nothing is issued for it
+        log.warning("< %s refused: %s", VOICE_PATH, exc)
+        return Response(str(exc), status_code=400, media_type="text/plain")
+    token = await svc.tokens.issue(call.call_sid, svc.clock.monotonic())
     if token is None:  # a replayed webhook: this CallSid already has its stream
-        log.warning("< %s refused: call %s already has a media stream", VOICE_PATH, call_sid)
+        log.warning("< %s refused: call %s already has a media stream", VOICE_PATH, call.call_sid)
         return Response("this call already has a media stream", 409, media_type="text/plain")
     twiml = connect_stream_twiml(
         public_ws_url(base, MEDIA_PATH),
         {
             "token": token,
-            "call_sid": call_sid,
-            "caller": one("From"),
-            "to": one("To"),
+            "call_sid": call.call_sid,
+            **split_parameter("caller", call.caller),
+            **split_parameter("to", call.to),
             "direction": "inbound",
         },
     )
-    svc.bus.publish(CallIncoming(call_sid, one("From"), one("To")))
+    svc.bus.publish(CallIncoming(call.call_sid, call.caller, call.to))
     return Response(twiml, media_type="text/xml")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 from foreman.backends.interface import BackendOptions, VoiceBackend
@@ -13,8 +14,13 @@ BackendFactory = Callable[[BackendOptions], VoiceBackend]
 def make_backend_factory(settings: Settings) -> BackendFactory:
     """The default factory: OpenAI Realtime GA over WebSocket for every session."""
     from foreman.backends.openai_realtime import OpenAIRealtimeBackend
+    from foreman.io.realtime_ws import open_realtime
+
+    # A server event bigger than this closes the model's socket (1009) instead of filling
+    # memory: the bound a call's backend needs from [limits].
+    connector = functools.partial(open_realtime, max_size=settings.limits.model_max_message_bytes)
 
     def factory(options: BackendOptions) -> VoiceBackend:
-        return OpenAIRealtimeBackend(options, settings.realtime)
+        return OpenAIRealtimeBackend(options, settings.realtime, connector=connector)
 
     return factory

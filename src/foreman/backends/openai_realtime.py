@@ -250,6 +250,9 @@ class OpenAIRealtimeBackend:
             exc.rcvd.reason if exc is not None and exc.rcvd else (ws.close_reason if ws else "")
         )
         host = endpoint_host(self.options.endpoint)
+        if exc is not None and exc.sent is not None and exc.sent.code == 1009:
+            # We closed it: a server event was over the cap ([limits] model_max_message_bytes).
+            return f"{host}: a server event was too big; connection closed (1009)"
         if code is None:
             return f"{host}: connection lost"
         return f"{host}: connection closed ({code}{': ' + reason if reason else ''})"

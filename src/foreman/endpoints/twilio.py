@@ -103,6 +103,7 @@ class TwilioEndpoint:
         rest: Hangup | None = None,
         max_lead_ms: int = 400,
         max_chunk_ms: int = 100,
+        max_queued_ms: int = 180_000,
         clock: Clock | None = None,
     ) -> None:
         self.call_sid = call_sid
@@ -112,7 +113,9 @@ class TwilioEndpoint:
         self._clock = clock or SystemClock()
         # One mark per chunk: truncation is exact to within one chunk.
         self._playout = TwilioPlayout(
-            max_lead_ms=max_lead_ms, max_chunk_frames=max(1, max_chunk_ms // 20)
+            max_lead_ms=max_lead_ms,
+            max_chunk_frames=max(1, max_chunk_ms // 20),
+            max_queued_ms=max_queued_ms,
         )
         self._wake = asyncio.Event()  # pacer: audio was queued
         self.stats = PhoneStats()
@@ -188,7 +191,15 @@ class TwilioEndpoint:
 
     # --- session -> caller --------------------------------------------------------------
     def play(self, segment: str, audio: bytes) -> None:
-        self._playout.audio(segment, audio)
+        playout = self._playout
+        overflow = playout.overflow_bytes
+        playout.audio(segment, audio)
+        if playout.overflow_bytes != overflow and not overflow:  # said once per call
+            log.warning(
+                "> call %s: more than %d s of assistant audio waiting; the rest is dropped",
+                self.call_sid,
+                playout.max_queued_bytes // 8000,
+            )
         self._wake.set()
 
     def end_segment(self, segment: str) -> None:
@@ -267,4 +278,5 @@ class TwilioEndpoint:
             "stream_sid": self._stream.stream_sid,
             **self.stats.as_dict(),
             "queued_ms": self._playout.out.queued_bytes // 8,
+            "overflow_dropped_ms": self._playout.overflow_bytes // 8,
         }

@@ -25,8 +25,15 @@ FILLER = ""
 class TwilioPlayout:
     """Per call. Feed it the assistant's audio by segment and Twilio's mark echoes."""
 
-    def __init__(self, *, max_lead_ms: int, max_chunk_frames: int) -> None:
+    def __init__(
+        self, *, max_lead_ms: int, max_chunk_frames: int, max_queued_ms: int = 180_000
+    ) -> None:
         self.out = OutboundAudio(max_lead_ms=max_lead_ms, max_chunk_frames=max_chunk_frames)
+        # The model makes audio faster than it plays; what waits here is bounded, and audio
+        # past the bound is dropped (and counted): the caller hears the reply cut short, and
+        # nothing dropped can ever be reported as heard.
+        self.max_queued_bytes = PCMU_8K.bytes_for_ms(max_queued_ms)
+        self.overflow_bytes = 0
         self.tracker = PlaybackTracker(PCMU_8K)
         self.model_format: AudioFormat = PCMU_8K
         self._plan: Converter = build_plan(PCMU_8K, PCMU_8K)
@@ -52,6 +59,10 @@ class TwilioPlayout:
                 self._flush_converter()
                 self._converting = segment
             audio = self._plan.convert(audio)
+        room = self.max_queued_bytes - self.out.queued_bytes
+        if len(audio) > room:
+            self.overflow_bytes += len(audio) - max(0, room)
+            audio = audio[: max(0, room)]
         self.out.push(segment, 0, audio)
 
     def end_segment(self, segment: str) -> None:

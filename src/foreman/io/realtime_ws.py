@@ -3,8 +3,8 @@
 Only connection set-up and error translation live here: every failure becomes a
 `BackendError` with a one-line message fit for `status.last_error` (never a traceback, never
 the key). Connection rules (Bearer auth, `model` query, no beta header):
-https://developers.openai.com/api/docs/guides/realtime-websocket. The message size is unlimited,
-as in the official SDK: server events carry whole items.
+https://developers.openai.com/api/docs/guides/realtime-websocket. Server events carry whole
+items, so the message cap is generous (`max_size`), but there is one.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from websockets.exceptions import InvalidHandshake, InvalidStatus, InvalidURI
 
 from foreman.exceptions import BackendError
 from foreman.io.redact import redacting_logger
+from foreman.protocols.realtime.endpoint import endpoint_problem
 
 OPENAI_HOST = "api.openai.com"
 _WIRE_LOG = redacting_logger("foreman.io.realtime_ws.wire")
@@ -62,10 +63,22 @@ def _is_loopback_host(host: str) -> bool:
     return host in ("localhost", "::1") or host.startswith("127.")
 
 
+MAX_SERVER_EVENT_BYTES = 16 * 1024 * 1024  # [limits] model_max_message_bytes
+
+
 async def open_realtime(
-    endpoint: str, model: str, api_key: str, *, timeout_s: float = 10.0
+    endpoint: str,
+    model: str,
+    api_key: str,
+    *,
+    timeout_s: float = 10.0,
+    max_size: int = MAX_SERVER_EVENT_BYTES,
 ) -> ClientConnection:
-    """Connect and return the open connection, or raise BackendError (one line)."""
+    """Connect and return the open connection, or raise BackendError (one line). A server
+    event over `max_size` bytes closes the connection with 1009 (message too big)."""
+    problem = endpoint_problem(endpoint)
+    if problem is not None:  # urllib and IDNA raise on such URLs before any I/O
+        raise BackendError(f"realtime endpoint {problem}", code="bad_url")
     url = realtime_url(endpoint, model)
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     host = endpoint_host(endpoint)
@@ -73,7 +86,9 @@ async def open_realtime(
         return await connect(
             url,
             additional_headers=headers,
-            max_size=None,  # response.done and item.retrieved can be very large
+            # response.done and item.retrieved can be large (megabytes), but never unbounded.
+            max_size=max_size,
+            max_queue=16,  # server events read ahead of the session: bounded (the default)
             ping_interval=20,
             ping_timeout=20,
             open_timeout=timeout_s,
@@ -92,7 +107,7 @@ async def open_realtime(
         }.get(status, "the server refused the WebSocket upgrade")
         raise BackendError(f"{host}: HTTP {status}: {hint}", code=f"http_{status}") from None
     except InvalidURI:
-        raise BackendError(f"invalid realtime endpoint URL: {endpoint}", code="bad_url") from None
+        raise BackendError("realtime endpoint is not a valid URL", code="bad_url") from None
     except InvalidHandshake as exc:
         raise BackendError(f"{host}: WebSocket handshake failed: {exc}", code="handshake") from None
     except ConnectionRefusedError:

@@ -302,6 +302,7 @@ async def _run_call(
         call_sid=call.call_sid,
         rest=services.rest,
         max_lead_ms=settings.twilio.max_lead_ms,
+        max_queued_ms=int(settings.limits.call_max_queued_audio_s * 1000),
         clock=services.clock,
     )
 
@@ -317,6 +318,8 @@ async def _run_call(
         tools=services.tools,
         clock=services.clock,
         on_end=ended,
+        max_tool_calls=settings.limits.call_max_tool_calls,
+        max_turn_backlog=settings.limits.turn_max_pending_events,
         labels={
             "call_sid": call.call_sid,
             "stream_sid": call.stream_sid,

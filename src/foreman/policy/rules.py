@@ -32,11 +32,17 @@ ACTIONS: tuple[Action, ...] = ("allow", "ask", "deny")
 _RULE_KEYS = frozenset({"tool", "risk", "role", "channel", "action", "reason", "when"})
 _TESTS = frozenset({"equals", "in", "matches", "equals_owner", "equals_caller"})
 _PHONE_JUNK = re.compile(r"[\s\-().]")
+_PHONE_SHAPED = re.compile(r"\+?[0-9\s\-().]+")
 
 
 def normalize_number(value: str) -> str:
-    """`+1 (555) 010-0000` -> `+15550100000`; anything else is returned stripped."""
-    return _PHONE_JUNK.sub("", value.strip())
+    """`+1 (555) 010-0000` -> `+15550100000`; anything else (a SIP URI, a `client:`
+    identity) is returned stripped: its dots and brackets are part of it, and removing them
+    would make `sip:ann@pbx.example.com` the same caller as `sip:ann@pbxexample.com`."""
+    value = value.strip()
+    if _PHONE_SHAPED.fullmatch(value):
+        return _PHONE_JUNK.sub("", value)
+    return value
 
 
 @dataclass(frozen=True)

@@ -61,6 +61,8 @@ from foreman.tools.request import ToolRequest
 log = logging.getLogger("foreman.session")
 
 END_PLAYOUT_LIMIT_S: Final = 30.0  # a goodbye never keeps a line open longer than this
+MAX_TOOL_CALLS: Final = 8  # tool calls running at once ([limits] call_max_tool_calls)
+MAX_TURN_BACKLOG: Final = 4096  # events a text turn's reader has not taken yet
 INPUT_FRAME_MS: Final = 20
 INPUT_STALL_S: Final = 0.06  # no user audio for this long: a continuous backend gets silence
 _Handler = Callable[["ConversationSession", Any], Awaitable[None] | None]
@@ -116,10 +118,11 @@ class ConversationSession:
     # One per live call: slots keep each session small (no per-instance dict).
     __slots__ = (
         "_answered", "_bus", "_clock", "_done", "_end_limit_s", "_end_requested", "_ending",
-        "_in_plan", "_last_cut", "_last_input_at", "_listeners", "_on_end", "_passthrough_b64",
-        "_progress", "_tg", "_tools", "_turn", "_user", "_utterance_due", "_utterances",
-        "backend", "ctx", "ended_at", "endpoint", "error", "labels", "reason", "session_id",
-        "started_at", "stats", "turns",
+        "_in_plan", "_last_cut", "_last_input_at", "_listeners", "_max_tool_calls",
+        "_max_turn_backlog", "_on_end", "_passthrough_b64", "_progress", "_tg", "_tool_jobs",
+        "_tools", "_turn", "_user", "_utterance_due", "_utterances", "backend", "ctx",
+        "ended_at", "endpoint", "error", "labels", "reason", "session_id", "started_at", "stats",
+        "turns",
     )  # fmt: skip
 
     def __init__(
@@ -135,6 +138,8 @@ class ConversationSession:
         labels: Mapping[str, str] | None = None,
         utterance_gap_s: float = 0.8,
         end_playout_limit_s: float = END_PLAYOUT_LIMIT_S,
+        max_tool_calls: int = MAX_TOOL_CALLS,
+        max_turn_backlog: int = MAX_TURN_BACKLOG,
     ) -> None:
         self.ctx = ctx
         self.labels = dict(labels or {})  # the channel's own facts (a call's sid, ...)
@@ -146,6 +151,9 @@ class ConversationSession:
         self._clock = clock or SystemClock()
         self._on_end = on_end
         self._end_limit_s = end_playout_limit_s
+        self._max_tool_calls = max_tool_calls
+        self._max_turn_backlog = max_turn_backlog
+        self._tool_jobs = 0  # tool calls running now
         self.stats = SessionStats()
         self.turns = TurnTracker()
         self._utterances = UtteranceAssembler(
@@ -461,6 +469,13 @@ class ConversationSession:
         self.stats.tool_calls += 1
         self._publish(ToolRequested(self.session_id, req.call_id, req.name))
         assert self._tg is not None
+        if self._tool_jobs >= self._max_tool_calls:
+            # Bounded like every queue of a call: a model asking for calls faster than they
+            # finish gets an answer at once instead of an ever longer line of tasks.
+            message = f"too many tool calls at once (at most {self._max_tool_calls}); try again"
+            self._tg.create_task(self._answer_error(req, message), name=f"tool-refused:{req.name}")
+            return
+        self._tool_jobs += 1
         self._tg.create_task(self._tool_job(req), name=f"tool:{req.name}")
 
     async def _tool_job(self, req: ToolRequest) -> None:
@@ -469,6 +484,7 @@ class ConversationSession:
         try:
             await self._run_tool(req)
         finally:
+            self._tool_jobs -= 1
             if self._end_requested is not None and not self._ending:
                 self._begin_end(self._end_requested)
 
@@ -558,17 +574,46 @@ class ConversationSession:
         return self._run_turn(turn, text)
 
     async def _run_turn(self, turn: TextTurn, text: str) -> AsyncIterator[dict[str, Any]]:
-        queue: asyncio.Queue[b.BackendEvent | ToolOutputSent] = asyncio.Queue()
-        self._listeners.add(queue.put_nowait)
+        # Bounded: a reader that falls `_max_turn_backlog` events behind (a client that stopped
+        # reading a reply with audio) gets a last piece saying so, and the reply is stopped.
+        queue: asyncio.Queue[b.BackendEvent | ToolOutputSent | None] = asyncio.Queue()
+        limit = self._max_turn_backlog
+
+        def listen(event: b.BackendEvent | ToolOutputSent) -> None:
+            if queue.qsize() < limit:
+                queue.put_nowait(event)
+                return
+            # The first event too many, and the last this turn takes: the reply is stopped
+            # now, not when (if ever) the reader gets this far.
+            self._listeners.discard(listen)
+            queue.put_nowait(None)
+            if self._tg is not None and (turn.running or self.turns.busy):
+                self._tg.create_task(self._stop_reply(), name=f"turn-overflow:{self.session_id}")
+
+        self._listeners.add(listen)
         try:
             await self.backend.send_user_text(text)
             while not turn.done:
-                for piece in turn.feed(await queue.get()):
+                event = await queue.get()
+                if event is None:
+                    turn.done = True  # already stopped: nothing for abandon_turn to do
+                    yield {
+                        "done": True,
+                        "transcript": "".join(turn.parts),
+                        "status": "incomplete",
+                        "error": f"the reader fell {limit} events behind; the reply was stopped",
+                    }
+                    return
+                for piece in turn.feed(event):
                     yield piece
         finally:
-            self._listeners.discard(queue.put_nowait)
+            self._listeners.discard(listen)
             if self._turn is turn:
                 await self.abandon_turn()
+
+    async def _stop_reply(self) -> None:
+        with contextlib.suppress(Exception):  # the session may be ending under us
+            await self.backend.report_heard(None, None)
 
     async def abandon_turn(self) -> None:
         """The text turn's reader went away: stop its reply (nothing more was heard), so it

@@ -27,6 +27,7 @@ from foreman.events import ModeChanged, SessionFailed
 from foreman.exceptions import AudioFormatError, BackendError, ForemanError
 from foreman.io.realtime_ws import endpoint_host, key_allowed, needs_api_key
 from foreman.policy.context import CallContext, Channel, Role
+from foreman.protocols.realtime.endpoint import endpoint_problem
 from foreman.session.conversation import ConversationSession, ToolHandler
 from foreman.stores.interfaces import SessionRegistryStore
 from foreman.stores.records import SessionKind, SessionRecord
@@ -142,8 +143,9 @@ class SessionRegistry:
         if transport != "websocket":
             raise StartRejected(f"unknown transport {transport!r}; use 'websocket'")
         endpoint = req.endpoint or rt.endpoint
-        if not endpoint.startswith(("ws://", "wss://")):
-            raise StartRejected(f"endpoint must be a ws:// or wss:// URL, got {endpoint!r}")
+        problem = endpoint_problem(endpoint)
+        if problem is not None:  # before anything parses it further or dials it
+            raise StartRejected(f"endpoint {problem}")
         if needs_api_key(endpoint) and not rt.api_key:
             raise StartRejected(
                 "no OPENAI_API_KEY is set where `foreman serve` runs: export "
@@ -217,6 +219,8 @@ class SessionRegistry:
                 bus=self.bus,
                 tools=self.tools,
                 on_end=self._desk_ended,
+                max_tool_calls=self.settings.limits.call_max_tool_calls,
+                max_turn_backlog=self.settings.limits.turn_max_pending_events,
             )
             self.desk = session
             self.add(session)

@@ -14,17 +14,29 @@ from typing import Any
 
 import uvicorn
 
+from foreman.config import Settings
+from foreman.io.uvicorn_settings import uvicorn_settings
+
 
 @contextlib.asynccontextmanager
 async def serve_app(
-    app: Any, host: str = "127.0.0.1", port: int = 0, *, grace_s: float | None = None
+    app: Any,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    grace_s: float | None = None,
+    settings: Settings | None = None,
 ) -> AsyncIterator[str]:
     """Yield the base URL (http://host:port) while `app` is served; shut down cleanly.
 
-    `port` 0 picks a free one; give the port of an earlier run to serve "the same server"
-    again (a restart, as clients see it). Shutting down waits for open requests to finish;
-    with `grace_s` it cuts those still open after that many seconds (an event stream never
-    finishes by itself), as a server that goes away does."""
+    Served as `foreman serve` serves it (`uvicorn_settings`), with the limits of `settings`,
+    else of the app's own settings (`app.state.settings`), else the defaults. `port` 0 picks
+    a free one; give the port of an earlier run to serve "the same server" again (a restart,
+    as clients see it). Shutting down waits for open requests to finish; with `grace_s` it
+    cuts those still open after that many seconds (an event stream never finishes by
+    itself), as a server that goes away does."""
+    if settings is None:
+        settings = getattr(getattr(app, "state", None), "settings", None) or Settings()
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
@@ -33,7 +45,7 @@ async def serve_app(
     port = sock.getsockname()[1]
     config = uvicorn.Config(
         app,
-        ws="websockets-sansio",
+        **uvicorn_settings(settings),
         log_level="warning",
         lifespan="on",
         access_log=False,

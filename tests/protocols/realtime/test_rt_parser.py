@@ -393,3 +393,10 @@ def test_encode_audio_append_limits_one_append_to_15_mib() -> None:
     assert encode_audio_append(limit).endswith('"}')
     with pytest.raises(ValueError, match="15 MiB"):
         encode_audio_append(limit + "AAAA")
+
+
+@pytest.mark.parametrize("frame", ["[" * 5000, '{"type": "x", "a": ' + "[" * 5000, b"{" * 5000])
+def test_a_frame_nested_too_deeply_is_a_protocol_error_not_a_crash(frame: str | bytes) -> None:
+    # json raises RecursionError for these: one frame from the server must not end a call.
+    with pytest.raises(RemoteProtocolError, match=r"nested too deeply|not valid JSON"):
+        parse_server_event(frame)

@@ -10,6 +10,7 @@ import pytest
 from foreman.protocols.twilio.admission import REFUSAL, Admitted, Refused, StreamAdmission
 from foreman.protocols.twilio.messages import Start
 from foreman.protocols.twilio.tokens import StreamTokens
+from foreman.protocols.twilio.webhook import split_parameter
 
 CALL = "CA53b9e9679a8ea25880376080b76f98ad"
 OTHER_CALL = "CA00000000000000000000000000000000"
@@ -78,6 +79,15 @@ def test_tokens_bind_inbound_streams_to_the_call_and_outbound_ones_to_our_ref() 
 def test_an_inbound_stream_with_a_redeemed_token_is_admitted() -> None:
     verdict = StreamAdmission(INBOUND).decide(token_valid=True, intent=None, call_live=False)
     assert verdict == Admitted(CALL, STREAM, "inbound", CALLER, OURS, "")
+
+
+def test_a_caller_split_over_several_parameters_is_put_back_together() -> None:
+    sip = "sip:" + "x" * 1200 + "@pbx.example.com"
+    params = {"token": "t", **split_parameter("caller", sip), **split_parameter("to", OURS)}
+    verdict = StreamAdmission(start(**params)).decide(
+        token_valid=True, intent=None, call_live=False
+    )
+    assert verdict == Admitted(CALL, STREAM, "inbound", sip, OURS, "")
 
 
 @pytest.mark.parametrize("intent_call_sid", ["", CALL])

@@ -293,6 +293,15 @@ def test_sequence_gaps_are_counted_not_dropped() -> None:
     assert s.counters["sequence_gaps"] == 1
 
 
+@pytest.mark.parametrize("frame", ["not json", b"\x00binary", "[1]", '{"event": "start"}'])
+def test_after_stop_even_garbage_is_dropped_and_counted(frame: str | bytes) -> None:
+    s = started()
+    s.receive(json.dumps({"event": "stop", "streamSid": SID, "stop": {}}))
+    bad = s.counters["bad"]
+    assert s.receive(frame) == []
+    assert s.counters["bad"] == bad and s.counters["dropped_after_stop"] == 1
+
+
 def test_connection_lost_without_stop() -> None:
     s = started()
     s.connection_lost()

@@ -45,6 +45,8 @@ def _load(data: str | bytes | bytearray | dict[str, Any], side: str) -> dict[str
             obj = json.loads(data)
         except (ValueError, TypeError) as exc:  # JSONDecodeError and UnicodeDecodeError
             raise RemoteProtocolError(f"{side} frame is not valid JSON: {exc}") from None
+        except RecursionError:  # "[[[[…" a few thousand deep: one frame must not end a call
+            raise RemoteProtocolError(f"{side} frame is nested too deeply") from None
     if not isinstance(obj, dict):
         raise RemoteProtocolError(f"{side} frame is a JSON {type(obj).__name__}, not an object")
     if not isinstance(obj.get("type"), str):

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from foreman.protocols.twilio.messages import Start
+from foreman.protocols.twilio.webhook import join_parameter
 
 __all__ = ["Admitted", "IntentLike", "Refused", "StreamAdmission"]
 
@@ -81,7 +82,7 @@ class StreamAdmission:
             start.call_sid,
             start.stream_sid,
             "inbound",
-            params.get("caller", ""),
-            params.get("to", ""),
+            join_parameter(params, "caller"),  # a long SIP URI comes in pieces
+            join_parameter(params, "to"),
             "",
         )

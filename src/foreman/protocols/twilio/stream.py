@@ -129,6 +129,9 @@ class TwilioStream(Endpoint):
     def receive(self, text: str | bytes) -> list[TwilioEvent]:
         """Parse one frame. Act on each returned event; an empty list means "nothing to do"."""
         self.counters["frames_in"] += 1
+        if self.phase == ENDED:  # after the end everything is dropped, garbage included
+            self.counters["dropped_after_stop"] += 1
+            return []
         if not isinstance(text, str):
             # Twilio only sends JSON text frames.
             return self._bad("binary frame (Media Streams uses JSON text frames only)")
