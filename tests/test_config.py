@@ -447,10 +447,10 @@ def test_turn_detection_has_one_definition_shared_with_the_protocol() -> None:
 
 
 def test_the_shipped_limits_are_the_defaults() -> None:
-    # config/foreman.toml documents every limit with its default value.
-    shipped = load_settings("config/foreman.toml", env={}).limits
+    # The packaged foreman.toml documents every limit with its default value.
+    shipped = load_settings(PACKAGED_CONFIG, env={}).limits
     assert shipped == LimitsConfig()
-    text = Path("config/foreman.toml").read_text()
+    text = Path(PACKAGED_CONFIG).read_text()
     section = text.split("[limits]", 1)[1]
     for key in LimitsConfig.model_fields:
         assert f"\n{key} = " in section, key

@@ -189,9 +189,15 @@ async def test_rate_limit_answers_429_with_retry_after_per_client_and_path_famil
 
 # --- the real app on loopback ----------------------------------------------------------------
 def app_with(tmp_path: Any, **limits: Any) -> Any:
+    """A server whose phone line is configured (else the webhook answers 503 before it
+    reads anything)."""
     return create_app(
         settings_from_dict(
-            {"storage": {"db_path": str(tmp_path / "f.db")}, "limits": limits},
+            {
+                "storage": {"db_path": str(tmp_path / "f.db")},
+                "limits": limits,
+                "twilio": {"auth_token": "t0ken", "public_url": "https://voice.example.com"},
+            },
         )
     )
 
