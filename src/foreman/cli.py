@@ -22,6 +22,7 @@ from foreman.client_types import DEFAULT_URL
 from foreman.config import Settings, is_loopback, load_settings
 from foreman.exceptions import ConfigError, ForemanError
 from foreman.io.realtime_ws import needs_api_key
+from foreman.logs import configure_logging
 
 log = logging.getLogger("foreman")
 
@@ -273,10 +274,7 @@ def _split_mock_realtime(argv: list[str]) -> tuple[list[str], list[str]] | None:
 
 
 def _configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper()),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(level)  # one format for Foreman's lines and uvicorn's
 
 
 def main(argv: list[str] | None = None) -> int:
