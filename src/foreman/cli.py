@@ -119,9 +119,8 @@ def http_url(host: str, port: int) -> str:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from foreman.api.app import create_app
+    from foreman.api.server import serve
 
     settings = _settings(args)
     host = args.host or settings.server.host
@@ -148,16 +147,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
             http_url(host, port),
             settings.source,
         )
-        config = uvicorn.Config(
-            app, ws="websockets-sansio", log_level=args.log_level, access_log=False
-        )
-        server = uvicorn.Server(config)
-        # Ctrl-C is how a server is stopped, not a failure.
+        # Ctrl-C is how a server is stopped, not a failure (the server handles it; this is
+        # for one that lands before its handler is in place).
+        started = True
         with contextlib.suppress(KeyboardInterrupt):
-            server.run(sockets=[sock])
+            started = serve(app, [sock], log_level=args.log_level)
     finally:
         sock.close()
-    return 0 if server.started else STARTUP_FAILURE
+    return 0 if started else STARTUP_FAILURE
 
 
 def cmd_mock(args: argparse.Namespace) -> int:

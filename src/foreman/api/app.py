@@ -91,13 +91,27 @@ def create_app(
         stores=stores,
     )
 
+    async def drain() -> None:
+        """End the server's own work, before the HTTP server closes its connections (see
+        `foreman.api.server`): calls hung up and the desk session ended (their records
+        written), then every event stream ended after the events still queued for it.
+        Runs once: the lifespan's call after `foreman serve` drained does nothing."""
+        if bus.closed:
+            return
+        try:
+            await sessions.aclose()
+            await twilio.records.flush()
+        finally:  # even when the stop's time ran out: no stream may keep the server up
+            bus.close()
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await _recover(stores, wall())
         yield
         # Order matters: sessions first (they may still run tools), then the services,
-        # then the stores they write to.
-        await sessions.aclose()
+        # then the stores they write to. Under `foreman serve` the sessions have ended
+        # already (drain runs first); elsewhere (tests) they end here.
+        await drain()
         await twilio.aclose()
         await tools.aclose()
         await stores.aclose()
@@ -114,6 +128,7 @@ def create_app(
     app.state.tools = tools
     app.state.twilio = twilio
     app.state.stores = stores
+    app.state.drain = drain
     for module in (routes_realtime, routes_approvals, routes_events, routes_twilio):
         app.include_router(module.router)
 

@@ -41,7 +41,7 @@ from foreman.stores.records import OutboundIntent
 
 __all__ = ["router"]
 
-log = logging.getLogger("foreman.api.twilio")
+log = logging.getLogger("foreman.call")
 
 router = APIRouter()
 
@@ -91,7 +91,7 @@ async def voice_webhook(request: Request) -> Response:
         if not validate_request(
             tw.auth_token.get_secret_value(), url, params, request.headers.get(SIGNATURE_HEADER)
         ):
-            log.warning("< %s refused: missing or wrong X-Twilio-Signature", VOICE_PATH)
+            log.warning("refused at %s: missing or wrong X-Twilio-Signature", VOICE_PATH)
             return Response("invalid signature", status_code=403, media_type="text/plain")
 
     def one(name: str) -> str:
@@ -103,7 +103,7 @@ async def voice_webhook(request: Request) -> Response:
         return Response("missing CallSid", status_code=400, media_type="text/plain")
     token = await svc.tokens.issue(call_sid, svc.clock.monotonic())
     if token is None:  # a replayed webhook: this CallSid already has its stream
-        log.warning("< %s refused: call %s already has a media stream", VOICE_PATH, call_sid)
+        log.warning("%s refused: it already has a media stream", call_sid)
         return Response("this call already has a media stream", 409, media_type="text/plain")
     twiml = connect_stream_twiml(
         public_ws_url(base, MEDIA_PATH),
@@ -115,6 +115,7 @@ async def voice_webhook(request: Request) -> Response:
             "direction": "inbound",
         },
     )
+    log.info("%s incoming from %s to %s", call_sid, one("From"), one("To"))
     svc.bus.publish(CallIncoming(call_sid, one("From"), one("To")))
     return Response(twiml, media_type="text/xml")
 
@@ -174,7 +175,7 @@ async def media_socket(ws: WebSocket) -> None:
             public_ws_url(base, MEDIA_PATH),
             ws.headers.get(SIGNATURE_HEADER),
         ):
-            log.warning("< %s upgrade refused: missing or wrong X-Twilio-Signature", MEDIA_PATH)
+            log.warning("refused at %s: missing or wrong X-Twilio-Signature", MEDIA_PATH)
             await ws.close(1008)  # before accept: the client gets HTTP 403
             return
         signed = True
@@ -213,9 +214,10 @@ async def place_call(body: PlaceCall, request: Request) -> dict[str, Any]:
         call_sid = await svc.rest.create_call(to=body.to, from_=tw.from_number, twiml=twiml)
     except Exception as exc:
         await svc.intents.take(ref)
-        log.warning("> outbound call to %s failed: %s", body.to, exc)
+        log.warning("outbound call to %s failed: %s", body.to, exc)
         raise HTTPException(502, f"Twilio refused the call: {exc}") from None
     await svc.intents.attach_call_sid(ref, call_sid)
+    log.info("%s placed to %s: %s", call_sid, body.to, body.purpose or "no purpose given")
     svc.bus.publish(CallPlaced(call_sid, body.to, body.purpose))
     return {"call_sid": call_sid, "to": body.to, "purpose": body.purpose, "status": "queued"}
 
