@@ -21,6 +21,7 @@ from foreman import __version__
 from foreman.api import routes_approvals, routes_events, routes_realtime, routes_twilio
 from foreman.api.auth import BearerTokenMiddleware
 from foreman.api.hosts import LocalOriginMiddleware
+from foreman.api.openapi import describe_middleware
 from foreman.backends.factory import BackendFactory, make_backend_factory
 from foreman.bus import EventBus
 from foreman.clock import Clock, SystemClock
@@ -146,11 +147,13 @@ def create_app(
     async def health() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
 
-    if settings.server.api_token:
-        token = settings.server.api_token.get_secret_value()
+    token = settings.server.api_token.get_secret_value() if settings.server.api_token else ""
+    if token:
         app.add_middleware(BearerTokenMiddleware, token=token)
-    if is_loopback(settings.server.host):  # added last: runs first
+    loopback = is_loopback(settings.server.host)
+    if loopback:  # added last: runs first
         app.add_middleware(LocalOriginMiddleware, allowed_hosts=_own_host_names(settings))
+    describe_middleware(app, token=bool(token), loopback=loopback)
     return app
 
 

@@ -19,6 +19,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
 
+from foreman.api.openapi import EventStreamResponse, errors
 from foreman.bus import BusClosed, EventBus, Published
 
 router = APIRouter(tags=["events"])
@@ -69,7 +70,17 @@ def _bus(request: Request) -> EventBus:
     return bus
 
 
-@router.get("/api/events", response_class=StreamingResponse)
+@router.get(
+    "/api/events",
+    response_class=EventStreamResponse,
+    responses={
+        200: {
+            "description": "`id: <seq>`, `event: <kind>`, `data: <json>` per event, until "
+            "the server stops"
+        },
+        **errors({503: "the event bus is not running in this server"}),
+    },
+)
 async def events(
     request: Request, kind: Annotated[list[str] | None, Query()] = None
 ) -> StreamingResponse:

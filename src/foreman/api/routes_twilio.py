@@ -26,6 +26,7 @@ from fastapi import APIRouter, HTTPException, Request, Response, WebSocket
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
+from foreman.api.openapi import errors
 from foreman.events import CallIncoming, CallPlaced
 from foreman.exceptions import SessionClosed
 from foreman.phone.bridge import PhoneServices, serve_media_stream
@@ -49,12 +50,13 @@ VOICE_PATH = "/twilio/voice"
 MEDIA_PATH = "/twilio/media"
 SIGNATURE_HEADER = "x-twilio-signature"
 E164 = r"^\+[1-9][0-9]{6,14}$"
+NO_BRIDGE = "the phone bridge is not set up in this server"
 
 
 def _services(app: Any) -> PhoneServices:
     svc = getattr(app.state, "twilio", None)
     if svc is None:
-        raise HTTPException(503, "the phone bridge is not set up in this server")
+        raise HTTPException(503, NO_BRIDGE)
     return svc  # type: ignore[no-any-return]
 
 
@@ -191,7 +193,17 @@ class PlaceCall(BaseModel):
     purpose: Annotated[str, Field(max_length=400)] = ""
 
 
-@router.post("/api/calls", status_code=201)
+@router.post(
+    "/api/calls",
+    status_code=201,
+    responses=errors(
+        {
+            400: "outbound calls need Twilio configured; the detail names the missing settings",
+            502: "Twilio refused the call (its reason is in the detail)",
+            503: NO_BRIDGE,
+        }
+    ),
+)
 async def place_call(body: PlaceCall, request: Request) -> dict[str, Any]:
     """Call `to` through Twilio; the callee is bridged to the assistant like an inbound call."""
     svc = _services(request.app)
@@ -222,7 +234,7 @@ async def place_call(body: PlaceCall, request: Request) -> dict[str, Any]:
     return {"call_sid": call_sid, "to": body.to, "purpose": body.purpose, "status": "queued"}
 
 
-@router.get("/api/calls")
+@router.get("/api/calls", responses=errors({503: NO_BRIDGE}))
 async def list_calls(request: Request) -> dict[str, Any]:
     """Live calls and the most recent finished ones (newest last)."""
     svc = _services(request.app)
