@@ -12,9 +12,12 @@ from pydantic import SecretStr
 
 from foreman.bus import EventBus
 from foreman.config import RealtimeConfig, Settings, TwilioConfig
+from foreman.endpoints.text import TextEndpoint
 from foreman.phone.bridge import PhoneServices, build_phone_services, serve_media_stream
+from foreman.policy.context import CallContext, Channel, Role
+from foreman.session.conversation import ConversationSession
 from foreman.session.registry import SHUTDOWN_REASON, SessionRegistry, ShuttingDown, StartRequest
-from foreman.testing.fake_backend import FakeBackendFactory
+from foreman.testing.fake_backend import FakeBackend, FakeBackendFactory
 from foreman.testing.memory_twilio import MemoryTwilio, twilio_start
 from foreman.testing.timeouts import unit
 
@@ -81,3 +84,38 @@ async def test_no_desk_session_starts_while_stopping() -> None:
     with pytest.raises(ShuttingDown, match="shutting down"):
         await svc.registry.start_desk(StartRequest())
     assert factory.created == []
+
+
+class SlowToStopEndpoint(TextEndpoint):
+    """A hang-up that takes its time to stop when cancelled (a REST request being torn
+    down), so the session's task group stays in its "shutting down" state meanwhile."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hanging_up = asyncio.Event()
+        self.cancelled = asyncio.Event()
+        self.let_go = asyncio.Event()
+
+    async def hang_up(self, reason: str) -> None:
+        self.hanging_up.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            self.cancelled.set()
+            await self.let_go.wait()
+            raise
+
+
+async def test_ending_a_session_that_is_already_ending_is_harmless() -> None:
+    ctx = CallContext(session_id="call-x", channel=Channel.PHONE, role=Role.UNKNOWN)
+    endpoint = SlowToStopEndpoint()
+    session = ConversationSession(ctx, FakeBackend(), endpoint)
+    run = asyncio.create_task(session.run())
+    await asyncio.sleep(0)  # the session's task group is up
+    await session.hang_up_now(SHUTDOWN_REASON)
+    await asyncio.wait_for(endpoint.hanging_up.wait(), unit(5))
+    session.end(SHUTDOWN_REASON)  # the group starts to end; the hang-up lingers
+    await asyncio.wait_for(endpoint.cancelled.wait(), unit(5))
+    session.end(SHUTDOWN_REASON)  # again, while the group is shutting down: no error
+    endpoint.let_go.set()
+    assert await asyncio.wait_for(run, unit(5)) == SHUTDOWN_REASON

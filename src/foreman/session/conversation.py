@@ -29,7 +29,7 @@ import contextlib
 import contextvars
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
@@ -243,7 +243,7 @@ class ConversationSession:
         if not self._ending:
             self.reason = reason
         self._ending = True
-        self._tg.create_task(_raise(ConversationEnded(reason)))
+        self._add_task(_raise(ConversationEnded(reason)))
 
     async def hang_up_now(self, reason: str) -> None:
         """End now and hang up the user's side (a phone call is ended through REST). The
@@ -258,7 +258,7 @@ class ConversationSession:
             await self.endpoint.hang_up(reason)
             raise ConversationEnded(reason)
 
-        self._tg.create_task(_end())
+        self._add_task(_end())
 
     async def wait_closed(self) -> None:
         await self._done.wait()
@@ -539,8 +539,16 @@ class ConversationSession:
         if self._ending or self._tg is None:
             return
         self._ending = True
-        with contextlib.suppress(RuntimeError):  # the session is already shutting down
-            self._tg.create_task(self._end_after_goodbye(reason), name="end_call")
+        self._add_task(self._end_after_goodbye(reason), name="end_call")
+
+    def _add_task(self, work: Coroutine[Any, Any, None], name: str | None = None) -> None:
+        """Run `work` in the session's task group, unless the group is already ending
+        (something else ended the session first): then there is nothing left to do."""
+        try:
+            assert self._tg is not None
+            self._tg.create_task(work, name=name)
+        except RuntimeError:
+            work.close()
 
     async def _end_after_goodbye(self, reason: str) -> None:
         progress = self._progress = asyncio.Event()
