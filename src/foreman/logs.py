@@ -5,7 +5,8 @@ Every line is `time LEVEL name: message`, with a short logger name: `session`, `
 server). At INFO a user can follow what happens: one line per session start, stop and
 failure, per phone call (incoming, refused, placed, ended), per tool decision and per
 approval prompt and answer. What the libraries underneath say per connection or per request
-(uvicorn's WebSocket handshakes, httpx's requests) is DEBUG detail.
+(uvicorn's WebSocket handshakes, httpx's requests) is DEBUG detail, and a request cut short
+by a stop is one line, not a traceback.
 
 Call `configure_logging(level)` once at start-up, and run uvicorn with `log_config=None` so
 it keeps this set-up instead of installing its own.
@@ -13,6 +14,7 @@ it keeps this set-up instead of installing its own.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import logging.config
 import sys
@@ -78,25 +80,42 @@ class ConnectionDetail(logging.Filter):
         return True
 
 
+class CancelledAtStop(logging.Filter):
+    """uvicorn logs a request it cancels at the end of a stop (one still running after the
+    grace period) as an error with a traceback. That is the stop doing its job: one line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if record.name.startswith("uvicorn") and isinstance(exc, asyncio.CancelledError):
+            record.msg, record.args = "a request still running at the stop was cut short", ()
+            record.exc_info = record.exc_text = None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
 def logging_config(level: str) -> dict[str, Any]:
     """The `logging.config.dictConfig` dictionary for `level` (debug, info, warning...)."""
     number = logging.getLevelNamesMapping()[level.upper()]
+    per_request = number if number <= logging.DEBUG else max(number, logging.WARNING)
     return {
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"foreman": {"()": ShortNameFormatter, "format": FORMAT}},
-        "filters": {"connection_detail": {"()": ConnectionDetail, "level": number}},
+        "filters": {
+            "connection_detail": {"()": ConnectionDetail, "level": number},
+            "cancelled_at_stop": {"()": CancelledAtStop},
+        },
         "handlers": {
             "stderr": {
                 "()": StderrHandler,
                 "formatter": "foreman",
-                "filters": ["connection_detail"],
+                "filters": ["connection_detail", "cancelled_at_stop"],
             }
         },
         "root": {"level": number, "handlers": ["stderr"]},
         # uvicorn's loggers are left alone: run with `log_config=None`, uvicorn gives them no
         # handlers of their own, so their lines come here, through the root.
-        "loggers": {name: {"level": max(number, logging.WARNING)} for name in _PER_REQUEST_LOGGERS},
+        "loggers": {name: {"level": per_request} for name in _PER_REQUEST_LOGGERS},
     }
 
 

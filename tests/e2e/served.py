@@ -91,9 +91,14 @@ class Served:
 
     async def exited(self, timeout: float) -> int:  # noqa: ASYNC109 - a deadline
         """The exit status, once the process ended and all it wrote is read."""
-        async with asyncio.timeout(timeout):
-            status = await self.proc.wait()
-            await self.output.read_to_end()
+        try:
+            async with asyncio.timeout(timeout):
+                status = await self.proc.wait()
+                await self.output.read_to_end()
+        except TimeoutError:
+            raise AssertionError(
+                f"still running after {timeout:g} s; it wrote:\n{self.output.text}"
+            ) from None
         return status
 
 
