@@ -1,5 +1,5 @@
 """One log format for every line, quiet about connections and requests at INFO, and no
-traceback for a request a stop cuts short."""
+traceback for a request cut short at shutdown."""
 
 from __future__ import annotations
 
@@ -69,7 +69,7 @@ def test_debug_shows_them_as_debug(
     ]
 
 
-def test_a_request_cancelled_by_the_stop_is_one_line(
+def test_a_request_cancelled_at_shutdown_is_one_line(
     capsys: pytest.CaptureFixture[str], uvicorn_error: logging.Logger
 ) -> None:
     configure_logging("info")
@@ -82,7 +82,7 @@ def test_a_request_cancelled_by_the_stop_is_one_line(
     except RuntimeError:
         uvicorn_error.exception("Exception in ASGI application\n")
     out = capsys.readouterr().err.splitlines()
-    assert out[0].endswith(" WARNING uvicorn: a request still running at the stop was cut short")
+    assert out[0].endswith(" WARNING uvicorn: a request still running at shutdown was cut short")
     assert out[1].endswith(" ERROR uvicorn: Exception in ASGI application")
     assert "Traceback (most recent call last):" in out  # a bug keeps its traceback
     assert out[-1] == "RuntimeError: a bug"

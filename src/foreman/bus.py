@@ -7,7 +7,7 @@ slows the publisher or the others. The wire shape for the event stream is
 `{"seq", "kind", "at", "data"}` (`Published.to_dict`). A multi-instance fan-out (Redis)
 would sit behind the same `publish`/`subscribe`.
 
-`close()` (server shutdown) ends every subscription once its queued events are read: `get()`
+`close()` (at shutdown) ends every subscription once its queued events are read: `get()`
 then raises `BusClosed` and `async for` ends, so an event stream closes cleanly.
 """
 
@@ -25,7 +25,7 @@ __all__ = ["BusClosed", "BusEvent", "EventBus", "Published", "Subscription"]
 
 
 class BusClosed(Exception):
-    """The bus was closed (the server is stopping): this subscription gets no more events."""
+    """The bus was closed (the server is shutting down): this subscription gets no more events."""
 
 
 @runtime_checkable

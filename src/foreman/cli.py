@@ -147,7 +147,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             http_url(host, port),
             settings.source,
         )
-        # Ctrl-C is how a server is stopped, not a failure (the server handles it; this is
+        # Ctrl-C is how a server is ended, not a failure (the server handles it; this is
         # for one that lands before its handler is in place).
         started = True
         with contextlib.suppress(KeyboardInterrupt):

@@ -2,11 +2,11 @@
 
 Every line is `time LEVEL name: message`, with a short logger name: `session`, `call`,
 `tool`, `approval` (Foreman's own, without the `foreman.` prefix), `uvicorn` (the HTTP
-server). At INFO a user can follow what happens: one line per session start, stop and
+server). At INFO a user can follow what happens: one line per session start, end and
 failure, per phone call (incoming, refused, placed, ended), per tool decision and per
 approval prompt and answer. What the libraries underneath say per connection or per request
 (uvicorn's WebSocket handshakes, httpx's requests) is DEBUG detail, and a request cut short
-by a stop is one line, not a traceback.
+at shutdown is one line, not a traceback.
 
 Call `configure_logging(level)` once at start-up, and run uvicorn with `log_config=None` so
 it keeps this set-up instead of installing its own.
@@ -80,14 +80,14 @@ class ConnectionDetail(logging.Filter):
         return True
 
 
-class CancelledAtStop(logging.Filter):
-    """uvicorn logs a request it cancels at the end of a stop (one still running after the
-    grace period) as an error with a traceback. That is the stop doing its job: one line."""
+class CancelledAtShutdown(logging.Filter):
+    """uvicorn logs a request it cancels at the end of a shutdown (one still running after
+    the grace period) as an error with a traceback. That is the shutdown working: one line."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
         if record.name.startswith("uvicorn") and isinstance(exc, asyncio.CancelledError):
-            record.msg, record.args = "a request still running at the stop was cut short", ()
+            record.msg, record.args = "a request still running at shutdown was cut short", ()
             record.exc_info = record.exc_text = None
             record.levelno, record.levelname = logging.WARNING, "WARNING"
         return True
@@ -103,13 +103,13 @@ def logging_config(level: str) -> dict[str, Any]:
         "formatters": {"foreman": {"()": ShortNameFormatter, "format": FORMAT}},
         "filters": {
             "connection_detail": {"()": ConnectionDetail, "level": number},
-            "cancelled_at_stop": {"()": CancelledAtStop},
+            "cancelled_at_shutdown": {"()": CancelledAtShutdown},
         },
         "handlers": {
             "stderr": {
                 "()": StderrHandler,
                 "formatter": "foreman",
-                "filters": ["connection_detail", "cancelled_at_stop"],
+                "filters": ["connection_detail", "cancelled_at_shutdown"],
             }
         },
         "root": {"level": number, "handlers": ["stderr"]},

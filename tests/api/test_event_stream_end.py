@@ -1,4 +1,4 @@
-"""A closed bus (the server stopping) ends every subscription after the events queued for
+"""A closed bus (the server shutting down) ends every subscription after the events queued for
 it, so `GET /api/events` completes instead of hanging."""
 
 from __future__ import annotations

@@ -81,7 +81,7 @@ async def test_one_call_with_an_approval_logs_one_line_per_step(tmp_path: Path) 
         rf"INFO tool: end_call \(call_\w+\) in {session}: allow: low risk",
         rf"INFO session: {session} ended: end_call",
         rf"INFO call: {sid} ended: end_call after \d+\.\d s",
-        r"INFO foreman: stopping: ending calls, sessions and event streams .*",
+        r"INFO foreman: shutting down: ending calls, sessions and event streams .*",
         r"INFO uvicorn: Shutting down",
         r"INFO uvicorn: Waiting for application shutdown\.",
         r"INFO uvicorn: Application shutdown complete\.",

@@ -1,5 +1,5 @@
-"""The registry's stop: calls hung up politely and recorded, a hang-up that never returns
-cut short, nothing new started once stopping."""
+"""The registry at shutdown: calls hung up politely and recorded, a hang-up that never
+returns cut short, nothing new started once shutting down."""
 
 from __future__ import annotations
 
@@ -64,7 +64,7 @@ async def test_a_hang_up_twilio_never_answers_is_cut_short_and_recorded() -> Non
     assert (record.call_sid, record.reason) == (CALL, SHUTDOWN_REASON)
 
 
-async def test_a_call_that_arrives_while_stopping_is_refused_and_recorded() -> None:
+async def test_a_call_that_arrives_while_shutting_down_is_refused_and_recorded() -> None:
     factory, rest = FakeBackendFactory(), FakeRest()
     svc = services(factory, rest)
     await svc.registry.aclose()  # nothing live: the registry only starts refusing
@@ -77,7 +77,7 @@ async def test_a_call_that_arrives_while_stopping_is_refused_and_recorded() -> N
     assert svc.records.finished[-1].reason == SHUTDOWN_REASON
 
 
-async def test_no_desk_session_starts_while_stopping() -> None:
+async def test_no_desk_session_starts_while_shutting_down() -> None:
     factory, rest = FakeBackendFactory(), FakeRest()
     svc = services(factory, rest)
     await svc.registry.aclose()
@@ -86,8 +86,8 @@ async def test_no_desk_session_starts_while_stopping() -> None:
     assert factory.created == []
 
 
-class SlowToStopEndpoint(TextEndpoint):
-    """A hang-up that takes its time to stop when cancelled (a REST request being torn
+class SlowToCancelEndpoint(TextEndpoint):
+    """A hang-up that takes its time to end when cancelled (a REST request being torn
     down), so the session's task group stays in its "shutting down" state meanwhile."""
 
     def __init__(self) -> None:
@@ -108,7 +108,7 @@ class SlowToStopEndpoint(TextEndpoint):
 
 async def test_ending_a_session_that_is_already_ending_is_harmless() -> None:
     ctx = CallContext(session_id="call-x", channel=Channel.PHONE, role=Role.UNKNOWN)
-    endpoint = SlowToStopEndpoint()
+    endpoint = SlowToCancelEndpoint()
     session = ConversationSession(ctx, FakeBackend(), endpoint)
     run = asyncio.create_task(session.run())
     await asyncio.sleep(0)  # the session's task group is up

@@ -102,7 +102,7 @@ def create_app(
         try:
             await sessions.aclose()
             await twilio.records.flush()
-        finally:  # even when the stop's time ran out: no stream may keep the server up
+        finally:  # even when the time ran out: no stream may keep the server up
             bus.close()
 
     @asynccontextmanager

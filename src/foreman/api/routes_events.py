@@ -4,7 +4,7 @@ decisions, tool calls and results, session events). The TUI is the first client.
 Each event is `id: <seq>` / `event: <kind>` / `data: <json>`. `?kind=approval.` keeps only
 kinds starting with that prefix (repeatable). A comment line every `ping_s` keeps proxies
 from closing an idle stream. A slow reader loses its oldest events (the bus's bounded queue)
-and gets an `events.dropped` event saying how many. When the server stops, the stream sends
+and gets an `events.dropped` event saying how many. When the server shuts down, the stream sends
 what is still queued (the last calls' records among it) and ends: the response completes,
 so a client sees the stream close rather than a broken connection.
 """
@@ -76,7 +76,7 @@ def _bus(request: Request) -> EventBus:
     responses={
         200: {
             "description": "`id: <seq>`, `event: <kind>`, `data: <json>` per event, until "
-            "the server stops"
+            "the server shuts down"
         },
         **errors({503: "the event bus is not running in this server"}),
     },

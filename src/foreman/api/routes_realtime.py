@@ -79,7 +79,7 @@ NO_SESSION = "no active session (POST /api/realtime/start first)"
     responses=errors(
         {
             400: "the request cannot work as given (endpoint, transport, audio format, no "
-            "API key where the server runs, the server is stopping); the detail says what "
+            "API key where the server runs, the server is shutting down); the detail says what "
             "to change",
             409: "a realtime session is already active",
             502: "the model endpoint refused or failed (also in `last_error`)",

@@ -1,11 +1,11 @@
-"""Serving the app with uvicorn, and stopping it in order.
+"""Serving the app with uvicorn, and shutting it down in order.
 
-uvicorn alone stops in the wrong order for Foreman: it waits for every open response to end
+uvicorn alone shuts down in the wrong order for Foreman: it waits for every open response to end
 before it runs the app's lifespan shutdown, and an event stream (`GET /api/events`) or a
 phone call never ends by itself, so Ctrl-C hung; a second Ctrl-C then cancelled everything
-mid-flight (a wall of tracebacks) and skipped the shutdown. `ForemanServer` stops like this:
+mid-flight (a wall of tracebacks) and skipped the shutdown. `ForemanServer` shuts down like this:
 
-1. the first SIGINT or SIGTERM: stop accepting connections;
+1. the first SIGINT or SIGTERM: no more new connections;
 2. end the server's own work (`app.state.drain`): hang up live calls politely and end the
    desk session (their records are written), then end every event stream (clients see
    the stream close), a few seconds at most;
@@ -13,7 +13,7 @@ mid-flight (a wall of tracebacks) and skipped the shutdown. `ForemanServer` stop
    shutdown closes the services and the stores.
 
 A second signal exits at once with one line; what was still live is recorded as
-interrupted at the next start. A stop asked for by a signal is a clean exit (status 0).
+interrupted at the next start. A shutdown asked for by a signal is a clean exit (status 0).
 See https://www.uvicorn.org/server-behavior/ and uvicorn's `Server.shutdown`.
 """
 
@@ -41,7 +41,7 @@ Drain = Callable[[], Awaitable[None]]
 
 
 class ForemanServer(uvicorn.Server):
-    """uvicorn's server with the stop described above. `drain` ends the app's own work
+    """uvicorn's server with the shutdown described above. `drain` ends the app's own work
     (None: plain uvicorn order)."""
 
     def __init__(
@@ -58,11 +58,11 @@ class ForemanServer(uvicorn.Server):
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         if self.should_exit:
             _exit_now(sig)
-        # Not kept for uvicorn to raise again once served: a stop asked for is not a failure.
+        # Not kept for uvicorn to raise again once served: a shutdown asked for is no failure.
         self.should_exit = True
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-        log.info("stopping: ending calls, sessions and event streams (Ctrl-C again: at once)")
+        log.info("shutting down: ending calls, sessions and event streams (Ctrl-C again: at once)")
         for server in getattr(self, "servers", ()):
             server.close()  # no new connections while the work ends
         if self._drain is not None:
@@ -76,9 +76,9 @@ class ForemanServer(uvicorn.Server):
                 await self._drain()
         except TimeoutError:
             limit = self._drain_limit_s
-            log.warning("the sessions did not all end within %g s; stopping anyway", limit)
+            log.warning("the sessions did not all end within %g s; shutting down anyway", limit)
         except Exception:
-            log.exception("ending the sessions failed; stopping anyway")
+            log.exception("ending the sessions failed; shutting down anyway")
 
 
 def _exit_now(sig: int) -> None:
@@ -91,7 +91,7 @@ def _exit_now(sig: int) -> None:
 
 
 def serve(app: Any, sockets: list[socket.socket], *, log_level: str) -> bool:
-    """Serve `app` on the listening `sockets` until a signal stops it. Logging must be set
+    """Serve `app` on the listening `sockets` until a signal ends it. Logging must be set
     up already (`foreman.logs.configure_logging`): uvicorn keeps it. Returns whether the
     server started (False: the app's start-up failed)."""
     config = uvicorn.Config(

@@ -301,7 +301,7 @@ async def _run_call(
         clock=services.clock,
     )
 
-    if services.registry.closing:  # the server began to stop while the backend connected
+    if services.registry.closing:  # shutdown began while the backend connected
         log.warning("%s refused: %s", call.call_sid, SHUTDOWN_REASON)
         await backend.close()
         await transport.close(SERVICE_RESTART, SHUTDOWN_REASON)

@@ -35,7 +35,7 @@ log = logging.getLogger("foreman.session")
 BackendFactory = Callable[[BackendOptions], VoiceBackend]
 
 SHUTDOWN_REASON: Final = "server shutting down"
-SHUTDOWN_LIMIT_S: Final = 3.0  # how long a stop waits for every session to close
+SHUTDOWN_LIMIT_S: Final = 3.0  # how long shutdown waits for every session to close
 # Of that, how long polite hang-ups get before the sessions still open are ended outright.
 HANG_UP_SHARE: Final = 0.6
 
@@ -49,7 +49,7 @@ class StartRejected(ForemanError):
 
 
 class ShuttingDown(StartRejected):
-    """The server is stopping: no new session may start."""
+    """The server is shutting down: no new session may start."""
 
 
 class ToolCatalog(Protocol):
@@ -220,7 +220,7 @@ class SessionRegistry:
                 self.bus.publish(SessionFailed(ctx.session_id, self.last_error))
                 await backend.close()
                 raise
-            if self.closing:  # the stop began while the backend connected
+            if self.closing:  # shutdown began while the backend connected
                 await backend.close()
                 raise ShuttingDown("the server is shutting down")
             self.last_error = None

@@ -82,7 +82,7 @@ async def test_one_ctrl_c_hangs_up_records_closes_streams_and_exits(
 @pytest.fixture
 def silent_twilio() -> Iterator[str]:
     """A Twilio REST address that accepts connections and never answers: a hang-up through
-    it hangs, so the stop is still busy when the second Ctrl-C comes."""
+    it hangs, so the shutdown is still busy when the second Ctrl-C comes."""
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
         listener.listen(16)
@@ -97,7 +97,7 @@ async def test_a_second_ctrl_c_exits_at_once_in_one_line(
         try:
             call_sid = await live_call(served, events)
             served.interrupt()
-            stopping = await served.output.line("stopping: ending calls")
+            shutting_down = await served.output.line("shutting down: ending calls")
             served.interrupt()
             status = await served.exited(unit(5))
         finally:
@@ -106,7 +106,7 @@ async def test_a_second_ctrl_c_exits_at_once_in_one_line(
     assert not any(mark in text for mark in TRACEBACK_MARKS), text
     # It did not wait for the hang-up (Twilio never answers) nor run the shutdown.
     assert status == 130
-    after = served.output.lines[served.output.lines.index(stopping.string) + 1 :]
+    after = served.output.lines[served.output.lines.index(shutting_down.string) + 1 :]
     assert len(after) == 1 and "SIGINT again: exiting now" in after[0], after
     assert "Application shutdown complete" not in text
     # The call's record stays open; the next start-up closes it as interrupted.
