@@ -22,6 +22,7 @@ from foreman.client_types import DEFAULT_URL
 from foreman.config import PACKAGED_SOURCE, Settings, is_loopback, load_settings, user_config_dir
 from foreman.exceptions import ConfigError, ForemanError
 from foreman.io.realtime_ws import needs_api_key
+from foreman.logs import configure_logging
 from foreman.tui import command as tui_command
 
 log = logging.getLogger("foreman")
@@ -119,9 +120,8 @@ def http_url(host: str, port: int) -> str:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from foreman.api.app import create_app
+    from foreman.api.server import serve
     from foreman.io.uvicorn_settings import uvicorn_settings
 
     settings = _settings(args)
@@ -155,16 +155,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
             http_url(host, port),
             settings.source,
         )
-        config = uvicorn.Config(
-            app, **uvicorn_settings(settings), log_level=args.log_level, access_log=False
-        )
-        server = uvicorn.Server(config)
-        # Ctrl-C is how a server is stopped, not a failure.
+        # Ctrl-C is how a server is ended, not a failure (the server handles it; this is
+        # for one that lands before its handler is in place).
+        started = True
         with contextlib.suppress(KeyboardInterrupt):
-            server.run(sockets=[sock])
+            started = serve(
+                app, [sock], log_level=args.log_level, options=uvicorn_settings(settings)
+            )
     finally:
         sock.close()
-    return 0 if server.started else STARTUP_FAILURE
+    return 0 if started else STARTUP_FAILURE
 
 
 def cmd_mock(args: argparse.Namespace) -> int:
@@ -279,10 +279,7 @@ def _split_mock_realtime(argv: list[str]) -> tuple[list[str], list[str]] | None:
 
 
 def _configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper()),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(level)  # one format for Foreman's lines and uvicorn's
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -28,6 +28,7 @@ from foreman.api import (
 from foreman.api.auth import BearerTokenMiddleware
 from foreman.api.hosts import LocalOriginMiddleware
 from foreman.api.limits import install_limits
+from foreman.api.openapi import describe_middleware
 from foreman.backends.factory import BackendFactory, make_backend_factory
 from foreman.bus import EventBus
 from foreman.clock import Clock, SystemClock
@@ -98,13 +99,27 @@ def create_app(
         stores=stores,
     )
 
+    async def drain() -> None:
+        """End the server's own work, before the HTTP server closes its connections (see
+        `foreman.api.server`): calls hung up and the desk session ended (their records
+        written), then every event stream ended after the events still queued for it.
+        Runs once: the lifespan's call after `foreman serve` drained does nothing."""
+        if bus.closed:
+            return
+        try:
+            await sessions.aclose()
+            await twilio.records.flush()
+        finally:  # even when the time ran out: no stream may keep the server up
+            bus.close()
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await _recover(stores, wall())
         yield
         # Order matters: sessions first (they may still run tools), then the services,
-        # then the stores they write to.
-        await sessions.aclose()
+        # then the stores they write to. Under `foreman serve` the sessions have ended
+        # already (drain runs first); elsewhere (tests) they end here.
+        await drain()
         await twilio.aclose()
         await tools.aclose()
         await stores.aclose()
@@ -121,6 +136,7 @@ def create_app(
     app.state.tools = tools
     app.state.twilio = twilio
     app.state.stores = stores
+    app.state.drain = drain
     for module in (routes_realtime, routes_approvals, routes_events, routes_twilio):
         app.include_router(module.router)
     app.include_router(routes_tools.router)
@@ -139,11 +155,13 @@ def create_app(
     async def health() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
 
-    if settings.server.api_token:
-        token = settings.server.api_token.get_secret_value()
+    token = settings.server.api_token.get_secret_value() if settings.server.api_token else ""
+    if token:
         app.add_middleware(BearerTokenMiddleware, token=token)
-    if is_loopback(settings.server.host):
+    loopback = is_loopback(settings.server.host)
+    if loopback:
         app.add_middleware(LocalOriginMiddleware, allowed_hosts=_own_host_names(settings))
+    describe_middleware(app, token=bool(token), loopback=loopback)
     # Added last: runs first. A client over its rate or with too big a body costs nothing more.
     install_limits(app, settings.limits, (clock or SystemClock()).monotonic)
     return app

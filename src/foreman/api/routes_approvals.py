@@ -16,6 +16,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
+from foreman.api.openapi import errors
 from foreman.policy.approvals import AlreadyAnswered, UnknownApproval
 from foreman.tools.services import ToolServices
 
@@ -37,7 +38,10 @@ def _services(request: Request) -> ToolServices:
     return services
 
 
-@router.get("/api/approval/prompt")
+NOT_RUNNING = "the tool services are not running in this server"
+
+
+@router.get("/api/approval/prompt", responses=errors({503: NOT_RUNNING}))
 async def list_prompts(request: Request) -> dict[str, Any]:
     svc = _services(request)
     return {"prompts": [svc.approvals.describe(a) for a in svc.approvals.pending()]}
@@ -45,7 +49,14 @@ async def list_prompts(request: Request) -> dict[str, Any]:
 
 @router.post(
     "/api/approval/answer",
-    responses={404: {"description": "unknown id"}, 409: {"description": "no longer pending"}},
+    responses=errors(
+        {
+            404: "no prompt has this id",
+            409: "the prompt is no longer pending (answered, expired or cancelled); the "
+            "detail carries its final state",
+            503: NOT_RUNNING,
+        }
+    ),
 )
 async def answer_prompt(body: AnswerBody, request: Request) -> dict[str, Any]:
     svc = _services(request)
@@ -60,7 +71,7 @@ async def answer_prompt(body: AnswerBody, request: Request) -> dict[str, Any]:
     return {"approval": svc.approvals.describe(approval)}
 
 
-@router.get("/api/audit")
+@router.get("/api/audit", responses=errors({503: NOT_RUNNING}))
 async def audit_log(
     request: Request,
     limit: int = Query(100, ge=1, le=10_000),

@@ -4,7 +4,9 @@ decisions, tool calls and results, session events). The TUI is the first client.
 Each event is `id: <seq>` / `event: <kind>` / `data: <json>`. `?kind=approval.` keeps only
 kinds starting with that prefix (repeatable). A comment line every `ping_s` keeps proxies
 from closing an idle stream. A slow reader loses its oldest events (the bus's bounded queue)
-and gets an `events.dropped` event saying how many.
+and gets an `events.dropped` event saying how many. When the server shuts down, the stream sends
+what is still queued (the last calls' records among it) and ends: the response completes,
+so a client sees the stream close rather than a broken connection.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
 
-from foreman.bus import EventBus, Published
+from foreman.api.openapi import EventStreamResponse, errors
+from foreman.bus import BusClosed, EventBus, Published
 
 router = APIRouter(tags=["events"])
 PING_S = 15.0
@@ -45,6 +48,8 @@ async def sse_stream(
             except TimeoutError:
                 yield b": ping\n\n"
                 continue
+            except BusClosed:
+                return
             if sub.dropped != dropped:
                 lost, dropped = sub.dropped - dropped, sub.dropped
                 notice = {"seq": 0, "kind": "events.dropped", "at": event.at}
@@ -65,7 +70,17 @@ def _bus(request: Request) -> EventBus:
     return bus
 
 
-@router.get("/api/events", response_class=StreamingResponse)
+@router.get(
+    "/api/events",
+    response_class=EventStreamResponse,
+    responses={
+        200: {
+            "description": "`id: <seq>`, `event: <kind>`, `data: <json>` per event, until "
+            "the server shuts down"
+        },
+        **errors({503: "the event bus is not running in this server"}),
+    },
+)
 async def events(
     request: Request, kind: Annotated[list[str] | None, Query()] = None
 ) -> StreamingResponse:

@@ -12,6 +12,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.background import BackgroundTask
 
+from foreman.api.openapi import NDJSONResponse, errors
 from foreman.exceptions import BackendError, SessionClosed
 from foreman.session.conversation import ConversationSession, TurnInProgress
 from foreman.session.registry import AlreadyActive, SessionRegistry, StartRejected, StartRequest
@@ -69,7 +70,22 @@ def _desk(request: Request) -> ConversationSession:
     return session
 
 
-@router.post("/start", response_model=Status, responses={409: {}, 400: {}, 502: {}})
+NO_SESSION = "no active session (POST /api/realtime/start first)"
+
+
+@router.post(
+    "/start",
+    response_model=Status,
+    responses=errors(
+        {
+            400: "the request cannot work as given (endpoint, transport, audio format, no "
+            "API key where the server runs, the server is shutting down); the detail says what "
+            "to change",
+            409: "a realtime session is already active",
+            502: "the model endpoint refused or failed (also in `last_error`)",
+        }
+    ),
+)
 async def start(request: Request, body: Annotated[StartBody | None, Body()] = None) -> Status:
     """Start a realtime session. 409 if one is active, 400 if the request cannot work, 502 if
     the model endpoint failed (the reason is also in `last_error`)."""
@@ -107,13 +123,13 @@ async def status(request: Request) -> Status:
 
 @router.post(
     "/say",
+    response_class=NDJSONResponse,
     responses={
         200: {
-            "content": {"application/x-ndjson": {}},
             "description": 'NDJSON lines: {"delta"}…, {"tool", "call_id"}, {"audio", "format"} '
             '(when asked), then {"done", "transcript", "status"}',
         },
-        409: {"description": "no active session, or a text turn is already running"},
+        **errors({409: f"{NO_SESSION}, or a text turn is already running"}),
     },
 )
 async def say(request: Request, body: SayBody) -> StreamingResponse:
@@ -139,7 +155,7 @@ async def say(request: Request, body: SayBody) -> StreamingResponse:
     )
 
 
-@router.post("/end-turn", response_model=dict[str, bool], responses={409: {}})
+@router.post("/end-turn", response_model=dict[str, bool], responses=errors({409: NO_SESSION}))
 async def end_turn(request: Request) -> dict[str, bool]:
     """Push-to-talk release: the user's spoken turn is over. `ended` is false when the
     session detects turns itself (server VAD)."""

@@ -31,6 +31,7 @@ from fastapi import APIRouter, HTTPException, Path, Request, Response, WebSocket
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
+from foreman.api.openapi import errors
 from foreman.events import CallIncoming, CallPlaced
 from foreman.exceptions import SessionClosed
 from foreman.phone.bridge import PhoneServices, serve_media_stream
@@ -53,7 +54,7 @@ from foreman.stores.records import OutboundIntent
 
 __all__ = ["router"]
 
-log = logging.getLogger("foreman.api.twilio")
+log = logging.getLogger("foreman.call")
 
 router = APIRouter()
 
@@ -62,12 +63,13 @@ MEDIA_PATH = "/twilio/media"
 SIGNATURE_HEADER = "x-twilio-signature"
 E164 = r"^\+[1-9][0-9]{6,14}$"
 CALL_SID = r"^CA[0-9A-Za-z]{1,64}$"
+NO_BRIDGE = "the phone bridge is not set up in this server"
 
 
 def _services(app: Any) -> PhoneServices:
     svc = getattr(app.state, "twilio", None)
     if svc is None:
-        raise HTTPException(503, "the phone bridge is not set up in this server")
+        raise HTTPException(503, NO_BRIDGE)
     return svc  # type: ignore[no-any-return]
 
 
@@ -112,7 +114,7 @@ async def voice_webhook(request: Request) -> Response:
         if not validate_request(
             tw.auth_token.get_secret_value(), url, params, request.headers.get(SIGNATURE_HEADER)
         ):
-            log.warning("< %s refused: missing or wrong X-Twilio-Signature", VOICE_PATH)
+            log.warning("refused at %s: missing or wrong X-Twilio-Signature", VOICE_PATH)
             return Response("invalid signature", status_code=403, media_type="text/plain")
     try:
         call = inbound_call(params)
@@ -121,7 +123,7 @@ async def voice_webhook(request: Request) -> Response:
         return Response(str(exc), status_code=400, media_type="text/plain")
     token = await svc.tokens.issue(call.call_sid, svc.clock.monotonic())
     if token is None:  # a replayed webhook: this CallSid already has its stream
-        log.warning("< %s refused: call %s already has a media stream", VOICE_PATH, call.call_sid)
+        log.warning("%s refused: it already has a media stream", call.call_sid)
         return Response("this call already has a media stream", 409, media_type="text/plain")
     twiml = connect_stream_twiml(
         public_ws_url(base, MEDIA_PATH),
@@ -133,6 +135,7 @@ async def voice_webhook(request: Request) -> Response:
             "direction": "inbound",
         },
     )
+    log.info("%s incoming from %s to %s", call.call_sid, call.caller, call.to)
     svc.bus.publish(CallIncoming(call.call_sid, call.caller, call.to))
     return Response(twiml, media_type="text/xml")
 
@@ -197,7 +200,7 @@ async def media_socket(ws: WebSocket) -> None:
             public_ws_url(base, MEDIA_PATH),
             ws.headers.get(SIGNATURE_HEADER),
         ):
-            log.warning("< %s upgrade refused: missing or wrong X-Twilio-Signature", MEDIA_PATH)
+            log.warning("refused at %s: missing or wrong X-Twilio-Signature", MEDIA_PATH)
             await ws.close(1008)  # before accept: the client gets HTTP 403
             return
         signed = True
@@ -213,7 +216,17 @@ class PlaceCall(BaseModel):
     purpose: Annotated[str, Field(max_length=400)] = ""
 
 
-@router.post("/api/calls", status_code=201)
+@router.post(
+    "/api/calls",
+    status_code=201,
+    responses=errors(
+        {
+            400: "outbound calls need Twilio configured; the detail names the missing settings",
+            502: "Twilio refused the call (its reason is in the detail)",
+            503: NO_BRIDGE,
+        }
+    ),
+)
 async def place_call(body: PlaceCall, request: Request) -> dict[str, Any]:
     """Call `to` through Twilio; the callee is bridged to the assistant like an inbound call."""
     svc = _services(request.app)
@@ -236,14 +249,15 @@ async def place_call(body: PlaceCall, request: Request) -> dict[str, Any]:
         call_sid = await svc.rest.create_call(to=body.to, from_=tw.from_number, twiml=twiml)
     except Exception as exc:
         await svc.intents.take(ref)
-        log.warning("> outbound call to %s failed: %s", body.to, exc)
+        log.warning("outbound call to %s failed: %s", body.to, exc)
         raise HTTPException(502, f"Twilio refused the call: {exc}") from None
     await svc.intents.attach_call_sid(ref, call_sid)
+    log.info("%s placed to %s: %s", call_sid, body.to, body.purpose or "no purpose given")
     svc.bus.publish(CallPlaced(call_sid, body.to, body.purpose))
     return {"call_sid": call_sid, "to": body.to, "purpose": body.purpose, "status": "queued"}
 
 
-@router.get("/api/calls")
+@router.get("/api/calls", responses=errors({503: NO_BRIDGE}))
 async def list_calls(request: Request) -> dict[str, Any]:
     """Live calls and the most recent finished ones (newest last)."""
     svc = _services(request.app)

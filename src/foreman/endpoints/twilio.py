@@ -185,7 +185,7 @@ class TwilioEndpoint:
     def _bad(self, reason: str) -> None:
         self.stats.bad_messages += 1
         if self.stats.bad_messages == 1:
-            log.warning("< call %s: bad message ignored: %s", self.call_sid, reason)
+            log.warning("%s: bad message ignored: %s", self.call_sid, reason)
         if self.stats.bad_messages > MAX_BAD_MESSAGES:
             raise ConversationEnded(f"too many bad messages from Twilio (last: {reason})")
 
@@ -260,12 +260,12 @@ class TwilioEndpoint:
             return
         self._hung_up = True
         if self._rest is None:
-            log.info("= call %s: no Twilio REST client; closing the stream only", self.call_sid)
+            log.debug("%s: no Twilio REST client; closing the stream only", self.call_sid)
         else:
             try:
                 await self._rest.hangup(self.call_sid)
             except Exception as exc:  # the stream is closed anyway; Twilio then ends the call
-                log.warning("> call %s: REST hang-up failed: %r", self.call_sid, exc)
+                log.warning("%s: REST hang-up failed: %r", self.call_sid, exc)
         await self._transport.close(1000, "call ended")
 
     async def close(self) -> None:

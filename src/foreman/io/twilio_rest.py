@@ -22,6 +22,10 @@ import logging
 from typing import Any
 
 import httpx
+
+# The call and message resources load lazily on the first request otherwise: a tenth of a
+# second (much more on a busy machine) that a hang-up at shutdown should not pay.
+import twilio.rest.api.v2010.account  # noqa: F401
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http import AsyncHttpClient
 from twilio.http.response import Response

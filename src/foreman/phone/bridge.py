@@ -29,16 +29,23 @@ from foreman.protocols.twilio.admission import Admitted, Refused, StreamAdmissio
 from foreman.protocols.twilio.messages import BadMessage, Start, Stop
 from foreman.protocols.twilio.stream import TwilioStream
 from foreman.session.conversation import ConversationSession, ToolHandler
-from foreman.session.registry import BackendFactory, SessionRegistry, ToolCatalog
+from foreman.session.registry import (
+    SHUTDOWN_REASON,
+    BackendFactory,
+    SessionRegistry,
+    ToolCatalog,
+)
 from foreman.stores.embedded import Stores, memory_stores
 from foreman.stores.interfaces import OutboundIntentStore, StreamTokenStore
 from foreman.stores.records import CallRecord
 
 log = logging.getLogger("foreman.call")
+session_log = logging.getLogger("foreman.session")
 
 START_TIMEOUT_S: Final = 10.0  # Twilio sends `start` right after `connected`
 POLICY_VIOLATION: Final = 1008  # WebSocket close code for a refused token (RFC 6455 7.4.1)
 INTERNAL_ERROR: Final = 1011
+SERVICE_RESTART: Final = 1012  # https://www.iana.org/assignments/websocket/websocket.xhtml
 
 # Offered when no tool dispatcher is wired, so a phone call can always be ended.
 END_CALL_TOOL: Final[dict[str, Any]] = {
@@ -220,7 +227,7 @@ async def serve_media_stream(
     except TimeoutError:
         got = f"no start within {START_TIMEOUT_S:.0f} s"
     if isinstance(got, str):
-        log.warning("= media socket refused: %s", got)
+        log.warning("media stream refused: %s", got)
         await transport.close(POLICY_VIOLATION, got)
         return got
     admission = StreamAdmission(got)
@@ -238,7 +245,7 @@ async def serve_media_stream(
         call_live=call_session_id(got.call_sid) in services.registry,
     )
     if isinstance(verdict, Refused):
-        log.warning("= media socket for %s refused: %s", got.call_sid, verdict.reason)
+        log.warning("%s refused: %s", got.call_sid, verdict.reason)
         services.bus.publish(CallRefused(got.call_sid, verdict.reason))
         await transport.close(POLICY_VIOLATION, verdict.reason)
         return verdict.reason
@@ -279,7 +286,7 @@ async def _run_call(
 
     refusal = realtime_refusal(settings)
     if refusal is not None:  # checked before a backend exists: a refused call costs nothing
-        log.warning("= call %s refused: %s", call.call_sid, refusal)
+        log.warning("%s refused: %s", call.call_sid, refusal)
         await transport.close(POLICY_VIOLATION, "realtime sessions are turned off")
         record(refusal, services.clock.wall())
         return refusal
@@ -290,7 +297,7 @@ async def _run_call(
         await backend.start()
     except (BackendError, OSError, TimeoutError) as exc:
         reason = f"backend failed to start: {exc}"
-        log.error("= call %s: %s", call.call_sid, reason)
+        session_log.error("%s failed to start: %s", ctx.session_id, reason)
         services.bus.publish(SessionFailed(ctx.session_id, reason))
         await backend.close()
         await transport.close(INTERNAL_ERROR, "voice backend unavailable")
@@ -306,9 +313,18 @@ async def _run_call(
         clock=services.clock,
     )
 
+    if services.registry.closing:  # shutdown began while the backend connected
+        log.warning("%s refused: %s", call.call_sid, SHUTDOWN_REASON)
+        await backend.close()
+        await transport.close(SERVICE_RESTART, SHUTDOWN_REASON)
+        record(SHUTDOWN_REASON, services.clock.wall())
+        return SHUTDOWN_REASON
+
     def ended(session: ConversationSession) -> None:
         services.registry.remove(session)
-        record(session.reason or "ended", session.ended_at or services.clock.wall())
+        reason, at = session.reason or "ended", session.ended_at or services.clock.wall()
+        log.info("%s ended: %s after %.1f s", call.call_sid, reason, at - begun.started_at)
+        record(reason, at)
 
     session = ConversationSession(
         ctx,

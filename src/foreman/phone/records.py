@@ -17,7 +17,7 @@ from foreman.stores.records import CallRecord
 
 __all__ = ["CallRecord", "CallRecords"]
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("foreman.call")
 
 
 class CallRecords:
@@ -55,7 +55,7 @@ class CallRecords:
             self._writes.discard(t)
             if not t.cancelled() and t.exception() is not None:
                 # A full disk must not take the server down; the bus has the record.
-                log.error("= call record %s not stored: %s", call_sid, t.exception())
+                log.error("%s: call record not stored: %s", call_sid, t.exception())
 
         task.add_done_callback(done)
 

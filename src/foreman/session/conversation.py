@@ -29,7 +29,7 @@ import contextlib
 import contextvars
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
@@ -213,13 +213,15 @@ class ConversationSession:
             )
         )
         log.info(
-            "= session %s started: %s %s, %s on %s",
+            "%s started: %s, caller %s, model %s, backend %s, provider_session_id %s",
             self.session_id,
             ctx.channel,
-            ctx.caller_name or ctx.caller_id or "owner",
+            _caller(ctx),
             backend.model,
             backend.backend,
+            backend.provider_session_id or "-",
         )
+        crash: BaseException | None = None
         try:
             async with asyncio.TaskGroup() as tg:
                 self._tg = tg
@@ -233,34 +235,38 @@ class ConversationSession:
         except* ConversationEnded as group:
             reason = _first_reason(group)
         except* Exception as group:
-            exc = group.exceptions[0]
-            reason = f"error: {type(exc).__name__}: {exc}"
-            log.error("= session %s crashed: %s", self.session_id, reason, exc_info=exc)
+            crash = group.exceptions[0]
+            reason = f"error: {type(crash).__name__}: {crash}"
         finally:
             self._tg = None
             if self.reason is None:
                 self.reason = reason
-            await self._cleanup()
+            await self._cleanup(crash)
         return self.reason
 
     def end(self, reason: str) -> None:
         """End now (API stop, shutdown), without a goodbye or a hang-up."""
         if self._tg is None:
             return
+        if not self._ending:
+            self.reason = reason
         self._ending = True
-        self._tg.create_task(_raise(ConversationEnded(reason)))
+        self._add_task(_raise(ConversationEnded(reason)))
 
     async def hang_up_now(self, reason: str) -> None:
-        """End now and hang up the user's side (a phone call is ended through REST)."""
+        """End now and hang up the user's side (a phone call is ended through REST). The
+        session's reason is `reason`, even if the user's side closes first in reply."""
         if self._tg is None:
             return
+        if not self._ending:
+            self.reason = reason
         self._ending = True
 
         async def _end() -> None:
             await self.endpoint.hang_up(reason)
             raise ConversationEnded(reason)
 
-        self._tg.create_task(_end())
+        self._add_task(_end())
 
     async def wait_closed(self) -> None:
         await self._done.wait()
@@ -269,7 +275,7 @@ class ConversationSession:
     def active(self) -> bool:
         return not self._done.is_set()
 
-    async def _cleanup(self) -> None:
+    async def _cleanup(self, crash: BaseException | None = None) -> None:
         self.ended_at = self._clock.wall()
         for utterance in self._utterances.flush():
             self._publish_utterance(utterance)
@@ -277,14 +283,19 @@ class ConversationSession:
             try:
                 self._tools.cancel_session(self.session_id)
             except Exception:
-                log.exception("= session %s: cancelling tool calls failed", self.session_id)
+                log.exception("%s: cancelling tool calls failed", self.session_id)
         try:
             await asyncio.wait_for(self.backend.close(), 5.0)
         except Exception as exc:  # a stuck backend must not keep the session alive
-            log.warning("= session %s: backend close failed: %r", self.session_id, exc)
+            log.warning("%s: backend close failed: %r", self.session_id, exc)
         await self.endpoint.close()
         self._notify(b.Closed(self.error))
-        log.info("= session %s ended: %s", self.session_id, self.reason)
+        if crash is not None:  # a bug: the traceback is for its report
+            log.error("%s failed: %s", self.session_id, self.reason, exc_info=crash)
+        elif self.error:
+            log.warning("%s failed: %s", self.session_id, self.reason)
+        else:
+            log.info("%s ended: %s", self.session_id, self.reason)
         self._publish(
             SessionEnded(self.session_id, self.reason or "ended", self.error, self.status_stats())
         )
@@ -294,7 +305,7 @@ class ConversationSession:
                 if asyncio.iscoroutine(res):
                     await res
             except Exception:
-                log.exception("= session %s: on_end hook failed", self.session_id)
+                log.exception("%s: on_end hook failed", self.session_id)
         self._done.set()
 
     # === backend -> user ===================================================================
@@ -356,7 +367,7 @@ class ConversationSession:
         self.stats.barge_ins += 1
         self._last_cut = cut
         self._progressed()
-        log.info("= session %s barge-in: %s heard_ms=%s", self.session_id, cut.segment, cut.ms)
+        log.debug("%s barge-in: %s heard_ms=%s", self.session_id, cut.segment, cut.ms)
         self._publish(BargeIn(self.session_id, cut.segment, cut.ms))
         await self.backend.report_heard(cut.segment, cut.ms)
 
@@ -399,7 +410,7 @@ class ConversationSession:
     def _on_warning(self, ev: b.BackendWarning) -> None:
         self.stats.warnings += 1
         self.stats.last_warning = ev.message
-        log.warning("< session %s backend warning: %s", self.session_id, ev.message)
+        log.warning("%s: backend warning: %s", self.session_id, ev.message)
         self._publish(SessionWarning(self.session_id, ev.message, ev.code))
 
     def _on_closed(self, ev: b.Closed) -> None:
@@ -457,7 +468,7 @@ class ConversationSession:
 
     async def _on_dtmf(self, ev: e.Dtmf) -> None:
         self.stats.dtmf += 1
-        log.info("< session %s dtmf %s", self.session_id, ev.digit)
+        log.debug("%s dtmf %s", self.session_id, ev.digit)
         self._publish(DtmfPressed(self.session_id, ev.digit))
         await self.backend.add_note("context", f"The caller pressed {ev.digit}.")
 
@@ -500,10 +511,10 @@ class ConversationSession:
             async with asyncio.timeout(self._tools.deadline_s(req)):
                 await self._tools.handle(req, self)
         except TimeoutError:
-            log.warning("= session %s: tool %s did not finish", self.session_id, req.name)
+            log.warning("%s: tool %s did not finish", self.session_id, req.name)
             await self._answer_error(req, f"{req.name} did not finish in time; it may not be done")
         except Exception as exc:
-            log.exception("= session %s: tool %s failed", self.session_id, req.name)
+            log.exception("%s: tool %s failed", self.session_id, req.name)
             await self._answer_error(
                 req, f"{req.name} failed: internal error ({type(exc).__name__})"
             )
@@ -518,7 +529,7 @@ class ConversationSession:
     async def send_tool_result(self, call_id: str, output: str, *, respond: bool = True) -> None:
         """The call's one output; with `respond`, the model answers from it."""
         if call_id in self._answered:
-            log.warning("= session %s: second output for %s dropped", self.session_id, call_id)
+            log.warning("%s: second output for %s dropped", self.session_id, call_id)
             return
         self._answered.add(call_id)
         await self.backend.submit_tool_result(call_id, output, continue_conversation=respond)
@@ -544,8 +555,16 @@ class ConversationSession:
         if self._ending or self._tg is None:
             return
         self._ending = True
-        with contextlib.suppress(RuntimeError):  # the session is already shutting down
-            self._tg.create_task(self._end_after_goodbye(reason), name="end_call")
+        self._add_task(self._end_after_goodbye(reason), name="end_call")
+
+    def _add_task(self, work: Coroutine[Any, Any, None], name: str | None = None) -> None:
+        """Run `work` in the session's task group, unless the group is already ending
+        (something else ended the session first): then there is nothing left to do."""
+        try:
+            assert self._tg is not None
+            self._tg.create_task(work, name=name)
+        except RuntimeError:
+            work.close()
 
     async def _end_after_goodbye(self, reason: str) -> None:
         progress = self._progress = asyncio.Event()
@@ -556,7 +575,9 @@ class ConversationSession:
                     progress.clear()
                     await progress.wait()
         except TimeoutError:
-            log.warning("= session %s: the goodbye did not finish playing", self.session_id)
+            log.warning("%s: the goodbye did not finish playing", self.session_id)
+        # Ours, even when the user's side closes first in reply to the hang-up.
+        self.reason = self.reason or reason
         await self.endpoint.hang_up(reason)
         raise ConversationEnded(reason)
 
@@ -684,6 +705,12 @@ class _TimedUserSide:
     async def audio_b64(self, audio_b64: str) -> None:
         self._session._last_input_at = self._session._clock.monotonic()
         await self._inner.audio_b64(audio_b64)
+
+
+def _caller(ctx: CallContext) -> str:
+    """Who is on the other side, for the log: name (number, role)."""
+    details = [ctx.caller_id] if ctx.caller_name and ctx.caller_id else []
+    return f"{ctx.caller_name or ctx.caller_id or 'unknown'} ({', '.join([*details, ctx.role])})"
 
 
 def _silence(fmt: AudioFormat, ms: int) -> bytes:

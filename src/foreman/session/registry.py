@@ -10,13 +10,12 @@ dialling the backend, and every failure becomes a one-line `last_error`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 from foreman.audio.formats import AudioFormat
 from foreman.backends.interface import BackendOptions, VoiceBackend
@@ -32,9 +31,14 @@ from foreman.session.conversation import ConversationSession, ToolHandler
 from foreman.stores.interfaces import SessionRegistryStore
 from foreman.stores.records import SessionKind, SessionRecord
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("foreman.session")
 
 BackendFactory = Callable[[BackendOptions], VoiceBackend]
+
+SHUTDOWN_REASON: Final = "server shutting down"
+SHUTDOWN_LIMIT_S: Final = 3.0  # how long shutdown waits for every session to close
+# Of that, how long polite hang-ups get before the sessions still open are ended outright.
+HANG_UP_SHARE: Final = 0.6
 
 
 class AlreadyActive(ForemanError):
@@ -43,6 +47,10 @@ class AlreadyActive(ForemanError):
 
 class StartRejected(ForemanError):
     """The start request cannot work as given (HTTP 400); the message says what to change."""
+
+
+class ShuttingDown(StartRejected):
+    """The server is shutting down: no new session may start."""
 
 
 class ToolCatalog(Protocol):
@@ -84,6 +92,7 @@ class SessionRegistry:
         self._last: dict[str, Any] = {}
         self._lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[str]] = set()
+        self.closing = False  # set by aclose(): a session that would start now is refused
 
     # --- every session -----------------------------------------------------------------
     def add(self, session: ConversationSession) -> None:
@@ -106,7 +115,7 @@ class SessionRegistry:
         def done(t: asyncio.Task[Any]) -> None:
             self._writes.discard(t)
             if not t.cancelled() and t.exception() is not None:
-                log.error("= session registry not updated: %s", t.exception())
+                log.error("session registry not updated: %s", t.exception())
 
         task.add_done_callback(done)
 
@@ -195,6 +204,8 @@ class SessionRegistry:
         async with self._lock:
             if self.desk is not None and self.desk.active:
                 raise AlreadyActive("a realtime session is already active; stop it first")
+            if self.closing:
+                raise ShuttingDown("the server is shutting down")
             ctx = self.owner_context()  # the same context picks the tools and runs them
             options = self.options_for(req, ctx)
             backend = self.backend_factory(options)
@@ -207,10 +218,13 @@ class SessionRegistry:
                 await backend.start()
             except BackendError as exc:
                 self.last_error = str(exc)
-                log.warning("= desk session failed to start: %s", exc)
+                log.warning("%s failed to start: %s", ctx.session_id, exc)
                 self.bus.publish(SessionFailed(ctx.session_id, self.last_error))
                 await backend.close()
                 raise
+            if self.closing:  # shutdown began while the backend connected
+                await backend.close()
+                raise ShuttingDown("the server is shutting down")
             self.last_error = None
             session = ConversationSession(
                 ctx,
@@ -228,7 +242,6 @@ class SessionRegistry:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
             self.bus.publish(ModeChanged("voice"))
-            log.info("= desk session %s started (%s)", ctx.session_id, options.model)
             return self.status()
 
     def _desk_ended(self, session: ConversationSession) -> None:
@@ -249,14 +262,31 @@ class SessionRegistry:
                 await session.wait_closed()
             return self.status()
 
-    async def aclose(self) -> None:
-        """Shutdown: end the desk session, hang up every call, wait for them to close."""
-        await self.stop_desk("server shutting down")
-        for session in self:
-            await session.hang_up_now("server shutting down")
-        for session in self:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(session.wait_closed(), 5.0)
+    async def aclose(
+        self, reason: str = SHUTDOWN_REASON, limit_s: float = SHUTDOWN_LIMIT_S
+    ) -> None:
+        """Shutdown: refuse new sessions, end the desk session, hang up every call politely
+        (its record says `reason`), and wait for them all to close, `limit_s` at most. A
+        hang-up still running after its share of that time (Twilio not answering) is cut
+        short: the session ends at once, so its record is still written. Idempotent."""
+        self.closing = True
+        live = list(self)
+        for session in live:
+            if session is self.desk or session.ctx.channel is not Channel.PHONE:
+                session.end(reason)
+            else:
+                await session.hang_up_now(reason)
+        if live:
+            closed = [asyncio.ensure_future(s.wait_closed()) for s in live]
+            _, still_open = await asyncio.wait(closed, timeout=limit_s * HANG_UP_SHARE)
+            if still_open:
+                for session in live:
+                    session.end(reason)
+                await asyncio.wait(still_open, timeout=limit_s * (1 - HANG_UP_SHARE))
+            for waiter in closed:
+                waiter.cancel()
+            for session in self:
+                log.warning("%s did not close within %g s", session.session_id, limit_s)
         if self._writes:
             await asyncio.gather(*list(self._writes), return_exceptions=True)
 

@@ -15,13 +15,13 @@ from typing import Any
 from foreman.bus import EventBus
 from foreman.clock import Clock
 from foreman.events import ApprovalDecided, ApprovalPrompted
-from foreman.policy.approvals import AlreadyAnswered, Approval, ApprovalBook
+from foreman.policy.approvals import AlreadyAnswered, Approval, ApprovalBook, ApprovalState
 from foreman.policy.context import CallContext
 from foreman.policy.decision import ToolCall
 from foreman.stores.interfaces import ApprovalStore
 from foreman.stores.records import ApprovalRecord
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("foreman.approval")
 
 
 class ApprovalService:
@@ -58,6 +58,14 @@ class ApprovalService:
         if voice_confirmable:
             self._voice.add(approval.id)
         self._persist(approval)
+        log.info(
+            "%s asked: %s for %s in %s, expires in %g s",
+            approval.id,
+            call.name,
+            ctx.caller_name or ctx.caller_id or ctx.role.value,
+            ctx.session_id,
+            self.timeout_s,
+        )
         self.bus.publish(ApprovalPrompted(self.describe(approval)))
         self._ensure_timer()
         return approval
@@ -163,6 +171,7 @@ class ApprovalService:
         if not future.done():
             future.set_result(approval)
         self._persist(approval)
+        log.info("%s %s", approval.id, _outcome(approval))
         self.bus.publish(ApprovalDecided(self.describe(approval)))
         self._changed.set()
 
@@ -216,3 +225,13 @@ class ApprovalService:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._timer
             self._timer = None
+
+
+def _outcome(approval: Approval) -> str:
+    """How a prompt ended, for the log: who answered, or why nobody did."""
+    state = approval.state.value
+    if approval.state in (ApprovalState.APPROVED, ApprovalState.DENIED):
+        return f"{state} by {approval.approver or 'unknown'}"
+    if approval.state is ApprovalState.EXPIRED:
+        return f"{state} after {approval.expires_at - approval.created_at:g} s (nobody answered)"
+    return f"{state}: {approval.note or 'the session ended'}"

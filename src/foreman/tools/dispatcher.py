@@ -44,7 +44,8 @@ from foreman.tools.runner import run_tool
 from foreman.tools.session import ToolSession
 from foreman.tools.spec import ToolSpec
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("foreman.tool")
+_DECISIONS: Final = {Allow: "allow", Deny: "deny", NeedsApproval: "needs approval"}
 
 DEADLINE_MARGIN_S: Final = 10.0  # beyond timeout + approval: only a bug gets this far
 
@@ -100,6 +101,13 @@ class ToolDispatcher:
         ctx = session.ctx
         prepared = self.flow.prepare(request)
         if isinstance(prepared, Rejected):
+            log.info(
+                "%s (%s) in %s: rejected: %s",
+                request.name,
+                request.call_id,
+                ctx.session_id,
+                prepared.message,
+            )
             await self._reply(session, request.call_id, error_output(prepared.message))
             await self.audit.write(
                 ctx,
@@ -112,6 +120,14 @@ class ToolDispatcher:
             )
             return
         decision = self.flow.decide(prepared, ctx)
+        log.info(
+            "%s (%s) in %s: %s: %s",
+            request.name,
+            request.call_id,
+            ctx.session_id,
+            _DECISIONS[type(decision)],
+            decision.reason,
+        )
         self.bus.publish(
             ToolDecided(
                 ctx.session_id,
