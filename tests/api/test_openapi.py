@@ -15,7 +15,9 @@ from foreman.testing.server import serve_app
 from foreman.testing.timeouts import unit
 
 TOKEN = "an-api-token-for-tests"
-MIDDLEWARE = {"401", "403"}  # the token check, the Host/Origin check
+# The token check, the Host/Origin check, the rate limit; 413/408 for a request with a body.
+MIDDLEWARE = {"401", "403", "429"}
+BODY_LIMITS = {"413", "408"}
 # Every operation, and the codes its own code can answer with (besides the middleware's).
 ANSWERS: dict[tuple[str, str], set[str]] = {
     ("post", "/api/realtime/start"): {"200", "400", "409", "422", "502"},
@@ -30,6 +32,8 @@ ANSWERS: dict[tuple[str, str], set[str]] = {
     ("get", "/api/calls"): {"200", "503"},
     ("post", "/api/calls"): {"201", "400", "422", "502", "503"},
     ("get", "/api/health"): {"200"},
+    ("get", "/api/tools"): {"200", "503"},
+    ("post", "/api/calls/{call_sid}/hangup"): {"202", "404", "422", "503"},
 }
 
 
@@ -52,7 +56,9 @@ def test_every_route_lists_every_answer_with_a_description(tmp_path: Path) -> No
     ops = operations(schema(tmp_path, api_token=TOKEN))  # loopback, with a token
     assert set(ops) == set(ANSWERS)
     for key, op in ops.items():
-        expected = ANSWERS[key] | (MIDDLEWARE if key[1] != "/api/health" else {"403"})
+        expected = ANSWERS[key] | (MIDDLEWARE if key[1] != "/api/health" else {"403", "429"})
+        if "requestBody" in op:
+            expected |= BODY_LIMITS
         assert set(op["responses"]) == expected, key
         for code, answer in op["responses"].items():
             assert answer["description"].strip(), (key, code)

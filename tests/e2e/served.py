@@ -159,7 +159,6 @@ def write_config(folder: Path, mock_url: str, rest_base: str) -> Path:
         f'[twilio]\npublic_url = "{PUBLIC}"\naccount_sid = "{ACCOUNT}"\n'
         f'from_number = "+15550009999"\napi_base = "{rest_base}"\n'
         f'[identity]\nowner_numbers = ["{OWNER}"]\ncontacts = {{ Ann = "{ANN}" }}\n'
-        f'[tools]\ndir = "{REPO / "config" / "tools.d"}"\n'
         f'[storage]\ndb_path = "{folder / "foreman.db"}"\n'
         f'[calendar]\nics_path = "{folder / "calendar.ics"}"\n'
     )

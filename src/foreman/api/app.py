@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -77,7 +78,9 @@ def create_app(
         audit=stores.audit,
         approval_store=stores.approvals,
     )
-    if "end_call" not in tools.specs:
+    if not Path(settings.tools.dir).is_dir():
+        log.warning("tools directory %s does not exist: the model has no tools", settings.tools.dir)
+    elif "end_call" not in tools.specs:
         log.warning("no end_call tool in %s: the model cannot end calls", settings.tools.dir)
     sessions = SessionRegistry(
         settings,
@@ -161,7 +164,12 @@ def create_app(
     loopback = is_loopback(settings.server.host)
     if loopback:
         app.add_middleware(LocalOriginMiddleware, allowed_hosts=_own_host_names(settings))
-    describe_middleware(app, token=bool(token), loopback=loopback)
+    describe_middleware(
+        app,
+        token=bool(token),
+        loopback=loopback,
+        rate_limited=settings.limits.api_rate_per_s > 0,
+    )
     # Added last: runs first. A client over its rate or with too big a body costs nothing more.
     install_limits(app, settings.limits, (clock or SystemClock()).monotonic)
     return app

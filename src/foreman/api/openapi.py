@@ -50,20 +50,27 @@ def errors(answers: Mapping[int, str]) -> dict[int | str, dict[str, Any]]:
     return {code: {"description": why, "content": _ERROR_BODY} for code, why in answers.items()}
 
 
-def describe_middleware(app: FastAPI, *, token: bool, loopback: bool) -> None:
+def describe_middleware(
+    app: FastAPI, *, token: bool, loopback: bool, rate_limited: bool = False
+) -> None:
     """Make `app.openapi()` also describe what the middleware does on this server: the
-    bearer token check (`token`: the server has one) and the Host/Origin check (`loopback`)."""
+    bearer token check (`token`: the server has one), the Host/Origin check (`loopback`),
+    the request limits (413 and 408 for a request with a body; 429 when `rate_limited`)."""
     build = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            _add_middleware_answers(build(), token=token, loopback=loopback)
+            _add_middleware_answers(
+                build(), token=token, loopback=loopback, rate_limited=rate_limited
+            )
         return app.openapi_schema  # type: ignore[return-value]
 
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def _add_middleware_answers(schema: dict[str, Any], *, token: bool, loopback: bool) -> None:
+def _add_middleware_answers(
+    schema: dict[str, Any], *, token: bool, loopback: bool, rate_limited: bool
+) -> None:
     schemes = schema.setdefault("components", {}).setdefault("securitySchemes", {})
     schemes[BEARER] = {
         "type": "http",
@@ -87,5 +94,19 @@ def _add_middleware_answers(schema: dict[str, Any], *, token: bool, loopback: bo
                 answers["403"] = {
                     "description": "the Host or Origin header names another site (a loopback "
                     "server answers only its own names and [server] allowed_hosts)",
+                    "content": _ERROR_BODY,
+                }
+            if "requestBody" in operation:
+                answers["413"] = {
+                    "description": "the body is larger than [limits] api_max_body_bytes",
+                    "content": _ERROR_BODY,
+                }
+                answers["408"] = {
+                    "description": "the body did not arrive within [limits] body_timeout_s",
+                    "content": _ERROR_BODY,
+                }
+            if rate_limited and path.startswith("/api/"):
+                answers["429"] = {
+                    "description": "over [limits] api_rate_per_s for this client (see Retry-After)",
                     "content": _ERROR_BODY,
                 }

@@ -10,6 +10,7 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, Field
 
+from foreman.api.openapi import errors
 from foreman.config import Settings
 from foreman.tools.services import ToolServices
 
@@ -34,7 +35,11 @@ class ToolsReport(BaseModel):
     unavailable: list[UnavailableTool]
 
 
-@router.get("/api/tools", response_model=ToolsReport)
+@router.get(
+    "/api/tools",
+    response_model=ToolsReport,
+    responses=errors({503: "the tool services are not running"}),
+)
 async def list_tools(request: Request) -> ToolsReport:
     services: ToolServices | None = getattr(request.app.state, "tools", None)
     if services is None:

@@ -270,7 +270,13 @@ async def list_calls(request: Request) -> dict[str, Any]:
 @router.post(
     "/api/calls/{call_sid}/hangup",
     status_code=202,
-    responses={404: {"description": "no live call with this sid"}},
+    responses=errors(
+        {
+            404: "no live call with this sid",
+            422: "not a CallSid",
+            503: "the phone bridge is not set up in this server",
+        }
+    ),
 )
 async def hang_up_call(
     call_sid: Annotated[str, Path(pattern=CALL_SID, description="the call's Twilio CallSid")],
