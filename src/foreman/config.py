@@ -36,6 +36,8 @@ from foreman.protocols.realtime.session_config import (
 DEFAULT_MODEL = "gpt-realtime-2.1"  # gpt-realtime shuts down 2027-01-20
 DEFAULT_ENDPOINT = "wss://api.openai.com/v1/realtime"
 DEFAULT_CONFIG_PATH = Path("config/foreman.toml")
+DEFAULT_CHAT_BASE_URL = "https://api.openai.com/v1"
+DEFAULT_CHAT_MODEL = "gpt-5-mini"
 
 # The only environment variables that change settings, and the key each one sets. Nothing
 # else in the environment is read: a stray variable never changes a setting silently.
@@ -166,6 +168,44 @@ class StorageConfig(_Section):
     db_path: str = "~/.local/share/foreman/foreman.db"
 
 
+class ChatConfig(_Section):
+    """The text chat model: any server that speaks the OpenAI Chat Completions format."""
+
+    enabled: bool = True  # false refuses chat turns; voice summaries fall back to a digest
+    base_url: str = DEFAULT_CHAT_BASE_URL  # e.g. http://127.0.0.1:11434/v1 (a local server)
+    model: str = Field(default=DEFAULT_CHAT_MODEL, min_length=1)
+    # The variable the key is read from (a local server needs none). The key is sent only
+    # to `api_key_hosts`, over https:// unless the host is this machine.
+    api_key_env: str = Field(default="OPENAI_API_KEY", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    api_key: SecretStr = SecretStr("")  # from $api_key_env; keeping it out of the file is advised
+    api_key_hosts: list[str] = Field(default_factory=lambda: ["api.openai.com"])
+    instructions: str = (
+        "You are Foreman, a concise and friendly assistant. The conversation may have "
+        "continued by voice; summaries of voice sessions appear as system notes. Never say "
+        "an action is done until its tool result says so."
+    )
+    timeout_s: Seconds = 60.0
+    max_tool_rounds: int = Field(default=8, ge=1, le=50)
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, base_url: str) -> str:
+        if not base_url.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return base_url
+
+
+class HistoryConfig(_Section):
+    """What a session is given of the conversation so far (tokens are estimated)."""
+
+    seed_turns: int = Field(default=20, ge=0, le=1000)  # a voice session starts with these
+    seed_tokens: int = Field(default=1500, ge=0)
+    context_turns: int = Field(default=60, ge=1, le=5000)  # a chat turn sees these
+    context_tokens: int = Field(default=8000, ge=100)
+    summary: Literal["model", "digest"] = "model"  # model: the chat model, digest if it fails
+    summary_timeout_s: Seconds = 30.0
+
+
 class Settings(BaseSettings):
     """All settings. Build with `load_settings` (file + environment) or `settings_from_dict`.
 
@@ -191,6 +231,8 @@ class Settings(BaseSettings):
     email: EmailConfig = Field(default_factory=EmailConfig)
     calendar: CalendarConfig = Field(default_factory=CalendarConfig)
     storage: StorageConfig = Field(default_factory=StorageConfig)
+    chat: ChatConfig = Field(default_factory=ChatConfig)
+    history: HistoryConfig = Field(default_factory=HistoryConfig)
     source: str = "<defaults>"  # the file the settings came from, for error messages
 
     @classmethod
@@ -284,7 +326,9 @@ def settings_from_dict(data: Mapping[str, Any], source: str = "<dict>") -> Setti
 
 
 def apply_env(settings: Settings, env: Mapping[str, str]) -> Settings:
-    """`settings` with the ENV_OVERRIDES that `env` sets. A bad value names its variable."""
+    """`settings` with the ENV_OVERRIDES that `env` sets, and the chat key from the variable
+    `[chat] api_key_env` names. A bad value names its variable."""
+    settings = _with_chat_key(settings, env)
     overrides = EnvOverrides(Settings, env)()
     if not overrides:
         return settings
@@ -299,6 +343,16 @@ def apply_env(settings: Settings, env: Mapping[str, str]) -> Settings:
             if where == problem.loc[:2] and env.get(variable):
                 raise ConfigError(f"environment variable {variable}: {problem.detail}") from None
         raise ConfigError(f"{settings.source}: {problem.line}") from None
+
+
+def _with_chat_key(settings: Settings, env: Mapping[str, str]) -> Settings:
+    """The chat key comes from the variable the config names (OPENAI_API_KEY by default):
+    a local server needs none, another provider has a key of its own."""
+    key = env.get(settings.chat.api_key_env, "")
+    if not key:
+        return settings
+    chat = settings.chat.model_copy(update={"api_key": SecretStr(key)})
+    return settings.replace(chat=chat)
 
 
 def realtime_refusal(settings: Settings) -> str | None:
