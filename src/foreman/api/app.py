@@ -18,16 +18,23 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from foreman import __version__
-from foreman.api import routes_approvals, routes_events, routes_realtime, routes_twilio
+from foreman.api import (
+    routes_approvals,
+    routes_chat,
+    routes_events,
+    routes_realtime,
+    routes_twilio,
+)
 from foreman.api.auth import BearerTokenMiddleware
 from foreman.api.hosts import LocalOriginMiddleware
 from foreman.backends.factory import BackendFactory, make_backend_factory
 from foreman.bus import EventBus
+from foreman.chat.setup import build_chat_services
 from foreman.clock import Clock, SystemClock
 from foreman.config import Settings, is_loopback
 from foreman.phone.bridge import build_phone_services
 from foreman.session.registry import SessionRegistry
-from foreman.stores.embedded import Stores, open_embedded_stores_now
+from foreman.stores.embedded import Recovered, Stores, open_embedded_stores_now
 from foreman.tools.services import build_tool_services
 
 log = logging.getLogger(__name__)
@@ -71,6 +78,14 @@ def create_app(
     )
     if "end_call" not in tools.specs:
         log.warning("no end_call tool in %s: the model cannot end calls", settings.tools.dir)
+    chat = build_chat_services(
+        settings,
+        bus,
+        clock or SystemClock(),
+        stores.conversations,
+        tools=tools.dispatcher,
+        approvals=tools.approvals,
+    )
     sessions = SessionRegistry(
         settings,
         bus,
@@ -78,6 +93,7 @@ def create_app(
         tools=tools.dispatcher,
         catalog=tools.dispatcher,
         store=stores.sessions,
+        history=chat.history,
     )
     twilio = build_phone_services(
         settings,
@@ -93,11 +109,14 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await _recover(stores, wall())
+        recovered = await _recover(stores, wall())
+        await chat.history.recover([s.id for s in recovered.sessions])
         yield
-        # Order matters: sessions first (they may still run tools), then the services,
-        # then the stores they write to.
+        # Order matters: chat turns and sessions first (they may still run tools), then
+        # the history they write to, then the services, then the stores.
+        await chat.stop_turns()
         await sessions.aclose()
+        await chat.aclose()
         await twilio.aclose()
         await tools.aclose()
         await stores.aclose()
@@ -105,7 +124,7 @@ def create_app(
     app = FastAPI(
         title="Foreman control API",
         version=__version__,
-        description="Realtime voice sessions, phone calls, tools and approvals.",
+        description="Voice sessions, phone calls, text chat, history, tools and approvals.",
         lifespan=lifespan,
     )
     app.state.settings = settings
@@ -114,7 +133,8 @@ def create_app(
     app.state.tools = tools
     app.state.twilio = twilio
     app.state.stores = stores
-    for module in (routes_realtime, routes_approvals, routes_events, routes_twilio):
+    app.state.chat = chat
+    for module in (routes_realtime, routes_approvals, routes_events, routes_twilio, routes_chat):
         app.include_router(module.router)
 
     @app.exception_handler(RequestValidationError)
@@ -139,7 +159,7 @@ def create_app(
     return app
 
 
-async def _recover(stores: Stores, now: float) -> None:
+async def _recover(stores: Stores, now: float) -> Recovered:
     """Close what a crashed process left open, and say so once."""
     recovered = await stores.recover(now)
     for call in recovered.calls:
@@ -149,6 +169,7 @@ async def _recover(stores: Stores, now: float) -> None:
             "%d approval prompt(s) left by a crash expired (nothing was run)",
             len(recovered.approvals),
         )
+    return recovered
 
 
 def _own_host_names(settings: Settings) -> list[str]:

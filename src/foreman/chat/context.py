@@ -159,3 +159,11 @@ def _compact(value: Any) -> str:
     if isinstance(value, str):
         return value
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def json_or_text(text: str) -> Any:
+    """Tool arguments as a JSON value when they parse (for records), else the raw text."""
+    try:
+        return json.loads(text)
+    except (ValueError, TypeError):
+        return text

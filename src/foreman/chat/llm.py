@@ -14,7 +14,6 @@ environment.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -298,11 +297,3 @@ def _cause(exc: BaseException) -> str:
 def _one_line(text: str, limit: int = 200) -> str:
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
-
-
-def parse_arguments(arguments: str) -> Any:
-    """Arguments as a JSON value when they parse (for records), else the raw text."""
-    try:
-        return json.loads(arguments)
-    except (ValueError, TypeError):
-        return arguments

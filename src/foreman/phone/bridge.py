@@ -274,7 +274,13 @@ async def _run_call(
         return refusal
     catalog = services.catalog
     tools = catalog.tool_definitions(ctx) if catalog is not None else [END_CALL_TOOL]
-    backend = services.backend_factory(call_backend_options(settings, ctx, call, tools))
+    options = call_backend_options(settings, ctx, call, tools)
+    history = services.registry.history
+    start = None
+    if history is not None:  # the owner's conversation so far; anyone else starts afresh
+        start = await history.begin_voice(ctx)
+        options = replace(options, history=start.seed)
+    backend = services.backend_factory(options)
     try:
         await backend.start()
     except (BackendError, OSError, TimeoutError) as exc:
@@ -306,6 +312,7 @@ async def _run_call(
         tools=services.tools,
         clock=services.clock,
         on_end=ended,
+        history=None if history is None or start is None else history.writer(ctx, start),
         labels={
             "call_sid": call.call_sid,
             "stream_sid": call.stream_sid,

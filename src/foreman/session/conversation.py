@@ -85,6 +85,24 @@ class ToolHandler(Protocol):
     def cancel_session(self, session_id: str) -> None: ...
 
 
+class HistoryHook(Protocol):
+    """Where a session's turns are recorded (foreman.chat.history.SessionHistoryWriter).
+    Called on the session's path: every method returns at once."""
+
+    def typed(self, text: str) -> None: ...
+
+    def utterance(self, role: str, text: str, heard_ms: int | None, audio_ms: int | None) -> None:
+        """A whole utterance; for the assistant after a barge-in, `heard_ms` is where the
+        user stopped hearing it and `audio_ms` how long its audio was (None: unknown)."""
+        ...
+
+    def tool_call(self, call_id: str, name: str, arguments: str) -> None: ...
+
+    def tool_result(self, call_id: str, output: str) -> None: ...
+
+    def ended(self, reason: str) -> None: ...
+
+
 class TurnInProgress(Exception):
     """A text turn is already running in this session (HTTP 409)."""
 
@@ -116,8 +134,9 @@ class ConversationSession:
     # One per live call: slots keep each session small (no per-instance dict).
     __slots__ = (
         "_answered", "_bus", "_clock", "_done", "_end_limit_s", "_end_requested", "_ending",
-        "_in_plan", "_last_cut", "_last_input_at", "_listeners", "_on_end", "_passthrough_b64",
-        "_progress", "_tg", "_tools", "_turn", "_user", "_utterance_due", "_utterances",
+        "_history", "_in_plan", "_last_cut", "_last_input_at", "_listeners", "_on_end",
+        "_passthrough_b64", "_progress", "_segment", "_segment_bytes", "_tg", "_tools", "_turn",
+        "_user", "_utterance_due", "_utterances",
         "backend", "ctx", "ended_at", "endpoint", "error", "labels", "reason", "session_id",
         "started_at", "stats", "turns",
     )  # fmt: skip
@@ -135,6 +154,7 @@ class ConversationSession:
         labels: Mapping[str, str] | None = None,
         utterance_gap_s: float = 0.8,
         end_playout_limit_s: float = END_PLAYOUT_LIMIT_S,
+        history: HistoryHook | None = None,
     ) -> None:
         self.ctx = ctx
         self.labels = dict(labels or {})  # the channel's own facts (a call's sid, ...)
@@ -168,6 +188,11 @@ class ConversationSession:
         self._end_requested: str | None = None
         self._last_input_at = 0.0
         self._last_cut: e.Heard | None = None
+        self._history = history
+        # The assistant's audio of the segment playing now, all of it (played or dropped
+        # after a cut): how long the utterance was, to place the cut in its text.
+        self._segment = ""
+        self._segment_bytes = 0
         in_fmt = endpoint.input_format
         self._in_plan = build_plan(in_fmt, backend.input_format) if in_fmt else None
         self._passthrough_b64 = bool(
@@ -276,6 +301,8 @@ class ConversationSession:
             log.warning("= session %s: backend close failed: %r", self.session_id, exc)
         await self.endpoint.close()
         self._notify(b.Closed(self.error))
+        if self._history is not None:
+            self._history.ended(self.reason or "ended")
         log.info("= session %s ended: %s", self.session_id, self.reason)
         self._publish(
             SessionEnded(self.session_id, self.reason or "ended", self.error, self.status_stats())
@@ -295,10 +322,15 @@ class ConversationSession:
         play = self.endpoint.play
         turns = self.turns
         stats = self.stats
+        measuring = self._history is not None
         async for event in self.backend.events():
             if self._listeners:
                 self._notify(event)
             if type(event) is b.AssistantAudio:  # the hot path: no dict lookup
+                if measuring:
+                    if event.segment != self._segment:
+                        self._segment, self._segment_bytes = event.segment, 0
+                    self._segment_bytes += len(event.audio)
                 if turns.audio_wanted(event.reply):
                     stats.audio_out_bytes += len(event.audio)
                     play(event.segment, event.audio)
@@ -363,10 +395,15 @@ class ConversationSession:
             self._utterance_due.set()
 
     def _publish_utterance(self, utterance: Utterance) -> None:
-        heard = None
+        heard = audio_ms = None
         if utterance.role == "assistant" and self._last_cut is not None:
-            heard, self._last_cut = self._last_cut.ms, None
+            cut, self._last_cut = self._last_cut, None
+            heard = cut.ms
+            if cut.segment == self._segment and self._segment_bytes:
+                audio_ms = int(self.backend.output_format.ms_for_bytes(self._segment_bytes))
         self._publish(TranscriptLine(self.session_id, utterance.role, utterance.text, heard))
+        if self._history is not None:
+            self._history.utterance(utterance.role, utterance.text, heard, audio_ms)
         if utterance.role == "user" and self._tools is not None:
             self._tools.on_user_utterance(self, utterance.text)
 
@@ -460,6 +497,8 @@ class ConversationSession:
     def _on_tool_request(self, req: ToolRequest) -> None:
         self.stats.tool_calls += 1
         self._publish(ToolRequested(self.session_id, req.call_id, req.name))
+        if self._history is not None:
+            self._history.tool_call(req.call_id, req.name, req.arguments)
         assert self._tg is not None
         self._tg.create_task(self._tool_job(req), name=f"tool:{req.name}")
 
@@ -505,6 +544,8 @@ class ConversationSession:
             log.warning("= session %s: second output for %s dropped", self.session_id, call_id)
             return
         self._answered.add(call_id)
+        if self._history is not None:
+            self._history.tool_result(call_id, output)
         await self.backend.submit_tool_result(call_id, output, continue_conversation=respond)
         self._notify(ToolOutputSent(call_id, respond))
 
@@ -561,6 +602,8 @@ class ConversationSession:
         queue: asyncio.Queue[b.BackendEvent | ToolOutputSent] = asyncio.Queue()
         self._listeners.add(queue.put_nowait)
         try:
+            if self._history is not None:
+                self._history.typed(text)
             await self.backend.send_user_text(text)
             while not turn.done:
                 for piece in turn.feed(await queue.get()):

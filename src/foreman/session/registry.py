@@ -15,19 +15,20 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from foreman.audio.formats import AudioFormat
 from foreman.backends.interface import BackendOptions, VoiceBackend
 from foreman.bus import EventBus
+from foreman.chat.history import ConversationHistory, VoiceStart
 from foreman.config import Settings, realtime_refusal
 from foreman.endpoints.text import TextEndpoint
 from foreman.events import ModeChanged, SessionFailed
 from foreman.exceptions import AudioFormatError, BackendError, ForemanError
 from foreman.io.realtime_ws import endpoint_host, key_allowed, needs_api_key
 from foreman.policy.context import CallContext, Channel, Role
-from foreman.session.conversation import ConversationSession, ToolHandler
+from foreman.session.conversation import ConversationSession, HistoryHook, ToolHandler
 from foreman.stores.interfaces import SessionRegistryStore
 from foreman.stores.records import SessionKind, SessionRecord
 
@@ -69,8 +70,10 @@ class SessionRegistry:
         tools: ToolHandler | None = None,
         catalog: ToolCatalog | None = None,
         store: SessionRegistryStore | None = None,
+        history: ConversationHistory | None = None,
     ) -> None:
         self.settings = settings
+        self.history = history  # voice sessions are seeded from it and write into it
         self.store = store  # where other processes (and the next start-up) see live sessions
         self._writes: set[asyncio.Task[Any]] = set()
         self.bus = bus
@@ -195,6 +198,10 @@ class SessionRegistry:
                 raise AlreadyActive("a realtime session is already active; stop it first")
             ctx = self.owner_context()  # the same context picks the tools and runs them
             options = self.options_for(req, ctx)
+            start = None
+            if self.history is not None:  # the owner's conversation so far, said first
+                start = await self.history.begin_voice(ctx)
+                options = replace(options, history=start.seed)
             backend = self.backend_factory(options)
             self._last = {
                 "model": options.model,
@@ -217,6 +224,7 @@ class SessionRegistry:
                 bus=self.bus,
                 tools=self.tools,
                 on_end=self._desk_ended,
+                history=self._writer(ctx, start),
             )
             self.desk = session
             self.add(session)
@@ -226,6 +234,11 @@ class SessionRegistry:
             self.bus.publish(ModeChanged("voice"))
             log.info("= desk session %s started (%s)", ctx.session_id, options.model)
             return self.status()
+
+    def _writer(self, ctx: CallContext, start: VoiceStart | None) -> HistoryHook | None:
+        if self.history is None or start is None:
+            return None
+        return self.history.writer(ctx, start)
 
     def _desk_ended(self, session: ConversationSession) -> None:
         self.remove(session)
