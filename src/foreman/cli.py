@@ -1,4 +1,5 @@
-"""`foreman` command line: serve, mock-realtime, call, tui.
+"""`foreman` command line: serve, mock-realtime, call, tui; chat, history and mock-chat
+(`cli_chat.py`).
 
 Errors print one line and exit non-zero (2 for a setting to fix); tracebacks are for bugs,
 not for bad input. `--config` and `--log-level` go before or after the command.
@@ -253,6 +254,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     tui = command("tui", "Terminal UI (planned).")
     tui.set_defaults(func=cmd_tui)
+
+    from foreman import cli_chat  # chat, history, mock-chat
+
+    cli_chat.register(sub, [_global_options(with_defaults=False)])
     return parser
 
 

@@ -18,6 +18,7 @@ import json
 import os
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import httpx_sse
@@ -29,13 +30,26 @@ from foreman.client_types import (
     ApprovalPrompt,
     AuditEntry,
     CallList,
+    ChatApproval,
+    ChatDelta,
+    ChatDone,
+    ChatNote,
+    ChatPiece,
+    ChatReply,
+    ChatStart,
+    ChatToolCall,
+    ChatToolResult,
+    ChatToolStarted,
     ClientError,
     ConnectionFailed,
+    Conversation,
+    ConversationDetail,
     Delta,
     Done,
     Event,
     FinishedCall,
     Health,
+    HistoryTurn,
     LiveCall,
     PlacedCall,
     RealtimeStatus,
@@ -47,6 +61,7 @@ from foreman.client_types import (
     Unauthorized,
     UnexpectedResponse,
     one_line,
+    read_chat_piece,
     read_say_piece,
 )
 
@@ -56,14 +71,27 @@ __all__ = [
     "ApprovalPrompt",
     "AuditEntry",
     "CallList",
+    "ChatApproval",
+    "ChatDelta",
+    "ChatDone",
+    "ChatNote",
+    "ChatPiece",
+    "ChatReply",
+    "ChatStart",
+    "ChatToolCall",
+    "ChatToolResult",
+    "ChatToolStarted",
     "ClientError",
     "ConnectionFailed",
+    "Conversation",
+    "ConversationDetail",
     "Delta",
     "Done",
     "Event",
     "FinishedCall",
     "ForemanClient",
     "Health",
+    "HistoryTurn",
     "LiveCall",
     "PlacedCall",
     "RealtimeStatus",
@@ -189,6 +217,50 @@ class ForemanClient:
         body = {"to": to, **({"purpose": purpose} if purpose else {})}
         return PlacedCall.from_json(await self._request("POST", "/api/calls", json=body))
 
+    async def chat(self, message: str, conversation_id: str | None = None) -> ChatReply:
+        """One chat turn, answered when the reply is complete (a tool call that needs the
+        owner's approval waits for it). Without `conversation_id` the owner's current
+        conversation continues. ApiError 409 when that conversation is busy (a turn runs,
+        or a voice session writes into it), 503 when chat is not configured, 502 when the
+        model failed."""
+        body = _chat_body(message, conversation_id)
+        timeout = httpx.Timeout(self._timeout, read=None)  # approvals can take minutes
+        return ChatReply.from_json(
+            await self._request("POST", "/api/chat", json=body, timeout=timeout)
+        )
+
+    async def chat_stream(
+        self, message: str, conversation_id: str | None = None
+    ) -> AsyncIterator[ChatPiece]:
+        """The same turn as it streams: `ChatStart`, then `ChatDelta`, `ChatToolStarted`,
+        `ChatNote`, `ChatApproval`, `ChatToolResult` pieces, then exactly one `ChatDone`.
+        Closing the iterator early stops the turn on the server."""
+        body = _chat_body(message, conversation_id)
+        headers = {"Accept": "text/event-stream"}
+        async with self._stream("POST", "/api/chat/stream", json=body, headers=headers) as resp:
+            try:
+                async for sse in httpx_sse.EventSource(resp).aiter_sse():
+                    piece = read_chat_piece(sse.event, sse.data)
+                    if piece is not None:
+                        yield piece
+                        if isinstance(piece, ChatDone):
+                            return
+            except httpx_sse.SSEError as exc:
+                raise UnexpectedResponse(f"chat: {one_line(str(exc))}") from None
+        raise ConnectionFailed(f"foreman at {self.base_url} ended the reply before it was done")
+
+    async def conversations(self, limit: int = 50) -> list[Conversation]:
+        """The history's conversations, newest activity first."""
+        data = await self._request("GET", "/api/history", params={"limit": limit})
+        return [Conversation.from_json(c) for c in _list(data, "conversations")]
+
+    async def conversation(self, conversation_id: str, *, after: int = 0) -> ConversationDetail:
+        """One conversation with its turns (those after `after`), oldest first. ApiError
+        404 for an unknown id."""
+        path = f"/api/history/{quote(conversation_id, safe='')}"
+        params = {"after": after} if after else None
+        return ConversationDetail.from_json(await self._request("GET", path, params=params))
+
     async def events(self, kinds: Sequence[str] | None = None) -> AsyncIterator[Event]:
         """Everything on the server's event bus as it happens, until the server closes the
         stream. `kinds` are prefixes (`"approval."` keeps approval events only). A reader
@@ -263,6 +335,13 @@ def _json(text: str, what: str) -> Any:
         return json.loads(text)
     except ValueError:
         raise UnexpectedResponse(f"{what}: not JSON: {one_line(text, 60)!r}") from None
+
+
+def _chat_body(message: str, conversation_id: str | None) -> dict[str, Any]:
+    body: dict[str, Any] = {"message": message}
+    if conversation_id is not None:
+        body["conversation_id"] = conversation_id
+    return body
 
 
 def _list(data: Mapping[str, Any], key: str) -> list[Any]:

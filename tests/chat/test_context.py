@@ -79,7 +79,7 @@ def test_chat_messages_render_every_kind() -> None:
         'Tool result of send_sms: {"ok": true}',
     ]
     assert messages[4]["content"] == "Sunny in the" + CUT_MARK
-    assert messages[5]["content"].startswith("Summary of the phone call that just ended: ")
+    assert messages[5]["content"].startswith("Summary of an earlier phone call: ")
     assert voice_seed(turns)[0] == ("user", "text Ann I am late")
     assert voice_seed(turns)[-1][0] == "system"
 

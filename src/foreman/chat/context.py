@@ -60,7 +60,7 @@ def render_text(turn: Turn) -> str:
         return f"Approval of {data.get('tool', '?')}: {state}{who}"
     if turn.kind == "summary":
         where = _CHANNELS.get(turn.channel, turn.channel)
-        return f"Summary of the {where} that just ended: {turn.text}"
+        return f"Summary of an earlier {where}: {turn.text}"
     return turn.text
 
 
