@@ -103,7 +103,7 @@ async def test_a_pending_approval_is_answered_with_y(tmp_path: Path) -> None:
         await proc.stdin.drain()
         after = await _read_until(proc.stdout, "Sent.")
         proc.stdin.close()
-        rest, err = await asyncio.wait_for(proc.communicate(), unit(20))
+        _, err = await asyncio.wait_for(proc.communicate(), unit(20))
         (sms,) = stack.rest.messages
     assert proc.returncode == 0 and err == b""
     assert before.startswith("Texting Ann.\n[tool: send_sms ")
