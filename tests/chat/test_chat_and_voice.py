@@ -102,7 +102,9 @@ async def test_a_chat_right_after_voice_waits_for_the_summary(tmp_path: Path) ->
         reply = await stack.chat("and now?")
         assert reply.status_code == 200
         context = stack.llm.requests[-1]["messages"]
-        assert any(m["role"] == "system" and SUMMARY in m["content"] for m in context)
+        # The summary was stored before the new message: the model reads it, then the message.
+        assert SUMMARY in context[-2]["content"] and context[-2]["role"] == "system"
+        assert context[-1] == {"role": "user", "content": "and now?"}
 
 
 async def test_a_session_that_only_said_nothing_leaves_no_summary(tmp_path: Path) -> None:

@@ -140,7 +140,9 @@ _data = st.dictionaries(
 )
 
 
-@settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     turns=st.lists(
         st.tuples(st.sampled_from(TURN_KINDS), _text, _data, st.floats(0, 1e4)), max_size=12

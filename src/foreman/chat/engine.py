@@ -181,6 +181,11 @@ class ChatEngine:
         writer = self.history.writer(turn.ctx, turn.conversation, summarize=False)
         status, error = "completed", None
         try:
+            # A voice session that just ended in this conversation may still be writing its
+            # summary: it goes first, so the message comes after it and sees it.
+            await self.history.settled(
+                turn.conversation.id, self.history.config.summary_timeout_s + 5
+            )
             writer.typed(turn.message)
             await writer.flush()
             await self._answer(turn, writer)
@@ -211,10 +216,7 @@ class ChatEngine:
         return result
 
     async def _answer(self, turn: ChatTurn, writer: SessionHistoryWriter) -> None:
-        conversation_id = turn.conversation.id
-        # A voice session that just ended may still be writing its summary: wait for it.
-        await self.history.settled(conversation_id, self.history.config.summary_timeout_s + 5)
-        context = await self.history.context(conversation_id)
+        context = await self.history.context(turn.conversation.id)
         messages: list[dict[str, Any]] = [
             {"role": "system", "content": self.instructions()},
             *chat_messages(context),
