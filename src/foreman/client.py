@@ -221,7 +221,7 @@ class ForemanClient:
         """One chat turn, answered when the reply is complete (a tool call that needs the
         owner's approval waits for it). Without `conversation_id` the owner's current
         conversation continues. ApiError 409 when that conversation is busy (a turn runs,
-        or a voice session writes into it), 503 when chat is not configured, 502 when the
+        or a voice session writes into it), 400 when chat is not configured, 502 when the
         model failed."""
         body = _chat_body(message, conversation_id)
         timeout = httpx.Timeout(self._timeout, read=None)  # approvals can take minutes

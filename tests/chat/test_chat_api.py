@@ -180,10 +180,10 @@ async def test_bad_requests_are_named(tmp_path: Path) -> None:
         assert (await stack.api.get("/api/history?limit=0")).status_code == 422
 
 
-async def test_without_a_chat_model_chat_is_a_503_that_says_what_to_set(tmp_path: Path) -> None:
+async def test_without_a_chat_model_chat_is_a_400_that_says_what_to_set(tmp_path: Path) -> None:
     async with chat_stack(tmp_path, chat={"base_url": "https://api.openai.com/v1"}) as stack:
         r = await stack.chat("hi")
-        assert r.status_code == 503 and "OPENAI_API_KEY" in r.json()["detail"]
+        assert r.status_code == 400 and "OPENAI_API_KEY" in r.json()["detail"]
         assert (await stack.api.get("/api/history")).json() == {"conversations": []}
 
 
@@ -201,9 +201,9 @@ async def test_openapi_documents_the_chat_routes(tmp_path: Path) -> None:
         spec = (await stack.api.get("/openapi.json")).json()
     stream = spec["paths"]["/api/chat/stream"]["post"]["responses"]
     assert "text/event-stream" in stream["200"]["content"]
-    assert {"404", "409", "422", "503"} <= set(stream)
+    assert {"400", "404", "409", "422"} <= set(stream)
     chat = spec["paths"]["/api/chat"]["post"]["responses"]
-    assert {"200", "404", "409", "422", "502", "503"} <= set(chat)
+    assert {"200", "400", "404", "409", "422", "502"} <= set(chat)
     assert "/api/history/{conversation_id}" in spec["paths"]
 
 

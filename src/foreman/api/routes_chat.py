@@ -106,7 +106,7 @@ class ConversationDetail(BaseModel):
 _ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"description": "no conversation with that id"},
     409: {"description": "a turn of that conversation runs, or a voice session writes into it"},
-    503: {"description": "chat is not configured (the message says what to set)"},
+    400: {"description": "chat is not configured (the message says what to set)"},
 }
 
 
@@ -121,7 +121,7 @@ async def _start(request: Request, body: ChatBody) -> RunningTurn:
     try:
         return await _services(request).chat.start(body.message, body.conversation_id)
     except ChatUnavailable as exc:
-        raise HTTPException(503, str(exc)) from None
+        raise HTTPException(400, str(exc)) from None
     except UnknownConversation as exc:
         raise HTTPException(404, str(exc)) from None
     except ChatBusy as exc:

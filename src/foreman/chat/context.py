@@ -101,7 +101,7 @@ def heard_text(text: str, heard_ms: int, audio_ms: int) -> str:
     if end >= len(text):
         return text
     cut = text[:end]
-    if not text[end].isspace():  # in the middle of a word: that word was not heard whole
+    if cut and cut[-1].isalnum() and text[end].isalnum():  # mid-word: not heard whole
         cut = cut[: max(cut.rfind(" "), 0)]
     return cut.rstrip(" ,;:-")
 

@@ -364,6 +364,9 @@ class SessionHistoryWriter:
 
     # --- the writing task -------------------------------------------------------------------
     def _put(self, kind: TurnKind, text: str, data: dict[str, Any] | None = None) -> None:
+        if self.ending:  # the session has ended: nothing of it can come after its summary
+            log.warning("history: a %s turn of %s came after its end", kind, self.session_id)
+            return
         ctx = self.ctx
         turn = Turn(
             kind=kind,

@@ -35,7 +35,8 @@ STOP_WAIT_S: Final = 5.0
 
 
 class ChatUnavailable(ForemanError):
-    """Chat cannot work as configured (HTTP 503); the message says what to set."""
+    """Chat cannot work as configured (HTTP 400, as a voice start without a key); the
+    message says what to set."""
 
 
 class ChatBusy(ForemanError):
@@ -94,7 +95,7 @@ class ChatService:
         refusal: str | None = None,
         owner_name: str = "",
     ) -> None:
-        """`engine` None (with the `refusal` saying why): chat is refused with 503."""
+        """`engine` None (with the `refusal` saying why): chat is refused (400)."""
         self.engine = engine
         self.history = history
         self.bus = bus
@@ -108,7 +109,7 @@ class ChatService:
         return self.engine is not None
 
     async def start(self, message: str, conversation_id: str | None = None) -> RunningTurn:
-        """Begin a turn. Raises ChatUnavailable (503), UnknownConversation (404), ChatBusy
+        """Begin a turn. Raises ChatUnavailable (400), UnknownConversation (404), ChatBusy
         (409: a turn of that conversation runs, or a voice session writes into it)."""
         if self.engine is None:
             raise ChatUnavailable(self.refusal or "chat is not available")

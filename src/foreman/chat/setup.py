@@ -47,7 +47,7 @@ def build_chat_services(
     approvals: ApprovalService | None = None,
 ) -> ChatServices:
     """The history (always: voice sessions write into it) and chat (when a model can be
-    reached as configured; else every chat turn is a 503 naming what to set, and voice
+    reached as configured; else every chat turn is a 400 naming what to set, and voice
     summaries are digests). Approvals are watched so they land in the history."""
     refusal = chat_refusal(settings.chat)
     llm = None if refusal is not None else ChatCompletionsClient.from_config(settings.chat)
