@@ -19,15 +19,13 @@ import argparse
 import asyncio
 import collections
 import contextlib
-import json
-import logging
 import os
 import signal
 import sys
-import time
 from collections.abc import Sequence
 from typing import Any, Final, TextIO
 
+from foreman.cli_history import cmd_history, compact, format_turns, quiet_http
 from foreman.client import (
     DEFAULT_URL,
     ApiError,
@@ -39,11 +37,9 @@ from foreman.client import (
     ChatToolResult,
     ChatToolStarted,
     ClientError,
-    ConversationDetail,
     Delta,
     Done,
     ForemanClient,
-    HistoryTurn,
     ToolNotice,
 )
 
@@ -86,7 +82,7 @@ def register(
     export.add_argument("--format", choices=("json", "md"), default="json")
     for parser in (listing, show, export):
         parser.add_argument("--server", help=server_help, default=argparse.SUPPRESS)
-    history.set_defaults(func=cmd_history)
+    history.set_defaults(func=cmd_history)  # in cli_history.py
 
     mock = command("mock-chat", "Run a local Chat Completions stand-in (for trying chat offline).")
     mock.add_argument("--host", default="127.0.0.1")
@@ -98,14 +94,8 @@ def register(
 # --- foreman chat ------------------------------------------------------------------------------
 
 
-def _quiet_http(args: argparse.Namespace) -> None:
-    """The HTTP client logs every request at info: noise in a conversation."""
-    if getattr(args, "log_level", "info") != "debug":
-        logging.getLogger("httpx").setLevel(logging.WARNING)
-
-
 def cmd_chat(args: argparse.Namespace) -> int:
-    _quiet_http(args)
+    quiet_http(args)
     text = " ".join(args.text).strip()
     try:
         if text:
@@ -145,7 +135,7 @@ class ReplyPrinter:
         elif isinstance(piece, ChatDelta):
             self._write(piece.text)
         elif isinstance(piece, ChatToolStarted):
-            self._line(f"[tool: {piece.name} {_compact(piece.arguments)}]")
+            self._line(f"[tool: {piece.name} {compact(piece.arguments)}]")
         elif isinstance(piece, ChatApproval):
             self._approval(piece)
         elif isinstance(piece, ChatToolResult):
@@ -442,106 +432,6 @@ _QUIT: Final = object()
 async def _interactive(server: str | None, conversation: str | None, out: TextIO) -> int:
     async with ForemanClient(server) as client:
         return await ChatSession(client, conversation, out).run()
-
-
-# --- foreman history -----------------------------------------------------------------------
-
-
-def cmd_history(args: argparse.Namespace) -> int:
-    _quiet_http(args)
-    try:
-        return asyncio.run(_history(args, sys.stdout))
-    except ClientError as exc:
-        print(f"foreman history: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return INTERRUPTED
-
-
-async def _history(args: argparse.Namespace, out: TextIO) -> int:
-    async with ForemanClient(getattr(args, "server", None)) as client:
-        if args.history_command == "list":
-            conversations = await client.conversations(args.limit)
-            if not conversations:
-                out.write("no conversations yet\n")
-            for c in conversations:
-                mark = "*" if c.current else " "
-                out.write(f"{mark} {c.id}  {_when(c.updated_at)}  {c.turns:4d} turns  {c.title}\n")
-            return 0
-        detail = await client.conversation(args.id)
-        if args.history_command == "show":
-            c = detail.conversation
-            out.write(f"{c.id} ({c.party}): {c.title}\n")
-            out.writelines(line + "\n" for line in format_turns(detail.turns))
-        elif args.format == "json":
-            body = {
-                "conversation": dict(detail.conversation.raw),
-                "turns": [dict(t.raw) for t in detail.turns],
-            }
-            out.write(json.dumps(body, ensure_ascii=False, indent=2) + "\n")
-        else:
-            out.write(format_markdown(detail))
-        return 0
-
-
-_LABELS: Final = {
-    "typed": "you (typed)",
-    "spoken": "you (said)",
-    "reply": "foreman",
-    "speech": "foreman (said)",
-    "tool_call": "tool call",
-    "tool_result": "tool result",
-    "approval": "approval",
-    "summary": "summary",
-}
-
-
-def format_turns(turns: Sequence[HistoryTurn]) -> list[str]:
-    """One line per turn: seq, time, channel, who, text (a cut utterance says so)."""
-    lines = []
-    for t in turns:
-        text = " ".join(t.text.split())
-        if t.kind == "speech" and t.data.get("cut"):
-            text += " [interrupted]"
-        if t.kind == "tool_call":
-            text = f"{t.data.get('name', t.text)} {_compact(t.data.get('arguments'))}"
-        label = _LABELS.get(t.kind, t.kind)
-        lines.append(f"{t.seq:4d}  {_when(t.at)}  {t.channel:<11}  {label}: {text}")
-    return lines
-
-
-def format_markdown(detail: ConversationDetail) -> str:
-    """The conversation as Markdown: a heading, then one paragraph per turn."""
-    c = detail.conversation
-    parts = [
-        f"# {c.title or c.id}",
-        "",
-        f"Conversation `{c.id}` ({c.party}), {_when(c.created_at)}.",
-        "",
-    ]
-    for t in detail.turns:
-        label = _LABELS.get(t.kind, t.kind)
-        where = f"{t.channel}, {_when(t.at)}"
-        text = t.text
-        if t.kind == "speech" and t.data.get("cut"):
-            full = str(t.data.get("full_text", ""))
-            text += f" *(interrupted; the rest, not heard: {full[len(t.text) :].strip()})*"
-        elif t.kind == "tool_call":
-            text = f"`{t.data.get('name', t.text)}` `{_compact(t.data.get('arguments'))}`"
-        elif t.kind in ("tool_result", "approval"):
-            text = f"`{text}`"
-        parts += [f"**{label}** ({where}): {text}", ""]
-    return "\n".join(parts)
-
-
-def _when(at: float) -> str:
-    return time.strftime("%Y-%m-%d %H:%M", time.localtime(at)) if at else "?"
-
-
-def _compact(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 # --- foreman mock-chat ---------------------------------------------------------------------

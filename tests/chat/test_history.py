@@ -179,3 +179,12 @@ async def test_unknown_conversations_and_recovery_after_a_crash() -> None:
     assert summary.kind == "summary" and summary.session_id == "call-CA1"
     assert summary.data["reason"] == INTERRUPTED_REASON and summary.channel == "phone"
     assert await history.recover(["call-CA1"]) == 0  # it has its summary now
+
+
+async def test_a_failing_store_never_stops_a_voice_session() -> None:
+    class Broken(MemoryConversationStore):
+        async def latest(self, party: str) -> None:
+            raise OSError("disk I/O error")
+
+    history = ConversationHistory(Broken(), EventBus(), ManualClock(), HistoryConfig())
+    assert await history.voice_start(OWNER) is None

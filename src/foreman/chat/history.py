@@ -161,6 +161,15 @@ class ConversationHistory:
         picked = select(turns, max_turns=cfg.seed_turns, max_tokens=cfg.seed_tokens)
         return VoiceStart(record.id, OWNER_PARTY, voice_seed(picked))
 
+    async def voice_start(self, ctx: CallContext) -> VoiceStart | None:
+        """`begin_voice`, or None when the store fails (logged): a call or a voice session
+        never fails for its history; it runs unseeded and unrecorded."""
+        try:
+            return await self.begin_voice(ctx)
+        except Exception:
+            log.exception("history: %s starts without its conversation", ctx.session_id)
+            return None
+
     def writer(
         self, ctx: CallContext, start: VoiceStart | ConversationRecord, *, summarize: bool = True
     ) -> SessionHistoryWriter:

@@ -275,10 +275,10 @@ async def _run_call(
     catalog = services.catalog
     tools = catalog.tool_definitions(ctx) if catalog is not None else [END_CALL_TOOL]
     options = call_backend_options(settings, ctx, call, tools)
+    # The owner's conversation so far; anyone else starts afresh.
     history = services.registry.history
-    start = None
-    if history is not None:  # the owner's conversation so far; anyone else starts afresh
-        start = await history.begin_voice(ctx)
+    start = await history.voice_start(ctx) if history is not None else None
+    if start is not None:
         options = replace(options, history=start.seed)
     backend = services.backend_factory(options)
     try:

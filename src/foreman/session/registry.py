@@ -198,9 +198,9 @@ class SessionRegistry:
                 raise AlreadyActive("a realtime session is already active; stop it first")
             ctx = self.owner_context()  # the same context picks the tools and runs them
             options = self.options_for(req, ctx)
-            start = None
-            if self.history is not None:  # the owner's conversation so far, said first
-                start = await self.history.begin_voice(ctx)
+            # The owner's conversation so far, said first.
+            start = await self.history.voice_start(ctx) if self.history is not None else None
+            if start is not None:
                 options = replace(options, history=start.seed)
             backend = self.backend_factory(options)
             self._last = {
