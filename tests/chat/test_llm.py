@@ -161,3 +161,18 @@ def test_tool_schema_shape() -> None:
         "function": {"name": "send_sms", "description": "text", "parameters": {"type": "object"}},
     }
     assert ToolCall("c", "n", "{}") == ToolCall("c", "n", "{}")
+
+
+def test_calls_without_ids_or_with_repeated_ids_get_distinct_ones() -> None:
+    from foreman.chat.llm import _calls
+
+    pieces = {
+        0: {"id": "", "name": "a", "arguments": ["{}"]},
+        1: {"id": "same", "name": "b", "arguments": ['{"x"', ": 1}"]},
+        2: {"id": "same", "name": "c", "arguments": []},
+        3: {"id": "skipped", "name": "", "arguments": []},
+    }
+    calls = _calls(pieces)
+    assert [c.name for c in calls] == ["a", "b", "c"]
+    assert len({c.call_id for c in calls}) == 3 and calls[1].call_id == "same"
+    assert calls[1].arguments == '{"x": 1}'

@@ -261,11 +261,17 @@ def _merge_call(calls: dict[int, dict[str, Any]], position: int, piece: Any) -> 
 
 
 def _calls(calls: Mapping[int, Mapping[str, Any]]) -> tuple[ToolCall, ...]:
-    return tuple(
-        ToolCall(c["id"] or f"call_{i}", c["name"], "".join(c["arguments"]))
-        for i, c in sorted(calls.items())
-        if c["name"]
-    )
+    """The assembled calls; an id a server left out or repeated gets one of its own (each
+    call must be answered under a distinct id)."""
+    out: list[ToolCall] = []
+    seen: set[str] = set()
+    for i, c in sorted(calls.items()):
+        if not c["name"]:
+            continue
+        call_id = c["id"] if c["id"] and c["id"] not in seen else f"call_{i}_{len(seen)}"
+        seen.add(call_id)
+        out.append(ToolCall(call_id, c["name"], "".join(c["arguments"])))
+    return tuple(out)
 
 
 def _usage(usage: Any) -> dict[str, int]:

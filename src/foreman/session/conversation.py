@@ -19,6 +19,9 @@ What the session decides, for every backend and endpoint alike:
 * input: audio is converted only when formats differ (base64 passes straight through when
   both sides allow), gaps are filled with silence, and a backend that needs continuous
   input gets silence whenever the endpoint sends none.
+* history: the history hook is told every turn directly (typed text, whole utterances, tool
+  calls and their outputs, the end); for an assistant utterance cut by a barge-in, also
+  where the user stopped hearing it and how long its audio was, so its text can be cut there.
 """
 
 from __future__ import annotations
