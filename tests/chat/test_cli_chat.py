@@ -127,8 +127,10 @@ async def test_voice_from_the_chat_and_back(tmp_path: Path) -> None:
         rest, err = await asyncio.wait_for(proc.communicate(), unit(20))
         context = stack.llm.requests[-1]["messages"]
     assert proc.returncode == 0 and err == b""
-    assert "Goodbye!" in said
-    assert rest.decode().startswith("You said: what happened?")
+    # The reply's last piece and the mode change come on two connections: either may be
+    # printed first.
+    everything = said + rest.decode()
+    assert everything.index("Goodbye!") < everything.index("You said: what happened?")
     assert any(m["role"] == "system" and "SUMMARY" in m["content"] for m in context)
 
 
