@@ -52,7 +52,16 @@ def test_every_rt_probe_command_describes_itself(
 
 
 def test_the_command_lists_name_every_command() -> None:
-    assert set(FOREMAN_COMMANDS) == {"serve", "init", "call", "fake-call", "tui"}
+    assert set(FOREMAN_COMMANDS) == {
+        "serve",
+        "init",
+        "call",
+        "fake-call",
+        "tui",
+        "chat",
+        "history",
+        "mock-chat",
+    }
     assert set(_commands(probe.build_parser())) == {"status", "start", "stop", "say"}
 
 

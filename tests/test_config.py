@@ -338,6 +338,7 @@ WRONG_TYPES: list[Callable[[str], Any]] = [
 def test_the_secret_keys_are_the_expected_ones() -> None:
     assert sorted(SECRET_KEYS) == [
         ("calendar", "password"),
+        ("chat", "api_key"),
         ("email", "password"),
         ("realtime", "api_key"),
         ("server", "api_token"),

@@ -1,4 +1,5 @@
-"""`foreman` command line: serve, init, mock-realtime, call, fake-call, tui.
+"""`foreman` command line: serve, init, mock-realtime, call, fake-call, tui, chat, history,
+mock-chat (each in its own module where it is more than a few lines).
 
 Errors print one line and exit non-zero (2 for a setting to fix); tracebacks are for bugs,
 not for bad input. `--config` and `--log-level` go before or after the command.
@@ -17,7 +18,7 @@ import socket
 import sqlite3
 import sys
 
-from foreman import __version__, cli_fake_call, cli_init
+from foreman import __version__, cli_chat, cli_fake_call, cli_init
 from foreman.client_types import DEFAULT_URL
 from foreman.config import PACKAGED_SOURCE, Settings, is_loopback, load_settings, user_config_dir
 from foreman.exceptions import ConfigError, ForemanError
@@ -259,6 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     cli_fake_call.register(command)
     tui_command.register(command)
+    cli_chat.register(command)
     return parser
 
 

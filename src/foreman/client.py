@@ -21,6 +21,7 @@ import json
 import os
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any, cast
+from urllib.parse import quote
 
 import httpx
 import httpx_sse
@@ -33,15 +34,27 @@ from foreman.client_types import (
     Audio,
     AuditEntry,
     CallList,
+    ChatApproval,
+    ChatDelta,
+    ChatDone,
+    ChatNote,
+    ChatPiece,
     ChatReply,
+    ChatStart,
+    ChatToolCall,
+    ChatToolResult,
+    ChatToolStarted,
     ClientError,
     ConnectionFailed,
+    Conversation,
+    ConversationDetail,
     Delta,
     Done,
     Event,
     FinishedCall,
     HangUp,
     Health,
+    HistoryTurn,
     LiveCall,
     PlacedCall,
     RealtimeStatus,
@@ -54,7 +67,7 @@ from foreman.client_types import (
     UnexpectedResponse,
     WakeStatus,
     one_line,
-    read_chat_event,
+    read_chat_piece,
     read_say_piece,
 )
 
@@ -65,9 +78,20 @@ __all__ = [
     "Audio",
     "AuditEntry",
     "CallList",
+    "ChatApproval",
+    "ChatDelta",
+    "ChatDone",
+    "ChatNote",
+    "ChatPiece",
     "ChatReply",
+    "ChatStart",
+    "ChatToolCall",
+    "ChatToolResult",
+    "ChatToolStarted",
     "ClientError",
     "ConnectionFailed",
+    "Conversation",
+    "ConversationDetail",
     "Delta",
     "Done",
     "Event",
@@ -75,6 +99,7 @@ __all__ = [
     "ForemanClient",
     "HangUp",
     "Health",
+    "HistoryTurn",
     "LiveCall",
     "PlacedCall",
     "RealtimeStatus",
@@ -208,6 +233,50 @@ class ForemanClient:
         server cannot hang up calls)."""
         return HangUp.from_json(await self._request("POST", f"/api/calls/{call_sid}/hangup"))
 
+    async def chat(self, message: str, conversation_id: str | None = None) -> ChatReply:
+        """One chat turn, answered when the reply is complete (a tool call that needs the
+        owner's approval waits for it). Without `conversation_id` the owner's current
+        conversation continues. ApiError 409 when that conversation is busy (a turn runs,
+        or a voice session writes into it), 400 when chat is not configured, 502 when the
+        model failed."""
+        body = _chat_body(message, conversation_id)
+        timeout = httpx.Timeout(self._timeout, read=None)  # approvals can take minutes
+        return ChatReply.from_json(
+            await self._request("POST", "/api/chat", json=body, timeout=timeout)
+        )
+
+    async def chat_stream(
+        self, message: str, conversation_id: str | None = None
+    ) -> AsyncIterator[ChatPiece]:
+        """The same turn as it streams: `ChatStart`, then `ChatDelta`, `ChatToolStarted`,
+        `ChatNote`, `ChatApproval`, `ChatToolResult` pieces, then exactly one `ChatDone`.
+        Closing the iterator early stops the turn on the server."""
+        body = _chat_body(message, conversation_id)
+        headers = {"Accept": "text/event-stream"}
+        async with self._stream("POST", "/api/chat/stream", json=body, headers=headers) as resp:
+            try:
+                async for sse in httpx_sse.EventSource(resp).aiter_sse():
+                    piece = read_chat_piece(sse.event, sse.data)
+                    if piece is not None:
+                        yield piece
+                        if isinstance(piece, ChatDone):
+                            return
+            except httpx_sse.SSEError as exc:
+                raise UnexpectedResponse(f"chat: {one_line(str(exc))}") from None
+        raise ConnectionFailed(f"foreman at {self.base_url} ended the reply before it was done")
+
+    async def conversations(self, limit: int = 50) -> list[Conversation]:
+        """The history's conversations, newest activity first."""
+        data = await self._request("GET", "/api/history", params={"limit": limit})
+        return [Conversation.from_json(c) for c in _list(data, "conversations")]
+
+    async def conversation(self, conversation_id: str, *, after: int = 0) -> ConversationDetail:
+        """One conversation with its turns (those after `after`), oldest first. ApiError
+        404 for an unknown id."""
+        path = f"/api/history/{quote(conversation_id, safe='')}"
+        params = {"after": after} if after else None
+        return ConversationDetail.from_json(await self._request("GET", path, params=params))
+
     async def events(
         self,
         kinds: Sequence[str] | None = None,
@@ -231,32 +300,6 @@ class ForemanClient:
                 raise UnexpectedResponse(f"events: {one_line(str(exc))}") from None
 
     # --- text chat ------------------------------------------------------------------------
-    async def chat(self, message: str, conversation_id: str | None = None) -> ChatReply:
-        """One chat turn, answered whole. Without `conversation_id` it continues the owner's
-        current conversation. ApiError 404 when the server has no text chat."""
-        body = _chat_body(message, conversation_id)
-        return ChatReply.from_json(await self._request("POST", "/api/chat", json=body))
-
-    async def chat_stream(
-        self, message: str, conversation_id: str | None = None
-    ) -> AsyncIterator[SayPiece]:
-        """One chat turn, streamed: `Delta` and `ToolNotice` pieces, then exactly one `Done`
-        (its `conversation_id` set; `error` set when the turn failed). ApiError 404 when the
-        server has no text chat. Close the iterator to stop early."""
-        body = _chat_body(message, conversation_id)
-        headers = {"Accept": "text/event-stream"}
-        async with self._stream("POST", "/api/chat/stream", json=body, headers=headers) as resp:
-            try:
-                async for sse in httpx_sse.EventSource(resp).aiter_sse():
-                    piece = read_chat_event(sse.event if sse.event != "message" else "", sse.data)
-                    if piece is not None:
-                        yield piece
-                        if isinstance(piece, Done):
-                            return
-            except httpx_sse.SSEError as exc:
-                raise UnexpectedResponse(f"chat: {one_line(str(exc))}") from None
-        raise ConnectionFailed(f"foreman at {self.base_url} ended the reply before it was done")
-
     # --- the wake sentinel --------------------------------------------------------------------
     async def wake_status(self) -> WakeStatus:
         """ApiError 404 when the server has no wake sentinel."""

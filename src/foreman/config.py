@@ -49,6 +49,8 @@ PACKAGED_TOOLS_DIR = PACKAGED_DEFAULTS / "tools.d"
 PACKAGED_SOURCE = "<packaged defaults>"
 CONFIG_FILE_NAME = "foreman.toml"
 PROJECT_CONFIG_PATH = Path("config") / CONFIG_FILE_NAME  # relative to the working directory
+DEFAULT_CHAT_BASE_URL = "https://api.openai.com/v1"
+DEFAULT_CHAT_MODEL = "gpt-5-mini"
 
 # The only environment variables that change settings, and the key each one sets. Nothing
 # else in the environment is read: a stray variable never changes a setting silently.
@@ -211,6 +213,44 @@ class LimitsConfig(_Section):
     model_max_message_bytes: int = Field(default=16 * 1024 * 1024, ge=1024 * 1024)
 
 
+class ChatConfig(_Section):
+    """The text chat model: any server that speaks the OpenAI Chat Completions format."""
+
+    enabled: bool = True  # false refuses chat turns; voice summaries fall back to a digest
+    base_url: str = DEFAULT_CHAT_BASE_URL  # e.g. http://127.0.0.1:11434/v1 (a local server)
+    model: str = Field(default=DEFAULT_CHAT_MODEL, min_length=1)
+    # The variable the key is read from (a local server needs none). The key is sent only
+    # to `api_key_hosts`, over https:// unless the host is this machine.
+    api_key_env: str = Field(default="OPENAI_API_KEY", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    api_key: SecretStr = SecretStr("")  # from $api_key_env; keeping it out of the file is advised
+    api_key_hosts: list[str] = Field(default_factory=lambda: ["api.openai.com"])
+    instructions: str = (
+        "You are Foreman, a concise and friendly assistant. The conversation may have "
+        "continued by voice; summaries of voice sessions appear as system notes. Never say "
+        "an action is done until its tool result says so."
+    )
+    timeout_s: Seconds = 60.0
+    max_tool_rounds: int = Field(default=8, ge=1, le=50)
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, base_url: str) -> str:
+        if not base_url.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return base_url
+
+
+class HistoryConfig(_Section):
+    """What a session is given of the conversation so far (tokens are estimated)."""
+
+    seed_turns: int = Field(default=20, ge=0, le=1000)  # a voice session starts with these
+    seed_tokens: int = Field(default=1500, ge=0)
+    context_turns: int = Field(default=60, ge=1, le=5000)  # a chat turn sees these
+    context_tokens: int = Field(default=8000, ge=100)
+    summary: Literal["model", "digest"] = "model"  # model: the chat model, digest if it fails
+    summary_timeout_s: Seconds = 30.0
+
+
 class Settings(BaseSettings):
     """All settings. Build with `load_settings` (file + environment) or `settings_from_dict`.
 
@@ -237,6 +277,8 @@ class Settings(BaseSettings):
     calendar: CalendarConfig = Field(default_factory=CalendarConfig)
     storage: StorageConfig = Field(default_factory=StorageConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
+    chat: ChatConfig = Field(default_factory=ChatConfig)
+    history: HistoryConfig = Field(default_factory=HistoryConfig)
     source: str = "<defaults>"  # the file the settings came from, for error messages
 
     @classmethod
@@ -367,7 +409,9 @@ def settings_from_dict(data: Mapping[str, Any], source: str = "<dict>") -> Setti
 
 
 def apply_env(settings: Settings, env: Mapping[str, str]) -> Settings:
-    """`settings` with the ENV_OVERRIDES that `env` sets. A bad value names its variable."""
+    """`settings` with the ENV_OVERRIDES that `env` sets, and the chat key from the variable
+    `[chat] api_key_env` names. A bad value names its variable."""
+    settings = _with_chat_key(settings, env)
     overrides = EnvOverrides(Settings, env)()
     if not overrides:
         return settings
@@ -382,6 +426,16 @@ def apply_env(settings: Settings, env: Mapping[str, str]) -> Settings:
             if where == problem.loc[:2] and env.get(variable):
                 raise ConfigError(f"environment variable {variable}: {problem.detail}") from None
         raise ConfigError(f"{settings.source}: {problem.line}") from None
+
+
+def _with_chat_key(settings: Settings, env: Mapping[str, str]) -> Settings:
+    """The chat key comes from the variable the config names (OPENAI_API_KEY by default):
+    a local server needs none, another provider has a key of its own."""
+    key = env.get(settings.chat.api_key_env, "")
+    if not key:
+        return settings
+    chat = settings.chat.model_copy(update={"api_key": SecretStr(key)})
+    return settings.replace(chat=chat)
 
 
 def realtime_refusal(settings: Settings) -> str | None:

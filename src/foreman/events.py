@@ -21,8 +21,11 @@ __all__ = [
     "CallPlaced",
     "CallRecorded",
     "CallRefused",
+    "ChatEnded",
+    "ChatStarted",
     "DtmfPressed",
     "Event",
+    "HistoryTurnAdded",
     "ModeChanged",
     "SessionEnded",
     "SessionFailed",
@@ -233,3 +236,40 @@ class ApprovalPrompted(_Snapshot):
 class ApprovalDecided(_Snapshot):
     kind: ClassVar[str] = "approval.decided"
     body: Mapping[str, Any]
+
+
+# --- chat and history -----------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class ChatStarted(Event):
+    """A chat turn began (`session_id` is the turn's own id: its tool calls, approvals and
+    audit rows carry it)."""
+
+    kind: ClassVar[str] = "chat.started"
+    session_id: str
+    conversation_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChatEnded(Event):
+    """A chat turn ended: `status` completed | stopped (its reader went away) | failed."""
+
+    kind: ClassVar[str] = "chat.ended"
+    session_id: str
+    conversation_id: str
+    status: str
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryTurnAdded(Event):
+    """A turn was stored (durably: it survives a crash from now on). `turn` is its kind
+    (typed, spoken, reply, speech, tool_call, tool_result, approval, summary)."""
+
+    kind: ClassVar[str] = "history.turn"
+    conversation_id: str
+    seq: int
+    turn: str
+    role: str
+    text: str
+    channel: str
+    session_id: str

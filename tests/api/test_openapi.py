@@ -34,6 +34,10 @@ ANSWERS: dict[tuple[str, str], set[str]] = {
     ("get", "/api/health"): {"200"},
     ("get", "/api/tools"): {"200", "503"},
     ("post", "/api/calls/{call_sid}/hangup"): {"202", "404", "422", "503"},
+    ("post", "/api/chat"): {"200", "400", "404", "409", "422", "502", "503", "504"},
+    ("post", "/api/chat/stream"): {"200", "400", "404", "409", "422", "503"},
+    ("get", "/api/history"): {"200", "422", "503"},
+    ("get", "/api/history/{conversation_id}"): {"200", "404", "422", "503"},
 }
 
 

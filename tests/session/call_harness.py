@@ -98,6 +98,7 @@ class Call:
         passthrough_b64: bool = True,
         identity: IdentityConfig | None = None,
         backend: FakeBackend | None = None,
+        history: Any = None,
     ) -> None:
         fmt = AudioFormat.from_name(model_audio)
         self.tw = MemoryTwilio(STREAM_SID)
@@ -134,6 +135,7 @@ class Call:
             clock=clock,
             on_end=lambda s: self.ended.append(s.reason),
             labels={"call_sid": CALL_SID},
+            history=history,
         )
         self.task: asyncio.Task[str] | None = None
 

@@ -18,12 +18,14 @@ from foreman.stores import (
     MemoryApprovalStore,
     MemoryAuditStore,
     MemoryCallRecordStore,
+    MemoryConversationStore,
     MemoryOutboundIntentStore,
     MemorySessionRegistryStore,
     MemoryStreamTokenStore,
     SqliteApprovalStore,
     SqliteAuditStore,
     SqliteCallRecordStore,
+    SqliteConversationStore,
     SqliteSessionRegistryStore,
 )
 
@@ -65,6 +67,10 @@ IMPLS: dict[str, dict[str, Impl]] = {
     "calls": {
         "memory": Impl(lambda _: _ready(MemoryCallRecordStore())),
         "sqlite": Impl(SqliteCallRecordStore.open, durable=True),
+    },
+    "conversations": {
+        "memory": Impl(lambda _: _ready(MemoryConversationStore())),
+        "sqlite": Impl(SqliteConversationStore.open, durable=True),
     },
 }
 
@@ -127,4 +133,10 @@ async def audit_store(request: pytest.FixtureRequest, db_path: Path) -> AsyncIte
 @pytest.fixture(params=names("calls"))
 async def call_store(request: pytest.FixtureRequest, db_path: Path) -> AsyncIterator[Any]:
     async for store in _opened("calls", request, db_path):
+        yield store
+
+
+@pytest.fixture(params=names("conversations"))
+async def conversation_store(request: pytest.FixtureRequest, db_path: Path) -> AsyncIterator[Any]:
+    async for store in _opened("conversations", request, db_path):
         yield store

@@ -14,11 +14,14 @@ import pytest
 
 from foreman.stores import (
     CallRecord,
+    ConversationRecord,
     SessionRecord,
     SqliteApprovalStore,
     SqliteAuditStore,
     SqliteCallRecordStore,
+    SqliteConversationStore,
     SqliteSessionRegistryStore,
+    Turn,
 )
 from foreman.stores.sqlite import db as sqlite_db
 
@@ -30,6 +33,8 @@ Call = Callable[[Any], Awaitable[Any]]
 
 SESSION = SessionRecord("s1", "chat", "chat", "me", WALL, "mock")
 CALL = CallRecord("CA1", "inbound", "+1", "+2", "unknown", False, WALL)
+CONVERSATION = ConversationRecord("conv-1", "owner", WALL, WALL)
+TURN = Turn("typed", "hello", "chat", "chat-1", WALL)
 
 EVERY_METHOD: dict[type[Any], list[Call]] = {
     SqliteApprovalStore: [
@@ -52,6 +57,16 @@ EVERY_METHOD: dict[type[Any], list[Call]] = {
         lambda s: s.get("CA1"),
         lambda s: s.recent(5),
         lambda s: s.mark_interrupted(WALL),
+    ],
+    SqliteConversationStore: [
+        lambda s: s.create(CONVERSATION),
+        lambda s: s.append("conv-1", TURN),
+        lambda s: s.get("conv-1"),
+        lambda s: s.latest("owner"),
+        lambda s: s.newest(5),
+        lambda s: s.turns("conv-1"),
+        lambda s: s.last_turns("conv-1", 5),
+        lambda s: s.session_turns("chat-1"),
     ],
 }
 WRITES: dict[type[Any], Call] = {kind: calls[0] for kind, calls in EVERY_METHOD.items()}

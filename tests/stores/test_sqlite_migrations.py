@@ -116,6 +116,7 @@ def test_the_step_list_is_append_only() -> None:
         "tool_audit_by_session",
         "approvals",
         "live_sessions",
+        "conversations",
     ]
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 from tui_stack import Stack, console, serve_stack, type_text, until, until_said
 
+from foreman.testing.chat_standin import Answer, ChatStandIn, Rule, When
 from foreman.tui.app import ForemanApp, help_sections
 from foreman.tui.screens import HelpScreen, PlaceCallScreen, as_bindings, key_names
 
@@ -91,6 +92,7 @@ async def test_typing_in_text_mode_without_text_chat_says_what_to_do(stack: Stac
         await pilot.press("enter")
         await until(app, pilot, lambda: app.model.chat_missing)
         assert "text chat is not available on this server: press v" in app.transcript_text
+        assert "(the server says: no chat key: set OPENAI_API_KEY" in app.transcript_text
         # In voice mode the same input is a turn of the voice session.
         await pilot.press("escape", "v")
         await until(app, pilot, lambda: "mode VOICE" in app.header_text)
@@ -99,6 +101,23 @@ async def test_typing_in_text_mode_without_text_chat_says_what_to_do(stack: Stac
         await pilot.press("enter")
         await until_said(app, pilot, "Assistant: Hi there, I am the mock.")
         assert app.transcript_text.count("Hi there, I am the mock.") == 1  # streamed, then matched
+
+
+async def test_typing_in_text_mode_is_a_chat_turn_with_the_chat_model() -> None:
+    rules = [Rule(When.user("what time"), Answer.say("It is ten past nine."))]
+    async with (
+        ChatStandIn(rules) as llm,
+        serve_stack(chat_url=llm.base_url) as stack,
+        console(stack.url) as (app, pilot),
+    ):
+        await until(app, pilot, lambda: connected(app))
+        await pilot.press("i")
+        await type_text(pilot, "what time is it?")
+        await pilot.press("enter")
+        await until_said(app, pilot, "Assistant: It is ten past nine.")
+        assert not app.model.chat_missing
+        (request,) = llm.requests
+        assert request["messages"][-1] == {"role": "user", "content": "what time is it?"}
 
 
 async def test_help_lists_every_binding(stack: Stack) -> None:

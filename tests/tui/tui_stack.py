@@ -59,8 +59,9 @@ class Stack:
         )
 
 
-def stack_settings(mock_url: str, rest_url: str) -> Settings:
-    s = settings_from_dict({"realtime": {"endpoint": mock_url}})
+def stack_settings(mock_url: str, rest_url: str, chat_url: str | None = None) -> Settings:
+    chat = {"chat": {"base_url": chat_url}} if chat_url else {}
+    s = settings_from_dict({"realtime": {"endpoint": mock_url}, **chat})
     return s.replace(
         twilio=s.twilio.model_copy(
             update={
@@ -77,14 +78,17 @@ def stack_settings(mock_url: str, rest_url: str) -> Settings:
 
 @contextlib.asynccontextmanager
 async def serve_stack(
-    scenario: Scenario = SCENARIO, extend: Callable[[Any], None] | None = None
+    scenario: Scenario = SCENARIO,
+    extend: Callable[[Any], None] | None = None,
+    chat_url: str | None = None,
 ) -> AsyncIterator[Stack]:
-    """The stack on loopback; `extend(app)` may add routes before it is served."""
+    """The stack on loopback; `extend(app)` may add routes before it is served; `chat_url`
+    is a Chat Completions server for text chat (without it chat has no model)."""
     async with (
         MockRealtimeServer(scenario) as mock,
         TwilioRestStandIn(ACCOUNT, TWILIO_TOKEN) as rest,
     ):
-        settings = stack_settings(mock.url, rest.base_url)
+        settings = stack_settings(mock.url, rest.base_url, chat_url)
         app = create_app(settings)
         if extend is not None:
             extend(app)

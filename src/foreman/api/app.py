@@ -21,6 +21,7 @@ from fastapi.responses import JSONResponse
 from foreman import __version__
 from foreman.api import (
     routes_approvals,
+    routes_chat,
     routes_events,
     routes_realtime,
     routes_tools,
@@ -32,11 +33,12 @@ from foreman.api.limits import install_limits
 from foreman.api.openapi import describe_middleware
 from foreman.backends.factory import BackendFactory, make_backend_factory
 from foreman.bus import EventBus
+from foreman.chat.setup import build_chat_services
 from foreman.clock import Clock, SystemClock
 from foreman.config import Settings, is_loopback
 from foreman.phone.bridge import build_phone_services
 from foreman.session.registry import SessionRegistry
-from foreman.stores.embedded import Stores, open_embedded_stores_now
+from foreman.stores.embedded import Recovered, Stores, open_embedded_stores_now
 from foreman.tools.services import build_tool_services
 
 log = logging.getLogger(__name__)
@@ -82,6 +84,14 @@ def create_app(
         log.warning("tools directory %s does not exist: the model has no tools", settings.tools.dir)
     elif "end_call" not in tools.specs:
         log.warning("no end_call tool in %s: the model cannot end calls", settings.tools.dir)
+    chat = build_chat_services(
+        settings,
+        bus,
+        clock or SystemClock(),
+        stores.conversations,
+        tools=tools.dispatcher,
+        approvals=tools.approvals,
+    )
     sessions = SessionRegistry(
         settings,
         bus,
@@ -89,6 +99,7 @@ def create_app(
         tools=tools.dispatcher,
         catalog=tools.dispatcher,
         store=stores.sessions,
+        history=chat.history,
     )
     twilio = build_phone_services(
         settings,
@@ -110,6 +121,7 @@ def create_app(
         if bus.closed:
             return
         try:
+            await chat.stop_turns()
             await sessions.aclose()
             await twilio.records.flush()
         finally:  # even when the time ran out: no stream may keep the server up
@@ -117,12 +129,15 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await _recover(stores, wall())
+        recovered = await _recover(stores, wall())
+        await chat.history.recover([s.id for s in recovered.sessions])
         yield
-        # Order matters: sessions first (they may still run tools), then the services,
-        # then the stores they write to. Under `foreman serve` the sessions have ended
-        # already (drain runs first); elsewhere (tests) they end here.
+        # Order matters: chat turns and sessions first (they may still run tools), then
+        # the history they write to, then the services, then the stores they write to.
+        # Under `foreman serve` the sessions have ended already (drain runs first);
+        # elsewhere (tests) they end here.
         await drain()
+        await chat.aclose()
         await twilio.aclose()
         await tools.aclose()
         await stores.aclose()
@@ -130,7 +145,7 @@ def create_app(
     app = FastAPI(
         title="Foreman control API",
         version=__version__,
-        description="Realtime voice sessions, phone calls, tools and approvals.",
+        description="Voice sessions, phone calls, text chat, history, tools and approvals.",
         lifespan=lifespan,
     )
     app.state.settings = settings
@@ -140,7 +155,8 @@ def create_app(
     app.state.twilio = twilio
     app.state.stores = stores
     app.state.drain = drain
-    for module in (routes_realtime, routes_approvals, routes_events, routes_twilio):
+    app.state.chat = chat
+    for module in (routes_realtime, routes_approvals, routes_events, routes_twilio, routes_chat):
         app.include_router(module.router)
     app.include_router(routes_tools.router)
 
@@ -175,7 +191,7 @@ def create_app(
     return app
 
 
-async def _recover(stores: Stores, now: float) -> None:
+async def _recover(stores: Stores, now: float) -> Recovered:
     """Close what a crashed process left open, and say so once."""
     recovered = await stores.recover(now)
     for call in recovered.calls:
@@ -185,6 +201,7 @@ async def _recover(stores: Stores, now: float) -> None:
             "%d approval prompt(s) left by a crash expired (nothing was run)",
             len(recovered.approvals),
         )
+    return recovered
 
 
 def _own_host_names(settings: Settings) -> list[str]:

@@ -202,7 +202,9 @@ class BackendOptions:
     input_format: AudioFormat
     output_format: AudioFormat
     tools: tuple[Mapping[str, Any], ...] = ()
-    history: tuple[tuple[Literal["user", "assistant"], str], ...] = ()  # seeded first
+    # Seeded before the first response, oldest first: what was said, and notes (summaries
+    # of earlier sessions, tool outcomes) as "system".
+    history: tuple[tuple[Literal["user", "assistant", "system"], str], ...] = ()
     greeting: str | None = None  # set: the assistant speaks first, following this
 
 

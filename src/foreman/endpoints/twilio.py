@@ -120,6 +120,7 @@ class TwilioEndpoint:
         self._wake = asyncio.Event()  # pacer: audio was queued
         self.stats = PhoneStats()
         self._hung_up = False
+        self._hang_up_reason = ""  # ours, when we hung up: the stop that follows is its echo
         self._handlers: dict[type, Callable[[Any], EndpointEvent | None]] = {
             MarkEcho: self._on_mark,
             TwilioDtmf: self._on_dtmf,
@@ -144,7 +145,8 @@ class TwilioEndpoint:
             frame = await receive()
             if frame is None:
                 self._stream.connection_lost()
-                await _deliver(deliver, HungUp("caller hung up (socket closed)"))
+                reason = self._hang_up_reason or "caller hung up (socket closed)"
+                await _deliver(deliver, HungUp(reason))
                 return
             for event in self._stream.receive(frame):
                 if type(event) is Media:  # the hot path: one check, no dict lookup
@@ -155,7 +157,7 @@ class TwilioEndpoint:
                         await _deliver(deliver, InputGap(gap))
                     await audio_b64(event.payload_b64)
                 elif type(event) is Stop:
-                    await _deliver(deliver, HungUp("caller hung up"))
+                    await _deliver(deliver, HungUp(self._hang_up_reason or "caller hung up"))
                     return
                 else:
                     handler = handlers.get(type(event))
@@ -259,6 +261,7 @@ class TwilioEndpoint:
         if self._hung_up:
             return
         self._hung_up = True
+        self._hang_up_reason = reason
         if self._rest is None:
             log.debug("%s: no Twilio REST client; closing the stream only", self.call_sid)
         else:

@@ -46,9 +46,10 @@ def needs_api_key(endpoint: str) -> bool:
 
 def key_allowed(endpoint: str, allowed_hosts: Iterable[str]) -> bool:
     """May the API key be sent to `endpoint`? Only to a host the config file lists, and only
-    over TLS unless that host is this machine. A start request may name any endpoint (a mock,
-    a proxy), but it must never be able to send the key somewhere the operator did not
-    choose: the key would leave in the `Authorization` header of the handshake."""
+    over TLS (wss://, or https:// for an HTTP API) unless that host is this machine. A start
+    request may name any endpoint (a mock, a proxy), but it must never be able to send the
+    key somewhere the operator did not choose: the key would leave in the `Authorization`
+    header."""
     try:
         parts = urlsplit(endpoint)
         host = (parts.hostname or "").lower().rstrip(".")
@@ -56,7 +57,7 @@ def key_allowed(endpoint: str, allowed_hosts: Iterable[str]) -> bool:
         return False
     if not host or host not in {h.lower().rstrip(".") for h in allowed_hosts}:
         return False
-    return parts.scheme == "wss" or _is_loopback_host(host)
+    return parts.scheme in ("wss", "https") or _is_loopback_host(host)
 
 
 def _is_loopback_host(host: str) -> bool:

@@ -292,7 +292,13 @@ async def _run_call(
         return refusal
     catalog = services.catalog
     tools = catalog.tool_definitions(ctx) if catalog is not None else [END_CALL_TOOL]
-    backend = services.backend_factory(call_backend_options(settings, ctx, call, tools))
+    options = call_backend_options(settings, ctx, call, tools)
+    # The owner's conversation so far; anyone else starts afresh.
+    history = services.registry.history
+    start = await history.voice_start(ctx) if history is not None else None
+    if start is not None:
+        options = replace(options, history=start.seed)
+    backend = services.backend_factory(options)
     try:
         await backend.start()
     except (BackendError, OSError, TimeoutError) as exc:
@@ -336,6 +342,7 @@ async def _run_call(
         on_end=ended,
         max_tool_calls=settings.limits.call_max_tool_calls,
         max_turn_backlog=settings.limits.turn_max_pending_events,
+        history=None if history is None or start is None else history.writer(ctx, start),
         labels={
             "call_sid": call.call_sid,
             "stream_sid": call.stream_sid,

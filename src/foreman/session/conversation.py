@@ -19,6 +19,9 @@ What the session decides, for every backend and endpoint alike:
 * input: audio is converted only when formats differ (base64 passes straight through when
   both sides allow), gaps are filled with silence, and a backend that needs continuous
   input gets silence whenever the endpoint sends none.
+* history: the history hook is told every turn directly (typed text, whole utterances, tool
+  calls and their outputs, the end); for an assistant utterance cut by a barge-in, also
+  where the user stopped hearing it and how long its audio was, so its text can be cut there.
 """
 
 from __future__ import annotations
@@ -87,6 +90,24 @@ class ToolHandler(Protocol):
     def cancel_session(self, session_id: str) -> None: ...
 
 
+class HistoryHook(Protocol):
+    """Where a session's turns are recorded (foreman.chat.history.SessionHistoryWriter).
+    Called on the session's path: every method returns at once."""
+
+    def typed(self, text: str) -> None: ...
+
+    def utterance(self, role: str, text: str, heard_ms: int | None, audio_ms: int | None) -> None:
+        """A whole utterance; for the assistant after a barge-in, `heard_ms` is where the
+        user stopped hearing it and `audio_ms` how long its audio was (None: unknown)."""
+        ...
+
+    def tool_call(self, call_id: str, name: str, arguments: str) -> None: ...
+
+    def tool_result(self, call_id: str, output: str) -> None: ...
+
+    def ended(self, reason: str) -> None: ...
+
+
 class TurnInProgress(Exception):
     """A text turn is already running in this session (HTTP 409)."""
 
@@ -118,11 +139,11 @@ class ConversationSession:
     # One per live call: slots keep each session small (no per-instance dict).
     __slots__ = (
         "_answered", "_bus", "_clock", "_done", "_end_limit_s", "_end_requested", "_ending",
-        "_in_plan", "_last_cut", "_last_input_at", "_listeners", "_max_tool_calls",
-        "_max_turn_backlog", "_on_end", "_passthrough_b64", "_progress", "_tg", "_tool_jobs",
-        "_tools", "_turn", "_user", "_utterance_due", "_utterances", "backend", "ctx",
-        "ended_at", "endpoint", "error", "labels", "reason", "session_id", "started_at", "stats",
-        "turns",
+        "_history", "_in_plan", "_last_cut", "_last_input_at", "_listeners", "_max_tool_calls",
+        "_max_turn_backlog", "_on_end", "_passthrough_b64", "_progress", "_segment",
+        "_segment_bytes", "_tg", "_tool_jobs", "_tools", "_turn", "_user", "_utterance_due",
+        "_utterances", "backend", "ctx", "ended_at", "endpoint", "error", "labels", "reason",
+        "session_id", "started_at", "stats", "turns",
     )  # fmt: skip
 
     def __init__(
@@ -140,6 +161,7 @@ class ConversationSession:
         end_playout_limit_s: float = END_PLAYOUT_LIMIT_S,
         max_tool_calls: int = MAX_TOOL_CALLS,
         max_turn_backlog: int = MAX_TURN_BACKLOG,
+        history: HistoryHook | None = None,
     ) -> None:
         self.ctx = ctx
         self.labels = dict(labels or {})  # the channel's own facts (a call's sid, ...)
@@ -176,6 +198,11 @@ class ConversationSession:
         self._end_requested: str | None = None
         self._last_input_at = 0.0
         self._last_cut: e.Heard | None = None
+        self._history = history
+        # The assistant's audio of the segment playing now, all of it (played or dropped
+        # after a cut): how long the utterance was, to place the cut in its text.
+        self._segment = ""
+        self._segment_bytes = 0
         in_fmt = endpoint.input_format
         self._in_plan = build_plan(in_fmt, backend.input_format) if in_fmt else None
         self._passthrough_b64 = bool(
@@ -290,6 +317,8 @@ class ConversationSession:
             log.warning("%s: backend close failed: %r", self.session_id, exc)
         await self.endpoint.close()
         self._notify(b.Closed(self.error))
+        if self._history is not None:
+            self._history.ended(self.reason or "ended")
         if crash is not None:  # a bug: the traceback is for its report
             log.error("%s failed: %s", self.session_id, self.reason, exc_info=crash)
         elif self.error:
@@ -314,10 +343,15 @@ class ConversationSession:
         play = self.endpoint.play
         turns = self.turns
         stats = self.stats
+        measuring = self._history is not None
         async for event in self.backend.events():
             if self._listeners:
                 self._notify(event)
             if type(event) is b.AssistantAudio:  # the hot path: no dict lookup
+                if measuring:
+                    if event.segment != self._segment:
+                        self._segment, self._segment_bytes = event.segment, 0
+                    self._segment_bytes += len(event.audio)
                 if turns.audio_wanted(event.reply):
                     stats.audio_out_bytes += len(event.audio)
                     play(event.segment, event.audio)
@@ -382,10 +416,15 @@ class ConversationSession:
             self._utterance_due.set()
 
     def _publish_utterance(self, utterance: Utterance) -> None:
-        heard = None
+        heard = audio_ms = None
         if utterance.role == "assistant" and self._last_cut is not None:
-            heard, self._last_cut = self._last_cut.ms, None
+            cut, self._last_cut = self._last_cut, None
+            heard = cut.ms
+            if cut.segment == self._segment and self._segment_bytes:
+                audio_ms = int(self.backend.output_format.ms_for_bytes(self._segment_bytes))
         self._publish(TranscriptLine(self.session_id, utterance.role, utterance.text, heard))
+        if self._history is not None:
+            self._history.utterance(utterance.role, utterance.text, heard, audio_ms)
         if utterance.role == "user" and self._tools is not None:
             self._tools.on_user_utterance(self, utterance.text)
 
@@ -479,6 +518,8 @@ class ConversationSession:
     def _on_tool_request(self, req: ToolRequest) -> None:
         self.stats.tool_calls += 1
         self._publish(ToolRequested(self.session_id, req.call_id, req.name))
+        if self._history is not None:
+            self._history.tool_call(req.call_id, req.name, req.arguments)
         assert self._tg is not None
         if self._tool_jobs >= self._max_tool_calls:
             # Bounded like every queue of a call: a model asking for calls faster than they
@@ -532,6 +573,8 @@ class ConversationSession:
             log.warning("%s: second output for %s dropped", self.session_id, call_id)
             return
         self._answered.add(call_id)
+        if self._history is not None:
+            self._history.tool_result(call_id, output)
         await self.backend.submit_tool_result(call_id, output, continue_conversation=respond)
         self._notify(ToolOutputSent(call_id, respond))
 
@@ -613,6 +656,8 @@ class ConversationSession:
 
         self._listeners.add(listen)
         try:
+            if self._history is not None:
+                self._history.typed(text)
             await self.backend.send_user_text(text)
             while not turn.done:
                 event = await queue.get()

@@ -14,12 +14,13 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Final, Protocol
 
 from foreman.audio.formats import AudioFormat
 from foreman.backends.interface import BackendOptions, VoiceBackend
 from foreman.bus import EventBus
+from foreman.chat.history import ConversationHistory, VoiceStart
 from foreman.config import Settings, realtime_refusal
 from foreman.endpoints.text import TextEndpoint
 from foreman.events import ModeChanged, SessionFailed
@@ -27,7 +28,7 @@ from foreman.exceptions import AudioFormatError, BackendError, ForemanError
 from foreman.io.realtime_ws import endpoint_host, key_allowed, needs_api_key
 from foreman.policy.context import CallContext, Channel, Role
 from foreman.protocols.realtime.endpoint import endpoint_problem
-from foreman.session.conversation import ConversationSession, ToolHandler
+from foreman.session.conversation import ConversationSession, HistoryHook, ToolHandler
 from foreman.stores.interfaces import SessionRegistryStore
 from foreman.stores.records import SessionKind, SessionRecord
 
@@ -78,8 +79,10 @@ class SessionRegistry:
         tools: ToolHandler | None = None,
         catalog: ToolCatalog | None = None,
         store: SessionRegistryStore | None = None,
+        history: ConversationHistory | None = None,
     ) -> None:
         self.settings = settings
+        self.history = history  # voice sessions are seeded from it and write into it
         self.store = store  # where other processes (and the next start-up) see live sessions
         self._writes: set[asyncio.Task[Any]] = set()
         self.bus = bus
@@ -208,6 +211,10 @@ class SessionRegistry:
                 raise ShuttingDown("the server is shutting down")
             ctx = self.owner_context()  # the same context picks the tools and runs them
             options = self.options_for(req, ctx)
+            # The owner's conversation so far, said first.
+            start = await self.history.voice_start(ctx) if self.history is not None else None
+            if start is not None:
+                options = replace(options, history=start.seed)
             backend = self.backend_factory(options)
             self._last = {
                 "model": options.model,
@@ -235,6 +242,7 @@ class SessionRegistry:
                 on_end=self._desk_ended,
                 max_tool_calls=self.settings.limits.call_max_tool_calls,
                 max_turn_backlog=self.settings.limits.turn_max_pending_events,
+                history=self._writer(ctx, start),
             )
             self.desk = session
             self.add(session)
@@ -243,6 +251,11 @@ class SessionRegistry:
             task.add_done_callback(self._tasks.discard)
             self.bus.publish(ModeChanged("voice"))
             return self.status()
+
+    def _writer(self, ctx: CallContext, start: VoiceStart | None) -> HistoryHook | None:
+        if self.history is None or start is None:
+            return None
+        return self.history.writer(ctx, start)
 
     def _desk_ended(self, session: ConversationSession) -> None:
         self.remove(session)

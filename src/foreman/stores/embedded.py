@@ -8,10 +8,11 @@ own implementations instead; callers only see the interfaces.
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
+from foreman.stores.conversations import ConversationStore, MemoryConversationStore
 from foreman.stores.interfaces import (
     ApprovalStore,
     AuditStore,
@@ -33,6 +34,7 @@ from foreman.stores.sqlite import (
     SqliteApprovalStore,
     SqliteAuditStore,
     SqliteCallRecordStore,
+    SqliteConversationStore,
     SqliteSessionRegistryStore,
     SqliteStore,
 )
@@ -59,6 +61,7 @@ class Stores:
     sessions: SessionRegistryStore
     audit: AuditStore
     calls: CallRecordStore
+    conversations: ConversationStore = field(default_factory=MemoryConversationStore)
 
     async def recover(self, now: float) -> Recovered:
         """At start-up, before serving: close what a crashed process left open. `now` is
@@ -79,6 +82,7 @@ class Stores:
             self.sessions,
             self.audit,
             self.calls,
+            self.conversations,
         ):
             await store.aclose()
 
@@ -106,13 +110,14 @@ def open_embedded_stores_now(db_path: str | Path, *, token_ttl_s: float = 60.0) 
             SqliteSessionRegistryStore,
             SqliteAuditStore,
             SqliteCallRecordStore,
+            SqliteConversationStore,
         ):
             opened.append(kind.open_now(db_path))
     except BaseException:
         for store in opened:
             store._close()
         raise
-    approvals, sessions, audit, calls = opened
+    approvals, sessions, audit, calls, conversations = opened
     return Stores(
         tokens=MemoryStreamTokenStore(token_ttl_s),
         intents=MemoryOutboundIntentStore(token_ttl_s),
@@ -120,13 +125,14 @@ def open_embedded_stores_now(db_path: str | Path, *, token_ttl_s: float = 60.0) 
         sessions=sessions,  # type: ignore[arg-type]
         audit=audit,  # type: ignore[arg-type]
         calls=calls,  # type: ignore[arg-type]
+        conversations=conversations,  # type: ignore[arg-type]
     )
 
 
 async def open_embedded_stores(db_path: str | Path, *, token_ttl_s: float = 60.0) -> Stores:
-    """Tokens and intents in memory; approvals, sessions, audit and calls in the SQLite file
-    `db_path` (created and migrated as needed). Raises ConfigError naming `storage.db_path`
-    when the file cannot be used. Call `recover` before serving."""
+    """Tokens and intents in memory; approvals, sessions, audit, calls and conversations in
+    the SQLite file `db_path` (created and migrated as needed). Raises ConfigError naming
+    `storage.db_path` when the file cannot be used. Call `recover` before serving."""
     async with contextlib.AsyncExitStack() as opened:  # closes them all if one fails
 
         async def open_one(kind: type[S]) -> S:
@@ -138,6 +144,7 @@ async def open_embedded_stores(db_path: str | Path, *, token_ttl_s: float = 60.0
         sessions = await open_one(SqliteSessionRegistryStore)
         audit = await open_one(SqliteAuditStore)
         calls = await open_one(SqliteCallRecordStore)
+        conversations = await open_one(SqliteConversationStore)
         opened.pop_all()
     return Stores(
         tokens=MemoryStreamTokenStore(token_ttl_s),
@@ -146,4 +153,5 @@ async def open_embedded_stores(db_path: str | Path, *, token_ttl_s: float = 60.0
         sessions=sessions,
         audit=audit,
         calls=calls,
+        conversations=conversations,
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from foreman.bus import EventBus
@@ -45,6 +46,13 @@ class ApprovalService:
         self._voice: set[str] = set(voice_confirmable)
         self._timer: asyncio.Task[None] | None = None
         self._changed = asyncio.Event()
+        self._watchers: list[Callable[[Approval], None]] = []
+
+    def watch(self, listener: Callable[[Approval], None]) -> None:
+        """Call `listener` with every prompt when it opens and when it is settled, on the
+        loop, before the bus hears of it (a history records approvals losslessly). It must
+        not block; an exception it raises is logged and ignored."""
+        self._watchers.append(listener)
 
     # --- asking ----------------------------------------------------------------------
     def open(
@@ -66,6 +74,7 @@ class ApprovalService:
             ctx.session_id,
             self.timeout_s,
         )
+        self._tell_watchers(approval)
         self.bus.publish(ApprovalPrompted(self.describe(approval)))
         self._ensure_timer()
         return approval
@@ -172,8 +181,16 @@ class ApprovalService:
             future.set_result(approval)
         self._persist(approval)
         log.info("%s %s", approval.id, _outcome(approval))
+        self._tell_watchers(approval)
         self.bus.publish(ApprovalDecided(self.describe(approval)))
         self._changed.set()
+
+    def _tell_watchers(self, approval: Approval) -> None:
+        for listener in self._watchers:
+            try:
+                listener(approval)
+            except Exception:
+                log.exception("approval watcher failed")
 
     def _persist(self, approval: Approval) -> None:
         """Write the prompt's state when it opens and when it is decided, off the loop. The

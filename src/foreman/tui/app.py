@@ -7,9 +7,9 @@ no-server screen comes up and the link retries; when it is back, the state is re
 (what was said meanwhile is gone: the transcript says so). The other reads the parts of the
 state the model asks for (after a lost event, a call starting, the mode changing).
 
-Everything the owner does goes through `ForemanClient`; endpoints a server does not have
-yet (text chat, the wake sentinel) answer 404, which the console shows as "not available on
-this server".
+Everything the owner does goes through `ForemanClient`. What a server does not offer (text
+chat without a chat model, the wake sentinel without the desk audio) the console shows as
+"not available on this server", with the server's reason.
 """
 
 from __future__ import annotations
@@ -27,6 +27,11 @@ from textual.widgets import Footer
 
 from foreman.client import (
     ApiError,
+    ChatDelta,
+    ChatDone,
+    ChatNote,
+    ChatPiece,
+    ChatToolStarted,
     ClientError,
     Delta,
     Done,
@@ -34,6 +39,7 @@ from foreman.client import (
     SayPiece,
     ToolNotice,
 )
+from foreman.client_types import describe_detail
 from foreman.clock import Clock, SystemClock
 from foreman.tui import render
 from foreman.tui.approval import ApprovalScreen
@@ -420,11 +426,12 @@ class ForemanApp(App[None]):
             async for piece in stream:
                 self._take_piece(piece)
         except ApiError as exc:
-            if exc.status == 404 and not voice:
+            # 400: the server has no chat model set up; 404: a server without text chat.
+            if exc.status in (400, 404) and not voice:
                 self.model.chat_missing = True
                 transcript.note(
-                    "text chat is not available on this server: press v to start voice, "
-                    "then type to the voice session"
+                    "text chat is not available on this server: press v to start voice, then "
+                    f"type to the voice session (the server says: {describe_detail(exc.detail)})"
                 )
             else:
                 transcript.note(f"not sent: {exc}")
@@ -437,13 +444,15 @@ class ForemanApp(App[None]):
             transcript.close_reply()
             self._draw()
 
-    def _take_piece(self, piece: SayPiece) -> None:
+    def _take_piece(self, piece: SayPiece | ChatPiece) -> None:
         transcript = self.model.owner.transcript
-        if isinstance(piece, Delta):
+        if isinstance(piece, Delta | ChatDelta):
             transcript.delta(piece.text)
-        elif isinstance(piece, ToolNotice):
+        elif isinstance(piece, ToolNotice | ChatToolStarted):
             transcript.tool(piece.call_id, piece.name)
-        elif isinstance(piece, Done):
+        elif isinstance(piece, ChatNote):
+            transcript.note(piece.text)
+        elif isinstance(piece, Done | ChatDone):
             transcript.close_reply()
             if piece.error:
                 transcript.note(f"the turn ended: {piece.error}")

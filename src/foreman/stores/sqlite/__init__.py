@@ -2,6 +2,7 @@
 statement on a worker thread, schema migrated on open (`schema.STEPS`)."""
 
 from foreman.stores.sqlite.base import SqliteStore
+from foreman.stores.sqlite.conversations import SqliteConversationStore
 from foreman.stores.sqlite.db import migrate, open_database, schema_version
 from foreman.stores.sqlite.history import SqliteAuditStore, SqliteCallRecordStore
 from foreman.stores.sqlite.live import SqliteApprovalStore, SqliteSessionRegistryStore
@@ -12,6 +13,7 @@ __all__ = [
     "SqliteApprovalStore",
     "SqliteAuditStore",
     "SqliteCallRecordStore",
+    "SqliteConversationStore",
     "SqliteSessionRegistryStore",
     "SqliteStore",
     "migrate",

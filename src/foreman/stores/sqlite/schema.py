@@ -145,3 +145,34 @@ def live_sessions(conn: sqlite3.Connection) -> None:
             status     TEXT NOT NULL
         )"""
     )
+
+
+@step
+def conversations(conn: sqlite3.Connection) -> None:
+    """Version 6: conversations and their turns (chat and voice, with provenance)."""
+    _execute_all(
+        conn,
+        """CREATE TABLE conversations (
+            id         TEXT PRIMARY KEY,
+            party      TEXT NOT NULL,
+            title      TEXT NOT NULL DEFAULT '',
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL,
+            turns      INTEGER NOT NULL DEFAULT 0
+        )""",
+        "CREATE INDEX conversations_by_party ON conversations (party, updated_at, id)",
+        "CREATE INDEX conversations_by_activity ON conversations (updated_at, id)",
+        """CREATE TABLE conversation_turns (
+            conversation_id TEXT NOT NULL REFERENCES conversations (id),
+            seq        INTEGER NOT NULL,
+            at         REAL NOT NULL,
+            kind       TEXT NOT NULL,
+            channel    TEXT NOT NULL,
+            session_id TEXT NOT NULL,
+            caller     TEXT NOT NULL,
+            text       TEXT NOT NULL,
+            data       TEXT NOT NULL,
+            PRIMARY KEY (conversation_id, seq)
+        )""",
+        "CREATE INDEX conversation_turns_by_session ON conversation_turns (session_id)",
+    )

@@ -1,0 +1,1 @@
+"""The chat tests import their stack from chat_stack.py (next to them)."""
