@@ -16,14 +16,18 @@ from client_stack import Stack
 from foreman.client import (
     ApiError,
     ConnectionFailed,
-    Delta,
-    Done,
     ForemanClient,
-    ToolNotice,
     UnexpectedResponse,
     WakeStatus,
 )
-from foreman.client_types import read_chat_event
+from foreman.client_types import (
+    ChatDelta,
+    ChatDone,
+    ChatStart,
+    ChatToolCall,
+    ChatToolStarted,
+    read_chat_piece,
+)
 from foreman.events import ModeChanged
 from foreman.testing.timeouts import unit
 
@@ -37,13 +41,14 @@ async def test_features_missing_on_this_server_are_404s_in_one_line(stack: Stack
             with pytest.raises(ApiError) as caught:
                 await call()
             assert caught.value.status == 404
+        # Chat exists but has no model here (no key, no base_url): a 400 naming the fix.
         with pytest.raises(ApiError) as caught:
             await client.chat("hello")
-        assert caught.value.status == 404
+        assert caught.value.status == 400 and "OPENAI_API_KEY" in str(caught.value)
         with pytest.raises(ApiError) as caught:
             async for _ in client.chat_stream("hello"):
                 pass
-        assert caught.value.status == 404 and "\n" not in str(caught.value)
+        assert caught.value.status == 400 and "\n" not in str(caught.value)
 
 
 async def test_on_open_comes_once_the_stream_is_subscribed(stack: Stack) -> None:
@@ -80,11 +85,13 @@ async def test_chat_stream_reads_deltas_tools_and_done() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         seen.append({"path": request.url.path, "body": json.loads(request.content)})
         body = sse(
-            ("delta", {"delta": "Hi "}),
+            ("start", {"conversation_id": "conv-1", "session_id": "chat-1"}),
+            ("delta", {"text": "Hi "}),
             ("delta", {"text": "there"}),
             ("tool", {"name": "get_time", "call_id": "c1"}),
             ("usage", {"tokens": 12}),  # a kind this client does not know: skipped
             ("done", {"reply": "Hi there", "conversation_id": "conv-1"}),
+            ("delta", {"text": "after the end: never read"}),
         )
         return httpx.Response(200, content=body, headers={"content-type": "text/event-stream"})
 
@@ -93,16 +100,19 @@ async def test_chat_stream_reads_deltas_tools_and_done() -> None:
     assert seen == [
         {"path": "/api/chat/stream", "body": {"message": "hello", "conversation_id": "conv-1"}}
     ]
-    assert [type(p) for p in pieces] == [Delta, Delta, ToolNotice, Done]
-    assert "".join(p.text for p in pieces if isinstance(p, Delta)) == "Hi there"
-    assert isinstance(pieces[2], ToolNotice) and pieces[2].name == "get_time"
+    assert [type(p) for p in pieces] == [ChatStart, ChatDelta, ChatDelta, ChatToolStarted, ChatDone]
+    assert "".join(p.text for p in pieces if isinstance(p, ChatDelta)) == "Hi there"
+    assert isinstance(pieces[3], ChatToolStarted) and pieces[3].name == "get_time"
     done = pieces[-1]
-    assert isinstance(done, Done) and done.completed
-    assert done.transcript == "Hi there" and done.conversation_id == "conv-1"
+    assert isinstance(done, ChatDone) and done.completed
+    assert done.reply == "Hi there" and done.conversation_id == "conv-1"
 
 
-async def test_chat_stream_error_and_early_end() -> None:
-    bodies = [sse(("error", {"message": "the model\nis down"})), sse(("delta", {"delta": "Hi"}))]
+async def test_chat_stream_failure_and_early_end() -> None:
+    bodies = [
+        sse(("done", {"conversation_id": "c", "status": "failed", "error": "the model is down"})),
+        sse(("delta", {"text": "Hi"})),
+    ]
 
     def handler(request: httpx.Request) -> httpx.Response:
         return httpx.Response(
@@ -111,7 +121,7 @@ async def test_chat_stream_error_and_early_end() -> None:
 
     async with mock_client(handler) as client:
         (failed,) = [p async for p in client.chat_stream("hello")]
-        assert isinstance(failed, Done) and failed.status == "failed"
+        assert isinstance(failed, ChatDone) and not failed.completed
         assert failed.error == "the model is down"
         with pytest.raises(ConnectionFailed, match="ended the reply before it was done"):
             async for _ in client.chat_stream("hello"):
@@ -121,13 +131,16 @@ async def test_chat_stream_error_and_early_end() -> None:
 async def test_whole_chat_reply() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         assert json.loads(request.content) == {"message": "hi"}
-        reply = {"conversation_id": "conv-9", "reply": "Hello!", "tool_calls": [{"tool": "x"}]}
+        call = {"call_id": "c1", "name": "get_time", "ok": True, "output": "09:00"}
+        reply = {"conversation_id": "conv-9", "reply": "Hello!", "tool_calls": [call]}
         return httpx.Response(200, json=reply)
 
     async with mock_client(handler) as client:
         answer = await client.chat("hi")
     assert answer.conversation_id == "conv-9" and answer.reply == "Hello!"
-    assert answer.tool_calls == ({"tool": "x"},)
+    assert answer.tool_calls == (
+        ChatToolCall(call_id="c1", name="get_time", ok=True, output="09:00"),
+    )
 
 
 @pytest.mark.parametrize(
@@ -159,11 +172,11 @@ async def test_wake_switch_returns_the_status_however_it_is_answered(
     assert calls[1:] == ([] if "ok" not in answer else ["GET /api/wake/status"])
 
 
-def test_read_chat_event_by_name_or_by_key() -> None:
-    assert read_chat_event("", '{"delta": "a"}') == Delta(text="a")
-    assert read_chat_event("heartbeat", "{}") is None
-    assert read_chat_event("", "{}") is None
+def test_read_chat_piece_by_event_name() -> None:
+    assert read_chat_piece("delta", '{"text": "a"}') == ChatDelta(text="a")
+    assert read_chat_piece("heartbeat", "{}") is None
+    assert read_chat_piece("", '{"text": "a"}') is None
     with pytest.raises(UnexpectedResponse, match="chat: not JSON"):
-        read_chat_event("delta", "{nope")
+        read_chat_piece("delta", "{nope")
     with pytest.raises(UnexpectedResponse, match="expected a JSON object"):
-        read_chat_event("delta", "[1]")
+        read_chat_piece("delta", "[1]")
