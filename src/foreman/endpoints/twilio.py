@@ -38,6 +38,7 @@ log = logging.getLogger("foreman.call")
 
 MAX_BAD_MESSAGES: Final = 200  # garbage is ignored, but a flood of it ends the call
 MAX_GAP_FILL_MS: Final = 10_000  # a stall longer than this is not worth replaying as silence
+CLIP_SEGMENT: Final = "clip"  # a pre-rendered clip's segment; model segments are item ids
 
 
 class TwilioTransport(Protocol):
@@ -121,6 +122,7 @@ class TwilioEndpoint:
         self.stats = PhoneStats()
         self._hung_up = False
         self._hang_up_reason = ""  # ours, when we hung up: the stop that follows is its echo
+        self._clip_heard: asyncio.Event | None = None  # set while a clip plays (play_clip)
         self._handlers: dict[type, Callable[[Any], EndpointEvent | None]] = {
             MarkEcho: self._on_mark,
             TwilioDtmf: self._on_dtmf,
@@ -173,6 +175,8 @@ class TwilioEndpoint:
             self.stats.marks_dropped += 1  # echoed because of a clear, or not ours
             return Drained() if not self._playout.playing else None
         self.stats.marks_played += 1
+        if self._clip_heard is not None and not self._playout.playing:
+            self._clip_heard.set()
         if heard[0] == FILLER:  # nobody's words: nothing to report but the state
             return Drained() if not self._playout.playing else None
         return Heard(*heard)
@@ -193,6 +197,8 @@ class TwilioEndpoint:
 
     # --- session -> caller --------------------------------------------------------------
     def play(self, segment: str, audio: bytes) -> None:
+        if self._clip_heard is not None:
+            return  # a closing clip plays: the model's audio no longer reaches the caller
         playout = self._playout
         overflow = playout.overflow_bytes
         playout.audio(segment, audio)
@@ -205,6 +211,8 @@ class TwilioEndpoint:
         self._wake.set()
 
     def end_segment(self, segment: str) -> None:
+        if self._clip_heard is not None:
+            return
         self._playout.end_segment(segment)
         self._wake.set()
 
@@ -220,6 +228,17 @@ class TwilioEndpoint:
     @property
     def playing(self) -> bool:
         return self._playout.playing
+
+    async def play_clip(self, ulaw: bytes) -> None:
+        """Play a pre-rendered clip (8 kHz µ-law) in place of the model, which is not heard
+        again on this call: what it was saying is cleared, its later audio is dropped.
+        Returns once Twilio's marks say the caller has heard the whole clip; the endpoint
+        must be running (`run`). Bound the wait: a caller that hangs up never echoes."""
+        heard = self._clip_heard = asyncio.Event()
+        await self.flush()
+        self._playout.clip(CLIP_SEGMENT, ulaw)
+        self._wake.set()
+        await heard.wait()
 
     async def _pace(self) -> None:
         playout = self._playout

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
@@ -22,6 +23,7 @@ from foreman.config import Settings, realtime_refusal
 from foreman.endpoints.twilio import TwilioEndpoint, TwilioTransport
 from foreman.events import CallRefused, SessionFailed
 from foreman.exceptions import BackendError
+from foreman.phone.clips import apologize_and_hang_up, clip
 from foreman.phone.identity import identify
 from foreman.phone.records import CallRecords
 from foreman.policy.context import CallContext, Role
@@ -34,6 +36,7 @@ from foreman.session.registry import (
     BackendFactory,
     SessionRegistry,
     ToolCatalog,
+    model_key_problem,
 )
 from foreman.stores.embedded import Stores, memory_stores
 from foreman.stores.interfaces import OutboundIntentStore, StreamTokenStore
@@ -44,7 +47,6 @@ session_log = logging.getLogger("foreman.session")
 
 START_TIMEOUT_S: Final = 10.0  # Twilio sends `start` right after `connected`
 POLICY_VIOLATION: Final = 1008  # WebSocket close code for a refused token (RFC 6455 7.4.1)
-INTERNAL_ERROR: Final = 1011
 SERVICE_RESTART: Final = 1012  # https://www.iana.org/assignments/websocket/websocket.xhtml
 
 # Offered when no tool dispatcher is wired, so a phone call can always be ended.
@@ -75,6 +77,8 @@ class PhoneServices:
     tools: ToolHandler | None = None
     catalog: ToolCatalog | None = None
     clock: Clock = field(default_factory=SystemClock)
+    # What a caller hears when no model can answer (8 kHz µ-law; see `phone.clips`).
+    apology: bytes = field(default_factory=lambda: clip("apology"))
 
     async def aclose(self) -> None:
         """At shutdown (after the registry hung up every call): close the REST client and
@@ -284,31 +288,6 @@ async def _run_call(
     def record(reason: str, ended: float) -> None:
         services.records.finish(replace(begun, ended_at=ended, reason=reason))
 
-    refusal = realtime_refusal(settings)
-    if refusal is not None:  # checked before a backend exists: a refused call costs nothing
-        log.warning("%s refused: %s", call.call_sid, refusal)
-        await transport.close(POLICY_VIOLATION, "realtime sessions are turned off")
-        record(refusal, services.clock.wall())
-        return refusal
-    catalog = services.catalog
-    tools = catalog.tool_definitions(ctx) if catalog is not None else [END_CALL_TOOL]
-    options = call_backend_options(settings, ctx, call, tools)
-    # The owner's conversation so far; anyone else starts afresh.
-    history = services.registry.history
-    start = await history.voice_start(ctx) if history is not None else None
-    if start is not None:
-        options = replace(options, history=start.seed)
-    backend = services.backend_factory(options)
-    try:
-        await backend.start()
-    except (BackendError, OSError, TimeoutError) as exc:
-        reason = f"backend failed to start: {exc}"
-        session_log.error("%s failed to start: %s", ctx.session_id, reason)
-        services.bus.publish(SessionFailed(ctx.session_id, reason))
-        await backend.close()
-        await transport.close(INTERNAL_ERROR, "voice backend unavailable")
-        record(reason, services.clock.wall())
-        return reason
     endpoint = TwilioEndpoint(
         stream,
         transport,
@@ -318,6 +297,33 @@ async def _run_call(
         max_queued_ms=int(settings.limits.call_max_queued_audio_s * 1000),
         clock=services.clock,
     )
+    rt = settings.realtime
+    # Checked before a backend exists: a call that cannot reach a model costs nothing, and
+    # the caller hears why at once instead of silence.
+    refusal = realtime_refusal(settings) or model_key_problem(rt, rt.endpoint)
+    if refusal is not None:
+        log.warning("%s refused: %s", call.call_sid, refusal)
+        return await _apologize(services, endpoint, refusal, record)
+    catalog = services.catalog
+    tools = catalog.tool_definitions(ctx) if catalog is not None else [END_CALL_TOOL]
+    options = call_backend_options(settings, ctx, call, tools)
+    # The owner's conversation so far; anyone else starts afresh.
+    history = services.registry.history
+    start = await history.voice_start(ctx) if history is not None else None
+    if start is not None:
+        options = replace(options, history=start.seed)
+    backend = services.backend_factory(options)
+    limit_s = start_limit_s(settings)
+    try:
+        async with asyncio.timeout(limit_s):  # the backend's own limits, and a last one
+            await backend.start()
+    except (BackendError, OSError, TimeoutError) as exc:
+        failure = str(exc) if str(exc) else f"no answer within {limit_s:g} s"
+        reason = f"backend failed to start: {failure}"
+        session_log.error("%s failed to start: %s", ctx.session_id, reason)
+        services.bus.publish(SessionFailed(ctx.session_id, reason))
+        await backend.close()
+        return await _apologize(services, endpoint, reason, record)
 
     if services.registry.closing:  # shutdown began while the backend connected
         log.warning("%s refused: %s", call.call_sid, SHUTDOWN_REASON)
@@ -354,3 +360,23 @@ async def _run_call(
     )
     services.registry.add(session)
     return await session.run()
+
+
+def start_limit_s(settings: Settings) -> float:
+    """How long a call waits for its model before the caller hears the apology: the
+    backend's connect limit twice (the socket, then the session's configuration), and a
+    margin, as a last bound over whatever the backend does itself."""
+    return 2 * settings.realtime.connect_timeout_s + 1.0
+
+
+async def _apologize(
+    services: PhoneServices,
+    endpoint: TwilioEndpoint,
+    reason: str,
+    record: Callable[[str, float], None],
+) -> str:
+    """No model for this call: the caller hears the apology, the call is hung up through
+    Twilio REST, and its record says why."""
+    await apologize_and_hang_up(endpoint, services.apology, reason)
+    record(reason, services.clock.wall())
+    return reason
