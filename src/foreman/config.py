@@ -181,6 +181,9 @@ class CalendarConfig(_Section):
 
 class StorageConfig(_Section):
     db_path: str = "~/.local/share/foreman/foreman.db"
+    # How often the server notes that it is alive: after a crash, what was live is recorded
+    # as interrupted at the last note.
+    heartbeat_s: Seconds = 5.0
 
 
 class LimitsConfig(_Section):

@@ -7,8 +7,10 @@ Building fails fast with a ConfigError (bad tools.d file, bad policy rule) befor
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -38,7 +40,13 @@ from foreman.clock import Clock, SystemClock
 from foreman.config import Settings, is_loopback
 from foreman.phone.bridge import build_phone_services
 from foreman.session.registry import SessionRegistry
-from foreman.stores.embedded import Recovered, Stores, open_embedded_stores_now
+from foreman.stores.embedded import (
+    ORPHANED_APPROVAL_NOTE,
+    Recovered,
+    Stores,
+    open_embedded_stores_now,
+)
+from foreman.stores.records import ApprovalRecord, AuditRecord
 from foreman.tools.services import build_tool_services
 
 log = logging.getLogger(__name__)
@@ -131,7 +139,15 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         recovered = await _recover(stores, wall())
         await chat.history.recover([s.id for s in recovered.sessions])
-        yield
+        heartbeat = asyncio.create_task(
+            _heartbeat(stores, wall, settings.storage.heartbeat_s), name="heartbeat"
+        )
+        try:
+            yield
+        finally:
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat
         # Order matters: chat turns and sessions first (they may still run tools), then
         # the history they write to, then the services, then the stores they write to.
         # Under `foreman serve` the sessions have ended already (drain runs first);
@@ -192,16 +208,51 @@ def create_app(
 
 
 async def _recover(stores: Stores, now: float) -> Recovered:
-    """Close what a crashed process left open, and say so once."""
+    """Close what a crashed process left open, say so once, and leave an audit row for
+    each approval prompt that expired unanswered (the tool was not run)."""
     recovered = await stores.recover(now)
     for call in recovered.calls:
         log.warning("call %s was interrupted by a crash; recorded as such", call.call_sid)
+    for approval in recovered.approvals:
+        await stores.audit.record(orphan_audit_row(approval))
     if recovered.approvals:
         log.warning(
             "%d approval prompt(s) left by a crash expired (nothing was run)",
             len(recovered.approvals),
         )
     return recovered
+
+
+def orphan_audit_row(approval: ApprovalRecord) -> AuditRecord:
+    """The audit row of a prompt a crash left unanswered, as the dispatcher writes one for
+    a prompt that expired (decision `expired`, nothing run)."""
+    answered_at = approval.answered_at if approval.answered_at is not None else 0.0
+    return AuditRecord(
+        at=answered_at,
+        session_id=approval.session_id,
+        caller=approval.caller_name or approval.caller_id,
+        role=approval.role,
+        channel=approval.channel,
+        tool=approval.tool,
+        call_id=approval.call_id,
+        arguments=approval.arguments,
+        decision=approval.state.value,
+        reason=approval.note or ORPHANED_APPROVAL_NOTE,
+        outcome="not run",
+        approval_id=approval.id,
+        wait_s=max(0.0, answered_at - approval.created_at),
+    )
+
+
+async def _heartbeat(stores: Stores, wall: Callable[[], float], every_s: float) -> None:
+    """Note that the server is alive, now and every `every_s`: after a crash, the next
+    start dates what was live to the last note. A failed note is logged, never fatal."""
+    while True:
+        try:
+            await stores.sessions.beat(wall())
+        except Exception as exc:
+            log.warning("heartbeat not stored: %s", exc)
+        await asyncio.sleep(every_s)
 
 
 def _own_host_names(settings: Settings) -> list[str]:
