@@ -33,13 +33,16 @@ from foreman.api.auth import BearerTokenMiddleware
 from foreman.api.hosts import LocalOriginMiddleware
 from foreman.api.limits import install_limits
 from foreman.api.openapi import describe_middleware
+from foreman.api.server import DRAIN_LIMIT_S
 from foreman.backends.factory import BackendFactory, make_backend_factory
 from foreman.bus import EventBus
 from foreman.chat.setup import build_chat_services
 from foreman.clock import Clock, SystemClock
 from foreman.config import Settings, is_loopback
 from foreman.phone.bridge import build_phone_services
-from foreman.session.registry import SessionRegistry
+from foreman.phone.clips import clip_limit_s
+from foreman.phone.drain import drain_calls
+from foreman.session.registry import SHUTDOWN_REASON, SessionRegistry
 from foreman.stores.embedded import (
     ORPHANED_APPROVAL_NOTE,
     Recovered,
@@ -121,15 +124,23 @@ def create_app(
         stores=stores,
     )
 
-    async def drain() -> None:
+    async def drain(graceful: bool = True) -> None:
         """End the server's own work, before the HTTP server closes its connections (see
-        `foreman.api.server`): calls hung up and the desk session ended (their records
-        written), then every event stream ended after the events still queued for it.
+        `foreman.api.server`): no new calls; live calls get `[limits] shutdown_grace_s` to
+        end (`graceful`), then a goodbye and a hang-up; the desk session ended; records
+        written; then every event stream ended after the events still queued for it.
         Runs once: the lifespan's call after `foreman serve` drained does nothing."""
         if bus.closed:
             return
         try:
             await chat.stop_turns()
+            if graceful:
+                await drain_calls(
+                    sessions,
+                    twilio.goodbye,
+                    grace_s=settings.limits.shutdown_grace_s,
+                    reason=SHUTDOWN_REASON,
+                )
             await sessions.aclose()
             await twilio.records.flush()
         finally:  # even when the time ran out: no stream may keep the server up
@@ -151,8 +162,8 @@ def create_app(
         # Order matters: chat turns and sessions first (they may still run tools), then
         # the history they write to, then the services, then the stores they write to.
         # Under `foreman serve` the sessions have ended already (drain runs first);
-        # elsewhere (tests) they end here.
-        await drain()
+        # elsewhere (tests) they end here, at once.
+        await drain(graceful=False)
         await chat.aclose()
         await twilio.aclose()
         await tools.aclose()
@@ -171,6 +182,10 @@ def create_app(
     app.state.twilio = twilio
     app.state.stores = stores
     app.state.drain = drain
+    # The drain's own limit: the grace, the goodbye, the sessions' close, the records.
+    app.state.drain_limit_s = (
+        settings.limits.shutdown_grace_s + clip_limit_s(twilio.goodbye) + DRAIN_LIMIT_S
+    )
     app.state.chat = chat
     for module in (routes_realtime, routes_approvals, routes_events, routes_twilio, routes_chat):
         app.include_router(module.router)

@@ -120,7 +120,7 @@ class TwilioEndpoint:
         )
         self._wake = asyncio.Event()  # pacer: audio was queued
         self.stats = PhoneStats()
-        self._hung_up = False
+        self._hanging_up: asyncio.Future[None] | None = None
         self._hang_up_reason = ""  # ours, when we hung up: the stop that follows is its echo
         self._clip_heard: asyncio.Event | None = None  # set while a clip plays (play_clip)
         self._handlers: dict[type, Callable[[Any], EndpointEvent | None]] = {
@@ -277,10 +277,15 @@ class TwilioEndpoint:
 
     # --- ending -------------------------------------------------------------------------
     async def hang_up(self, reason: str) -> None:
-        if self._hung_up:
-            return
-        self._hung_up = True
-        self._hang_up_reason = reason
+        """Hang up through REST, then close the socket. Every call waits for the one
+        hang-up (a second caller, e.g. shutdown after a goodbye, must not end the session
+        while the first is still talking to Twilio: that would cancel it)."""
+        if self._hanging_up is None:
+            self._hang_up_reason = reason
+            self._hanging_up = asyncio.ensure_future(self._hang_up())
+        await asyncio.shield(self._hanging_up)
+
+    async def _hang_up(self) -> None:
         if self._rest is None:
             log.debug("%s: no Twilio REST client; closing the stream only", self.call_sid)
         else:

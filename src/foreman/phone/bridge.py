@@ -79,6 +79,7 @@ class PhoneServices:
     clock: Clock = field(default_factory=SystemClock)
     # What a caller hears when no model can answer (8 kHz µ-law; see `phone.clips`).
     apology: bytes = field(default_factory=lambda: clip("apology"))
+    goodbye: bytes = field(default_factory=lambda: clip("goodbye"))  # said at shutdown
 
     async def aclose(self) -> None:
         """At shutdown (after the registry hung up every call): close the REST client and
@@ -301,6 +302,8 @@ async def _run_call(
     # Checked before a backend exists: a call that cannot reach a model costs nothing, and
     # the caller hears why at once instead of silence.
     refusal = realtime_refusal(settings) or model_key_problem(rt, rt.endpoint)
+    if services.registry.closing:  # its webhook was answered just before the shutdown
+        refusal = SHUTDOWN_REASON
     if refusal is not None:
         log.warning("%s refused: %s", call.call_sid, refusal)
         return await _apologize(services, endpoint, refusal, record)
@@ -325,7 +328,7 @@ async def _run_call(
         await backend.close()
         return await _apologize(services, endpoint, reason, record)
 
-    if services.registry.closing:  # shutdown began while the backend connected
+    if services.registry.closing:  # shutdown began while the backend connected (rare)
         log.warning("%s refused: %s", call.call_sid, SHUTDOWN_REASON)
         await backend.close()
         await transport.close(SERVICE_RESTART, SHUTDOWN_REASON)

@@ -30,6 +30,7 @@ log = logging.getLogger("foreman.call")
 ClipName = Literal["apology", "goodbye"]
 CLIPS_DIR: Final = PACKAGED_DEFAULTS / "clips"
 HEARD_MARGIN_S: Final = 3.0  # beyond the clip's own length: Twilio's buffer and mark echo
+HANG_UP_LIMIT_S: Final = 15.0
 
 
 @cache
@@ -81,9 +82,12 @@ async def apologize_and_hang_up(endpoint: TwilioEndpoint, ulaw: bytes, reason: s
             playing.cancel()
             hung_up.cancel()
             if not listener.hung_up.is_set():
-                await endpoint.hang_up(reason)
+                # Bounded: the REST client has its own limit, but a caller must never
+                # keep a refused call's task alive.
+                async with asyncio.timeout(HANG_UP_LIMIT_S):
+                    await endpoint.hang_up(reason)
             raise _Over
-    except* _Over:
+    except* (_Over, TimeoutError):
         pass
     except* ConversationEnded:  # the socket went away while the clip was being sent
         pass
