@@ -48,11 +48,14 @@ def rows(db: Path, sql: str, *args: Any) -> list[sqlite3.Row]:
 
 
 async def stored(db: Path, sql: str, *args: Any, count: int) -> list[sqlite3.Row]:
-    """The rows `sql` selects, once there are `count` of them (a deadline, not a delay)."""
+    """The rows `sql` selects, once there are `count` of them (a deadline, not a delay).
+    Another process's file has no event to wait on: it is read until it shows them."""
     async with asyncio.timeout(unit(10)):
-        while len(found := rows(db, sql, *args)) < count:
+        while True:
+            found = rows(db, sql, *args)
+            if len(found) >= count:
+                return found
             await asyncio.sleep(POLL_S)
-    return found
 
 
 async def two_calls_and_a_prompt(
