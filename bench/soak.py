@@ -1,0 +1,438 @@
+"""Soak: many phone calls through one server process, then look for what they left behind.
+
+    PYTHONPATH=src python bench/soak.py                      # the full run (~20 minutes)
+    PYTHONPATH=src python bench/soak.py --sequential 100 --concurrent 20 --duration 60
+
+The Foreman server (the real app: signed `/twilio/voice`, `/twilio/media`, the call's
+session, the OpenAI Realtime GA backend, the SQLite stores) runs in its own process with the
+rate limits off; it prints its live asyncio task count every second. This process is the
+load: fake Twilio callers (`foreman.testing.fake_twilio`), the mock Realtime server and the
+Twilio REST stand-in, all on loopback.
+
+1. warm-up: `--warmup` sequential calls, then the idle baseline (RSS, open file
+   descriptors, asyncio tasks);
+2. sequential: `--sequential` calls one after another, each greeted (its first audio
+   heard), then hung up by the caller; then idle again, measured;
+3. concurrent: `--concurrent` calls at once for `--duration` seconds. Each call streams
+   20 ms frames both ways, speaks (real espeak speech) every `--speak-every` seconds and is
+   answered, hangs up after `--hold` seconds and is replaced at once. RSS is sampled while
+   every slot is live (after the first minute, and at the end); then idle, measured.
+
+Pass: RSS growth < 5 % (idle after each phase vs the idle baseline; live at the end vs live
+after the first minute), no file descriptor and no asyncio task left over the baseline, every
+call ended with a record. Prints a markdown table and the verdicts (`--json` for the raw
+figures).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "src"))
+
+ACCOUNT = "AC" + "c" * 32
+TOKEN = "soak-auth-token"
+PUBLIC = "https://soak.example.com"
+GOAL_GROWTH = 0.05
+
+
+# === server process ==========================================================================
+def serve(mock_url: str, rest_base: str, db_path: str) -> None:
+    """The real app on a free loopback port; prints `PORT n`, then `TASKS n` every second
+    (the live asyncio tasks but this reporter)."""
+    import logging
+    import socket
+
+    import uvicorn
+    from pydantic import SecretStr
+
+    from foreman.api.app import create_app
+    from foreman.config import settings_from_dict
+    from foreman.io.uvicorn_settings import uvicorn_settings
+
+    logging.basicConfig(level=logging.ERROR)
+    s = settings_from_dict(
+        {
+            "realtime": {"endpoint": mock_url},
+            "storage": {"db_path": db_path},
+            "calendar": {"ics_path": str(Path(db_path).with_name("calendar.ics"))},
+            # One client places every call: per-address limits would throttle the soak.
+            "limits": {"webhook_rate_per_s": 0.0, "api_rate_per_s": 0.0},
+        }
+    )
+    s = s.replace(
+        twilio=s.twilio.model_copy(
+            update={
+                "account_sid": ACCOUNT,
+                "auth_token": SecretStr(TOKEN),
+                "public_url": PUBLIC,
+                "from_number": "+15550009999",
+                "api_base": rest_base,
+            }
+        )
+    )
+    app = create_app(s)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(1024)
+    print(f"PORT {sock.getsockname()[1]}", flush=True)
+    config = uvicorn.Config(app, **uvicorn_settings(s), log_level="error", access_log=False)
+    server = uvicorn.Server(config)
+
+    async def main() -> None:
+        async def report() -> None:
+            me = asyncio.current_task()
+            while True:
+                tasks = [t for t in asyncio.all_tasks() if t is not me]
+                print(f"TASKS {len(tasks)}", flush=True)
+                await asyncio.sleep(1.0)
+
+        reporter = asyncio.create_task(report())
+        try:
+            await server.serve(sockets=[sock])
+        finally:
+            reporter.cancel()
+
+    asyncio.run(main())
+
+
+def rss_mb(pid: int) -> float:
+    m = re.search(r"VmRSS:\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text())
+    return int(m.group(1)) / 1024 if m else float("nan")
+
+
+def open_fds(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+@dataclass
+class Server:
+    proc: subprocess.Popen[str]
+    base: str
+    tasks: int = -1
+    _changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def read_tasks(self) -> None:
+        assert self.proc.stdout is not None
+        while True:
+            line = await asyncio.to_thread(self.proc.stdout.readline)
+            if not line:
+                return
+            if line.startswith("TASKS "):
+                self.tasks = int(line.split()[1])
+                self._changed.set()
+
+    async def next_tasks(self) -> int:
+        """The task count of the server's next report (after everything so far)."""
+        self._changed.clear()
+        await asyncio.wait_for(self._changed.wait(), 10)
+        return self.tasks
+
+    def snapshot(self) -> dict[str, float]:
+        return {"rss_mb": round(rss_mb(self.proc.pid), 1), "fds": open_fds(self.proc.pid)}
+
+
+# === load ====================================================================================
+@dataclass
+class Tally:
+    placed: int = 0
+    greeted: int = 0
+    answered: int = 0  # replies to the caller's speech
+    failed: int = 0
+    errors: dict[str, int] = field(default_factory=dict)
+
+    def fail(self, exc: BaseException) -> None:
+        self.failed += 1
+        key = f"{type(exc).__name__}: {str(exc)[:80]}"
+        self.errors[key] = self.errors.get(key, 0) + 1
+
+
+class Load:
+    def __init__(self, base: str, mock: Any, rest: Any, speech: bytes) -> None:
+        self.base = base
+        self.mock = mock
+        self.rest = rest
+        self.speech = speech
+        self.tally = Tally()
+        self.sids: list[str] = []
+
+    def caller(self, n: int, *, continuous: bool) -> Any:
+        from foreman.testing.fake_twilio import FakeTwilioCaller
+
+        caller = FakeTwilioCaller(
+            server_http=self.base,
+            public_url=PUBLIC,
+            auth_token=TOKEN,
+            account_sid=ACCOUNT,
+            from_=f"+1555{n % 10_000_000:07d}",
+            continuous_silence=continuous,
+            record_media=False,
+        )
+        self.rest.add_live_call(caller.call_sid, caller.remote_hangup)
+        self.sids.append(caller.call_sid)
+        return caller
+
+    async def short_call(self, n: int) -> None:
+        """Dial, hear the start of the greeting, hang up."""
+        caller = self.caller(n, continuous=False)
+        self.tally.placed += 1
+        try:
+            await caller.dial()
+            await caller.wait_played_ms(100, timeout=15)
+            self.tally.greeted += 1
+        except Exception as exc:
+            self.tally.fail(exc)
+        finally:
+            await caller.aclose()
+
+    async def long_call(self, n: int, hold_s: float, speak_every_s: float) -> None:
+        """Stream both ways for `hold_s`, speaking every `speak_every_s`, then hang up."""
+        caller = self.caller(n, continuous=True)
+        self.tally.placed += 1
+        loop = asyncio.get_running_loop()
+        try:
+            await caller.dial()
+            await caller.wait_played_ms(100, timeout=15)
+            self.tally.greeted += 1
+            end = loop.time() + hold_s
+            while (left := end - loop.time()) > speak_every_s:
+                await asyncio.sleep(speak_every_s)  # the caller's own pace, not a sync
+                heard = caller.played_ms
+                await caller.play_speech(self.speech)
+                with contextlib.suppress(TimeoutError):
+                    await caller.wait_played_ms(int(heard) + 500, timeout=10)
+                    self.tally.answered += 1
+            await asyncio.sleep(max(0.0, left))
+        except Exception as exc:
+            self.tally.fail(exc)
+        finally:
+            await caller.aclose()
+
+
+async def idle(http: Any, base: str) -> None:
+    """Wait until the server has no live call left (every record written)."""
+    async with asyncio.timeout(60):
+        while True:
+            if not (await http.get(base + "/api/calls")).json()["active"]:
+                return
+            await asyncio.sleep(0.2)
+
+
+async def measured(server: Server, http: Any, label: str) -> dict[str, Any]:
+    await idle(http, server.base)
+    tasks = await server.next_tasks()
+    return {"phase": label, **server.snapshot(), "tasks": tasks}
+
+
+def start_server(mock_url: str, rest_base: str, db: Path) -> subprocess.Popen[str]:
+    command = [sys.executable, __file__, "serve", "--mock-url", mock_url]
+    return subprocess.Popen(
+        [*command, "--rest-base", rest_base, "--db", str(db)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+    )
+
+
+async def soak(args: argparse.Namespace) -> dict[str, Any]:
+    import httpx
+
+    from foreman.testing.mock_realtime import Match, MockRealtimeServer, Reply, Rule, Scenario
+    from foreman.testing.speech import synthesize
+    from foreman.testing.twilio_rest_standin import TwilioRestStandIn
+
+    scenario = Scenario(
+        [
+            Rule(Match(instructions="Greet"), Reply.say("Hello, this is Foreman.")),
+            Rule(Match.any(), Reply.say("Sure, noted.")),
+        ]
+    )
+    speech = synthesize("please note that I called", 8000)
+    folder = Path(tempfile.mkdtemp(prefix="foreman-soak-"))
+    async with MockRealtimeServer(scenario) as mock, TwilioRestStandIn(ACCOUNT, TOKEN) as rest:
+        proc = start_server(mock.url, rest.base_url, folder / "foreman.db")
+        try:
+            assert proc.stdout is not None
+            port = int((await asyncio.to_thread(proc.stdout.readline)).split()[1])
+            server = Server(proc, f"http://127.0.0.1:{port}")
+            reader = asyncio.create_task(server.read_tasks())
+            load = Load(server.base, mock, rest, speech)
+            rows: list[dict[str, Any]] = []
+            async with httpx.AsyncClient(timeout=30, trust_env=False) as http:
+                async with asyncio.timeout(30):
+                    while True:
+                        with contextlib.suppress(httpx.HTTPError):
+                            await http.get(server.base + "/api/health")
+                            break
+                        await asyncio.sleep(0.05)
+                rows.append(await measured(server, http, "started, idle"))
+                for n in range(args.warmup):
+                    await load.short_call(n)
+                rows.append(await measured(server, http, f"after {args.warmup} warm-up calls"))
+                t0 = time.monotonic()
+                for n in range(args.sequential):
+                    await load.short_call(1000 + n)
+                seq_s = time.monotonic() - t0
+                rows.append(await measured(server, http, f"after {args.sequential} sequential"))
+                live_rows = await concurrent(load, server, args)
+                rows.extend(live_rows)
+                rows.append(
+                    await measured(server, http, f"after {args.concurrent} concurrent, idle")
+                )
+                recorded = await records(folder / "foreman.db", load.sids)
+            reader.cancel()
+        finally:
+            proc.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                await asyncio.to_thread(proc.wait, 15)
+            if proc.poll() is None:
+                proc.kill()
+    return {
+        "args": vars(args),
+        "rows": rows,
+        "tally": vars(load.tally),
+        "sequential_s": round(seq_s, 1),
+        "records": recorded,
+    }
+
+
+async def concurrent(load: Load, server: Server, args: argparse.Namespace) -> list[dict[str, Any]]:
+    """`--concurrent` slots, each placing calls back to back until `--duration` is over."""
+    loop = asyncio.get_running_loop()
+    stop_at = loop.time() + args.duration
+    started = [0]
+
+    async def slot(i: int) -> None:
+        await asyncio.sleep(i * 0.05)  # spread the dialling
+        k = 0
+        while loop.time() < stop_at:
+            hold = min(args.hold, stop_at - loop.time())
+            started[0] += 1
+            await load.long_call(100_000 + i * 10_000 + k, hold, args.speak_every)
+            k += 1
+
+    rows = []
+    slots = [asyncio.create_task(slot(i)) for i in range(args.concurrent)]
+    first_at = min(60.0, args.duration / 3)
+    await asyncio.sleep(first_at)
+    rows.append(
+        {
+            "phase": f"{args.concurrent} live, at {first_at:.0f} s",
+            **server.snapshot(),
+            "tasks": await server.next_tasks(),
+        }
+    )
+    await asyncio.sleep(max(0.0, stop_at - loop.time() - 2))
+    rows.append(
+        {
+            "phase": f"{args.concurrent} live, at {args.duration:.0f} s",
+            **server.snapshot(),
+            "tasks": await server.next_tasks(),
+        }
+    )
+    await asyncio.gather(*slots)
+    return rows
+
+
+async def records(db: Path, sids: list[str]) -> dict[str, int]:
+    import sqlite3
+
+    with sqlite3.connect(db) as conn:
+        rows = dict(conn.execute("SELECT call_sid, ended_at IS NOT NULL FROM calls").fetchall())
+    return {
+        "calls": len(sids),
+        "recorded": sum(1 for s in sids if s in rows),
+        "ended": sum(1 for s in sids if rows.get(s)),
+    }
+
+
+def verdicts(result: dict[str, Any]) -> list[str]:
+    rows = {r["phase"].split(",")[0].split(" at ")[0]: r for r in result["rows"]}
+    ordered = result["rows"]
+    base = ordered[1]  # after warm-up
+    after_seq, live_first, live_last, after_conc = ordered[2], ordered[3], ordered[4], ordered[5]
+    del rows
+
+    def growth(a: dict[str, Any], b: dict[str, Any]) -> float:
+        return (b["rss_mb"] - a["rss_mb"]) / a["rss_mb"]
+
+    out = []
+    for label, a, b in (
+        ("sequential (idle after vs idle baseline)", base, after_seq),
+        ("concurrent (idle after vs idle baseline)", base, after_conc),
+        ("concurrent (live at the end vs live at the first sample)", live_first, live_last),
+    ):
+        g = growth(a, b)
+        ok = "PASS" if g < GOAL_GROWTH else "FAIL"
+        out.append(f"{ok} RSS growth, {label}: {g * 100:+.1f} %")
+    for row in (after_seq, after_conc):
+        fd_ok = row["fds"] <= base["fds"]
+        task_ok = row["tasks"] <= base["tasks"]
+        out.append(
+            f"{'PASS' if fd_ok and task_ok else 'FAIL'} left over {row['phase']}: "
+            f"{row['fds'] - base['fds']:+d} fds, {row['tasks'] - base['tasks']:+d} tasks"
+        )
+    rec = result["records"]
+    whole = rec["recorded"] == rec["ended"] == rec["calls"]
+    out.append(
+        f"{'PASS' if whole else 'FAIL'} records: {rec['ended']} of {rec['calls']} calls "
+        "recorded as ended"
+    )
+    t = result["tally"]
+    out.append(
+        f"{'PASS' if t['failed'] == 0 else 'FAIL'} calls: {t['placed']} placed, "
+        f"{t['greeted']} greeted, {t['answered']} spoken turns answered, {t['failed']} failed"
+        + (f" ({t['errors']})" if t["errors"] else "")
+    )
+    return out
+
+
+def markdown(result: dict[str, Any]) -> str:
+    lines = ["| phase | RSS (MB) | open fds | asyncio tasks |", "|---|---:|---:|---:|"]
+    for r in result["rows"]:
+        lines.append(f"| {r['phase']} | {r['rss_mb']} | {r['fds']} | {r['tasks']} |")
+    lines.append("")
+    lines.extend(f"* {v}" for v in verdicts(result))
+    lines.append(f"* sequential calls took {result['sequential_s']} s")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = p.add_subparsers(dest="cmd")
+    sv = sub.add_parser("serve", help="(internal) run the server process")
+    sv.add_argument("--mock-url", required=True)
+    sv.add_argument("--rest-base", required=True)
+    sv.add_argument("--db", required=True)
+    p.add_argument("--warmup", type=int, default=20)
+    p.add_argument("--sequential", type=int, default=1000)
+    p.add_argument("--concurrent", type=int, default=100)
+    p.add_argument("--duration", type=float, default=600.0, help="seconds of concurrent calls")
+    p.add_argument("--hold", type=float, default=30.0, help="seconds each concurrent call lasts")
+    p.add_argument("--speak-every", type=float, default=8.0)
+    p.add_argument("--json", action="store_true", help="print the raw figures as JSON")
+    args = p.parse_args(argv)
+    if args.cmd == "serve":
+        serve(args.mock_url, args.rest_base, args.db)
+        return 0
+    del args.cmd
+    result = asyncio.run(soak(args))
+    print(json.dumps(result, indent=1) if args.json else markdown(result))
+    return 0 if all(v.startswith("PASS") for v in verdicts(result)) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
