@@ -65,7 +65,7 @@ def startup_notes(settings: Settings) -> list[str]:
 def check_database(settings: Settings) -> None:
     """Open the SQLite database once, so a path that cannot work is one line naming the
     setting, before anything else starts."""
-    from foreman.history.db import connect
+    from foreman.stores.sqlite.db import connect
 
     path = settings.storage.db_path
     if os.environ.get("FOREMAN_DB"):
