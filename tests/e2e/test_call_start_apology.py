@@ -5,6 +5,7 @@ a port nobody listens on, a server that accepts and never answers, a key that is
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from collections.abc import Iterator
 from typing import Any
@@ -39,9 +40,14 @@ async def apology_call(stack: Stack) -> tuple[bytes, str]:
         await caller.dial()
         await caller.wait_closed(timeout=unit(20))
         assert await stack.rest.wait_for("hangup", timeout=unit(5)) == [caller.call_sid]
+    async with asyncio.timeout(unit(10)):  # the record is finished after the hang-up
+        while (event := await stack.events.get()).kind != "call.recorded":
+            pass
+    assert event.data["call_sid"] == caller.call_sid
     await stack.twilio.records.flush()
     record = await stack.twilio.records.store.get(caller.call_sid)
     assert record is not None and record.ended_at is not None
+    assert record.reason == event.data["reason"]
     return bytes(caller.played), record.reason
 
 

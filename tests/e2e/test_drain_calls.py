@@ -4,12 +4,15 @@ through Twilio REST; a new call's webhook is answered with a polite hang-up."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from phone_stack import Stack, phone_stack
 
 from foreman.config import IdentityConfig
 from foreman.phone.clips import clip
 from foreman.phone.drain import drain_calls
+from foreman.policy.context import Channel
 from foreman.session.registry import SHUTDOWN_REASON
 from foreman.testing.fake_twilio import FakeTwilioCaller
 from foreman.testing.mock_realtime import Match, Reply, Rule, Scenario
@@ -34,16 +37,18 @@ async def test_two_calls_hear_the_goodbye_and_are_hung_up_through_rest() -> None
     async with phone_stack(HELLO, identity=owner) as stack:
         first = await live_caller(stack, "+15550000123", 1)
         second = await live_caller(stack, "+15550000124", 2)
+        registry = stack.app.state.sessions
+        sessions = registry.of_channel(Channel.PHONE)
         try:
             hung_up = await drain_calls(
-                stack.app.state.sessions,
-                clip("goodbye"),
-                grace_s=0.0,
-                reason=SHUTDOWN_REASON,
+                registry, clip("goodbye"), grace_s=0.0, reason=SHUTDOWN_REASON
             )
-            assert hung_up == 2
+            assert hung_up == 2 and registry.closing
             await first.wait_closed(timeout=unit(10))
             await second.wait_closed(timeout=unit(10))
+            async with asyncio.timeout(unit(10)):  # the server's side has ended them too
+                for session in sessions:
+                    await session.wait_closed()
         finally:
             await first.aclose()
             await second.aclose()

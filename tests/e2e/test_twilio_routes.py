@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import logging
@@ -32,6 +33,7 @@ from foreman.policy.context import Role
 from foreman.testing.fake_backend import FakeBackendFactory
 from foreman.testing.memory_twilio import twilio_start
 from foreman.testing.server import serve_app
+from foreman.testing.timeouts import unit
 from foreman.testing.twilio_rest_standin import TwilioRestStandIn
 
 pytestmark = pytest.mark.e2e
@@ -178,6 +180,7 @@ async def test_backend_start_failure_plays_the_apology_and_hangs_up_through_rest
     async with TwilioRestStandIn(ACCOUNT, TOKEN) as standin:
         standin.add_live_call(call_sid)
         app = make_app(settings(api_base=standin.base_url), factory)
+        recorded = app.state.bus.subscribe(maxsize=1000, kinds=("call.recorded",))
         async with serve_app(app) as base, httpx.AsyncClient(base_url=base) as http:
             params = await _dial(http, 7)
             heard = bytearray()
@@ -194,7 +197,8 @@ async def test_backend_start_failure_plays_the_apology_and_hangs_up_through_rest
                         seq += 1
                         await ws.send(json.dumps({**msg, "sequenceNumber": str(seq)}))
                 assert ws.close_code == 1000
-            await app.state.twilio.records.flush()
+            async with asyncio.timeout(unit(10)):  # written after the hang-up
+                assert (await recorded.get()).data["call_sid"] == call_sid
         apology = clip("apology")  # padded to whole 20 ms frames
         assert heard.startswith(apology) and len(heard) - len(apology) < 160
         assert standin.hangups == [call_sid]
