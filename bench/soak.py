@@ -98,7 +98,9 @@ def serve(mock_url: str, rest_base: str, db_path: str) -> None:
             me = asyncio.current_task()
             while True:
                 tasks = [t for t in asyncio.all_tasks() if t is not me]
-                print(f"TASKS {len(tasks)}", flush=True)
+                # Python objects alive (pymalloc blocks): flat while RSS grows means the
+                # growth is native memory (SQLite's page cache, the allocator), not objects.
+                print(f"TASKS {len(tasks)} BLOCKS {sys.getallocatedblocks()}", flush=True)
                 await asyncio.sleep(1.0)
 
         reporter = asyncio.create_task(report())
@@ -124,6 +126,7 @@ class Server:
     proc: subprocess.Popen[str]
     base: str
     tasks: int = -1
+    blocks: int = -1
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def read_tasks(self) -> None:
@@ -133,14 +136,15 @@ class Server:
             if not line:
                 return
             if line.startswith("TASKS "):
-                self.tasks = int(line.split()[1])
+                words = line.split()
+                self.tasks, self.blocks = int(words[1]), int(words[3])
                 self._changed.set()
 
-    async def next_tasks(self) -> int:
-        """The task count of the server's next report (after everything so far)."""
+    async def report(self) -> dict[str, int]:
+        """The server's next report (after everything so far): tasks and Python blocks."""
         self._changed.clear()
         await asyncio.wait_for(self._changed.wait(), 10)
-        return self.tasks
+        return {"tasks": self.tasks, "blocks_k": self.blocks // 1000}
 
     def snapshot(self) -> dict[str, float]:
         return {"rss_mb": round(rss_mb(self.proc.pid), 1), "fds": open_fds(self.proc.pid)}
@@ -169,6 +173,7 @@ class Load:
         self.speech = speech
         self.tally = Tally()
         self.sids: list[str] = []
+        self.reached: list[str] = []  # calls whose webhook was answered: the server knows them
 
     def caller(self, n: int, *, continuous: bool) -> Any:
         from foreman.testing.fake_twilio import FakeTwilioCaller
@@ -197,7 +202,12 @@ class Load:
         except Exception as exc:
             self.tally.fail(exc)
         finally:
-            await caller.aclose()
+            await self.hang_up(caller)
+
+    async def hang_up(self, caller: Any) -> None:
+        if caller.twiml is not None:
+            self.reached.append(caller.call_sid)
+        await caller.aclose()
 
     async def long_call(self, n: int, hold_s: float, speak_every_s: float) -> None:
         """Stream both ways for `hold_s`, speaking every `speak_every_s`, then hang up."""
@@ -220,7 +230,7 @@ class Load:
         except Exception as exc:
             self.tally.fail(exc)
         finally:
-            await caller.aclose()
+            await self.hang_up(caller)
 
 
 async def idle(http: Any, base: str) -> None:
@@ -234,8 +244,7 @@ async def idle(http: Any, base: str) -> None:
 
 async def measured(server: Server, http: Any, label: str) -> dict[str, Any]:
     await idle(http, server.base)
-    tasks = await server.next_tasks()
-    return {"phase": label, **server.snapshot(), "tasks": tasks}
+    return {"phase": label, **server.snapshot(), **await server.report()}
 
 
 def start_server(mock_url: str, rest_base: str, db: Path) -> subprocess.Popen[str]:
@@ -294,7 +303,7 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
                 rows.append(
                     await measured(server, http, f"after {args.concurrent} concurrent, idle")
                 )
-                recorded = await records(folder / "foreman.db", load.sids)
+                recorded = await records(folder / "foreman.db", load.reached)
             reader.cancel()
         finally:
             proc.terminate()
@@ -340,7 +349,7 @@ async def concurrent(
                 "live": live,
                 "placed": load.tally.placed,
                 **server.snapshot(),
-                "tasks": await server.next_tasks(),
+                **await server.report(),
             }
         )
     await asyncio.gather(*slots)
@@ -388,8 +397,8 @@ def verdicts(result: dict[str, Any]) -> list[str]:
     rec = result["records"]
     whole = rec["recorded"] == rec["ended"] == rec["calls"]
     out.append(
-        f"{'PASS' if whole else 'FAIL'} records: {rec['ended']} of {rec['calls']} calls "
-        "recorded as ended"
+        f"{'PASS' if whole else 'FAIL'} records: {rec['ended']} of the {rec['calls']} calls "
+        "the server answered recorded as ended"
     )
     t = result["tally"]
     out.append(
@@ -401,19 +410,24 @@ def verdicts(result: dict[str, Any]) -> list[str]:
 
 
 def markdown(result: dict[str, Any]) -> str:
-    lines = ["| phase | RSS (MB) | open fds | asyncio tasks |", "|---|---:|---:|---:|"]
+    lines = [
+        "| phase | RSS (MB) | open fds | asyncio tasks | Python blocks (k) |",
+        "|---|---:|---:|---:|---:|",
+    ]
     for r in result["rows"]:
-        lines.append(f"| {r['phase']} | {r['rss_mb']} | {r['fds']} | {r['tasks']} |")
+        lines.append(
+            f"| {r['phase']} | {r['rss_mb']} | {r['fds']} | {r['tasks']} | {r['blocks_k']} |"
+        )
     lines += [
         "",
         "| concurrent phase: at (s) | live calls | calls placed so far | RSS (MB) | open fds "
-        "| asyncio tasks |",
-        "|---:|---:|---:|---:|---:|---:|",
+        "| asyncio tasks | Python blocks (k) |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in result["samples"]:
         lines.append(
             f"| {r['t_s']} | {r['live']} | {r['placed']} | {r['rss_mb']} | {r['fds']} "
-            f"| {r['tasks']} |"
+            f"| {r['tasks']} | {r['blocks_k']} |"
         )
     lines.append("")
     lines.extend(f"* {v}" for v in verdicts(result))
