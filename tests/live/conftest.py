@@ -20,9 +20,7 @@ from foreman.testing.mock_realtime import MockRealtimeServer
 SERVER_EVENT = pydantic.TypeAdapter(Annotated[ServerEvent, pydantic.Field(discriminator="type")])
 CLIENT_EVENT = pydantic.TypeAdapter(Annotated[ClientEvent, pydantic.Field(discriminator="type")])
 CLIENT_PARAM: pydantic.TypeAdapter[Any] = pydantic.TypeAdapter(ClientEventParam)
-NESTED = pydantic.TypeAdapter(
-    Annotated[ResponseStreamEvent, pydantic.Field(discriminator="type")]
-)
+NESTED = pydantic.TypeAdapter(Annotated[ResponseStreamEvent, pydantic.Field(discriminator="type")])
 
 
 def extras(model: Any, where: str = "") -> list[str]:

@@ -101,7 +101,9 @@ async def test_a_typed_turn_delegates_a_tool_answered_once_then_continued_once()
         )
         assert "It is noon." in text
         session = mock.live_sessions[0]
-        sent_types = [e["type"] for e in session.received if e["type"] != "session.input_audio.append"]
+        sent_types = [
+            e["type"] for e in session.received if e["type"] != "session.input_audio.append"
+        ]
         # one output for the call, then exactly one continuation
         assert sent_types.count("response.create") == 2  # the typed turn, the continuation
         outputs = [e for e in session.received if e["type"] == "response.item.create"]

@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 import pytest
-from live_phone import LiveStack, live_phone_stack
+from live_phone import live_phone_stack
 
 from foreman.audio.formats import Encoding
 from foreman.config import IdentityConfig
@@ -59,7 +59,9 @@ async def test_a_call_on_live_passthrough_barge_in_by_the_model_and_a_prompt_end
             live = await stack.mock.wait_for_live_session(timeout=unit(10))
             start = live.received[0]
             assert start["session"]["audio"]["format"] == {"type": "audio/pcmu", "rate": 8000}
-            assert "end_call" in [t["name"] for t in start["session"]["delegation"]["responses"]["tools"]]
+            assert "end_call" in [
+                t["name"] for t in start["session"]["delegation"]["responses"]["tools"]
+            ]
             greeting = await stack.mock.wait_for_live(
                 lambda: received(live, "session.instructions.append"), unit(10)
             )
@@ -77,10 +79,11 @@ async def test_a_call_on_live_passthrough_barge_in_by_the_model_and_a_prompt_end
             # The caller asks; the long answer starts; the caller talks over it.
             await speak(caller, "Weather tomorrow?")
             await stack.mock.wait_for_live(
-                lambda: sent(live, "session.output_transcript.delta",
-                             lambda e: "Tomorrow" in e["delta"]),
+                lambda: sent(
+                    live, "session.output_transcript.delta", lambda e: "Tomorrow" in e["delta"]
+                ),
                 unit(15),
-            )  # fmt: skip
+            )
             heard_before = caller.played_ms
             await caller.wait_played_ms(heard_before + 600, timeout=unit(10))
             await speak(caller, "Stop please, goodbye.")
@@ -92,10 +95,13 @@ async def test_a_call_on_live_passthrough_barge_in_by_the_model_and_a_prompt_end
 
             # The goodbye is said, then end_call is delegated; the line closes promptly.
             output = await stack.mock.wait_for_live(
-                lambda: received(live, "response.item.create",
-                                 lambda e: e["item"]["type"] == "function_call_output"),
+                lambda: received(
+                    live,
+                    "response.item.create",
+                    lambda e: e["item"]["type"] == "function_call_output",
+                ),
                 unit(20),
-            )  # fmt: skip
+            )
             answered_at = asyncio.get_running_loop().time()
             assert json.loads(output["item"]["output"])["ok"] is True
             hangup = await stack.rest.wait_for("hangup", timeout=unit(10))
@@ -141,10 +147,11 @@ async def test_the_owners_spoken_yes_in_pieces_approves_a_delegated_tool(tmp_pat
         assert prompt["tool"] == "send_sms" and stack.rest.messages == []
         # While the approval is pending, the output is withheld and the model is told so.
         note = await stack.mock.wait_for_live(
-            lambda: received(live, "session.instructions.append",
-                             lambda e: "approval" in e["content"].lower()),
+            lambda: received(
+                live, "session.instructions.append", lambda e: "approval" in e["content"].lower()
+            ),
             unit(10),
-        )  # fmt: skip
+        )
         assert note["delegation_id"] is None
         assert received(live, "response.item.create") is None
         await speak(caller, "yes, send it")

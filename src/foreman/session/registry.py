@@ -264,6 +264,8 @@ class SessionRegistry:
             self.last_error = session.error
         if self.desk is session:
             self._last["counters"] = _counters(session)
+            final = session.backend.status()  # closed by now: GPT-Live's usage is final
+            self._last["backend"], self._last["usage"] = final.backend, dict(final.usage)
             self.desk = None
             self.bus.publish(ModeChanged("text"))
 
@@ -319,6 +321,8 @@ class SessionRegistry:
             "provider_session_id": None,
             "counters": self._last.get("counters", {}),
             "calls": len(self.of_channel(Channel.PHONE)),
+            "backend": self._last.get("backend"),
+            "usage": self._last.get("usage", {}),
         }
         if session is not None and active:
             backend = session.backend.status()
@@ -327,6 +331,8 @@ class SessionRegistry:
                 session_id=session.session_id,
                 provider_session_id=backend.provider_session_id,
                 counters=_counters(session),
+                backend=backend.backend,
+                usage=dict(backend.usage),
             )
         return out
 
