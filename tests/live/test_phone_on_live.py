@@ -173,3 +173,37 @@ async def test_the_owners_spoken_yes_in_pieces_approves_a_delegated_tool(tmp_pat
         said = await stack.bus("session.transcript", lambda d: "Sent." in d["text"])
         assert said["role"] == "assistant"
         await caller.hangup()
+
+
+async def test_a_denied_tool_is_answered_not_done_and_dtmf_is_a_silent_fact(tmp_path: Any) -> None:
+    scenario = Scenario(
+        [
+            Rule(Match(instructions="Greet"), Reply.say("Hello.")),
+            Rule(Match.audio(1), Reply.call("send_sms", {"to": ANN, "body": "Hi"})),
+            Rule(Match.tool("send_sms"), Reply.say("I cannot do that.")),
+        ],
+        transcripts={1: "Text Ann hi."},
+    )
+    ident = IdentityConfig(owner_numbers=[OWNER], contacts={"Ann": ANN})
+    async with (
+        live_phone_stack(scenario, identity=ident, tools_db=str(tmp_path / "a.db")) as stack,
+        stack.caller(from_="+15550000999") as caller,  # an unknown caller
+    ):
+        await caller.dial()
+        live = await stack.mock.wait_for_live_session(timeout=unit(10))
+        await caller.send_dtmf("5")
+        fact = await stack.mock.wait_for_live(
+            lambda: received(live, "session.thinking.append"), unit(10)
+        )
+        assert "pressed 5" in fact["content"] and fact["delegation_id"] is None
+        await speak(caller, "text Ann hi")
+        output = await stack.mock.wait_for_live(
+            lambda: received(live, "response.item.create"), unit(15)
+        )
+        result = json.loads(output["item"]["output"])
+        assert result["ok"] is False and "not" in json.dumps(result).lower()
+        await stack.mock.wait_for_live(lambda: received(live, "response.create"), unit(10))
+        said = await stack.bus("session.transcript", lambda d: "cannot" in d["text"])
+        assert said["role"] == "assistant"
+        assert stack.rest.messages == []
+        await caller.hangup()

@@ -511,7 +511,9 @@ class LiveMockSession:
             self.track_ms += self.chunk_ms
             self.audio_out += chunk
             delta = base64.b64encode(chunk).decode("ascii")
-            if not await self.send({"type": "session.output_audio.delta", "delta": delta}):
+            # The SDK's OutputAudioDeltaEvent has no event_id (nor offsets on the primary socket).
+            audio_event = {"type": "session.output_audio.delta", "delta": delta}
+            if not await self.send(audio_event, with_id=False):
                 return
             if piece:
                 await self.send(
