@@ -130,3 +130,25 @@ async def test_a_startup_error_is_one_line_and_no_session() -> None:
 
 def _types(events: list[dict[str, Any]]) -> list[str]:
     return [e["type"] for e in events]
+
+
+async def test_a_reply_nobody_listens_to_gets_a_corrective_instruction() -> None:
+    story = "Once upon a time there was a very long story that took ages to tell."
+    scenario = Scenario([Rule(Match.user_text("story"), Reply.say(story))])
+    async with MockRealtimeServer(scenario) as mock:
+        backend = live_backend(mock.live_url)
+        await backend.start()
+        events = backend.events()
+        await backend.report_heard(None, None)  # nothing playing: nothing to say
+        await backend.send_user_text("tell a story")
+        await collect_until(events, b.ReplyStarted, [])
+        await backend.report_heard(None, None)
+        session = mock.live_sessions[0]
+        note = await mock.wait_for_live(
+            lambda: next(
+                (e for e in session.received if e["type"] == "session.instructions.append"), None
+            )
+        )
+        assert "Stop talking" in note["content"] and note["delegation_id"] is None
+        assert [e["type"] for e in session.received].count("session.instructions.append") == 1
+        await backend.close()

@@ -56,6 +56,7 @@ log = logging.getLogger(__name__)
 NAME: Final = "openai-live"
 USD_PER_SECOND: Final = 0.05 / 60  # voice time, billed per second (backend tokens apart)
 CLOSE_DRAIN_S: Final = 3.0  # waiting for session.closed after session.close
+STOP_TALKING: Final = "Stop talking now: the user is no longer listening. Say nothing more."
 
 
 class OpenAILiveBackend:
@@ -299,8 +300,15 @@ class OpenAILiveBackend:
             pass  # the reader reports the close with its reason
 
     async def report_heard(self, segment: str | None, heard_ms: int | None) -> None:
-        # The model already yielded by itself: no cancel, no truncate exists on Live.
+        """Live has no cancel and no truncate, and the model yields by itself when talked
+        over (so the session never flushes for it). What remains is a reply nobody listens
+        to any more (a text turn whose reader left): the only lever is a corrective
+        instruction, best effort."""
         self.counters["heard_reports"] += 1
+        if self._closed or self._replies.reply is None:
+            return
+        self._live.append("instructions", STOP_TALKING)
+        await self._flush()
 
     async def submit_tool_result(
         self, call_id: str, output: str, *, continue_conversation: bool = True
