@@ -9,8 +9,8 @@ import json
 from typing import Any
 
 import pytest
+from live_wire import client_event_problems
 
-from conftest import client_event_problems
 from foreman.audio.formats import PCM16_24K, PCMA_8K, PCMU_8K, AudioFormat
 from foreman.exceptions import AudioFormatError, RemoteProtocolError
 from foreman.protocols.live import client_events as ce

@@ -182,7 +182,8 @@ class OpenAILiveBackend:
         if ws is not None and self._live.phase in (LivePhase.STARTING, LivePhase.ACTIVE):
             self._live.close()
             await self._flush(force=True)
-            with contextlib.suppress(TimeoutError, ConnectionClosed):
+            # RuntimeError: a reader still inside recv() (close() from outside the session).
+            with contextlib.suppress(TimeoutError, ConnectionClosed, RuntimeError):
                 async with asyncio.timeout(CLOSE_DRAIN_S):
                     while not self._live.closed:
                         with contextlib.suppress(RemoteProtocolError):
