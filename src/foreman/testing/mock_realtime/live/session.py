@@ -27,19 +27,18 @@ import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from websockets.exceptions import ConnectionClosed
 
-from foreman.audio.convert import build_plan
-from foreman.audio.formats import PCM16_24K, AudioFormat, Encoding
-from foreman.audio.jitter import silence_byte
+from foreman.audio.formats import PCM16_24K, AudioFormat
 from foreman.testing.mock_realtime import errors as E
 from foreman.testing.mock_realtime import ids
-from foreman.testing.mock_realtime.audio_io import TurnDetector, speech, split_words
+from foreman.testing.mock_realtime.audio_io import TurnDetector, split_words
 from foreman.testing.mock_realtime.errors import ClientError
 from foreman.testing.mock_realtime.live import wire
+from foreman.testing.mock_realtime.live.track import OutputTrack
 from foreman.testing.mock_realtime.scenario import Call, Reply, Scenario, Turn, default_reply
 
 if TYPE_CHECKING:
@@ -48,18 +47,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 Event = dict[str, Any]
 VAD = {"type": "server_vad", "threshold": 0.5, "silence_duration_ms": 500}
-USAGE_EVERY_MS = 5000
 MAX_APPEND_BYTES = 15 * 1024 * 1024
-
-
-@dataclass
-class _Utterance:
-    audio: bytes
-    pieces: list[str]
-    done: asyncio.Event = field(default_factory=asyncio.Event)
-    pos: int = 0
-    chunk: int = 0
-    cut: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,15 +82,11 @@ class LiveMockSession:
         self.config: dict[str, Any] | None = None
         self.fmt: AudioFormat = PCM16_24K
         self.closed = False
-        self.track_ms = 0
         self.input_ms = 0.0
         self.audio_turns = 0
-        self.yields = 0  # times the model stopped talking because the user talked over it
-        self.audio_out = bytearray()  # every byte of the track, as sent
         self._detector: TurnDetector | None = None
         self._speech_started_ms = 0
-        self._queue: list[_Utterance] = []
-        self._current: _Utterance | None = None
+        self.track = OutputTrack(self.fmt, chunk_ms, self._send_track)
         self._replies: asyncio.Queue[tuple[Reply, _Work]] = asyncio.Queue()
         self._awaiting: dict[str, dict[str, str | None]] = {}  # delegation -> call -> output
         self._call_names: dict[str, str] = {}
@@ -113,6 +97,19 @@ class LiveMockSession:
     @property
     def scenario(self) -> Scenario:
         return self.server.scenario
+
+    @property
+    def yields(self) -> int:
+        """Times the model stopped talking because the user talked over it."""
+        return self.track.yields
+
+    @property
+    def audio_out(self) -> bytearray:
+        """Every byte of the output track, as sent."""
+        return self.track.audio_out
+
+    async def _send_track(self, event: Event, with_id: bool) -> bool:
+        return await self.send(event, with_id=with_id)
 
     # --- sending ---------------------------------------------------------------------------
     async def send(self, event: Event, *, with_id: bool = True) -> bool:
@@ -177,9 +174,10 @@ class LiveMockSession:
         E.only(event, ("session",))
         cfg, fmt = wire.check_session(event.get("session"))
         self.config, self.fmt = cfg, fmt
+        self.track = OutputTrack(fmt, self.chunk_ms, self._send_track)
         self._detector = TurnDetector(VAD, fmt, 0.0)
         await self.send({"type": "session.started", "session": self._resource()})
-        self._tasks.append(asyncio.create_task(self._track(), name="live-mock-track"))
+        self._tasks.append(asyncio.create_task(self.track.run(), name="live-mock-track"))
         self._tasks.append(asyncio.create_task(self._perform_replies(), name="live-mock-replies"))
 
     def _resource(self) -> dict[str, Any]:
@@ -219,16 +217,9 @@ class LiveMockSession:
         for turn in self._detector.feed(data):
             if turn.kind == "start":
                 self._speech_started_ms = turn.ms
-                self._user_talks_over()
+                self.track.user_talks_over()
             else:
                 await self._audio_turn(turn.ms)
-
-    def _user_talks_over(self) -> None:
-        """The model yields by itself: the rest of what it was saying is dropped."""
-        utt = self._current
-        if utt is not None and utt.pos < len(utt.audio):
-            utt.pos, utt.cut = len(utt.audio), True
-            self.yields += 1
 
     async def _audio_turn(self, end_ms: int) -> None:
         self.audio_turns += 1
@@ -268,8 +259,8 @@ class LiveMockSession:
         await self.send(
             {
                 "type": f"{kind}.appended",
-                "start_ms": self.track_ms,
-                "end_ms": self.track_ms,
+                "start_ms": self.track.track_ms,
+                "end_ms": self.track.track_ms,
                 **_echo(event),
             }
         )
@@ -356,7 +347,7 @@ class LiveMockSession:
                 {
                     "type": "session.closed",
                     "reason": reason,
-                    "usage": {"seconds": self.track_ms / 1000},
+                    "usage": {"seconds": self.track.track_ms / 1000},
                     "session": self._resource(),
                     **_echo(event or {}),
                 }
@@ -420,7 +411,7 @@ class LiveMockSession:
                                     "target": "responses",
                                     "response_id": response,
                                 },
-                                "offset_ms": self.track_ms,
+                                "offset_ms": self.track.track_ms,
                             }
                         )
                     await self._response_created(delegation_id, model, response)
@@ -441,7 +432,7 @@ class LiveMockSession:
                 if response is not None:  # the backend's answer goes to the voice model
                     await self._response_completed(delegation_id, model, response)
                     response = None
-                await self._say(step.text)
+                await self.track.say(step.text)
         if response is not None:
             await self._response_completed(delegation_id, model, response)
 
@@ -474,70 +465,6 @@ class LiveMockSession:
                 "response": wire.response_snapshot(response, model, "completed"),
             },
         )
-
-    async def _say(self, text: str) -> None:
-        audio = await asyncio.to_thread(_speech_in, text, self.fmt)
-        frame = self.fmt.bytes_for_ms(self.chunk_ms)
-        utt = _Utterance(audio, split_words(text, max(1, -(-len(audio) // frame))))
-        self._queue.append(utt)
-        await utt.done.wait()
-
-    async def _track(self) -> None:
-        """The output track: one delta per `chunk_ms`, in real time, for the whole session."""
-        loop = asyncio.get_running_loop()
-        frame = self.fmt.bytes_for_ms(self.chunk_ms)
-        silence = bytes([silence_byte(self.fmt)]) * frame
-        next_at = loop.time()
-        while not self.closed:
-            next_at += self.chunk_ms / 1000
-            await asyncio.sleep(max(0.0, next_at - loop.time()))
-            if self._current is None and self._queue:
-                self._current = self._queue.pop(0)
-            utt = self._current
-            piece = ""
-            if utt is None:
-                chunk = silence
-            else:
-                chunk = utt.audio[utt.pos : utt.pos + frame]
-                chunk += silence[: frame - len(chunk)]
-                utt.pos += frame
-                if not utt.cut and utt.chunk < len(utt.pieces):
-                    piece = utt.pieces[utt.chunk]
-                utt.chunk += 1
-                if utt.pos >= len(utt.audio):
-                    self._current = None
-                    utt.done.set()
-            start = self.track_ms
-            self.track_ms += self.chunk_ms
-            self.audio_out += chunk
-            delta = base64.b64encode(chunk).decode("ascii")
-            # The SDK's OutputAudioDeltaEvent has no event_id (nor offsets on the primary socket).
-            audio_event = {"type": "session.output_audio.delta", "delta": delta}
-            if not await self.send(audio_event, with_id=False):
-                return
-            if piece:
-                await self.send(
-                    {
-                        "type": "session.output_transcript.delta",
-                        "delta": piece,
-                        "start_ms": start,
-                        "end_ms": self.track_ms,
-                    }
-                )
-            if self.track_ms % USAGE_EVERY_MS == 0:
-                await self.send(
-                    {"type": "session.usage.updated", "usage": {"seconds": self.track_ms / 1000}}
-                )
-
-
-def _speech_in(text: str, fmt: AudioFormat) -> bytes:
-    if fmt.encoding is not Encoding.PCM16:
-        return speech(text, fmt.encoding)
-    pcm = speech(text, Encoding.PCM16)  # 24 kHz
-    if fmt.sample_rate == 24000:
-        return pcm
-    plan = build_plan(PCM16_24K, fmt)
-    return plan.convert(pcm) + plan.flush()
 
 
 def _echo(event: Event) -> Event:
