@@ -5,13 +5,16 @@ path."""
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
 from live_phone import live_phone_stack
 
+from foreman import probe
 from foreman.api.app import create_app
 from foreman.backends.factory import make_backend_factory
 from foreman.backends.openai_live import OpenAILiveBackend
@@ -156,3 +159,26 @@ async def test_the_same_call_runs_on_either_api_by_config_alone(api: str) -> Non
             (1, 0) if api == "live" else (0, 1)
         )
         await caller.hangup()
+
+
+async def test_the_desk_session_on_live_through_rt_probe(tmp_path: Path) -> None:
+    async with MockRealtimeServer(SCENARIO) as mock:
+        settings = settings_from_dict({"realtime": {"api": "live"}})
+        async with serve_app(create_app(settings)) as url:
+
+            async def rt_probe(*argv: str) -> tuple[int, str]:
+                out = io.StringIO()
+                code = await probe.run(
+                    probe.build_parser().parse_args(["--server", url, *argv]), out
+                )
+                return code, out.getvalue()
+
+            code, text = await rt_probe("start", mock.live_url)  # the Live URL, per start
+            assert code == 0 and text.startswith("active"), text
+            code, text = await rt_probe("say", "--wav", str(tmp_path / "r.wav"), "hello")
+            assert code == 0 and text.strip() == "Hi there."
+            assert (tmp_path / "r.wav").stat().st_size > 8000  # the spoken reply, as audio
+            code, text = await rt_probe("--json", "stop")
+            final = json.loads(text)
+            assert final["active"] is False and final["backend"] == "openai-live"
+            assert final["usage"]["final"] is True and final["usage"]["seconds"] > 0
