@@ -1,4 +1,4 @@
-"""Helpers for GPT-Live tests: a backend on the mock, settings choosing Live."""
+"""Shared pieces of the GPT-Live tests: a backend on the mock, settings choosing Live."""
 
 from __future__ import annotations
 
