@@ -100,7 +100,8 @@ class TextTurn:
 
     `until_idle` (a continuous backend): a reply's end does not end the turn, only
     `AssistantIdle` does. There, "let me check" is a reply of its own that ends before the
-    delegated work has even asked for a tool; the backend stays busy until that work is done.
+    delegated work has even asked for a tool; the backend stays busy until that work is done,
+    so its idle also settles an answer owed after a tool output.
     """
 
     def __init__(self, *, audio: bool = False, until_idle: bool = False) -> None:
@@ -151,6 +152,11 @@ class TextTurn:
             self.running.clear()
             if self.finished is None:
                 self.finished = "completed"
+            if self.until_idle:
+                # Idle there means no delegated work is owed either: the answer after the
+                # last output was given (on one continuous track it may have been part of
+                # the reply that was already running when the output went).
+                self.follow_up = False
         elif isinstance(event, Closed):
             self.done = True
             return [self._done("closed", event.error)]
