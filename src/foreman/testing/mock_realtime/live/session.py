@@ -117,7 +117,11 @@ class LiveMockSession:
             return False
         if with_id and "event_id" not in event:
             event = {"type": event["type"], "event_id": ids.event_id(), **event}
-        self.sent.append(event)
+        if event["type"] == "session.output_audio.delta":
+            # The track never stops: `sent` keeps its shape, `audio_out` its bytes.
+            self.sent.append({"type": event["type"], "delta": ""})
+        else:
+            self.sent.append(event)
         try:
             await self._send_raw(json.dumps(event))
         except ConnectionClosed:

@@ -19,6 +19,7 @@ from foreman.audio.jitter import silence_byte
 from foreman.testing.mock_realtime.audio_io import speech, split_words
 
 USAGE_EVERY_MS = 5000
+RECORDED_MS = 600_000  # `audio_out` keeps the first ten minutes of the track (memory bound)
 Send = Callable[[dict[str, Any], bool], Awaitable[bool]]  # (event, with an event_id) -> sent
 
 
@@ -39,7 +40,7 @@ class OutputTrack:
         self._send = send
         self.track_ms = 0
         self.yields = 0  # times the model stopped talking because the user talked over it
-        self.audio_out = bytearray()  # every byte of the track, as sent
+        self.audio_out = bytearray()  # the track as sent, from its start (RECORDED_MS at most)
         self._queue: list[_Utterance] = []
         self._current: _Utterance | None = None
 
@@ -85,7 +86,8 @@ class OutputTrack:
             chunk, piece = self._next_chunk(frame, silence)
             start = self.track_ms
             self.track_ms += self.chunk_ms
-            self.audio_out += chunk
+            if self.track_ms <= RECORDED_MS:
+                self.audio_out += chunk
             delta = base64.b64encode(chunk).decode("ascii")
             # The SDK's OutputAudioDeltaEvent has no event_id (nor offsets on the primary socket).
             if not await self._send({"type": "session.output_audio.delta", "delta": delta}, False):
