@@ -152,3 +152,17 @@ async def test_a_reply_nobody_listens_to_gets_a_corrective_instruction() -> None
         assert "Stop talking" in note["content"] and note["delegation_id"] is None
         assert [e["type"] for e in session.received].count("session.instructions.append") == 1
         await backend.close()
+
+
+async def test_a_format_live_lacks_is_a_one_line_start_error() -> None:
+    from foreman.audio.formats import AudioFormat
+
+    backend = live_backend(
+        "ws://127.0.0.1:9/v1/live/sessions", fmt=AudioFormat.from_name("pcm16", 8000)
+    )
+    try:
+        await backend.start()  # refused before any connection is tried
+    except BackendError as exc:
+        assert "16000 or 24000" in str(exc) and "\n" not in str(exc)
+    else:
+        raise AssertionError("PCM16 at 8 kHz is not a GPT-Live format")

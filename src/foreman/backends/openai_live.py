@@ -78,30 +78,34 @@ class OpenAILiveBackend:
         *,
         connector: Callable[..., Any] = open_realtime,
     ) -> None:
-        if options.input_format != options.output_format:
-            raise BackendError("GPT-Live uses one audio format for both directions")
         self.options = options
         self.input_format: AudioFormat = options.input_format
         self.output_format: AudioFormat = options.output_format
         self._config = config
         self._connector = connector
-        try:
-            session_config = build_session_config(
-                LiveSessionOptions(
-                    model=options.model,
-                    instructions=options.instructions,
-                    audio_format=options.input_format,
-                    voice=options.voice,
-                    backend_model=live.backend_model,
-                    backend_instructions=live.backend_instructions,
-                    tools=options.tools,
-                    history=[(role, text) for role, text in options.history],
-                    parallel_tool_calls=live.parallel_tool_calls,
-                    acknowledgement_delay_ms=live.acknowledgement_delay_ms,
+        # A setup problem is reported by start(), where every caller expects a BackendError.
+        self._setup_error: str | None = None
+        session_config: dict[str, Any] = {}
+        if options.input_format != options.output_format:
+            self._setup_error = "GPT-Live uses one audio format for both directions"
+        else:
+            try:
+                session_config = build_session_config(
+                    LiveSessionOptions(
+                        model=options.model,
+                        instructions=options.instructions,
+                        audio_format=options.input_format,
+                        voice=options.voice,
+                        backend_model=live.backend_model,
+                        backend_instructions=live.backend_instructions,
+                        tools=options.tools,
+                        history=[(role, text) for role, text in options.history],
+                        parallel_tool_calls=live.parallel_tool_calls,
+                        acknowledgement_delay_ms=live.acknowledgement_delay_ms,
+                    )
                 )
-            )
-        except AudioFormatError as exc:
-            raise BackendError(str(exc), code="format") from None
+            except AudioFormatError as exc:
+                self._setup_error = str(exc)
         self._live = LiveClient(session_config)
         self._replies = TrackReplies(self.output_format)
         self._ws: ClientConnection | None = None
@@ -114,6 +118,8 @@ class OpenAILiveBackend:
     # --- lifecycle -----------------------------------------------------------------------
     async def start(self) -> None:
         opts = self.options
+        if self._setup_error is not None:
+            raise BackendError(self._setup_error, code="format")
         api_key = ""
         if self._config.api_key and key_allowed(opts.endpoint, self._config.api_key_hosts):
             api_key = self._config.api_key.get_secret_value()
