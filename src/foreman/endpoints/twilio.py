@@ -120,6 +120,7 @@ class TwilioEndpoint:
         )
         self._wake = asyncio.Event()  # pacer: audio was queued
         self.stats = PhoneStats()
+        self._hung_up = False  # on purpose: nothing more is sent to the caller
         self._hanging_up: asyncio.Future[None] | None = None
         self._hang_up_reason = ""  # ours, when we hung up: the stop that follows is its echo
         self._clip_heard: asyncio.Event | None = None  # set while a clip plays (play_clip)
@@ -197,8 +198,11 @@ class TwilioEndpoint:
 
     # --- session -> caller --------------------------------------------------------------
     def play(self, segment: str, audio: bytes) -> None:
-        if self._clip_heard is not None:
-            return  # a closing clip plays: the model's audio no longer reaches the caller
+        if self._clip_heard is not None or self._hung_up:
+            # A closing clip plays, or the call was hung up on purpose: the model's audio no
+            # longer reaches the caller. A continuous track (GPT-Live) keeps coming until
+            # the session ends, and media sent after Twilio's `stop` is a protocol violation.
+            return
         playout = self._playout
         overflow = playout.overflow_bytes
         playout.audio(segment, audio)
@@ -254,6 +258,10 @@ class TwilioEndpoint:
             if delay > 0:
                 await asyncio.sleep(delay)
                 continue
+            if self._hung_up:  # see play(): what is still queued is not sent either
+                self._wake.clear()
+                await self._wake.wait()
+                continue
             chunk = playout.next_chunk(clock.monotonic())
             if chunk is None:
                 continue
@@ -281,6 +289,7 @@ class TwilioEndpoint:
         hang-up (a second caller, e.g. shutdown after a goodbye, must not end the session
         while the first is still talking to Twilio: that would cancel it)."""
         if self._hanging_up is None:
+            self._hung_up = True
             self._hang_up_reason = reason
             self._hanging_up = asyncio.ensure_future(self._hang_up())
         await asyncio.shield(self._hanging_up)

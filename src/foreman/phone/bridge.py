@@ -16,10 +16,10 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 from foreman.audio.formats import AudioFormat
-from foreman.backends.interface import BackendOptions
+from foreman.backends.interface import BackendOptions, Capabilities
 from foreman.bus import EventBus
 from foreman.clock import Clock, SystemClock
-from foreman.config import Settings, realtime_refusal
+from foreman.config import Settings, realtime_refusal, voice_target
 from foreman.endpoints.twilio import TwilioEndpoint, TwilioTransport
 from foreman.events import CallRefused, SessionFailed
 from foreman.exceptions import BackendError
@@ -48,6 +48,9 @@ session_log = logging.getLogger("foreman.session")
 START_TIMEOUT_S: Final = 10.0  # Twilio sends `start` right after `connected`
 POLICY_VIOLATION: Final = 1008  # WebSocket close code for a refused token (RFC 6455 7.4.1)
 SERVICE_RESTART: Final = 1012  # https://www.iana.org/assignments/websocket/websocket.xhtml
+# A model that yields by itself on barge-in (GPT-Live) is never followed by a `clear`: what
+# is queued at Twilio still plays after the model stopped, so that queue stays shallow.
+SERVER_BARGE_IN_MAX_LEAD_MS: Final = 200
 
 # Offered when no tool dispatcher is wired, so a phone call can always be ended.
 END_CALL_TOOL: Final[dict[str, Any]] = {
@@ -168,11 +171,19 @@ def build_phone_services(
     )
 
 
+def lead_ms(configured_ms: int, capabilities: Capabilities) -> int:
+    """How far outbound audio may run ahead at Twilio for a call on this backend."""
+    if capabilities.server_barge_in:
+        return min(configured_ms, SERVER_BARGE_IN_MAX_LEAD_MS)
+    return configured_ms
+
+
 def call_backend_options(
     settings: Settings, ctx: CallContext, call: Admitted, tools: list[dict[str, Any]]
 ) -> BackendOptions:
     """Per-call backend settings: phone formats, who is calling, the purpose, the tools."""
     rt = settings.realtime
+    target = voice_target(settings)
     fmt = AudioFormat.from_name(settings.twilio.model_audio)
     who = {
         Role.OWNER: f"the owner, {ctx.caller_name}",
@@ -191,9 +202,9 @@ def call_backend_options(
         greeting = f"Greet {ctx.caller_name} by name, briefly, and ask how you can help."
     parts.append("When the conversation is over, say goodbye and call end_call.")
     return BackendOptions(
-        model=rt.model,
-        endpoint=rt.endpoint,
-        voice=rt.voice,
+        model=target.model,
+        endpoint=target.endpoint,
+        voice=target.voice,
         instructions=" ".join(parts),
         input_format=fmt,
         output_format=fmt,
@@ -289,24 +300,29 @@ async def _run_call(
     def record(reason: str, ended: float) -> None:
         services.records.finish(replace(begun, ended_at=ended, reason=reason))
 
-    endpoint = TwilioEndpoint(
-        stream,
-        transport,
-        call_sid=call.call_sid,
-        rest=services.rest,
-        max_lead_ms=settings.twilio.max_lead_ms,
-        max_queued_ms=int(settings.limits.call_max_queued_audio_s * 1000),
-        clock=services.clock,
-    )
-    rt = settings.realtime
+    def endpoint_with(max_lead_ms: int) -> TwilioEndpoint:
+        return TwilioEndpoint(
+            stream,
+            transport,
+            call_sid=call.call_sid,
+            rest=services.rest,
+            max_lead_ms=max_lead_ms,
+            max_queued_ms=int(settings.limits.call_max_queued_audio_s * 1000),
+            clock=services.clock,
+        )
+
+    target = voice_target(settings)
     # Checked before a backend exists: a call that cannot reach a model costs nothing, and
     # the caller hears why at once instead of silence.
-    refusal = realtime_refusal(settings) or model_key_problem(rt, rt.endpoint)
+    refusal = realtime_refusal(settings) or model_key_problem(
+        settings.realtime, target.endpoint, mock_path=target.mock_path
+    )
     if services.registry.closing:  # its webhook was answered just before the shutdown
         refusal = SHUTDOWN_REASON
     if refusal is not None:
         log.warning("%s refused: %s", call.call_sid, refusal)
-        return await _apologize(services, endpoint, refusal, record)
+        apology = endpoint_with(settings.twilio.max_lead_ms)
+        return await _apologize(services, apology, refusal, record)
     catalog = services.catalog
     tools = catalog.tool_definitions(ctx) if catalog is not None else [END_CALL_TOOL]
     options = call_backend_options(settings, ctx, call, tools)
@@ -326,7 +342,9 @@ async def _run_call(
         session_log.error("%s failed to start: %s", ctx.session_id, reason)
         services.bus.publish(SessionFailed(ctx.session_id, reason))
         await backend.close()
-        return await _apologize(services, endpoint, reason, record)
+        apology = endpoint_with(settings.twilio.max_lead_ms)
+        return await _apologize(services, apology, reason, record)
+    endpoint = endpoint_with(lead_ms(settings.twilio.max_lead_ms, backend.capabilities))
 
     if services.registry.closing:  # shutdown began while the backend connected (rare)
         log.warning("%s refused: %s", call.call_sid, SHUTDOWN_REASON)
