@@ -232,11 +232,12 @@ async def test_a_model_that_cannot_be_reached_ends_the_call_and_the_record_says_
     captured = capsys.readouterr()
     assert code == 1
     assert re.fullmatch(
-        r"call CA[0-9a-f]{32}: heard 0\.0 s of the assistant; the server recorded: "
+        # The apology (a clip: no model answered), then the server hung up.
+        r"call CA[0-9a-f]{32}: heard 4\.\d s of the assistant; the server recorded: "
         r"backend failed to start: 127\.0\.0\.1:\d+: connection refused\n",
         captured.out,
     ), captured.out
     assert command_lines(captured.err) == (
         "foreman fake-call: the assistant did not answer "
-        "(the server ended the call, WebSocket close code 1011)\n"
+        "(the server ended the call, WebSocket close code 1000)\n"
     )

@@ -213,6 +213,9 @@ class CalendarConfig(_Section):
 
 class StorageConfig(_Section):
     db_path: str = "~/.local/share/foreman/foreman.db"
+    # How often the server notes that it is alive: after a crash, what was live is recorded
+    # as interrupted at the last note.
+    heartbeat_s: Seconds = 5.0
 
 
 class LimitsConfig(_Section):
@@ -241,6 +244,9 @@ class LimitsConfig(_Section):
     # Per call.
     call_max_queued_audio_s: Seconds = 180.0
     call_max_tool_calls: int = Field(default=8, ge=1)
+    # At shutdown (SIGTERM, Ctrl-C): how long live calls may go on to end by themselves
+    # before each hears a short goodbye and is hung up.
+    shutdown_grace_s: float = Field(default=5.0, ge=0)
     turn_max_pending_events: int = Field(default=4096, ge=16)
     model_max_message_bytes: int = Field(default=16 * 1024 * 1024, ge=1024 * 1024)
 

@@ -152,27 +152,29 @@ def _env() -> dict[str, str]:
     return env
 
 
-def write_config(folder: Path, mock_url: str, rest_base: str) -> Path:
+def write_config(folder: Path, mock_url: str, rest_base: str, extra: str = "") -> Path:
+    """The config file; `extra` is more TOML at the end (whole sections not used above)."""
     cfg = folder / "foreman.toml"
     cfg.write_text(
         f'[realtime]\nendpoint = "{mock_url}"\n'
         f'[twilio]\npublic_url = "{PUBLIC}"\naccount_sid = "{ACCOUNT}"\n'
         f'from_number = "+15550009999"\napi_base = "{rest_base}"\n'
         f'[identity]\nowner_numbers = ["{OWNER}"]\ncontacts = {{ Ann = "{ANN}" }}\n'
-        f'[storage]\ndb_path = "{folder / "foreman.db"}"\n'
-        f'[calendar]\nics_path = "{folder / "calendar.ics"}"\n'
+        f'[storage]\ndb_path = "{folder / "foreman.db"}"\nheartbeat_s = 0.5\n'
+        f'[calendar]\nics_path = "{folder / "calendar.ics"}"\n' + extra
     )
     return cfg
 
 
 @contextlib.asynccontextmanager
 async def served_foreman(
-    folder: Path, scenario: Scenario, *, rest_base: str | None = None
+    folder: Path, scenario: Scenario, *, rest_base: str | None = None, extra: str = ""
 ) -> AsyncIterator[Served]:
     """`foreman serve` on a free port, ready (serving, start-up complete). `rest_base`
-    points Twilio REST elsewhere than the stand-in (which still runs)."""
+    points Twilio REST elsewhere than the stand-in (which still runs); `extra` is more
+    config (whole sections)."""
     async with MockRealtimeServer(scenario) as mock, TwilioRestStandIn(ACCOUNT, TOKEN) as rest:
-        cfg = write_config(folder, mock.url, rest_base or rest.base_url)
+        cfg = write_config(folder, mock.url, rest_base or rest.base_url, extra)
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import json
 import logging
 
@@ -10,6 +12,7 @@ import pytest
 import websockets
 from pydantic import SecretStr
 from twilio_app import (
+    ACCOUNT,
     OWNER,
     PUBLIC,
     TOKEN,
@@ -25,10 +28,12 @@ from twilio_app import (
 from websockets.asyncio.client import connect
 
 from foreman.io.twilio_rest import TwilioRest
+from foreman.phone.clips import clip
 from foreman.policy.context import Role
 from foreman.testing.fake_backend import FakeBackendFactory
 from foreman.testing.memory_twilio import twilio_start
 from foreman.testing.server import serve_app
+from foreman.testing.timeouts import unit
 from foreman.testing.twilio_rest_standin import TwilioRestStandIn
 
 pytestmark = pytest.mark.e2e
@@ -169,19 +174,36 @@ async def test_token_is_single_use_and_checked_before_any_backend() -> None:
         assert listed["recent"][-1]["role"] == "owner" and listed["recent"][-1]["from"] == OWNER
 
 
-async def test_backend_start_failure_ends_the_call_cleanly() -> None:
+async def test_backend_start_failure_plays_the_apology_and_hangs_up_through_rest() -> None:
     factory = FakeBackendFactory(fail_start="connection refused by the model service")
-    app = make_app(settings(), factory)
-    async with serve_app(app) as base, httpx.AsyncClient(base_url=base) as http:
-        params = await _dial(http, 7)
-        async with connect(
-            http_to_ws(base) + "/twilio/media", additional_headers=ws_headers()
-        ) as ws:
-            await _start_stream(ws, new_call_sid(7), params)
-            await ws.wait_closed()
-            assert ws.close_code == 1011
+    call_sid = new_call_sid(7)
+    async with TwilioRestStandIn(ACCOUNT, TOKEN) as standin:
+        standin.add_live_call(call_sid)
+        app = make_app(settings(api_base=standin.base_url), factory)
+        recorded = app.state.bus.subscribe(maxsize=1000, kinds=("call.recorded",))
+        async with serve_app(app) as base, httpx.AsyncClient(base_url=base) as http:
+            params = await _dial(http, 7)
+            heard = bytearray()
+            async with connect(
+                http_to_ws(base) + "/twilio/media", additional_headers=ws_headers()
+            ) as ws:
+                await _start_stream(ws, call_sid, params)
+                seq = 2
+                async for raw in ws:  # the caller's phone: audio plays, marks come back
+                    msg = json.loads(raw)
+                    if msg["event"] == "media":
+                        heard += base64.b64decode(msg["media"]["payload"])
+                    elif msg["event"] == "mark":
+                        seq += 1
+                        await ws.send(json.dumps({**msg, "sequenceNumber": str(seq)}))
+                assert ws.close_code == 1000
+            async with asyncio.timeout(unit(10)):  # written after the hang-up
+                assert (await recorded.get()).data["call_sid"] == call_sid
+        apology = clip("apology")  # padded to whole 20 ms frames
+        assert heard.startswith(apology) and len(heard) - len(apology) < 160
+        assert standin.hangups == [call_sid]
         rec = app.state.twilio.records.finished[-1]
-        assert "connection refused by the model service" in rec.reason
+        assert rec.reason == "backend failed to start: connection refused by the model service"
         assert factory.created[0].closed
 
 

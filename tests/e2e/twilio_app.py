@@ -12,7 +12,7 @@ from pydantic import SecretStr
 
 from foreman.api.routes_twilio import router
 from foreman.bus import EventBus
-from foreman.config import IdentityConfig, Settings, TwilioConfig
+from foreman.config import IdentityConfig, RealtimeConfig, Settings, TwilioConfig
 from foreman.phone.bridge import build_phone_services
 from foreman.protocols.twilio.signature import compute_signature
 from foreman.session.registry import SessionRegistry
@@ -21,6 +21,9 @@ ACCOUNT = "AC" + "a" * 32
 TOKEN = "twilio-auth-token-for-tests"
 PUBLIC = "https://voice.example.com"
 OWNER = "+15550000100"
+# The fake backends never dial it; a loopback endpoint needs no key, so calls are not refused
+# for want of one before the backend is made.
+LOOPBACK_MODEL = "ws://127.0.0.1:9/v1/realtime"
 
 
 def settings(**twilio: Any) -> Settings:
@@ -32,6 +35,7 @@ def settings(**twilio: Any) -> Settings:
     )
     tw.update(twilio)
     return Settings(
+        realtime=RealtimeConfig(endpoint=LOOPBACK_MODEL),
         twilio=TwilioConfig(**tw),
         identity=IdentityConfig(owner_numbers=[OWNER], contacts={"Ann": "+15550000111"}),
     )

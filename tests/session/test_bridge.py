@@ -11,10 +11,12 @@ from pydantic import SecretStr
 from foreman.bus import EventBus
 from foreman.config import IdentityConfig, RealtimeConfig, Settings, TwilioConfig
 from foreman.phone.bridge import build_phone_services, serve_media_stream
+from foreman.phone.clips import clip
 from foreman.policy.context import Role
 from foreman.session.registry import SessionRegistry
 from foreman.testing.fake_backend import FakeBackendFactory
 from foreman.testing.memory_twilio import MemoryTwilio, twilio_start
+from foreman.testing.timeouts import unit
 
 CALL = "CA" + "2" * 32
 STREAM = "MZ" + "2" * 32
@@ -26,7 +28,7 @@ def services(  # type: ignore[no-untyped-def]
     s = Settings(
         twilio=TwilioConfig(account_sid="AC" + "1" * 32, auth_token=SecretStr("t")),
         identity=IdentityConfig(contacts={"Ann": "+15550000111"}),
-        realtime=RealtimeConfig(enabled=realtime_enabled),
+        realtime=RealtimeConfig(enabled=realtime_enabled, endpoint="ws://127.0.0.1:9/v1/realtime"),
     )
     bus = EventBus()
     registry = SessionRegistry(s, bus, factory)
@@ -67,14 +69,22 @@ async def test_a_start_in_another_format_is_refused_without_a_backend() -> None:
 
 
 async def test_realtime_disabled_refuses_the_call_before_a_backend_and_records_why() -> None:
-    factory = FakeBackendFactory()
-    svc = services(factory, realtime_enabled=False)
+    factory, rest = FakeBackendFactory(), FakeRest()
+    svc = services(factory, rest, realtime_enabled=False)
+    svc.apology = clip("apology")[:2400]  # 300 ms of it: the test waits for it to play
     token = await svc.tokens.issue(CALL, svc.clock.monotonic())
     tw = MemoryTwilio(STREAM)
     tw.feed(twilio_start(STREAM, CALL, {"token": token, "caller": "+15550000111"}))
-    reason = await asyncio.wait_for(serve_media_stream(svc, tw, signed=True), 5)
+    earpiece = asyncio.create_task(tw.play_in_real_time())
+    try:
+        reason = await asyncio.wait_for(serve_media_stream(svc, tw, signed=True), unit(5))
+    finally:
+        earpiece.cancel()
     assert "realtime.enabled" in reason and "\n" not in reason
-    assert factory.created == [] and tw.closed is not None
+    assert factory.created == []
+    # The caller heard the apology (its marks came back), then the call was hung up.
+    assert tw.media_payload == svc.apology and tw.marks
+    assert rest.hangups == [CALL] and tw.closed is not None and tw.closed[0] == 1000
     assert CALL not in svc.registry
     record = svc.records.finished[-1]
     assert (record.call_sid, record.reason, record.role) == (CALL, reason, "contact")

@@ -14,6 +14,7 @@ from foreman.bus import EventBus
 from foreman.config import RealtimeConfig, Settings, TwilioConfig
 from foreman.endpoints.text import TextEndpoint
 from foreman.phone.bridge import PhoneServices, build_phone_services, serve_media_stream
+from foreman.phone.clips import clip
 from foreman.policy.context import CallContext, Channel, Role
 from foreman.session.conversation import ConversationSession
 from foreman.session.registry import SHUTDOWN_REASON, SessionRegistry, ShuttingDown, StartRequest
@@ -64,16 +65,21 @@ async def test_a_hang_up_twilio_never_answers_is_cut_short_and_recorded() -> Non
     assert (record.call_sid, record.reason) == (CALL, SHUTDOWN_REASON)
 
 
-async def test_a_call_that_arrives_while_shutting_down_is_refused_and_recorded() -> None:
+async def test_a_call_that_arrives_while_shutting_down_hears_the_apology_and_is_recorded() -> None:
     factory, rest = FakeBackendFactory(), FakeRest()
     svc = services(factory, rest)
+    svc.apology = clip("apology")[:1600]  # 200 ms of it
     await svc.registry.aclose()  # nothing live: the registry only starts refusing
     tw = await call_stream(svc)
-    assert await asyncio.wait_for(serve_media_stream(svc, tw, signed=True), unit(5)) == (
-        SHUTDOWN_REASON
-    )
-    assert tw.closed is not None and tw.closed[0] == 1012  # "service restart"
-    assert factory.created[0].closed and len(svc.registry) == 0
+    earpiece = asyncio.create_task(tw.play_in_real_time())
+    try:
+        reason = await asyncio.wait_for(serve_media_stream(svc, tw, signed=True), unit(5))
+    finally:
+        earpiece.cancel()
+    assert reason == SHUTDOWN_REASON
+    assert factory.created == []  # refused before a model session was opened
+    assert tw.media_payload == svc.apology and rest.hangups == [CALL]
+    assert tw.closed is not None and len(svc.registry) == 0
     assert svc.records.finished[-1].reason == SHUTDOWN_REASON
 
 

@@ -117,6 +117,7 @@ def test_the_step_list_is_append_only() -> None:
         "approvals",
         "live_sessions",
         "conversations",
+        "heartbeat",
     ]
 
 

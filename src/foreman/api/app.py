@@ -7,8 +7,10 @@ Building fails fast with a ConfigError (bad tools.d file, bad policy rule) befor
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -31,14 +33,23 @@ from foreman.api.auth import BearerTokenMiddleware
 from foreman.api.hosts import LocalOriginMiddleware
 from foreman.api.limits import install_limits
 from foreman.api.openapi import describe_middleware
+from foreman.api.server import DRAIN_LIMIT_S
 from foreman.backends.factory import BackendFactory, make_backend_factory
 from foreman.bus import EventBus
 from foreman.chat.setup import build_chat_services
 from foreman.clock import Clock, SystemClock
 from foreman.config import Settings, is_loopback
 from foreman.phone.bridge import build_phone_services
-from foreman.session.registry import SessionRegistry
-from foreman.stores.embedded import Recovered, Stores, open_embedded_stores_now
+from foreman.phone.clips import clip_limit_s
+from foreman.phone.drain import drain_calls
+from foreman.session.registry import SHUTDOWN_REASON, SessionRegistry
+from foreman.stores.embedded import (
+    ORPHANED_APPROVAL_NOTE,
+    Recovered,
+    Stores,
+    open_embedded_stores_now,
+)
+from foreman.stores.records import ApprovalRecord, AuditRecord
 from foreman.tools.services import build_tool_services
 
 log = logging.getLogger(__name__)
@@ -113,15 +124,23 @@ def create_app(
         stores=stores,
     )
 
-    async def drain() -> None:
+    async def drain(graceful: bool = True) -> None:
         """End the server's own work, before the HTTP server closes its connections (see
-        `foreman.api.server`): calls hung up and the desk session ended (their records
-        written), then every event stream ended after the events still queued for it.
+        `foreman.api.server`): no new calls; live calls get `[limits] shutdown_grace_s` to
+        end (`graceful`), then a goodbye and a hang-up; the desk session ended; records
+        written; then every event stream ended after the events still queued for it.
         Runs once: the lifespan's call after `foreman serve` drained does nothing."""
         if bus.closed:
             return
         try:
             await chat.stop_turns()
+            if graceful:
+                await drain_calls(
+                    sessions,
+                    twilio.goodbye,
+                    grace_s=settings.limits.shutdown_grace_s,
+                    reason=SHUTDOWN_REASON,
+                )
             await sessions.aclose()
             await twilio.records.flush()
         finally:  # even when the time ran out: no stream may keep the server up
@@ -131,12 +150,20 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         recovered = await _recover(stores, wall())
         await chat.history.recover([s.id for s in recovered.sessions])
-        yield
+        heartbeat = asyncio.create_task(
+            _heartbeat(stores, wall, settings.storage.heartbeat_s), name="heartbeat"
+        )
+        try:
+            yield
+        finally:
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat
         # Order matters: chat turns and sessions first (they may still run tools), then
         # the history they write to, then the services, then the stores they write to.
         # Under `foreman serve` the sessions have ended already (drain runs first);
-        # elsewhere (tests) they end here.
-        await drain()
+        # elsewhere (tests) they end here, at once.
+        await drain(graceful=False)
         await chat.aclose()
         await twilio.aclose()
         await tools.aclose()
@@ -155,6 +182,10 @@ def create_app(
     app.state.twilio = twilio
     app.state.stores = stores
     app.state.drain = drain
+    # The drain's own limit: the grace, the goodbye, the sessions' close, the records.
+    app.state.drain_limit_s = (
+        settings.limits.shutdown_grace_s + clip_limit_s(twilio.goodbye) + DRAIN_LIMIT_S
+    )
     app.state.chat = chat
     for module in (routes_realtime, routes_approvals, routes_events, routes_twilio, routes_chat):
         app.include_router(module.router)
@@ -193,16 +224,51 @@ def create_app(
 
 
 async def _recover(stores: Stores, now: float) -> Recovered:
-    """Close what a crashed process left open, and say so once."""
+    """Close what a crashed process left open, say so once, and leave an audit row for
+    each approval prompt that expired unanswered (the tool was not run)."""
     recovered = await stores.recover(now)
     for call in recovered.calls:
         log.warning("call %s was interrupted by a crash; recorded as such", call.call_sid)
+    for approval in recovered.approvals:
+        await stores.audit.record(orphan_audit_row(approval))
     if recovered.approvals:
         log.warning(
             "%d approval prompt(s) left by a crash expired (nothing was run)",
             len(recovered.approvals),
         )
     return recovered
+
+
+def orphan_audit_row(approval: ApprovalRecord) -> AuditRecord:
+    """The audit row of a prompt a crash left unanswered, as the dispatcher writes one for
+    a prompt that expired (decision `expired`, nothing run)."""
+    answered_at = approval.answered_at if approval.answered_at is not None else 0.0
+    return AuditRecord(
+        at=answered_at,
+        session_id=approval.session_id,
+        caller=approval.caller_name or approval.caller_id,
+        role=approval.role,
+        channel=approval.channel,
+        tool=approval.tool,
+        call_id=approval.call_id,
+        arguments=approval.arguments,
+        decision=approval.state.value,
+        reason=approval.note or ORPHANED_APPROVAL_NOTE,
+        outcome="not run",
+        approval_id=approval.id,
+        wait_s=max(0.0, answered_at - approval.created_at),
+    )
+
+
+async def _heartbeat(stores: Stores, wall: Callable[[], float], every_s: float) -> None:
+    """Note that the server is alive, now and every `every_s`: after a crash, the next
+    start dates what was live to the last note. A failed note is logged, never fatal."""
+    while True:
+        try:
+            await stores.sessions.beat(wall())
+        except Exception as exc:
+            log.warning("heartbeat not stored: %s", exc)
+        await asyncio.sleep(every_s)
 
 
 def _own_host_names(settings: Settings, *, token: bool) -> tuple[list[str], list[str]]:

@@ -42,7 +42,7 @@ from foreman.protocols.twilio.signature import (
     validate_request,
     validate_ws_upgrade,
 )
-from foreman.protocols.twilio.twiml import connect_stream_twiml
+from foreman.protocols.twilio.twiml import connect_stream_twiml, say_hangup_twiml
 from foreman.protocols.twilio.webhook import (
     FormTooLarge,
     InvalidWebhook,
@@ -50,6 +50,7 @@ from foreman.protocols.twilio.webhook import (
     parse_form,
     split_parameter,
 )
+from foreman.session.registry import SHUTDOWN_REASON
 from foreman.stores.records import OutboundIntent
 
 __all__ = ["router"]
@@ -64,6 +65,7 @@ SIGNATURE_HEADER = "x-twilio-signature"
 E164 = r"^\+[1-9][0-9]{6,14}$"
 CALL_SID = r"^CA[0-9A-Za-z]{1,64}$"
 NO_BRIDGE = "the phone bridge is not set up in this server"
+CLOSING_SAY = "Sorry, this line is restarting. Please call back in a minute."
 
 
 def _services(app: Any) -> PhoneServices:
@@ -121,6 +123,9 @@ async def voice_webhook(request: Request) -> Response:
     except InvalidWebhook as exc:  # checked before a token exists: nothing is issued for it
         log.warning("< %s refused: %s", VOICE_PATH, exc)
         return Response(str(exc), status_code=400, media_type="text/plain")
+    if svc.registry.closing:  # shutting down: Twilio says so and hangs up, no stream opens
+        log.info("%s refused: %s", call.call_sid, SHUTDOWN_REASON)
+        return Response(say_hangup_twiml(CLOSING_SAY), media_type="text/xml")
     token = await svc.tokens.issue(call.call_sid, svc.clock.monotonic())
     if token is None:  # a replayed webhook: this CallSid already has its stream
         log.warning("%s refused: it already has a media stream", call.call_sid)

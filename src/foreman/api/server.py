@@ -5,10 +5,13 @@ before it runs the app's lifespan shutdown, and an event stream (`GET /api/event
 phone call never ends by itself, so Ctrl-C hung; a second Ctrl-C then cancelled everything
 mid-flight (a wall of tracebacks) and skipped the shutdown. `ForemanServer` shuts down like this:
 
-1. the first SIGINT or SIGTERM: no more new connections;
-2. end the server's own work (`app.state.drain`): hang up live calls politely and end the
-   desk session (their records are written), then end every event stream (clients see
-   the stream close), a few seconds at most;
+1. the first SIGINT or SIGTERM: end the server's own work (`app.state.drain`, within
+   `app.state.drain_limit_s`) while still listening, so a new call's webhook is answered
+   with a polite hang-up rather than refused: live calls get `[limits] shutdown_grace_s`
+   to end by themselves, then each hears a goodbye and is hung up through Twilio REST;
+   the desk session ends (every record is written with its real reason); then every event
+   stream ends (clients see the stream close);
+2. no more new connections;
 3. uvicorn's own shutdown: the connections left (now idle) close, then the lifespan
    shutdown closes the services and the stores.
 
@@ -63,10 +66,10 @@ class ForemanServer(uvicorn.Server):
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         log.info("shutting down: ending calls, sessions and event streams (Ctrl-C again: at once)")
-        for server in getattr(self, "servers", ()):
-            server.close()  # no new connections while the work ends
         if self._drain is not None:
-            await self._end_work()
+            await self._end_work()  # still listening: a new call is told to call back
+        for server in getattr(self, "servers", ()):
+            server.close()
         await super().shutdown(sockets)
 
     async def _end_work(self) -> None:
@@ -105,6 +108,10 @@ def serve(
         access_log=False,
         timeout_graceful_shutdown=GRACE_S,
     )
-    server = ForemanServer(config, getattr(app.state, "drain", None))
+    server = ForemanServer(
+        config,
+        getattr(app.state, "drain", None),
+        drain_limit_s=getattr(app.state, "drain_limit_s", DRAIN_LIMIT_S),
+    )
     server.run(sockets=sockets)
     return server.started

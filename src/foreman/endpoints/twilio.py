@@ -38,6 +38,7 @@ log = logging.getLogger("foreman.call")
 
 MAX_BAD_MESSAGES: Final = 200  # garbage is ignored, but a flood of it ends the call
 MAX_GAP_FILL_MS: Final = 10_000  # a stall longer than this is not worth replaying as silence
+CLIP_SEGMENT: Final = "clip"  # a pre-rendered clip's segment; model segments are item ids
 
 
 class TwilioTransport(Protocol):
@@ -119,8 +120,10 @@ class TwilioEndpoint:
         )
         self._wake = asyncio.Event()  # pacer: audio was queued
         self.stats = PhoneStats()
-        self._hung_up = False
+        self._hung_up = False  # on purpose: nothing more is sent to the caller
+        self._hanging_up: asyncio.Future[None] | None = None
         self._hang_up_reason = ""  # ours, when we hung up: the stop that follows is its echo
+        self._clip_heard: asyncio.Event | None = None  # set while a clip plays (play_clip)
         self._handlers: dict[type, Callable[[Any], EndpointEvent | None]] = {
             MarkEcho: self._on_mark,
             TwilioDtmf: self._on_dtmf,
@@ -173,6 +176,8 @@ class TwilioEndpoint:
             self.stats.marks_dropped += 1  # echoed because of a clear, or not ours
             return Drained() if not self._playout.playing else None
         self.stats.marks_played += 1
+        if self._clip_heard is not None and not self._playout.playing:
+            self._clip_heard.set()
         if heard[0] == FILLER:  # nobody's words: nothing to report but the state
             return Drained() if not self._playout.playing else None
         return Heard(*heard)
@@ -193,10 +198,10 @@ class TwilioEndpoint:
 
     # --- session -> caller --------------------------------------------------------------
     def play(self, segment: str, audio: bytes) -> None:
-        if self._hung_up:
-            # Hung up on purpose: nothing more is heard. A continuous track (GPT-Live) keeps
-            # coming until the session ends, and media sent after Twilio's `stop` is a
-            # protocol violation.
+        if self._clip_heard is not None or self._hung_up:
+            # A closing clip plays, or the call was hung up on purpose: the model's audio no
+            # longer reaches the caller. A continuous track (GPT-Live) keeps coming until
+            # the session ends, and media sent after Twilio's `stop` is a protocol violation.
             return
         playout = self._playout
         overflow = playout.overflow_bytes
@@ -210,6 +215,8 @@ class TwilioEndpoint:
         self._wake.set()
 
     def end_segment(self, segment: str) -> None:
+        if self._clip_heard is not None:
+            return
         self._playout.end_segment(segment)
         self._wake.set()
 
@@ -225,6 +232,17 @@ class TwilioEndpoint:
     @property
     def playing(self) -> bool:
         return self._playout.playing
+
+    async def play_clip(self, ulaw: bytes) -> None:
+        """Play a pre-rendered clip (8 kHz µ-law) in place of the model, which is not heard
+        again on this call: what it was saying is cleared, its later audio is dropped.
+        Returns once Twilio's marks say the caller has heard the whole clip; the endpoint
+        must be running (`run`). Bound the wait: a caller that hangs up never echoes."""
+        heard = self._clip_heard = asyncio.Event()
+        await self.flush()
+        self._playout.clip(CLIP_SEGMENT, ulaw)
+        self._wake.set()
+        await heard.wait()
 
     async def _pace(self) -> None:
         playout = self._playout
@@ -267,10 +285,16 @@ class TwilioEndpoint:
 
     # --- ending -------------------------------------------------------------------------
     async def hang_up(self, reason: str) -> None:
-        if self._hung_up:
-            return
-        self._hung_up = True
-        self._hang_up_reason = reason
+        """Hang up through REST, then close the socket. Every call waits for the one
+        hang-up (a second caller, e.g. shutdown after a goodbye, must not end the session
+        while the first is still talking to Twilio: that would cancel it)."""
+        if self._hanging_up is None:
+            self._hung_up = True
+            self._hang_up_reason = reason
+            self._hanging_up = asyncio.ensure_future(self._hang_up())
+        await asyncio.shield(self._hanging_up)
+
+    async def _hang_up(self) -> None:
         if self._rest is None:
             log.debug("%s: no Twilio REST client; closing the stream only", self.call_sid)
         else:

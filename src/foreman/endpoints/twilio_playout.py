@@ -65,6 +65,13 @@ class TwilioPlayout:
             audio = audio[: max(0, room)]
         self.out.push(segment, 0, audio)
 
+    def clip(self, segment: str, ulaw: bytes) -> None:
+        """Queue a whole pre-rendered clip, already 8 kHz µ-law (no conversion), as one
+        finished segment."""
+        self._received[segment] = self._received.get(segment, 0) + len(ulaw)
+        self.out.push(segment, 0, ulaw)
+        self.out.finish_item(segment, 0)
+
     def end_segment(self, segment: str) -> None:
         """The segment is complete: flush the converter, pad its last frame."""
         if segment == self._converting:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
@@ -22,6 +23,7 @@ from foreman.config import Settings, realtime_refusal, voice_target
 from foreman.endpoints.twilio import TwilioEndpoint, TwilioTransport
 from foreman.events import CallRefused, SessionFailed
 from foreman.exceptions import BackendError
+from foreman.phone.clips import apologize_and_hang_up, clip
 from foreman.phone.identity import identify
 from foreman.phone.records import CallRecords
 from foreman.policy.context import CallContext, Role
@@ -34,6 +36,7 @@ from foreman.session.registry import (
     BackendFactory,
     SessionRegistry,
     ToolCatalog,
+    model_key_problem,
 )
 from foreman.stores.embedded import Stores, memory_stores
 from foreman.stores.interfaces import OutboundIntentStore, StreamTokenStore
@@ -44,7 +47,6 @@ session_log = logging.getLogger("foreman.session")
 
 START_TIMEOUT_S: Final = 10.0  # Twilio sends `start` right after `connected`
 POLICY_VIOLATION: Final = 1008  # WebSocket close code for a refused token (RFC 6455 7.4.1)
-INTERNAL_ERROR: Final = 1011
 SERVICE_RESTART: Final = 1012  # https://www.iana.org/assignments/websocket/websocket.xhtml
 # A model that yields by itself on barge-in (GPT-Live) is never followed by a `clear`: what
 # is queued at Twilio still plays after the model stopped, so that queue stays shallow.
@@ -78,6 +80,9 @@ class PhoneServices:
     tools: ToolHandler | None = None
     catalog: ToolCatalog | None = None
     clock: Clock = field(default_factory=SystemClock)
+    # What a caller hears when no model can answer (8 kHz µ-law; see `phone.clips`).
+    apology: bytes = field(default_factory=lambda: clip("apology"))
+    goodbye: bytes = field(default_factory=lambda: clip("goodbye"))  # said at shutdown
 
     async def aclose(self) -> None:
         """At shutdown (after the registry hung up every call): close the REST client and
@@ -295,12 +300,29 @@ async def _run_call(
     def record(reason: str, ended: float) -> None:
         services.records.finish(replace(begun, ended_at=ended, reason=reason))
 
-    refusal = realtime_refusal(settings)
-    if refusal is not None:  # checked before a backend exists: a refused call costs nothing
+    def endpoint_with(max_lead_ms: int) -> TwilioEndpoint:
+        return TwilioEndpoint(
+            stream,
+            transport,
+            call_sid=call.call_sid,
+            rest=services.rest,
+            max_lead_ms=max_lead_ms,
+            max_queued_ms=int(settings.limits.call_max_queued_audio_s * 1000),
+            clock=services.clock,
+        )
+
+    target = voice_target(settings)
+    # Checked before a backend exists: a call that cannot reach a model costs nothing, and
+    # the caller hears why at once instead of silence.
+    refusal = realtime_refusal(settings) or model_key_problem(
+        settings.realtime, target.endpoint, mock_path=target.mock_path
+    )
+    if services.registry.closing:  # its webhook was answered just before the shutdown
+        refusal = SHUTDOWN_REASON
+    if refusal is not None:
         log.warning("%s refused: %s", call.call_sid, refusal)
-        await transport.close(POLICY_VIOLATION, "realtime sessions are turned off")
-        record(refusal, services.clock.wall())
-        return refusal
+        apology = endpoint_with(settings.twilio.max_lead_ms)
+        return await _apologize(services, apology, refusal, record)
     catalog = services.catalog
     tools = catalog.tool_definitions(ctx) if catalog is not None else [END_CALL_TOOL]
     options = call_backend_options(settings, ctx, call, tools)
@@ -310,27 +332,21 @@ async def _run_call(
     if start is not None:
         options = replace(options, history=start.seed)
     backend = services.backend_factory(options)
+    limit_s = start_limit_s(settings)
     try:
-        await backend.start()
+        async with asyncio.timeout(limit_s):  # the backend's own limits, and a last one
+            await backend.start()
     except (BackendError, OSError, TimeoutError) as exc:
-        reason = f"backend failed to start: {exc}"
+        failure = str(exc) if str(exc) else f"no answer within {limit_s:g} s"
+        reason = f"backend failed to start: {failure}"
         session_log.error("%s failed to start: %s", ctx.session_id, reason)
         services.bus.publish(SessionFailed(ctx.session_id, reason))
         await backend.close()
-        await transport.close(INTERNAL_ERROR, "voice backend unavailable")
-        record(reason, services.clock.wall())
-        return reason
-    endpoint = TwilioEndpoint(
-        stream,
-        transport,
-        call_sid=call.call_sid,
-        rest=services.rest,
-        max_lead_ms=lead_ms(settings.twilio.max_lead_ms, backend.capabilities),
-        max_queued_ms=int(settings.limits.call_max_queued_audio_s * 1000),
-        clock=services.clock,
-    )
+        apology = endpoint_with(settings.twilio.max_lead_ms)
+        return await _apologize(services, apology, reason, record)
+    endpoint = endpoint_with(lead_ms(settings.twilio.max_lead_ms, backend.capabilities))
 
-    if services.registry.closing:  # shutdown began while the backend connected
+    if services.registry.closing:  # shutdown began while the backend connected (rare)
         log.warning("%s refused: %s", call.call_sid, SHUTDOWN_REASON)
         await backend.close()
         await transport.close(SERVICE_RESTART, SHUTDOWN_REASON)
@@ -365,3 +381,23 @@ async def _run_call(
     )
     services.registry.add(session)
     return await session.run()
+
+
+def start_limit_s(settings: Settings) -> float:
+    """How long a call waits for its model before the caller hears the apology: the
+    backend's connect limit twice (the socket, then the session's configuration), and a
+    margin, as a last bound over whatever the backend does itself."""
+    return 2 * settings.realtime.connect_timeout_s + 1.0
+
+
+async def _apologize(
+    services: PhoneServices,
+    endpoint: TwilioEndpoint,
+    reason: str,
+    record: Callable[[str, float], None],
+) -> str:
+    """No model for this call: the caller hears the apology, the call is hung up through
+    Twilio REST, and its record says why."""
+    await apologize_and_hang_up(endpoint, services.apology, reason)
+    record(reason, services.clock.wall())
+    return reason

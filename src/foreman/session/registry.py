@@ -21,7 +21,7 @@ from foreman.audio.formats import AudioFormat
 from foreman.backends.interface import BackendOptions, VoiceBackend
 from foreman.bus import EventBus
 from foreman.chat.history import ConversationHistory, VoiceStart
-from foreman.config import Settings, realtime_refusal, voice_target
+from foreman.config import RealtimeConfig, Settings, realtime_refusal, voice_target
 from foreman.endpoints.text import TextEndpoint
 from foreman.events import ModeChanged, SessionFailed
 from foreman.exceptions import AudioFormatError, BackendError, ForemanError
@@ -52,6 +52,29 @@ class StartRejected(ForemanError):
 
 class ShuttingDown(StartRejected):
     """The server is shutting down: no new session may start."""
+
+
+def model_key_problem(
+    rt: RealtimeConfig, endpoint: str, *, mock_path: str = "/v1/realtime"
+) -> str | None:
+    """Why `endpoint` cannot be reached for want of a key (missing, or not to be sent
+    there), or None. Checked before dialling: a phone call then plays its apology at once."""
+    if not needs_api_key(endpoint):
+        return None
+    if not rt.api_key:
+        return (
+            "no OPENAI_API_KEY is set where `foreman serve` runs: export "
+            "OPENAI_API_KEY=sk-... before starting the server, or run "
+            "`foreman mock-realtime --port 9100` and start with endpoint "
+            f"ws://127.0.0.1:9100{mock_path}"
+        )
+    if not key_allowed(endpoint, rt.api_key_hosts):
+        return (
+            f"the API key is sent only over wss:// to the hosts in [realtime] "
+            f"api_key_hosts ({', '.join(rt.api_key_hosts) or 'none'}); "
+            f"{endpoint_host(endpoint)} would get none"
+        )
+    return None
 
 
 class ToolCatalog(Protocol):
@@ -159,19 +182,9 @@ class SessionRegistry:
         problem = endpoint_problem(endpoint)
         if problem is not None:  # before anything parses it further or dials it
             raise StartRejected(f"endpoint {problem}")
-        if needs_api_key(endpoint) and not rt.api_key:
-            raise StartRejected(
-                "no OPENAI_API_KEY is set where `foreman serve` runs: export "
-                "OPENAI_API_KEY=sk-... before starting the server, or run "
-                "`foreman mock-realtime --port 9100` and start with endpoint "
-                f"ws://127.0.0.1:9100{target.mock_path}"
-            )
-        if needs_api_key(endpoint) and not key_allowed(endpoint, rt.api_key_hosts):
-            raise StartRejected(
-                f"the API key is sent only over wss:// to the hosts in [realtime] "
-                f"api_key_hosts ({', '.join(rt.api_key_hosts) or 'none'}); "
-                f"{endpoint_host(endpoint)} would get none"
-            )
+        key_problem = model_key_problem(rt, endpoint, mock_path=target.mock_path)
+        if key_problem is not None:
+            raise StartRejected(key_problem)
         if req.in_sr is not None:
             # The API session takes text turns: there is no microphone whose rate this
             # could set, and a setting that is accepted and then ignored misleads.

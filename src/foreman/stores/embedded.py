@@ -51,6 +51,7 @@ class Recovered:
     approvals: list[ApprovalRecord]
     sessions: list[SessionRecord]
     calls: list[CallRecord]
+    crashed_at: float  # the last heartbeat before the crash (or the start-up's own time)
 
 
 @dataclass(frozen=True)
@@ -64,13 +65,17 @@ class Stores:
     conversations: ConversationStore = field(default_factory=MemoryConversationStore)
 
     async def recover(self, now: float) -> Recovered:
-        """At start-up, before serving: close what a crashed process left open. `now` is
-        unix time. Orphaned prompts become expired, live sessions are dropped, live calls
-        end as interrupted."""
+        """At start-up, before serving: close what a crashed process left open, dated to
+        its last heartbeat (the crash's time as best known; `now`, unix time, when there is
+        none). Orphaned prompts become expired, live sessions are dropped, live calls end as
+        interrupted."""
+        beat = await self.sessions.last_beat()
+        crashed_at = now if beat is None else min(now, beat)
         return Recovered(
-            approvals=await self.approvals.expire_orphans(now, ORPHANED_APPROVAL_NOTE),
-            sessions=await self.sessions.mark_interrupted(now),
-            calls=await self.calls.mark_interrupted(now),
+            approvals=await self.approvals.expire_orphans(crashed_at, ORPHANED_APPROVAL_NOTE),
+            sessions=await self.sessions.mark_interrupted(crashed_at),
+            calls=await self.calls.mark_interrupted(crashed_at),
+            crashed_at=crashed_at,
         )
 
     async def aclose(self) -> None:

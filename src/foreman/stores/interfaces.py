@@ -126,7 +126,8 @@ class ApprovalStore(Protocol):
     async def expire_orphans(self, now: float, reason: str) -> list[ApprovalRecord]:
         """At start-up, before opening new prompts: mark every pending prompt expired (a
         crashed process left it; nobody is waiting for its answer any more) with
-        `answered_at=now` and `note=reason`, atomically, and return them oldest first."""
+        `answered_at=now` (or its `created_at`, when later) and `note=reason`,
+        atomically, and return them oldest first."""
         ...
 
     async def aclose(self) -> None: ...
@@ -157,7 +158,18 @@ class SessionRegistryStore(Protocol):
 
     async def mark_interrupted(self, now: float) -> list[SessionRecord]:
         """At start-up: remove every session a crashed process left and return them, oldest
-        first, each with `ended_at=now`, so the caller can log them. Atomic."""
+        first, each with `ended_at=now` (or its `started_at`, when later), so the caller can
+        log them. Atomic."""
+        ...
+
+    async def beat(self, now: float) -> None:
+        """This instance is alive at `now` (unix time). The server calls it every
+        `[storage] heartbeat_s`, so a crash is dated to within that."""
+        ...
+
+    async def last_beat(self) -> float | None:
+        """The last `beat` this instance stored (None: never): when a crashed process was
+        last known alive."""
         ...
 
     async def aclose(self) -> None: ...
@@ -206,8 +218,9 @@ class CallRecordStore(Protocol):
         ...
 
     async def mark_interrupted(self, now: float) -> list[CallRecord]:
-        """At start-up: end every live call with `ended_at=now` (the best time known) and
-        reason `INTERRUPTED_REASON`, atomically; returns them, oldest first."""
+        """At start-up: end every live call with `ended_at=now` (the best time known: the
+        last heartbeat; a call that began after it ends at its own start) and reason
+        `INTERRUPTED_REASON`, atomically; returns them, oldest first."""
         ...
 
     async def aclose(self) -> None: ...

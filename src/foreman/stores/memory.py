@@ -112,7 +112,13 @@ class MemoryApprovalStore:
 
     async def expire_orphans(self, now: float, reason: str) -> list[ApprovalRecord]:
         expired = [
-            replace(r, state=ApprovalState.EXPIRED, answered_at=now, note=reason, approver=None)
+            replace(
+                r,
+                state=ApprovalState.EXPIRED,
+                answered_at=max(now, r.created_at),
+                note=reason,
+                approver=None,
+            )
             for r in await self.pending()
         ]
         for r in expired:
@@ -128,6 +134,7 @@ class MemorySessionRegistryStore:
 
     def __init__(self) -> None:
         self._sessions: dict[str, SessionRecord] = {}
+        self._beat: float | None = None
 
     async def upsert(self, record: SessionRecord) -> None:
         self._sessions[record.id] = replace(record, status=json_copy(record.status))
@@ -142,9 +149,15 @@ class MemorySessionRegistryStore:
         return sorted(self._sessions.values(), key=lambda r: (r.started_at, r.id))
 
     async def mark_interrupted(self, now: float) -> list[SessionRecord]:
-        left = [replace(r, ended_at=now) for r in await self.live()]
+        left = [replace(r, ended_at=max(now, r.started_at)) for r in await self.live()]
         self._sessions.clear()
         return left
+
+    async def beat(self, now: float) -> None:
+        self._beat = now
+
+    async def last_beat(self) -> float | None:
+        return self._beat
 
     async def aclose(self) -> None:
         return None
@@ -209,7 +222,9 @@ class MemoryCallRecordStore:
 
     async def mark_interrupted(self, now: float) -> list[CallRecord]:
         live = sorted((r for r in self._calls.values() if r.live), key=_by_start)
-        ended = [replace(r, ended_at=now, reason=INTERRUPTED_REASON) for r in live]
+        ended = [
+            replace(r, ended_at=max(now, r.started_at), reason=INTERRUPTED_REASON) for r in live
+        ]
         for r in ended:
             self._calls[r.call_sid] = r
         return ended

@@ -126,7 +126,7 @@ def _recent_calls(conn: sqlite3.Connection, limit: int) -> list[CallRecord]:
 def _interrupt_calls(conn: sqlite3.Connection, now: float) -> list[CallRecord]:
     with transaction(conn):
         rows = conn.execute(
-            f"UPDATE calls SET ended_at = ?, reason = ? WHERE ended_at IS NULL "
+            f"UPDATE calls SET ended_at = MAX(?, started_at), reason = ? WHERE ended_at IS NULL "
             f"RETURNING {_CALL_COLUMNS}",
             (now, INTERRUPTED_REASON),
         ).fetchall()

@@ -78,7 +78,8 @@ def _pending_approvals(conn: sqlite3.Connection) -> list[ApprovalRecord]:
 def _expire_orphans(conn: sqlite3.Connection, now: float, reason: str) -> list[ApprovalRecord]:
     with transaction(conn):
         rows = conn.execute(
-            "UPDATE approvals SET state = ?, answered_at = ?, note = ?, approver = NULL "
+            "UPDATE approvals SET state = ?, answered_at = MAX(?, created_at), note = ?, "
+            "approver = NULL "
             f"WHERE state = 'pending' RETURNING {', '.join(_APPROVAL_COLUMNS)}",
             (ApprovalState.EXPIRED.value, now, reason),
         ).fetchall()
@@ -112,6 +113,21 @@ class SqliteSessionRegistryStore(SqliteStore):
     async def mark_interrupted(self, now: float) -> list[SessionRecord]:
         return await self._run(_interrupt_sessions, now)
 
+    async def beat(self, now: float) -> None:
+        await self._run(_beat, now)
+
+    async def last_beat(self) -> float | None:
+        return await self._run(_last_beat)
+
+
+def _beat(conn: sqlite3.Connection, now: float) -> None:
+    conn.execute("INSERT OR REPLACE INTO heartbeat (id, at) VALUES (1, ?)", (now,))
+
+
+def _last_beat(conn: sqlite3.Connection) -> float | None:
+    row = conn.execute("SELECT at FROM heartbeat WHERE id = 1").fetchone()
+    return None if row is None else float(row[0])
+
 
 def _upsert_session(conn: sqlite3.Connection, r: SessionRecord) -> None:
     conn.execute(
@@ -141,7 +157,7 @@ def _live_sessions(conn: sqlite3.Connection) -> list[SessionRecord]:
 def _interrupt_sessions(conn: sqlite3.Connection, now: float) -> list[SessionRecord]:
     with transaction(conn):
         rows = conn.execute(f"DELETE FROM live_sessions RETURNING {_SESSION_COLUMNS}").fetchall()
-    left = [_session(r, ended_at=now) for r in rows]
+    left = [_session(r, ended_at=max(now, r["started_at"])) for r in rows]
     return sorted(left, key=lambda s: (s.started_at, s.id))
 
 

@@ -176,3 +176,9 @@ def conversations(conn: sqlite3.Connection) -> None:
         )""",
         "CREATE INDEX conversation_turns_by_session ON conversation_turns (session_id)",
     )
+
+
+@step
+def heartbeat(conn: sqlite3.Connection) -> None:
+    """Version 7: when the server was last known alive, to date what a crash interrupted."""
+    conn.execute("CREATE TABLE heartbeat (id INTEGER PRIMARY KEY CHECK (id = 1), at REAL NOT NULL)")
