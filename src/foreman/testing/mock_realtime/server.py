@@ -65,6 +65,8 @@ class MockRealtimeServer:
         self.api_key = api_key
         self.auth_rejection = auth_rejection
         self.sessions: list[MockSession] = []
+        self.responses_started = 0  # server-wide, for the stall_responses fault
+        self.turns_committed = 0  # server-wide, for the ignore_turns fault
         self._server: Server | None = None
         self._cond = asyncio.Condition()
 
@@ -229,7 +231,15 @@ class MockRealtimeServer:
         async def send_raw(text: str) -> None:
             await ws.send(text)
 
-        session = MockSession(self, model, send_raw, transport.close, self.faults)
+        session = MockSession(
+            self,
+            model,
+            send_raw,
+            transport.close,
+            self.faults,
+            connection=len(self.sessions),
+            freeze=transport.pause_reading,
+        )
         session.handshake_headers = {k.lower(): v for k, v in request.headers.raw_items()}
         self.sessions.append(session)
         await self._notify()
