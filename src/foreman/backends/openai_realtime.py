@@ -265,7 +265,7 @@ class OpenAIRealtimeBackend:
                 if self._error is not None:
                     break
                 lost = self._lost_reason(ws, exc)
-                code = exc.rcvd.code if exc is not None and exc.rcvd else ws.close_code
+                code = _close_code(ws, exc)
                 retry = self._forced or self._expired or reconnect_worthwhile(close_code=code)
                 if not (self.recovery.reconnect and retry):
                     if self._forced or code not in (None, 1000):
@@ -667,3 +667,13 @@ class OpenAIRealtimeBackend:
                 "audio_dropped_ms": int(fmt.ms_for_bytes(self._backlog.dropped_bytes)),
             },
         )
+
+
+def _close_code(ws: ClientConnection, exc: ConnectionClosed | None) -> int | None:
+    """The code that ended the connection: the peer's, else ours (1009: an event over our
+    size cap), else what the library recorded (1006 for a drop)."""
+    if exc is not None and exc.rcvd is not None:
+        return exc.rcvd.code
+    if exc is not None and exc.sent is not None:
+        return exc.sent.code
+    return ws.close_code

@@ -134,6 +134,4 @@ def reconnect_worthwhile(*, close_code: int | None = None, error_code: str | Non
         return error_code == "session_expired"
     if close_code is None:
         return True
-    if close_code in _FATAL_CLOSE_CODES or 3000 <= close_code <= 4999:
-        return False
-    return True
+    return close_code not in _FATAL_CLOSE_CODES and not 3000 <= close_code <= 4999

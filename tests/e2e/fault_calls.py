@@ -1,0 +1,144 @@
+"""Phone calls through faults of the model's service: the fake Twilio caller talks to the
+real app, which talks to the mock Realtime server with fault injection."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import functools
+from collections.abc import Callable
+from typing import Any
+
+from phone_stack import Stack
+
+from foreman.testing.fake_twilio import FakeTwilioCaller
+from foreman.testing.mock_realtime import Match, Reply, Rule, Scenario
+from foreman.testing.speech import synthesize
+from foreman.testing.timeouts import unit
+
+GREETING = "Hi, Foreman here."
+ANSWER = "Sure, I can help with that."
+AGAIN = "As I was saying, one moment."
+
+# Short replies and a short end of turn keep a call a few seconds long.
+RECOVERY = {
+    "backoff_initial_s": 0.05,
+    "backoff_max_s": 0.5,
+    "reconnect_window_s": 10.0,
+    "response_timeout_s": 2.0,
+    "stall_timeout_s": 1.5,
+}
+REALTIME: dict[str, Any] = {
+    "turn_detection": {"silence_duration_ms": 300},
+    "recovery": RECOVERY,
+}
+
+
+def scenario() -> Scenario:
+    return Scenario(
+        [
+            Rule(Match(instructions="Greet"), Reply.say(GREETING)),
+            Rule(Match(instructions="line dropped"), Reply.say(AGAIN)),
+            Rule(Match.any(), Reply.say(ANSWER)),
+        ]
+    )
+
+
+@functools.cache
+def caller_speech() -> bytes:
+    return synthesize("Can you check my calendar?", 8000)
+
+
+async def bus_event(
+    stack: Stack, kind: str, pred: Callable[[dict[str, Any]], bool] = lambda d: True
+) -> dict[str, Any]:
+    async with asyncio.timeout(unit(20)):
+        while True:
+            ev = await stack.events.get()
+            if ev.kind == kind and pred(ev.data):
+                return dict(ev.data)
+
+
+async def until_quiet(caller: FakeTwilioCaller, quiet_s: float = 0.4) -> None:
+    """Until nothing has played for `quiet_s` (the assistant finished talking)."""
+    while not caller.closed:
+        if caller.playing:
+            await caller.wait_until(lambda: not caller.playing or caller.closed, unit(30))
+            continue
+        seen = caller.media_received
+        try:
+            await caller.wait_until(lambda: caller.media_received > seen or caller.closed, quiet_s)
+        except TimeoutError:
+            return
+
+
+async def say_and_hear(caller: FakeTwilioCaller, *, within_s: float = 15.0) -> bytes:
+    """The caller speaks once the assistant is quiet, then waits until 300 ms of the
+    model's answer have played; returns those 300 ms."""
+    await until_quiet(caller)
+    before = len(caller.played)
+    await caller.play_speech(caller_speech())
+    await caller.wait_until(lambda: len(caller.played) >= before + 8 * 300, unit(within_s))
+    return bytes(caller.played[before : before + 8 * 300])
+
+
+def assistant_items(stack: Stack) -> list[tuple[str, bool]]:
+    """(text the model sent, whether the client cut it) for every assistant item that had
+    words, in the order of the mock's sessions: what the history must hold, once each."""
+    out: list[tuple[str, bool]] = []
+    for s in stack.mock.sessions:
+        cut = {e["item_id"] for e in s.received if e.get("type") == "conversation.item.truncate"}
+        words: dict[str, str] = {}
+        done: dict[str, str] = {}
+        for e in s.sent:
+            if e["type"] == "response.output_audio_transcript.delta":
+                words[e["item_id"]] = words.get(e["item_id"], "") + e["delta"]
+            elif e["type"] == "response.output_audio_transcript.done":
+                done[e["item_id"]] = e["transcript"]
+        for item_id, text in words.items():
+            out.append((done.get(item_id, text), item_id in cut))
+    return out
+
+
+def user_turns(stack: Stack) -> int:
+    return sum(
+        e["type"] == "conversation.item.input_audio_transcription.completed"
+        for s in stack.mock.sessions
+        for e in s.sent
+    )
+
+
+async def stored_turns(stack: Stack, session_id: str) -> list[dict[str, Any]]:
+    from foreman.stores import SqliteConversationStore
+
+    store = await SqliteConversationStore.open(stack.settings.storage.db_path)
+    try:
+        return [t.to_dict() for t in await store.session_turns(session_id)]
+    finally:
+        await store.aclose()
+
+
+def assert_history_complete(stack: Stack, turns: list[dict[str, Any]]) -> None:
+    """Every assistant utterance the model sent is stored once (cut ones as heard), every
+    transcribed user turn once; replayed context never comes back as a new turn."""
+    said = [t["text"] for t in turns if t["kind"] == "speech"]
+    expected = assistant_items(stack)
+    assert len(said) == len(expected), (said, expected)
+    for text, (full, cut) in zip(said, expected, strict=True):
+        assert text == full or (cut and full.startswith(text)), (text, full)
+    spoken = [t for t in turns if t["kind"] == "spoken"]
+    assert len(spoken) == user_turns(stack), (spoken, user_turns(stack))
+
+
+def leaked_tasks(session_id: str) -> list[str]:
+    """Tasks of the call still alive after it ended (the session's, its backend's)."""
+    names = [t.get_name() for t in asyncio.all_tasks() if not t.done()]
+    return [n for n in names if session_id in n or n.startswith("realtime-")]
+
+
+def model_audio_of(stack: Stack, session_index: int) -> bytes:
+    return b"".join(
+        base64.b64decode(e["delta"])
+        for e in stack.mock.sessions[session_index].sent
+        if e["type"] == "response.output_audio.delta"
+    )

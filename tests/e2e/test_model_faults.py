@@ -1,0 +1,100 @@
+"""The model's service fails mid-call and the call keeps talking: sockets dropped at seeded
+random points, slow deltas, error events, a model that stops answering, a silent socket, and
+the service's session limit set short. After each fault the caller hears model audio, no
+task of the call is left, and every turn is stored once."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import pytest
+from fault_calls import (
+    AGAIN,
+    ANSWER,
+    REALTIME,
+    RECOVERY,
+    assert_history_complete,
+    bus_event,
+    leaked_tasks,
+    model_audio_of,
+    say_and_hear,
+    scenario,
+    stored_turns,
+    until_quiet,
+)
+from phone_stack import Stack, phone_stack
+
+from foreman.testing.fake_twilio import FakeTwilioCaller
+from foreman.testing.mock_realtime import Faults
+from foreman.testing.timeouts import unit
+
+pytestmark = pytest.mark.e2e
+
+
+def realtime(**recovery: Any) -> dict[str, Any]:
+    return {**REALTIME, "recovery": {**RECOVERY, **recovery}}
+
+
+async def finish(stack: Stack, caller: FakeTwilioCaller) -> str:
+    """The caller hangs up; returns the session id once the session has ended, after
+    checking that nothing of it is left running."""
+    sid = f"call-{caller.call_sid}"
+    await caller.hangup()
+    ended = await bus_event(stack, "session.ended", lambda d: d["session_id"] == sid)
+    assert ended["error"] is None, ended
+    # The history writer finishes with the call's summary; then nothing of the call is left.
+    await bus_event(stack, "history.turn", lambda d: d["turn"] == "summary" and d["session_id"] == sid)
+    assert leaked_tasks(sid) == []
+    return sid
+
+
+async def drop_once(seed: int, tmp_path: Any) -> None:
+    """One call whose first model socket drops after a seeded random number of events
+    (anywhere from the greeting to the caller's second answer)."""
+    faults = Faults(drop_between=(3, 60), seed=seed, faulty_connections=1)
+    async with phone_stack(
+        scenario(), realtime=realtime(), tools_db=str(tmp_path / f"f{seed}.db")
+    ) as stack:
+        stack.mock.faults = faults
+        caller = stack.caller(continuous_silence=True)
+        async with caller:
+            await caller.dial()
+            stack.rest.add_live_call(caller.call_sid, caller.remote_hangup)
+            for _ in range(4):  # talk until the fault has happened
+                if len(stack.mock.sessions) > 1:
+                    break
+                await say_and_hear(caller)
+            reconnected = await bus_event(
+                stack, "session.warning", lambda d: d["code"] == "reconnected"
+            )
+            assert stack.mock.sessions[0].dropped, reconnected
+            # After the fault: the caller speaks and hears the model's new session.
+            heard = await say_and_hear(caller)
+            assert heard in model_audio_of(stack, len(stack.mock.sessions) - 1)
+            # The new session was given the conversation before anything else.
+            replayed = [
+                e["item"]["type"]
+                for e in stack.mock.sessions[1].received
+                if e.get("type") == "conversation.item.create"
+            ]
+            assert replayed, "the conversation was replayed"
+            await until_quiet(caller)
+            sid = await finish(stack, caller)
+        assert not caller.validation_errors
+    assert_history_complete(stack, await stored_turns(stack, sid))
+
+
+SEEDS = int(os.environ.get("FOREMAN_FAULT_RUNS", "10"))
+
+
+@pytest.mark.parametrize("seed", range(SEEDS))
+async def test_a_dropped_model_socket_at_a_seeded_point(seed: int, tmp_path: Any) -> None:
+    await drop_once(seed, tmp_path)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(10, 100))
+async def test_a_dropped_model_socket_sweep(seed: int, tmp_path: Any) -> None:
+    """The rest of the 100-run sweep (seeds 0-9 run in the default suite)."""
+    await drop_once(seed, tmp_path)
