@@ -17,8 +17,8 @@ from foreman.testing.speech import synthesize
 from foreman.testing.timeouts import unit
 
 GREETING = "Hi, Foreman here."
-ANSWER = "Sure, I can help with that."
-AGAIN = "As I was saying, one moment."
+ANSWER = "Sure, will do."
+AGAIN = "As I was saying."
 
 # Short replies and a short end of turn keep a call a few seconds long.
 RECOVERY = {
@@ -46,7 +46,7 @@ def scenario() -> Scenario:
 
 @functools.cache
 def caller_speech() -> bytes:
-    return synthesize("Can you check my calendar?", 8000)
+    return synthesize("Check my calendar.", 8000)
 
 
 async def bus_event(
@@ -130,10 +130,17 @@ def assert_history_complete(stack: Stack, turns: list[dict[str, Any]]) -> None:
     assert len(spoken) == user_turns(stack), (spoken, user_turns(stack))
 
 
-def leaked_tasks(session_id: str) -> list[str]:
+def task_marks(stack: Stack, session_id: str) -> tuple[str, ...]:
+    """What the names of a live call's tasks contain: its session id, its backend's id."""
+    session = stack.app.state.sessions.get(session_id)
+    assert session is not None, f"{session_id} is not live"
+    return session_id, f"{id(session.backend):x}"
+
+
+def leaked_tasks(marks: tuple[str, ...]) -> list[str]:
     """Tasks of the call still alive after it ended (the session's, its backend's)."""
     names = [t.get_name() for t in asyncio.all_tasks() if not t.done()]
-    return [n for n in names if session_id in n or n.startswith("realtime-")]
+    return [n for n in names if any(m in n for m in marks)]
 
 
 def model_audio_of(stack: Stack, session_index: int) -> bytes:

@@ -117,6 +117,9 @@ class OpenAIRealtimeBackend:
         self.ledger = ConversationLedger(rc.replay_max_items)
         self._backlog = AudioBacklog(self.input_format.bytes_for_ms(int(rc.buffer_audio_s * 1000)))
         self.watchdog = Watchdog(rc.response_timeout_s, rc.stall_timeout_s, rc.nudges)
+        backoff = Backoff(rc.backoff_initial_s, rc.backoff_max_s)
+        self._window = RetryWindow(backoff, rc.reconnect_window_s)
+        self._restored_at = -float("inf")  # when a reconnect last restored the session
         self.session_started_at = 0.0  # monotonic: when the current session was opened
         self.standby: tuple[ClientConnection, RealtimeClient] | None = None  # rollover
         self._forced: str | None = None  # why the supervisor took the connection down
@@ -340,8 +343,11 @@ class OpenAIRealtimeBackend:
         """New sessions with backoff until one is restored, a fatal answer, or the window
         is spent (then `_error` says why)."""
         rc = self.recovery
-        window = RetryWindow(Backoff(rc.backoff_initial_s, rc.backoff_max_s), rc.reconnect_window_s)
-        window.begin(time.monotonic())
+        window = self._window
+        now = time.monotonic()
+        if now - self._restored_at >= rc.reconnect_window_s:
+            window.begin(now)  # the last connection held: a new outage, a whole new window
+        # else the connection flapped: the same outage goes on, in the window already begun
         last = lost
         while not self._closing:
             delay = window.next_delay(time.monotonic())
@@ -370,6 +376,7 @@ class OpenAIRealtimeBackend:
                 last = "the new connection closed while being restored"
                 continue
             self.recovery_counters["reconnects"] += 1
+            self._restored_at = time.monotonic()
             self._forced = None
             self._expired = False
             return True

@@ -65,7 +65,9 @@ async def supervise(backend: OpenAIRealtimeBackend, tg: asyncio.TaskGroup) -> No
                 await backend.swap_in_standby()
                 rollover_from = rc.rollover_after_s
         elif age >= rollover_from and (preparing is None or preparing.done()):
-            preparing = tg.create_task(_prepare_standby(backend), name="realtime-standby")
+            preparing = tg.create_task(
+                _prepare_standby(backend), name=f"realtime-standby<{id(backend):x}>"
+            )
             rollover_from = age + ROLLOVER_RETRY_S  # the next try, should this one fail
 
 
