@@ -65,11 +65,14 @@ async def until_quiet(caller: FakeTwilioCaller, quiet_s: float = 0.4) -> None:
         if caller.playing:
             await caller.wait_until(lambda: not caller.playing or caller.closed, unit(30))
             continue
-        seen = caller.media_received
         try:
-            await caller.wait_until(lambda: caller.media_received > seen or caller.closed, quiet_s)
+            await caller.wait_until(news(caller, caller.media_received), quiet_s)
         except TimeoutError:
             return
+
+
+def news(caller: FakeTwilioCaller, seen: int) -> Callable[[], bool]:
+    return lambda: caller.media_received > seen or caller.closed
 
 
 async def say_and_hear(caller: FakeTwilioCaller, *, within_s: float = 15.0) -> bytes:

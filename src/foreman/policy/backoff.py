@@ -31,7 +31,7 @@ class Backoff:
 
     def ceiling(self, attempt: int) -> float:
         # 2**n overflows nothing here: the exponent is capped once the ceiling is reached.
-        return min(self.max_s, self.initial_s * 2 ** min(attempt, 32))
+        return min(self.max_s, self.initial_s * 2.0 ** min(attempt, 32))
 
     def delay(self, attempt: int, draw: Callable[[], float]) -> float:
         """`draw()` returns a float in [0, 1) (e.g. `random.random`)."""
