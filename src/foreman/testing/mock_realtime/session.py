@@ -124,6 +124,13 @@ class MockSession:
             return False
         return True
 
+    def drop(self) -> None:
+        """Drop the connection now, as a network would: no close frame (the client sees
+        1006). Events already sent are delivered."""
+        if not (self.closed or self.dropped):
+            self.dropped = True
+            self._drop()
+
     async def send_error(self, body: E.ErrorBody, client_event: Event | None = None) -> None:
         body = dict(body)
         if client_event is not None and isinstance(client_event.get("event_id"), str):
