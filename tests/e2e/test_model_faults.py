@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -27,6 +28,7 @@ from phone_stack import Stack, phone_stack
 
 from foreman.testing.fake_twilio import FakeTwilioCaller
 from foreman.testing.mock_realtime import Faults
+from foreman.testing.timeouts import unit
 
 pytestmark = pytest.mark.e2e
 
@@ -113,3 +115,181 @@ async def test_a_dropped_model_socket_at_seeded_points(tmp_path: Any) -> None:
 @pytest.mark.slow
 async def test_a_dropped_model_socket_at_100_seeded_points(tmp_path: Any) -> None:
     await sweep(range(100), tmp_path)
+
+
+Hook = Callable[[Stack, FakeTwilioCaller], Awaitable[None]]
+
+
+async def one_call(
+    tmp_path: Any,
+    faults: Faults,
+    *,
+    turns: int = 2,
+    first: Hook | None = None,
+    between: Hook | None = None,
+    **recovery: Any,
+) -> tuple[Stack, list[dict[str, Any]]]:
+    """A call with `faults` that talks `turns` times, each time hearing the model; checks
+    the history and the tasks; returns the stack and the session's warnings. `first` runs
+    before the caller says anything, `between` after the first turn."""
+    async with phone_stack(
+        scenario(), realtime=realtime(**recovery), tools_db=str(tmp_path / "f.db")
+    ) as stack:
+        stack.mock.faults = faults
+        warned = stack.app.state.bus.subscribe(maxsize=1000, kinds=("session.warning",))
+        caller = stack.caller(continuous_silence=True)
+        async with caller:
+            await caller.dial()
+            stack.rest.add_live_call(caller.call_sid, caller.remote_hangup)
+            if first is not None:
+                await first(stack, caller)
+            for turn in range(turns):
+                if turn == 1 and between is not None:
+                    await between(stack, caller)
+                heard = await say_and_hear(caller)
+                assert heard in all_model_audio(stack)
+            await until_quiet(caller)
+            sid = await finish(stack, caller)
+        assert not caller.validation_errors
+        warnings = []
+        while (event := warned.get_nowait()) is not None:
+            warnings.append(dict(event.data))
+    assert_history_complete(stack, await stored_turns(stack, sid))
+    return stack, warnings
+
+
+def all_model_audio(stack: Stack) -> bytes:
+    return b"".join(model_audio_of(stack, i) for i in range(len(stack.mock.sessions)))
+
+
+def codes(warnings: list[dict[str, Any]]) -> list[str | None]:
+    return [w["code"] for w in warnings]
+
+
+async def test_slow_deltas_are_not_a_stall(tmp_path: Any) -> None:
+    # Each 100 ms of audio comes 120 ms late: slower than real time, still a live model.
+    stack, warnings = await one_call(tmp_path, Faults(delay_deltas_ms=120), stall_timeout_s=1.0)
+    assert len(stack.mock.sessions) == 1
+    assert not any(e["type"] == "response.cancel" for e in stack.mock.sessions[0].received)
+    assert warnings == []
+
+
+async def test_error_events_do_not_end_the_call(tmp_path: Any) -> None:
+    async def errors(stack: Stack, caller: FakeTwilioCaller) -> None:
+        await stack.mock.inject(
+            {"type": "error", "error": {"type": "server_error", "message": "Server error."}}
+        )
+        await stack.mock.inject(
+            {
+                "type": "error",
+                "error": {
+                    "type": "invalid_request_error",
+                    "code": "rate_limit_exceeded",
+                    "message": "Slow down.",
+                },
+            }
+        )
+
+    stack, warnings = await one_call(tmp_path, Faults(), between=errors)
+    assert len(stack.mock.sessions) == 1
+    assert codes(warnings) == [None, "rate_limit_exceeded"]
+
+
+async def test_a_reply_that_freezes_is_cancelled_and_asked_again(tmp_path: Any) -> None:
+    async def listen(stack: Stack, caller: FakeTwilioCaller) -> None:
+        # The greeting stops after its first 100 ms and never finishes; the caller waits
+        # in silence and hears the model again.
+        await caller.wait_played_ms(100 + 300, timeout=unit(10))
+
+    stack, _ = await one_call(
+        tmp_path, Faults(stall_responses=1), first=listen, stall_timeout_s=1.0
+    )
+    first = stack.mock.sessions[0]
+    assert len(stack.mock.sessions) == 1  # a nudge was enough: no reconnect
+    cancel = next(i for i, e in enumerate(first.received) if e["type"] == "response.cancel")
+    assert any(e["type"] == "response.create" for e in first.received[cancel:])
+    done = [e for e in first.sent if e["type"] == "response.done"]
+    assert done[0]["response"]["status"] == "cancelled"
+
+
+async def test_a_turn_the_model_ignores_is_asked_again(tmp_path: Any) -> None:
+    stack, _ = await one_call(tmp_path, Faults(ignore_turns=1), response_timeout_s=1.0)
+    first = stack.mock.sessions[0]
+    assert len(stack.mock.sessions) == 1
+    committed = next(
+        i for i, e in enumerate(first.sent) if e["type"] == "input_audio_buffer.committed"
+    )
+    created = [e for e in first.sent[committed:] if e["type"] == "response.created"]
+    asked = [e for e in first.received if e["type"] == "response.create"]
+    assert created and len(asked) >= 2  # the greeting's, then the watchdog's
+
+
+async def test_a_hung_service_is_left_for_a_new_session(tmp_path: Any) -> None:
+    # After the greeting starts, the first connection goes silent and deaf (no pongs).
+    stack, warnings = await one_call(
+        tmp_path,
+        Faults(freeze_after_events=4, faulty_connections=1),
+        stall_timeout_s=1.0,
+        ping_interval_s=0.5,
+        ping_timeout_s=0.5,
+    )
+    assert stack.mock.sessions[0].frozen and len(stack.mock.sessions) == 2
+    assert "reconnected" in codes(warnings)
+    # The cut greeting is continued on the new session.
+    again = [
+        e for e in stack.mock.sessions[1].received
+        if e["type"] == "response.create" and "line dropped" in str(e.get("response"))
+    ]  # fmt: skip
+    assert again
+
+
+async def test_session_limit_rolls_over_at_a_pause_with_nothing_lost(tmp_path: Any) -> None:
+    # The mock ends sessions after 4 s as the service does after 60 min; Foreman moves on
+    # after 1.5 s, at the first pause, before the service has to.
+    stack, warnings = await one_call(
+        tmp_path,
+        Faults(session_time_limit_s=4.0),
+        turns=2,
+        session_limit_s=4.0,
+        rollover_after_s=1.5,
+    )
+    sessions = stack.mock.sessions
+    assert len(sessions) >= 2
+    assert not any(
+        e["type"] == "error" and e["error"].get("code") == "session_expired"
+        for e in sessions[0].sent
+    )  # moved before the limit
+    assert warnings == []  # not an outage: nothing to warn about
+    # The new session got the conversation; nothing the model said was lost on the way.
+    creates = [e for e in sessions[1].received if e["type"] == "conversation.item.create"]
+    assert creates and creates[0]["item"]["content"][0]["text"] == "Hi, Foreman here."
+
+
+async def test_session_expiry_without_a_pause_reconnects(tmp_path: Any) -> None:
+    # The service's limit comes before Foreman's rollover: its close is a reconnect.
+    stack, warnings = await one_call(tmp_path, Faults(session_time_limit_s=2.5), turns=2)
+    assert any(
+        e["type"] == "error" and e["error"].get("code") == "session_expired"
+        for e in stack.mock.sessions[0].sent
+    )
+    assert len(stack.mock.sessions) >= 2 and "reconnected" in codes(warnings)
+
+
+async def test_when_the_model_cannot_come_back_the_call_ends_politely(tmp_path: Any) -> None:
+    """Every connection drops: after the window the call is hung up through Twilio REST,
+    with the reason on record."""
+    async with phone_stack(
+        scenario(), realtime=realtime(reconnect_window_s=1.0), tools_db=str(tmp_path / "f.db")
+    ) as stack:
+        stack.mock.faults = Faults(drop_after_events=8)
+        caller = stack.caller(continuous_silence=True)
+        async with caller:
+            await caller.dial()
+            stack.rest.add_live_call(caller.call_sid, caller.remote_hangup)
+            sid = f"call-{caller.call_sid}"
+            ended = await bus_event(stack, "session.ended", lambda d: d["session_id"] == sid)
+            hangup = await stack.rest.wait_for("hangup", timeout=unit(5))
+            await caller.wait_closed(timeout=unit(5))
+    assert hangup == [caller.call_sid]
+    assert "no new model session within 1 s" in ended["reason"]
+    assert ended["error"] and "connection closed (1006)" in ended["error"]
