@@ -8,9 +8,9 @@ backend-neutral events of `backends.interface`. Segments are Realtime output ite
 
 The connection may change under a live session (`[realtime.recovery]`):
 
-* **reconnect**: when the socket drops, `events()` keeps going: it closes what was running
-  (the cut reply ends `incomplete`, its words so far become its final transcript), opens a
-  new session with exponential backoff and full jitter inside a total window (a fatal answer
+* **reconnect** (`realtime_recovery`): when the socket drops, `events()` keeps going: it
+  closes what was running (the cut reply ends `incomplete`, its words so far become its final
+  transcript), opens a new session with exponential backoff and full jitter inside a total window (a fatal answer
   such as 401 or an invalid key stops at once), replays the conversation as heard
   (`ConversationLedger`), appends the user's audio held meanwhile (`AudioBacklog`), and asks
   for what was owed: the cut reply's continuation, an answer to a turn or a tool output.
@@ -42,13 +42,13 @@ from websockets.exceptions import ConnectionClosed
 
 from foreman.audio.formats import AudioFormat
 from foreman.backends import interface as b
-from foreman.backends.realtime_open import close_reason, error_line, open_configured
+from foreman.backends import realtime_recovery as recovery
+from foreman.backends.realtime_open import error_line, open_configured
 from foreman.config import RealtimeConfig
 from foreman.exceptions import BackendError, RemoteProtocolError
 from foreman.io.realtime_ws import endpoint_host, key_allowed, open_realtime
 from foreman.policy.backoff import Backoff, RetryWindow
 from foreman.policy.watchdog import Watchdog
-from foreman.protocols.realtime import client_events as ce
 from foreman.protocols.realtime import server_events as se
 from foreman.protocols.realtime.backlog import AudioBacklog
 from foreman.protocols.realtime.client import RealtimeClient
@@ -66,11 +66,6 @@ log = logging.getLogger(__name__)
 
 NAME: Final = "openai-realtime"
 _Out = list[b.BackendEvent]
-# Asked of the model on a new session when the drop cut its reply short.
-CONTINUE_AFTER_DROP: Final = (
-    "The line dropped for a moment while you were speaking; the conversation shows what the "
-    "user heard. Continue from there in a few words, without repeating what was said."
-)
 
 
 def segment_of(item_id: str, content_index: int) -> str:
@@ -267,19 +262,19 @@ class OpenAIRealtimeBackend:
                     continue  # rolled over: read the new session
                 if self._error is not None:
                     break
-                lost = self._lost_reason(ws, exc)
+                lost = recovery.lost_reason(self, ws, exc)
                 code = _close_code(ws, exc)
                 retry = self._forced or self._expired or reconnect_worthwhile(close_code=code)
                 if not (self.recovery.reconnect and retry):
                     if self._forced or code not in (None, 1000):
                         self._error = lost
                     break
-                for event in self._connection_lost(ws, lost):
+                for event in recovery.connection_lost(self, ws, lost):
                     yield event
                 with contextlib.suppress(Exception):
                     await ws.close()
                 began = time.monotonic()
-                if not await self._reconnect(lost):
+                if not await recovery.reconnect(self, lost):
                     break
                 yield b.BackendWarning(
                     f"reconnected to the model after {time.monotonic() - began:.1f} s",
@@ -308,174 +303,6 @@ class OpenAIRealtimeBackend:
             if handler is not None:
                 out.extend(handler(item))
         return out
-
-    def _lost_reason(self, ws: ClientConnection, exc: ConnectionClosed | None) -> str:
-        if self._forced:
-            return self._forced
-        if self._expired:
-            return f"{endpoint_host(self.options.endpoint)}: the session reached its time limit"
-        return close_reason(ws, exc, self.options.endpoint)
-
-    def _connection_lost(self, ws: ClientConnection, lost: str) -> _Out:
-        """The socket is gone: from now on commands go to the ledger and audio is held.
-        Close what was running so the session is not left waiting for it."""
-        self._ws = None
-        log.warning("model connection lost (%s); reconnecting", lost)
-        out: _Out = [b.BackendWarning(f"{lost}; reconnecting", "reconnecting")]
-        reply = self._proto.active_response_id
-        for item_id, text in self.ledger.unfinished_assistant():
-            self.ledger.finish_assistant(item_id)
-            if text:
-                out.append(b.TranscriptSegment("assistant", text, final=True, reply=reply))
-        if self._open_segment is not None:
-            out.append(b.SegmentEnded(self._open_segment))
-        if reply is not None:
-            self._cut_reply = True
-            out.append(b.ReplyEnded(reply, "incomplete", "connection lost"))
-        if self._turn_owed or self._rt.awaiting_response or (not self._rt.idle and not reply):
-            self._owe_response = True
-        if not self._rt.idle or self._turn_owed:
-            out.append(b.AssistantIdle())
-        self._proto.close()
-        return out
-
-    async def _reconnect(self, lost: str) -> bool:
-        """New sessions with backoff until one is restored, a fatal answer, or the window
-        is spent (then `_error` says why)."""
-        rc = self.recovery
-        window = self._window
-        now = time.monotonic()
-        if now - self._restored_at >= rc.reconnect_window_s:
-            window.begin(now)  # the last connection held: a new outage, a whole new window
-        # else the connection flapped: the same outage goes on, in the window already begun
-        last = lost
-        while not self._closing:
-            delay = window.next_delay(time.monotonic())
-            if delay is None:
-                self._error = (
-                    f"{lost}; no new model session within {rc.reconnect_window_s:g} s ({last})"
-                )
-                return False
-            await asyncio.sleep(delay)
-            try:
-                ws, rt = await self.open_session()
-            except BackendError as exc:
-                if not reconnect_worthwhile(error_code=exc.code):
-                    self._error = f"{lost}; reconnecting failed: {exc}"
-                    return False
-                last = str(exc)
-                log.info("reconnect attempt %d failed: %s", window.attempts, exc)
-                continue
-            if self._closing:
-                with contextlib.suppress(Exception):
-                    await ws.close()
-                return False
-            try:
-                await self._restore(ws, rt)
-            except ConnectionClosed:
-                last = "the new connection closed while being restored"
-                continue
-            self.recovery_counters["reconnects"] += 1
-            self._restored_at = time.monotonic()
-            self._forced = None
-            self._expired = False
-            return True
-        return False
-
-    async def _restore(self, ws: ClientConnection, rt: RealtimeClient) -> None:
-        """Replay the conversation, then the held audio, then ask for what is owed. Commands
-        keep going to the ledger until the last await, so nothing falls between."""
-        seq = 0
-        while True:
-            replay = self.ledger.replay(after=seq)
-            seq = self.ledger.last_seq
-            for item in replay:
-                rt.add_item(item)
-            for text in rt.data_to_send():
-                await ws.send(text)
-            if self._backlog:
-                for chunk in self._backlog.drain():
-                    await ws.send(rt.send_audio(chunk))
-                continue
-            if self.ledger.last_seq == seq:
-                break
-        self._use(ws, rt)  # no await from the checks above to here
-        if self._owe_commit:
-            rt.commit_turn()
-        if self._cut_reply:
-            rt.request_response(CONTINUE_AFTER_DROP)
-        elif self._owe_response:
-            rt.request_response(self._owe_instructions)
-        self._owe_commit = self._owe_response = self._cut_reply = False
-        self._owe_instructions = None
-        await self._flush()
-
-    # --- what the supervisor does (realtime_supervisor) ---------------------------------
-    def answer_owed(self) -> bool:
-        return self._turn_owed or self._rt.awaiting_response
-
-    def responding(self) -> bool:
-        return self._rt.responding
-
-    def events_in(self) -> int:
-        return self._proto.counters["events_in"]
-
-    def at_pause(self) -> bool:
-        """The assistant idle, the user not talking, nothing owed: a rollover is unheard."""
-        return (
-            self._ws is not None
-            and self._rt.idle
-            and not self._user_speaking
-            and not (self._turn_owed)
-        )
-
-    @property
-    def connected(self) -> bool:
-        return self._ws is not None
-
-    async def nudge(self) -> None:
-        """Cancel what runs and ask again (the watchdog's first step)."""
-        if self._ws is None:
-            return
-        self.recovery_counters["watchdog_nudges"] += 1
-        if self._rt.responding:
-            self._rt.queue(ce.ResponseCancel())
-            self._rt.request_response()  # sent once the cancelled response is done
-        else:
-            self._turn_owed = False
-            self._rt.retry_response()
-        await self._flush()
-
-    def force_down(self, reason: str, *, give_up: bool = False) -> None:
-        """Take the connection down now: the reader reconnects, or with `give_up` ends the
-        session with `reason`."""
-        ws = self._ws
-        if ws is None:
-            return
-        if give_up:
-            self._error = reason
-        else:
-            self.recovery_counters["watchdog_reconnects"] += 1
-            self._forced = reason
-        ws.transport.abort()  # no close handshake with a peer that stopped answering
-
-    async def swap_in_standby(self) -> None:
-        """Rollover at a pause: the standby session gets the conversation and the audio from
-        now on; the old one is closed (the reader moves over)."""
-        if self.standby is None or self._ws is None:
-            return
-        (ws, rt), self.standby = self.standby, None
-        old = self._ws
-        for item in self.ledger.replay():
-            rt.add_item(item)
-        self._use(ws, rt)
-        self.recovery_counters["rollovers"] += 1
-        log.info("moved to a new model session %s (rollover)", rt.session.session_id)
-        try:
-            await self._flush()
-        finally:
-            with contextlib.suppress(Exception):
-                await old.close()
 
     # --- event handlers --------------------------------------------------------------------
     def _on_speech_started(self, e: se.InputAudioBufferSpeechStarted) -> _Out:

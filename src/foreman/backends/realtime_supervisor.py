@@ -23,6 +23,7 @@ import time
 from typing import TYPE_CHECKING, Final
 
 from foreman.exceptions import BackendError
+from foreman.protocols.realtime import client_events as ce
 
 if TYPE_CHECKING:
     from foreman.backends.openai_realtime import OpenAIRealtimeBackend
@@ -41,28 +42,28 @@ async def supervise(backend: OpenAIRealtimeBackend, tg: asyncio.TaskGroup) -> No
     rollover_from = rc.rollover_after_s
     while not backend.closed:
         await asyncio.sleep(tick)
-        if not backend.connected:
+        if not connected(backend):
             continue  # reconnecting: the reader owns the connection now
         now = time.monotonic()
         verdict = dog.observe(
             now,
-            events_in=backend.events_in(),
-            owed=backend.answer_owed(),
-            responding=backend.responding(),
+            events_in=events_in(backend),
+            owed=answer_owed(backend),
+            responding=responding(backend),
         )
         if verdict is not None:
             log.warning("watchdog: %s; %s", verdict.reason, verdict.action.replace("_", " "))
             if verdict.action == "nudge":
-                await backend.nudge()
+                await nudge(backend)
             else:
                 give_up = verdict.action == "give_up"
                 why = f"the model stopped answering: {verdict.reason}"
-                backend.force_down(why, give_up=give_up)
+                force_down(backend, why, give_up=give_up)
             continue
         age = now - backend.session_started_at
         if backend.standby is not None:
-            if backend.at_pause():
-                await backend.swap_in_standby()
+            if at_pause(backend):
+                await swap_in_standby(backend)
                 rollover_from = rc.rollover_after_s
         elif age >= rollover_from and (preparing is None or preparing.done()):
             preparing = tg.create_task(
@@ -78,8 +79,76 @@ async def _prepare_standby(backend: OpenAIRealtimeBackend) -> None:
     except BackendError as exc:
         log.warning("rollover: no standby session yet: %s", exc)
         return
-    if backend.closed or not backend.connected or backend.session_started_at != started:
+    if backend.closed or not connected(backend) or backend.session_started_at != started:
         with contextlib.suppress(Exception):  # the session moved on meanwhile
             await ws.close()
         return
     backend.standby = (ws, rt)
+
+
+def answer_owed(be: OpenAIRealtimeBackend) -> bool:
+    return be._turn_owed or be._rt.awaiting_response
+
+
+def responding(be: OpenAIRealtimeBackend) -> bool:
+    return be._rt.responding
+
+
+def events_in(be: OpenAIRealtimeBackend) -> int:
+    return be._proto.counters["events_in"]
+
+
+def at_pause(be: OpenAIRealtimeBackend) -> bool:
+    """The assistant idle, the user not talking, nothing owed: a rollover is unheard."""
+    return be._ws is not None and be._rt.idle and not be._user_speaking and not be._turn_owed
+
+
+def connected(be: OpenAIRealtimeBackend) -> bool:
+    return be._ws is not None
+
+
+async def nudge(be: OpenAIRealtimeBackend) -> None:
+    """Cancel what runs and ask again (the watchdog's first step)."""
+    if be._ws is None:
+        return
+    be.recovery_counters["watchdog_nudges"] += 1
+    if be._rt.responding:
+        be._rt.queue(ce.ResponseCancel())
+        be._rt.request_response()  # sent once the cancelled response is done
+    else:
+        be._turn_owed = False
+        be._rt.retry_response()
+    await be._flush()
+
+
+def force_down(be: OpenAIRealtimeBackend, reason: str, *, give_up: bool = False) -> None:
+    """Take the connection down now: the reader reconnects, or with `give_up` ends the
+    session with `reason`."""
+    ws = be._ws
+    if ws is None:
+        return
+    if give_up:
+        be._error = reason
+    else:
+        be.recovery_counters["watchdog_reconnects"] += 1
+        be._forced = reason
+    ws.transport.abort()  # no close handshake with a peer that stopped answering
+
+
+async def swap_in_standby(be: OpenAIRealtimeBackend) -> None:
+    """Rollover at a pause: the standby session gets the conversation and the audio from
+    now on; the old one is closed (the reader moves over)."""
+    if be.standby is None or be._ws is None:
+        return
+    (ws, rt), be.standby = be.standby, None
+    old = be._ws
+    for item in be.ledger.replay():
+        rt.add_item(item)
+    be._use(ws, rt)
+    be.recovery_counters["rollovers"] += 1
+    log.info("moved to a new model session %s (rollover)", rt.session.session_id)
+    try:
+        await be._flush()
+    finally:
+        with contextlib.suppress(Exception):
+            await old.close()

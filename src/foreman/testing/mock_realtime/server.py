@@ -90,6 +90,9 @@ class MockRealtimeServer:
         if self._server is None:
             return
         server, self._server = self._server, None
+        for session in self.sessions:
+            if session.frozen:  # deaf to a close handshake: do not wait for its timeout
+                session.abort()
         server.close(close_connections=True)
         await server.wait_closed()
 
@@ -241,6 +244,7 @@ class MockRealtimeServer:
             freeze=transport.pause_reading,
         )
         session.handshake_headers = {k.lower(): v for k, v in request.headers.raw_items()}
+        session.abort = transport.abort
         self.sessions.append(session)
         await self._notify()
         expiry: asyncio.Task[None] | None = None

@@ -65,6 +65,7 @@ class MockSession:
         self.drop_after = faults.drop_point(connection)
         self.freeze_after = faults.freeze_point(connection)
         self.frozen = False
+        self.abort: Callable[[], None] = drop  # the server sets the transport's abort
         self.received: list[Event] = []
         self.sent: list[Event] = []
         self.handshake_headers: dict[str, str] = {}  # as the client sent them (lower-case)
