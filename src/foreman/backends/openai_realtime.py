@@ -9,14 +9,14 @@ backend-neutral events of `backends.interface`. Segments are Realtime output ite
 The connection may change under a live session (`[realtime.recovery]`):
 
 * **reconnect** (`realtime_recovery`): when the socket drops, `events()` keeps going: it
-  closes what was running (the cut reply ends `incomplete`, its words so far become its final
-  transcript), opens a new session with exponential backoff and full jitter inside a total window (a fatal answer
-  such as 401 or an invalid key stops at once), replays the conversation as heard
-  (`ConversationLedger`), appends the user's audio held meanwhile (`AudioBacklog`), and asks
-  for what was owed: the cut reply's continuation, an answer to a turn or a tool output.
-  Commands made while disconnected go to the ledger (a tool output is delivered on the new
-  session; exactly one per call). The caller hears a short silence, then the assistant
-  carries on ("one moment" only if the model chooses to say it).
+  closes what was running (the cut reply ends `incomplete`, its words so far become its
+  final transcript), opens a new session with exponential backoff and full jitter inside a
+  total window (a fatal answer such as 401 or an invalid key stops at once), replays the
+  conversation as heard (`ConversationLedger`), appends the user's audio held meanwhile
+  (`AudioBacklog`), and asks for what was owed: the cut reply's continuation, an answer to a
+  turn or a tool output. Commands made while disconnected go to the ledger (a tool output is
+  delivered on the new session; exactly one per call). The caller hears a short silence,
+  then the assistant carries on ("one moment" only if the model chooses to say it).
 * **rollover** and the **watchdog**: `realtime_supervisor.supervise` (started by `run`)
   prepares a standby session before the service's time limit and swaps it in at a pause,
   and nudges, reconnects or gives up on a model that stopped answering.
