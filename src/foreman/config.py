@@ -26,8 +26,8 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
-    model_validator,
 )
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
@@ -118,13 +118,19 @@ class RecoveryConfig(_Section):
     ping_interval_s: Seconds = 10.0  # WebSocket keepalive: a socket with no pong ...
     ping_timeout_s: Seconds = 10.0  # ... within this is dead, and is reconnected
 
-    @model_validator(mode="after")
-    def _ordered(self) -> RecoveryConfig:
-        if self.backoff_max_s < self.backoff_initial_s:
-            raise ValueError("backoff_max_s must be at least backoff_initial_s")
-        if self.rollover_after_s >= self.session_limit_s:
-            raise ValueError("rollover_after_s must be less than session_limit_s")
-        return self
+    @field_validator("backoff_max_s")
+    @classmethod
+    def _backoff_ordered(cls, value: float, info: ValidationInfo) -> float:
+        if value < info.data.get("backoff_initial_s", 0.0):
+            raise ValueError("must be at least backoff_initial_s")
+        return value
+
+    @field_validator("rollover_after_s")
+    @classmethod
+    def _rollover_first(cls, value: float, info: ValidationInfo) -> float:
+        if value >= info.data.get("session_limit_s", float("inf")):
+            raise ValueError("must be less than session_limit_s")
+        return value
 
 
 class RealtimeConfig(_Section):
