@@ -37,7 +37,7 @@ async def open_configured(
     ws: ClientConnection = await connect()
     rt = RealtimeClient(session_update)
     try:
-        await asyncio.wait_for(_configure(ws, rt, input_format, output_format), timeout_s)
+        await asyncio.wait_for(_configure(ws, rt, input_format, output_format, endpoint), timeout_s)
     except TimeoutError:
         await _close(ws)
         raise BackendError(
@@ -56,13 +56,17 @@ async def _close(ws: ClientConnection) -> None:
 
 
 async def _configure(
-    ws: ClientConnection, rt: RealtimeClient, input_format: AudioFormat, output_format: AudioFormat
+    ws: ClientConnection,
+    rt: RealtimeClient,
+    input_format: AudioFormat,
+    output_format: AudioFormat,
+    endpoint: str,
 ) -> None:
     while not rt.configured:
         try:
             frame = await ws.recv()
         except ConnectionClosed as exc:
-            raise BackendError(close_reason(ws, exc, ""), code="closed") from None
+            raise BackendError(close_reason(ws, exc, endpoint), code="closed") from None
         try:
             received = rt.receive(frame)
         except RemoteProtocolError as exc:
@@ -73,7 +77,10 @@ async def _configure(
         if isinstance(received[0], se.SessionUpdated):
             check_formats(received[0].session, input_format, output_format)
         for text in rt.data_to_send():
-            await ws.send(text)
+            try:
+                await ws.send(text)
+            except ConnectionClosed as exc:
+                raise BackendError(close_reason(ws, exc, endpoint), code="closed") from None
 
 
 def check_formats(session: dict[str, Any], input_format: AudioFormat, output: AudioFormat) -> None:
