@@ -10,12 +10,14 @@ import os
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import httpx
 import pytest
 from fault_calls import (
     REALTIME,
     RECOVERY,
     assert_history_complete,
     bus_event,
+    caller_speech,
     leaked_tasks,
     model_audio_of,
     say_and_hear,
@@ -26,8 +28,9 @@ from fault_calls import (
 )
 from phone_stack import Stack, phone_stack
 
+from foreman.config import IdentityConfig
 from foreman.testing.fake_twilio import FakeTwilioCaller
-from foreman.testing.mock_realtime import Faults
+from foreman.testing.mock_realtime import Faults, Match, Reply, Rule, Scenario
 from foreman.testing.timeouts import unit
 
 pytestmark = pytest.mark.e2e
@@ -293,3 +296,70 @@ async def test_when_the_model_cannot_come_back_the_call_ends_politely(tmp_path: 
     assert hangup == [caller.call_sid]
     assert "no new model session within 1 s" in ended["reason"]
     assert ended["error"] and "connection closed (1006)" in ended["error"]
+
+
+OWNER = "+15550000100"
+ANN = "+15550000111"
+
+
+async def test_a_pending_approval_survives_a_drop_and_its_output_comes_once(
+    tmp_path: Any,
+) -> None:
+    """The owner asks for a text; while the approval is pending, the model's socket drops.
+    The call reconnects with the pending call replayed; the approval given afterwards sends
+    the SMS, and its one output reaches the new session, which answers."""
+    rules = Scenario(
+        [
+            Rule(Match(instructions="Greet"), Reply.say("Hello.")),
+            Rule(Match.tool("send_sms"), Reply.say("Sent it.")),
+            Rule(Match.user_text("Ann"), Reply.call("send_sms", {"to": ANN, "body": "Late"})),
+            Rule(Match.any(), Reply.say("One moment.")),
+        ],
+        transcripts={1: "Text Ann that I am late."},
+    )
+    ident = IdentityConfig(owner_numbers=[OWNER], contacts={"Ann": ANN})
+    async with phone_stack(
+        rules, identity=ident, realtime=realtime(), tools_db=str(tmp_path / "a.db")
+    ) as stack:
+        caller = stack.caller(from_=OWNER, continuous_silence=True)
+        async with caller:
+            await caller.dial()
+            stack.rest.add_live_call(caller.call_sid, caller.remote_hangup)
+            await until_quiet(caller)
+            await caller.play_speech(caller_speech())
+            prompt = await bus_event(stack, "approval.prompt")
+            call = await stack.mock.wait_for_server_event(
+                "response.function_call_arguments.done", timeout=unit(5)
+            )
+            stack.mock.sessions[0].drop()
+            await bus_event(stack, "session.warning", lambda d: d["code"] == "reconnected")
+            new = stack.mock.sessions[1]
+            async with httpx.AsyncClient(base_url=stack.base) as http:
+                r = await http.post(
+                    "/api/approval/answer", json={"id": prompt["id"], "approve": True}
+                )
+            assert r.status_code == 200, r.text
+            (sms,) = await stack.rest.wait_for("message", timeout=unit(10))
+            assert sms["to"] == ANN
+            before = len(caller.played)
+            await stack.mock.wait_for_server_event(
+                "response.output_audio_transcript.done",
+                session=new,
+                predicate=lambda e: e["transcript"] == "Sent it.",
+                timeout=unit(10),
+            )
+            await caller.wait_until(lambda: len(caller.played) >= before + 8 * 300, unit(10))
+            assert bytes(caller.played[before : before + 8 * 300]) in model_audio_of(stack, 1)
+            await until_quiet(caller)
+            await finish(stack, caller)
+    creates = [e["item"] for e in new.received if e["type"] == "conversation.item.create"]
+    calls = [c for c in creates if c["type"] == "function_call"]
+    outputs = [
+        e["item"]
+        for s in stack.mock.sessions
+        for e in s.received
+        if e["type"] == "conversation.item.create" and e["item"]["type"] == "function_call_output"
+    ]
+    assert [c["call_id"] for c in calls] == [call["call_id"]]  # replayed, still pending
+    assert [o["call_id"] for o in outputs] == [call["call_id"]]  # one output, after it
+    assert creates.index(calls[0]) < creates.index(outputs[0])
