@@ -124,7 +124,9 @@ class OpenAIRealtimeBackend:
         self._owe_instructions: str | None = None
         self._owe_commit = False
         self._cut_reply = False  # a drop cut the assistant short
+        self._ask_repeat = False  # a drop lost the user's last words
         self._user_speaking = False
+        self._turn_open = False  # the user started a turn that is not committed yet
         self._open_segment: str | None = None
         self.recovery_counters: dict[str, int] = dict.fromkeys(
             ("reconnects", "rollovers", "watchdog_nudges", "watchdog_reconnects"), 0
@@ -205,7 +207,7 @@ class OpenAIRealtimeBackend:
         now = time.monotonic()
         self.session_started_at = now
         self.watchdog.reset(now)
-        self._turn_owed = self._user_speaking = False
+        self._turn_owed = self._user_speaking = self._turn_open = False
         self._open_segment = None
 
     async def run(self, tg: asyncio.TaskGroup) -> None:
@@ -306,7 +308,7 @@ class OpenAIRealtimeBackend:
 
     # --- event handlers --------------------------------------------------------------------
     def _on_speech_started(self, e: se.InputAudioBufferSpeechStarted) -> _Out:
-        self._user_speaking = True
+        self._user_speaking = self._turn_open = True
         return [b.UserSpeechStarted(e.audio_start_ms)]
 
     def _on_speech_stopped(self, e: se.InputAudioBufferSpeechStopped) -> _Out:
@@ -315,6 +317,7 @@ class OpenAIRealtimeBackend:
 
     def _on_committed(self, e: se.InputAudioBufferCommitted) -> _Out:
         self.ledger.user_committed(e.item_id)
+        self._turn_open = False
         self._turn_owed = self._auto_response
         return []
 

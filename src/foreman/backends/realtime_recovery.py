@@ -31,6 +31,11 @@ CONTINUE_AFTER_DROP: Final = (
     "The line dropped for a moment while you were speaking; the conversation shows what the "
     "user heard. Continue from there in a few words, without repeating what was said."
 )
+# ... and when it lost the user's last words.
+ASK_TO_REPEAT: Final = (
+    "The line dropped for a moment and the user's last words were lost. Say in a few words "
+    "that the line dropped, and ask them to repeat what they just said."
+)
 
 
 def lost_reason(
@@ -61,6 +66,13 @@ def connection_lost(be: OpenAIRealtimeBackend, ws: ClientConnection, lost: str) 
         out.append(b.ReplyEnded(reply, "incomplete", "connection lost"))
     if be._turn_owed or be._rt.awaiting_response or (not be._rt.idle and not reply):
         be._owe_response = True
+    # The user finished a turn the old session never committed or never transcribed: the
+    # new session cannot know what was said (a turn still being spoken goes on in the held
+    # audio instead).
+    if (be._turn_open and not be._user_speaking) or (
+        be._turn_owed and be.ledger.last_user_unheard()
+    ):
+        be._ask_repeat = True
     if not be._rt.idle or be._turn_owed:
         out.append(b.AssistantIdle())
     be._proto.close()
@@ -129,10 +141,12 @@ async def restore(be: OpenAIRealtimeBackend, ws: ClientConnection, rt: RealtimeC
     be._use(ws, rt)  # no await from the checks above to here
     if be._owe_commit:
         rt.commit_turn()
-    if be._cut_reply:
+    if be._ask_repeat:
+        rt.request_response(ASK_TO_REPEAT)
+    elif be._cut_reply:
         rt.request_response(CONTINUE_AFTER_DROP)
     elif be._owe_response:
         rt.request_response(be._owe_instructions)
-    be._owe_commit = be._owe_response = be._cut_reply = False
+    be._owe_commit = be._owe_response = be._cut_reply = be._ask_repeat = False
     be._owe_instructions = None
     await be._flush()

@@ -104,3 +104,13 @@ def test_audio_backlog_drops_the_oldest_beyond_its_bound_and_counts() -> None:
     assert backlog.bytes == 480 and backlog.dropped_bytes == 320
     assert list(backlog.drain()) == chunks[2:]  # the newest, oldest first
     assert not backlog and backlog.bytes == 0
+
+
+def test_a_user_turn_never_transcribed_is_known_as_unheard() -> None:
+    led = ConversationLedger()
+    assert not led.last_user_unheard()
+    led.user_committed("u1")
+    led.assistant_done("a1", "Hi.")
+    assert led.last_user_unheard()  # the newest user turn has no words yet
+    led.user_transcript("u1", "hello")
+    assert not led.last_user_unheard()

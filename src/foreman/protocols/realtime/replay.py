@@ -130,6 +130,13 @@ class ConversationLedger:
         """Calls the model made whose output has not come yet."""
         return tuple(c for c in self._calls if c not in self._outputs)
 
+    def last_user_unheard(self) -> bool:
+        """The newest user turn was committed but its words never came (not transcribed)."""
+        for entry in reversed(self._entries.values()):
+            if entry.kind == "user":
+                return not entry.final
+        return False
+
     def unfinished_assistant(self) -> list[tuple[str, str]]:
         """(item id, words so far) of assistant turns whose transcript never completed (a
         drop cut them): the backend closes them so the history keeps what was said."""
