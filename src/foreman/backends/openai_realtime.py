@@ -16,7 +16,8 @@ The connection may change under a live session (`[realtime.recovery]`):
   (`AudioBacklog`), and asks for what was owed: the cut reply's continuation, an answer to a
   turn or a tool output. Commands made while disconnected go to the ledger (a tool output is
   delivered on the new session; exactly one per call). The caller hears a short silence,
-  then the assistant carries on ("one moment" only if the model chooses to say it).
+  then the assistant carries on; if the drop lost their last words, it says so and asks
+  them to repeat.
 * **rollover** and the **watchdog**: `realtime_supervisor.supervise` (started by `run`)
   prepares a standby session before the service's time limit and swaps it in at a pause,
   and nudges, reconnects or gives up on a model that stopped answering.
@@ -240,32 +241,43 @@ class OpenAIRealtimeBackend:
         if self._ws is None:
             raise BackendError("events() before start()", code="state")
         yield b.Ready(self._proto.session_id or "", self.options.model)
+        handlers = self._handlers
         try:
             while True:
                 ws = self._ws
                 assert ws is not None
-                exc: ConnectionClosed | None = None
+                lost_by: ConnectionClosed | None = None
                 try:
                     async for frame in ws:
                         # close() ran, or a rollover swapped sockets: frames still in flight
                         # on this one are not ours to read.
                         if self._closing or ws is not self._ws:
                             break
-                        for event in self._receive(frame):
-                            yield event
+                        try:
+                            received = self._rt.receive(frame)
+                        except RemoteProtocolError as bad:
+                            self._bad_frame(bad)
+                            if self._error is not None:
+                                break
+                            continue
+                        for item in received:
+                            handler = handlers.get(type(item))
+                            if handler is not None:
+                                for event in handler(item):
+                                    yield event
                         if self._error is not None or self._expired:
                             break
                         await self._flush()  # a deferred response.create released by it
                 except ConnectionClosed as closed:
-                    exc = closed
+                    lost_by = closed
                 if self._closing:
                     break
                 if self._ws is not None and ws is not self._ws:
                     continue  # rolled over: read the new session
                 if self._error is not None:
                     break
-                lost = recovery.lost_reason(self, ws, exc)
-                code = _close_code(ws, exc)
+                lost = recovery.lost_reason(self, ws, lost_by)
+                code = _close_code(ws, lost_by)
                 retry = self._forced or self._expired or reconnect_worthwhile(close_code=code)
                 if not (self.recovery.reconnect and retry):
                     if self._forced or code not in (None, 1000):
@@ -290,21 +302,11 @@ class OpenAIRealtimeBackend:
             self._closed = True
         yield b.Closed(self._error)
 
-    def _receive(self, frame: str | bytes) -> _Out:
-        try:
-            received = self._rt.receive(frame)
-        except RemoteProtocolError as exc:
-            if self._proto.phase is Phase.ERROR:  # an illegal sequence: sticky, end it
-                self._error = f"protocol error: {self._proto.last_error or exc}"
-            else:  # a malformed frame is the server's fault; log it and keep the session
-                log.warning("< bad frame ignored: %s", exc)
-            return []
-        out: _Out = []
-        for item in received:
-            handler = self._handlers.get(type(item))
-            if handler is not None:
-                out.extend(handler(item))
-        return out
+    def _bad_frame(self, exc: RemoteProtocolError) -> None:
+        if self._proto.phase is Phase.ERROR:  # an illegal sequence: sticky, end it
+            self._error = f"protocol error: {self._proto.last_error or exc}"
+        else:  # a malformed frame is the server's fault; log it and keep the session
+            log.warning("< bad frame ignored: %s", exc)
 
     # --- event handlers --------------------------------------------------------------------
     def _on_speech_started(self, e: se.InputAudioBufferSpeechStarted) -> _Out:
