@@ -109,10 +109,7 @@ class MockSession:
         try:
             await self._send_raw(json.dumps(event))
         except ConnectionClosed:
-            # Never went out (another task dropped or closed the connection meanwhile):
-            # `sent` lists only what the client can have received.
             self.closed = True
-            self.sent.remove(event)
             return False
         await self.server._notify()
         limit = self.drop_after
