@@ -234,3 +234,54 @@ async def test_a_dropped_socket_without_recovery_ends_with_its_reason(reconnect:
         finally:
             await be.close()
             await events.aclose()
+
+
+async def test_a_reply_cut_by_a_drop_ends_with_the_words_that_arrived() -> None:
+    scenario = Scenario(
+        [
+            Rule(
+                Match.user_text("story"),
+                Reply.say("Once upon a time there was a very small robot.", pace=1.0),
+            ),
+            Rule(Match(instructions="line dropped"), Reply.say("As I was saying.")),
+        ]
+    )
+    gate = Gate()
+    gate.open.set()
+    async with MockRealtimeServer(scenario) as mock:
+        be = backend(mock.url, gate)
+        await be.start()
+        events = Events(be.events())
+        try:
+            await be.send_user_text("Tell me a story.")
+            await events.wait(
+                lambda e: isinstance(e, b.TranscriptSegment) and not e.final and "upon" in e.text
+            )
+            mock.sessions[0].drop()
+            await events.wait(warning("reconnected"))
+            await events.wait(
+                lambda e: (
+                    isinstance(e, b.TranscriptSegment) and e.final and e.text == "As I was saying."
+                )
+            )
+        finally:
+            await be.close()
+            await events.aclose()
+    seen = events.seen
+    lost = next(i for i, e in enumerate(seen) if isinstance(e, b.BackendWarning))
+    pieces = "".join(
+        e.text
+        for e in seen[:lost]
+        if isinstance(e, b.TranscriptSegment) and e.role == "assistant" and not e.final
+    )
+    after = seen[lost:]
+    final = next(e for e in after if isinstance(e, b.TranscriptSegment))
+    assert final.final and final.text == pieces and "upon" in pieces  # what arrived, once
+    ended = next(e for e in after if isinstance(e, b.ReplyEnded))
+    assert (ended.status, ended.reason) == ("incomplete", "connection lost")
+    assert any(isinstance(e, b.AssistantIdle) for e in after)
+    # The new session is told what was heard and asked to go on from there.
+    creates = [e for e in mock.sessions[1].received if e["type"] == "conversation.item.create"]
+    assert creates[-1]["item"]["content"][0]["text"] == pieces
+    ask = next(e for e in mock.sessions[1].received if e["type"] == "response.create")
+    assert "line dropped" in ask["response"]["instructions"]
