@@ -44,7 +44,7 @@ from websockets.exceptions import ConnectionClosed
 from foreman.audio.formats import AudioFormat
 from foreman.backends import interface as b
 from foreman.backends import realtime_recovery as recovery
-from foreman.backends.realtime_open import error_line, open_configured
+from foreman.backends.realtime_open import close_code, error_line, open_configured
 from foreman.config import RealtimeConfig
 from foreman.exceptions import BackendError, RemoteProtocolError
 from foreman.io.realtime_ws import endpoint_host, key_allowed, open_realtime
@@ -277,7 +277,7 @@ class OpenAIRealtimeBackend:
                 if self._error is not None:
                     break
                 lost = recovery.lost_reason(self, ws, lost_by)
-                code = _close_code(ws, lost_by)
+                code = close_code(ws, lost_by)
                 retry = self._forced or self._expired or reconnect_worthwhile(close_code=code)
                 if not (self.recovery.reconnect and retry):
                     if self._forced or code not in (None, 1000):
@@ -506,13 +506,3 @@ class OpenAIRealtimeBackend:
                 "audio_dropped_ms": int(fmt.ms_for_bytes(self._backlog.dropped_bytes)),
             },
         )
-
-
-def _close_code(ws: ClientConnection, exc: ConnectionClosed | None) -> int | None:
-    """The code that ended the connection: the peer's, else ours (1009: an event over our
-    size cap), else what the library recorded (1006 for a drop)."""
-    if exc is not None and exc.rcvd is not None:
-        return exc.rcvd.code
-    if exc is not None and exc.sent is not None:
-        return exc.sent.code
-    return ws.close_code

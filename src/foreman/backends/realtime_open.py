@@ -21,7 +21,7 @@ from foreman.protocols.realtime.client import RealtimeClient
 from foreman.protocols.realtime.errors import ErrorNotice
 from foreman.protocols.realtime.wire_formats import format_from_wire
 
-__all__ = ["close_reason", "error_line", "open_configured"]
+__all__ = ["close_code", "close_reason", "error_line", "open_configured"]
 
 
 async def open_configured(
@@ -117,3 +117,13 @@ def close_reason(ws: ClientConnection | None, exc: ConnectionClosed | None, endp
 def error_line(n: ErrorNotice) -> str:
     code = f" ({n.code})" if n.code else ""
     return f"server error{code}: {n.message}".replace("\n", " ")
+
+
+def close_code(ws: ClientConnection, exc: ConnectionClosed | None) -> int | None:
+    """The code that ended the connection: the peer's, else ours (1009: an event over our
+    size cap), else what the library recorded (1006 for a drop)."""
+    if exc is not None and exc.rcvd is not None:
+        return exc.rcvd.code
+    if exc is not None and exc.sent is not None:
+        return exc.sent.code
+    return ws.close_code
