@@ -96,7 +96,12 @@ async def reconnect(be: OpenAIRealtimeBackend, lost: str) -> bool:
             return False
         await asyncio.sleep(delay)
         try:
-            ws, rt = await be.open_session()
+            # One attempt never runs past the window (plus a moment to finish the handshake).
+            async with asyncio.timeout(window.remaining(time.monotonic()) + 0.5):
+                ws, rt = await be.open_session()
+        except TimeoutError:
+            last = "no new session before the window ended"
+            continue
         except BackendError as exc:
             if not reconnect_worthwhile(error_code=exc.code):
                 be._error = f"{lost}; reconnecting failed: {exc}"
