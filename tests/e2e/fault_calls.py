@@ -163,3 +163,28 @@ def model_audio_of(stack: Stack, session_index: int) -> bytes:
         for e in stack.mock.sessions[session_index].sent
         if e["type"] == "response.output_audio.delta"
     )
+
+
+def model_items_audio(stack: Stack) -> list[bytes]:
+    """The audio of every assistant item, in the order the mock's sessions sent it."""
+    out: list[bytes] = []
+    for s in stack.mock.sessions:
+        items: dict[str, bytearray] = {}
+        for e in s.sent:
+            if e["type"] == "response.output_audio.delta":
+                items.setdefault(e["item_id"], bytearray()).extend(base64.b64decode(e["delta"]))
+        out += [bytes(a) for a in items.values()]
+    return out
+
+
+def assert_all_played_in_order(played: bytes, items: list[bytes]) -> None:
+    """Each item's audio played whole, in order, nothing else but the silence that pads an
+    item's last 20 ms frame."""
+    at = 0
+    for audio in items:
+        found = played.find(audio, at)
+        assert found >= 0, f"an item's audio did not play whole (after byte {at})"
+        assert set(played[at:found]) <= {0xFF}, "something else played between items"
+        at = found + len(audio)
+    assert set(played[at:]) <= {0xFF}
+    assert len(played) - sum(map(len, items)) < 160 * len(items)

@@ -16,11 +16,13 @@ import pytest
 from fault_calls import (
     REALTIME,
     RECOVERY,
+    assert_all_played_in_order,
     assert_history_complete,
     bus_event,
     caller_speech,
     leaked_tasks,
     model_audio_of,
+    model_items_audio,
     say_and_hear,
     scenario,
     stored_turns,
@@ -157,7 +159,7 @@ async def one_call(
     first: Hook | None = None,
     between: Hook | None = None,
     **recovery: Any,
-) -> tuple[Stack, list[dict[str, Any]]]:
+) -> tuple[Stack, list[dict[str, Any]], FakeTwilioCaller]:
     """A call with `faults` that talks `turns` times, each time hearing the model; checks
     the history and the tasks; returns the stack and the session's warnings. `first` runs
     before the caller says anything, `between` after the first turn."""
@@ -184,7 +186,7 @@ async def one_call(
         while (event := warned.get_nowait()) is not None:
             warnings.append(dict(event.data))
     assert_history_complete(stack, await stored_turns(stack, sid))
-    return stack, warnings
+    return stack, warnings, caller
 
 
 def all_model_audio(stack: Stack) -> bytes:
@@ -197,10 +199,13 @@ def codes(warnings: list[dict[str, Any]]) -> list[str | None]:
 
 async def test_slow_deltas_are_not_a_stall(tmp_path: Any) -> None:
     # Each 100 ms of audio comes 120 ms late: slower than real time, still a live model.
-    stack, warnings = await one_call(tmp_path, Faults(delay_deltas_ms=120), stall_timeout_s=1.0)
+    stack, warnings, caller = await one_call(
+        tmp_path, Faults(delay_deltas_ms=120), stall_timeout_s=1.0
+    )
     assert len(stack.mock.sessions) == 1
     assert not any(e["type"] == "response.cancel" for e in stack.mock.sessions[0].received)
     assert warnings == []
+    assert_all_played_in_order(bytes(caller.played), model_items_audio(stack))  # late, all
 
 
 async def test_error_events_do_not_end_the_call(tmp_path: Any) -> None:
@@ -219,9 +224,10 @@ async def test_error_events_do_not_end_the_call(tmp_path: Any) -> None:
             }
         )
 
-    stack, warnings = await one_call(tmp_path, Faults(), between=errors)
+    stack, warnings, caller = await one_call(tmp_path, Faults(), between=errors)
     assert len(stack.mock.sessions) == 1
     assert codes(warnings) == [None, "rate_limit_exceeded"]
+    assert_all_played_in_order(bytes(caller.played), model_items_audio(stack))
 
 
 async def test_a_reply_that_freezes_is_cancelled_and_asked_again(tmp_path: Any) -> None:
@@ -230,7 +236,7 @@ async def test_a_reply_that_freezes_is_cancelled_and_asked_again(tmp_path: Any) 
         # in silence and hears the model again.
         await caller.wait_played_ms(100 + 300, timeout=unit(10))
 
-    stack, _ = await one_call(
+    stack, _, _ = await one_call(
         tmp_path, Faults(stall_responses=1), first=listen, stall_timeout_s=1.0
     )
     first = stack.mock.sessions[0]
@@ -242,7 +248,7 @@ async def test_a_reply_that_freezes_is_cancelled_and_asked_again(tmp_path: Any) 
 
 
 async def test_a_turn_the_model_ignores_is_asked_again(tmp_path: Any) -> None:
-    stack, _ = await one_call(tmp_path, Faults(ignore_turns=1), response_timeout_s=1.0)
+    stack, _, _ = await one_call(tmp_path, Faults(ignore_turns=1), response_timeout_s=1.0)
     first = stack.mock.sessions[0]
     assert len(stack.mock.sessions) == 1
     committed = next(
@@ -255,7 +261,7 @@ async def test_a_turn_the_model_ignores_is_asked_again(tmp_path: Any) -> None:
 
 async def test_a_hung_service_is_left_for_a_new_session(tmp_path: Any) -> None:
     # After the greeting starts, the first connection goes silent and deaf (no pongs).
-    stack, warnings = await one_call(
+    stack, warnings, _ = await one_call(
         tmp_path,
         Faults(freeze_after_events=4, faulty_connections=1),
         stall_timeout_s=1.0,
@@ -275,7 +281,7 @@ async def test_a_hung_service_is_left_for_a_new_session(tmp_path: Any) -> None:
 async def test_session_limit_rolls_over_at_a_pause_with_nothing_lost(tmp_path: Any) -> None:
     # The mock ends sessions after 4 s as the service does after 60 min; Foreman moves on
     # after 1.5 s, at the first pause, before the service has to.
-    stack, warnings = await one_call(
+    stack, warnings, caller = await one_call(
         tmp_path,
         Faults(session_time_limit_s=4.0),
         turns=2,
@@ -292,11 +298,13 @@ async def test_session_limit_rolls_over_at_a_pause_with_nothing_lost(tmp_path: A
     # The new session got the conversation; nothing the model said was lost on the way.
     creates = [e for e in sessions[1].received if e["type"] == "conversation.item.create"]
     assert creates and creates[0]["item"]["content"][0]["text"] == "Hi, Foreman here."
+    # Every byte the model sent on either session played, in order, none twice.
+    assert_all_played_in_order(bytes(caller.played), model_items_audio(stack))
 
 
 async def test_session_expiry_without_a_pause_reconnects(tmp_path: Any) -> None:
     # The service's limit comes before Foreman's rollover: its close is a reconnect.
-    stack, warnings = await one_call(tmp_path, Faults(session_time_limit_s=2.5), turns=2)
+    stack, warnings, _ = await one_call(tmp_path, Faults(session_time_limit_s=2.5), turns=2)
     assert any(
         e["type"] == "error" and e["error"].get("code") == "session_expired"
         for e in stack.mock.sessions[0].sent
