@@ -160,9 +160,12 @@ class RealtimeClient:
 
     def retry_response(self, instructions: str | None = None) -> None:
         """The service never answered the last `response.create` (a watchdog's nudge): forget
-        it and ask again; a late answer to the old one is refused as already active and
-        deferred like any other."""
+        it and ask again (a request deferred behind it goes with this one); a late answer to
+        the old one is refused as already active and deferred like any other."""
         self._creates_in_flight = 0
+        if instructions is None and self._has_deferred:
+            instructions = (self._deferred or {}).get("instructions")
+        self._deferred, self._has_deferred = None, False  # this request carries them
         self.request_response(instructions)
 
     def _create(self, body: dict[str, Any] | None) -> None:
