@@ -90,6 +90,16 @@ class Events:
             await self._task
 
 
+async def until(pred: Callable[[], bool], timeout: float = 5.0) -> None:  # noqa: ASYNC109
+    """Wait for a condition that no event announces (polls; never a fixed sleep)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + unit(timeout)
+    while not pred():
+        if loop.time() > deadline:
+            raise TimeoutError("condition not reached")
+        await asyncio.sleep(0.005)
+
+
 def warning(code: str) -> Callable[[b.BackendEvent], bool]:
     return lambda e: isinstance(e, b.BackendWarning) and e.code == code
 
@@ -285,3 +295,34 @@ async def test_a_reply_cut_by_a_drop_ends_with_the_words_that_arrived() -> None:
     assert creates[-1]["item"]["content"][0]["text"] == pieces
     ask = next(e for e in mock.sessions[1].received if e["type"] == "response.create")
     assert "line dropped" in ask["response"]["instructions"]
+
+
+async def test_a_drop_while_a_rollover_waits_for_a_pause_uses_its_standby_session() -> None:
+    long_reply = Reply.say(
+        "This is a long answer that keeps the assistant busy for a while.", pace=1.0
+    )
+    scenario = Scenario([Rule(Match.user_text("long"), long_reply)])
+    gate = Gate()
+    gate.open.set()
+    async with MockRealtimeServer(scenario) as mock:
+        be = backend(mock.url, gate, session_limit_s=60.0, rollover_after_s=0.2)
+        await be.start()
+        events = Events(be.events())
+        try:
+            async with asyncio.TaskGroup() as tg:
+                await be.run(tg)  # the supervisor: it opens the standby session
+                await be.send_user_text("Say something long.")
+                await events.wait(lambda e: isinstance(e, b.AssistantAudio))
+                standby = await mock.wait_for_session(index=1, timeout=unit(5))
+                await until(lambda: be.standby is not None)  # nothing announces it
+                assert be.status().counters["rollovers"] == 0  # busy talking: no pause yet
+                mock.sessions[0].drop()
+                await events.wait(warning("reconnected"))
+                await be.close()
+        finally:
+            await be.close()
+            await events.aclose()
+    assert len(mock.sessions) == 2  # the standby took over: no third connection
+    replayed = [e for e in standby.received if e["type"] == "conversation.item.create"]
+    assert replayed[0]["item"]["content"][0]["text"] == "Say something long."
+    assert be.status().counters["reconnects"] == 1

@@ -89,6 +89,13 @@ async def reconnect(be: OpenAIRealtimeBackend, lost: str) -> bool:
         window.begin(now)  # the last connection held: a new outage, a whole new window
     # else the connection flapped: the same outage goes on, in the window already begun
     last = lost
+    if be.standby is not None:  # a rollover had one ready: try it first
+        (ws, rt), be.standby = be.standby, None
+        with contextlib.suppress(ConnectionClosed):
+            await restore(be, ws, rt)
+            return _restored(be)
+        with contextlib.suppress(Exception):
+            await ws.close()
     while not be._closing:
         delay = window.next_delay(time.monotonic())
         if delay is None:
@@ -118,12 +125,16 @@ async def reconnect(be: OpenAIRealtimeBackend, lost: str) -> bool:
         except ConnectionClosed:
             last = "the new connection closed while being restored"
             continue
-        be.recovery_counters["reconnects"] += 1
-        be._restored_at = time.monotonic()
-        be._forced = None
-        be._expired = False
-        return True
+        return _restored(be)
     return False
+
+
+def _restored(be: OpenAIRealtimeBackend) -> bool:
+    be.recovery_counters["reconnects"] += 1
+    be._restored_at = time.monotonic()
+    be._forced = None
+    be._expired = False
+    return True
 
 
 async def restore(be: OpenAIRealtimeBackend, ws: ClientConnection, rt: RealtimeClient) -> None:
