@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Final
 
 from foreman.exceptions import BackendError
 from foreman.protocols.realtime import client_events as ce
+from foreman.protocols.realtime.state import Phase
 
 if TYPE_CHECKING:
     from foreman.backends.openai_realtime import OpenAIRealtimeBackend
@@ -109,8 +110,8 @@ def connected(be: OpenAIRealtimeBackend) -> bool:
 
 async def nudge(be: OpenAIRealtimeBackend) -> None:
     """Cancel what runs and ask again (the watchdog's first step)."""
-    if be._ws is None:
-        return
+    if be._ws is None or be._error is not None or be._proto.phase is not Phase.CONFIGURED:
+        return  # going down anyway: the reader reports why
     be.recovery_counters["watchdog_nudges"] += 1
     if be._rt.responding:
         be._rt.queue(ce.ResponseCancel())
