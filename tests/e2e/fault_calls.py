@@ -44,6 +44,17 @@ def scenario() -> Scenario:
     )
 
 
+async def warm_speech(*texts: str) -> None:
+    """Synthesize the mock's replies once before the call (the mock caches them): a busy
+    machine can take seconds over espeak-ng, which a short stall timeout would take for a
+    frozen model."""
+    from foreman.audio.formats import Encoding
+    from foreman.testing.mock_realtime.audio_io import speech
+
+    for text in texts or (GREETING, ANSWER, AGAIN):
+        await asyncio.to_thread(speech, text, Encoding.PCMU)
+
+
 @functools.cache
 def caller_speech() -> bytes:
     return synthesize("Check my calendar.", 8000)

@@ -28,6 +28,7 @@ from fault_calls import (
     stored_turns,
     task_marks,
     until_quiet,
+    warm_speech,
 )
 from phone_stack import Stack, phone_stack
 
@@ -67,6 +68,7 @@ async def drop_once(seed: int, tmp_path: Any) -> None:
         scenario(), realtime=realtime(), tools_db=str(tmp_path / f"f{seed}.db")
     ) as stack:
         stack.mock.faults = faults
+        await warm_speech()
         caller = stack.caller(continuous_silence=True)
         async with caller, explained(stack):
             await caller.dial()
@@ -167,6 +169,7 @@ async def one_call(
         scenario(), realtime=realtime(**recovery), tools_db=str(tmp_path / "f.db")
     ) as stack:
         stack.mock.faults = faults
+        await warm_speech()
         warned = stack.app.state.bus.subscribe(maxsize=1000, kinds=("session.warning",))
         caller = stack.caller(continuous_silence=True)
         async with caller:
@@ -200,7 +203,7 @@ def codes(warnings: list[dict[str, Any]]) -> list[str | None]:
 async def test_slow_deltas_are_not_a_stall(tmp_path: Any) -> None:
     # Each 100 ms of audio comes 120 ms late: slower than real time, still a live model.
     stack, warnings, caller = await one_call(
-        tmp_path, Faults(delay_deltas_ms=120), stall_timeout_s=1.0
+        tmp_path, Faults(delay_deltas_ms=120), stall_timeout_s=1.5
     )
     assert len(stack.mock.sessions) == 1
     assert not any(e["type"] == "response.cancel" for e in stack.mock.sessions[0].received)
@@ -355,6 +358,7 @@ async def test_a_pending_approval_survives_a_drop_and_its_output_comes_once(
     async with phone_stack(
         rules, identity=ident, realtime=realtime(), tools_db=str(tmp_path / "a.db")
     ) as stack:
+        await warm_speech("Hello.", "Sent it.", "One moment.")
         caller = stack.caller(from_=OWNER, continuous_silence=True)
         async with caller:
             await caller.dial()
