@@ -82,6 +82,21 @@ async def until_quiet(caller: FakeTwilioCaller, quiet_s: float = 0.4) -> None:
             return
 
 
+async def until_idle(stack: Stack, caller: FakeTwilioCaller, session_id: str) -> None:
+    """Until the assistant has nothing more to say and the caller heard all of it (polls
+    the live session: no event announces both)."""
+    session = stack.app.state.sessions.get(session_id)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + unit(30)
+    while session is not None and session.active:
+        await until_quiet(caller)
+        if not (session.turns.busy or session.endpoint.playing or caller.playing):
+            return
+        if loop.time() > deadline:
+            raise TimeoutError("the assistant did not go quiet")
+        await asyncio.sleep(0.05)
+
+
 def news(caller: FakeTwilioCaller, seen: int) -> Callable[[], bool]:
     return lambda: caller.media_received > seen or caller.closed
 

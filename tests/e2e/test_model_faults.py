@@ -27,6 +27,7 @@ from fault_calls import (
     scenario,
     stored_turns,
     task_marks,
+    until_idle,
     until_quiet,
     warm_speech,
 )
@@ -49,6 +50,7 @@ async def finish(stack: Stack, caller: FakeTwilioCaller) -> str:
     checking that nothing of it is left running."""
     sid = f"call-{caller.call_sid}"
     marks = task_marks(stack, sid)
+    await until_idle(stack, caller, sid)  # hanging up mid-reply races Twilio's `stop`
     await caller.hangup()
     ended = await bus_event(stack, "session.ended", lambda d: d["session_id"] == sid)
     assert ended["error"] is None, ended
