@@ -20,7 +20,14 @@ import sys
 
 from foreman import __version__, cli_chat, cli_fake_call, cli_init
 from foreman.client_types import DEFAULT_URL
-from foreman.config import PACKAGED_SOURCE, Settings, is_loopback, load_settings, user_config_dir
+from foreman.config import (
+    PACKAGED_SOURCE,
+    Settings,
+    is_loopback,
+    load_settings,
+    user_config_dir,
+    voice_target,
+)
 from foreman.exceptions import ConfigError, ForemanError
 from foreman.io.realtime_ws import needs_api_key
 from foreman.logs import configure_logging
@@ -45,13 +52,14 @@ def startup_notes(settings: Settings) -> list[str]:
     """What the operator should know at start-up (no secrets)."""
     notes = []
     rt = settings.realtime
-    if needs_api_key(rt.endpoint) and not rt.api_key:
+    target = voice_target(settings)
+    if needs_api_key(target.endpoint) and not rt.api_key:
         notes.append(
             "OPENAI_API_KEY is not set in the environment of this `foreman serve`, so sessions "
             "against the OpenAI endpoint will be refused. Set it where `foreman serve` runs "
             "(clients such as rt-probe never need it). To try Foreman without a key: "
             "`foreman mock-realtime --port 9100` in another terminal, then "
-            "`rt-probe start ws://127.0.0.1:9100/v1/realtime`."
+            f"`rt-probe start ws://127.0.0.1:9100{target.mock_path}`."
         )
     if not settings.twilio.validate_signatures:
         notes.append(
@@ -65,7 +73,7 @@ def startup_notes(settings: Settings) -> list[str]:
 def check_database(settings: Settings) -> None:
     """Open the SQLite database once, so a path that cannot work is one line naming the
     setting, before anything else starts."""
-    from foreman.history.db import connect
+    from foreman.stores.sqlite.db import connect
 
     path = settings.storage.db_path
     if os.environ.get("FOREMAN_DB"):

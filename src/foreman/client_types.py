@@ -233,6 +233,8 @@ class RealtimeStatus(Record):
     provider_session_id: str | None = None  # the model provider's own id, for its logs
     counters: Mapping[str, int | float] = field(default_factory=dict)
     calls: int = 0  # live phone calls
+    backend: str | None = None  # openai-realtime | openai-live
+    usage: Mapping[str, Any] = field(default_factory=dict)  # GPT-Live: seconds, cost_usd
 
 
 @dataclass(frozen=True)

@@ -57,6 +57,11 @@ class Status(BaseModel):
     provider_session_id: str | None
     counters: dict[str, int | float]
     calls: int
+    backend: str | None = Field(default=None, description="openai-realtime | openai-live")
+    usage: dict[str, Any] = Field(
+        default_factory=dict,
+        description="what the provider bills, when it says (GPT-Live: seconds, cost_usd)",
+    )
 
 
 def _sessions(request: Request) -> SessionRegistry:
