@@ -22,6 +22,7 @@ from foreman.config import (
     PACKAGED_TOOLS_DIR,
     LimitsConfig,
     RealtimeConfig,
+    RecoveryConfig,
     Settings,
     TwilioConfig,
     apply_env,
@@ -480,6 +481,44 @@ def test_the_shipped_limits_are_the_defaults() -> None:
 )
 def test_a_bad_limit_is_one_line_naming_the_key(tmp_path: Path, doc: str, line: str) -> None:
     f = tmp_path / "limits.toml"
+    f.write_text(doc)
+    with pytest.raises(ConfigError) as info:
+        load_settings(f, env={})
+    assert str(info.value).startswith(f"{f}: {line}")
+    assert_one_line_of_ours(str(info.value))
+
+
+def test_the_shipped_recovery_settings_are_the_defaults() -> None:
+    shipped = load_settings(PACKAGED_CONFIG, env={}).realtime.recovery
+    assert shipped == RecoveryConfig()
+    section = Path(PACKAGED_CONFIG).read_text().split("[realtime.recovery]", 1)[1]
+    for key in RecoveryConfig.model_fields:
+        assert f"\n{key} = " in section, key
+    # Safe: recovery is on, the rollover comes before the service's 60-minute limit.
+    assert shipped.reconnect and shipped.rollover_after_s < shipped.session_limit_s <= 3600
+
+
+@pytest.mark.parametrize(
+    ("doc", "line"),
+    [
+        (
+            "[realtime.recovery]\nrollover_after_s = 4000.0\n",
+            "'realtime.recovery.rollover_after_s' must be less than session_limit_s",
+        ),
+        (
+            "[realtime.recovery]\nbackoff_initial_s = 2.0\nbackoff_max_s = 1.0\n",
+            "'realtime.recovery.backoff_max_s' must be at least backoff_initial_s",
+        ),
+        (
+            "[realtime.recovery]\nreconnect_window_s = 0\n",
+            "'realtime.recovery.reconnect_window_s' must be more than 0",
+        ),
+        ("[realtime.recovery]\nnudges = 9\n", "'realtime.recovery.nudges' must be at most 5"),
+        ("[realtime.recovery]\nretries = 3\n", "unknown key 'realtime.recovery.retries'"),
+    ],
+)
+def test_recovery_errors_are_one_line_naming_the_key(tmp_path: Path, doc: str, line: str) -> None:
+    f = tmp_path / "recovery.toml"
     f.write_text(doc)
     with pytest.raises(ConfigError) as info:
         load_settings(f, env={})

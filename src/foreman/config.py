@@ -21,7 +21,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -96,6 +104,39 @@ class VoiceConfig(_Section):
     wake_phrase: str = "hey vim"
 
 
+class RecoveryConfig(_Section):
+    """`[realtime.recovery]`: what a live session does when the model goes away or stops
+    answering, and how it moves to a new session before the service's time limit."""
+
+    reconnect: bool = True  # false: a dropped model socket ends the call (with its reason)
+    reconnect_window_s: Seconds = 20.0  # the whole outage a call sits through, then goodbye
+    backoff_initial_s: Seconds = 0.25  # ceiling of the first waits; doubles per attempt ...
+    backoff_max_s: Seconds = 4.0  # ... up to this (full jitter: a uniform draw below it)
+    buffer_audio_s: Seconds = 10.0  # the user's audio kept while disconnected (oldest dropped)
+    replay_max_items: int = Field(default=200, ge=1, le=5000)  # conversation items restored
+    session_limit_s: Seconds = 3600.0  # the service ends a session after this long
+    rollover_after_s: Seconds = 3300.0  # then, at the first pause, move to a fresh session
+    response_timeout_s: Seconds = 10.0  # a committed user turn with no reply started
+    stall_timeout_s: Seconds = 8.0  # a reply with no event at all for this long
+    nudges: int = Field(default=1, ge=0, le=5)  # cancel + ask again before reconnecting
+    ping_interval_s: Seconds = 10.0  # WebSocket keepalive: a socket with no pong ...
+    ping_timeout_s: Seconds = 10.0  # ... within this is dead, and is reconnected
+
+    @field_validator("backoff_max_s")
+    @classmethod
+    def _backoff_ordered(cls, value: float, info: ValidationInfo) -> float:
+        if value < info.data.get("backoff_initial_s", 0.0):
+            raise ValueError("must be at least backoff_initial_s")
+        return value
+
+    @field_validator("rollover_after_s")
+    @classmethod
+    def _rollover_first(cls, value: float, info: ValidationInfo) -> float:
+        if value >= info.data.get("session_limit_s", float("inf")):
+            raise ValueError("must be less than session_limit_s")
+        return value
+
+
 class RealtimeConfig(_Section):
     enabled: bool = True  # false refuses realtime voice sessions and phone calls
     # Which OpenAI voice API runs sessions: "realtime" (this section) or "live" (GPT-Live,
@@ -123,6 +164,7 @@ class RealtimeConfig(_Section):
     noise_reduction: NoiseReduction = ""
     connect_timeout_s: Seconds = 10.0
     turn_detection: TurnDetection = Field(default_factory=TurnDetection)
+    recovery: RecoveryConfig = Field(default_factory=RecoveryConfig)
 
     @field_validator("endpoint")
     @classmethod

@@ -185,9 +185,13 @@ async def test_server_error_at_start_is_reported() -> None:
     assert err == "server error (invalid_value): Invalid model 'nope'."
 
 
-async def test_session_expiry_ends_the_session_with_last_error() -> None:
+async def test_session_expiry_without_recovery_ends_the_session_with_last_error() -> None:
     async with MockRealtimeServer(faults=Faults(session_time_limit_s=0.3)) as mock:
-        app = create_app(make_settings(mock.url))
+        settings = make_settings(mock.url)
+        recovery = settings.realtime.recovery.model_copy(update={"reconnect": False})
+        app = create_app(
+            settings.replace(realtime=settings.realtime.model_copy(update={"recovery": recovery}))
+        )
         async with serve_app(app) as url, httpx.AsyncClient(base_url=url) as c:
             assert (await c.post("/api/realtime/start")).status_code == 200
             sub = app.state.bus.subscribe()
@@ -198,9 +202,14 @@ async def test_session_expiry_ends_the_session_with_last_error() -> None:
     assert "session_expired" in st["last_error"]
 
 
-async def test_dropped_socket_ends_the_session_with_last_error() -> None:
+async def test_a_socket_that_keeps_dropping_ends_the_session_with_last_error() -> None:
+    # Every connection drops: reconnects flap until the window is spent.
     async with MockRealtimeServer(faults=Faults(drop_after_events=2)) as mock:
-        app = create_app(make_settings(mock.url))
+        settings = make_settings(mock.url)
+        recovery = settings.realtime.recovery.model_copy(update={"reconnect_window_s": 1.0})
+        app = create_app(
+            settings.replace(realtime=settings.realtime.model_copy(update={"recovery": recovery}))
+        )
         async with serve_app(app) as url, httpx.AsyncClient(base_url=url) as c:
             sub = app.state.bus.subscribe()
             r = await c.post("/api/realtime/start")
@@ -210,6 +219,7 @@ async def test_dropped_socket_ends_the_session_with_last_error() -> None:
             st = (await c.get("/api/realtime/status")).json()
     assert st["active"] is False
     assert "connection" in st["last_error"]
+    assert "no new model session within 1 s" in st["last_error"] or len(mock.sessions) == 1
 
 
 async def test_openapi_docs_are_served(api: httpx.AsyncClient) -> None:

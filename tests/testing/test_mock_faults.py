@@ -11,6 +11,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from foreman.testing.mock_realtime import Faults, Match, MockRealtimeServer, Reply, Rule, Scenario
+from foreman.testing.speech import synthesize
 
 from .conftest import Client, types, unit
 
@@ -129,3 +130,118 @@ async def test_realtime_pace_streams_at_the_given_factor() -> None:
     # the last chunk is due (audio - one chunk) / factor after the first
     assert last - first >= (audio_s - chunk_s) / 4.0 * 0.9
     assert last - first < audio_s  # and faster than real time
+
+
+async def _connect_and_count(mock: MockRealtimeServer) -> int:
+    """Open a connection, ask for a response, read until the mock drops it; events seen."""
+    async with connect(mock.url + MODEL, max_size=None, max_queue=None) as ws:
+        c = Client(ws)
+        await c.recv()
+        await c.send({"type": "response.create"})
+        with pytest.raises(ConnectionClosed):
+            while True:
+                await c.recv()
+        return len(c.events)
+
+
+async def test_seeded_drop_points_repeat_and_differ_per_connection() -> None:
+    faults = Faults(drop_between=(2, 12), seed=5)
+    points = [faults.drop_point(n) for n in range(6)]
+    assert points == [Faults(drop_between=(2, 12), seed=5).drop_point(n) for n in range(6)]
+    assert all(p is not None and 2 <= p <= 12 for p in points)
+    assert len(set(points)) > 1
+    scenario = Scenario([Rule(Match.any(), Reply.text("one two three four five six seven"))])
+    async with MockRealtimeServer(scenario, faults=faults) as mock:
+        seen = [await _connect_and_count(mock) for _ in range(2)]
+    assert seen == points[:2]
+    assert [len(s.sent) for s in mock.sessions] == points[:2]
+
+
+async def test_only_the_first_faulty_connections_are_dropped() -> None:
+    scenario = Scenario([Rule(Match.any(), Reply.text("one two"))])
+    faults = Faults(drop_after_events=3, faulty_connections=1)
+    async with MockRealtimeServer(scenario, faults=faults) as mock:
+        assert await _connect_and_count(mock) == 3
+        async with connect(mock.url + MODEL, max_size=None) as ws:
+            c = Client(ws)
+            await c.recv()
+            await c.send({"type": "response.create"})
+            while (await c.recv())["type"] != "response.done":
+                pass
+    assert mock.sessions[0].dropped and not mock.sessions[1].dropped
+
+
+async def test_a_frozen_connection_goes_silent_and_stops_answering_pings() -> None:
+    scenario = Scenario([Rule(Match.any(), Reply.text("one two three four"))])
+    async with MockRealtimeServer(scenario, faults=Faults(freeze_after_events=3)) as mock:
+        async with connect(mock.url + MODEL, max_size=None, close_timeout=0.1) as ws:
+            c = Client(ws)
+            await c.recv()
+            await c.send({"type": "response.create"})
+            await c.recv()
+            await c.recv()
+            pong = await ws.ping()
+            with pytest.raises(TimeoutError):
+                async with asyncio.timeout(0.3):
+                    await pong
+            with pytest.raises(TimeoutError):
+                async with asyncio.timeout(0.2):
+                    await c.recv()
+        assert mock.sessions[0].frozen and len(mock.sessions[0].sent) == 3
+
+
+async def test_a_stalled_reply_waits_for_a_cancel() -> None:
+    scenario = Scenario([Rule(Match.any(), Reply.text("one two three four"))])
+    async with (
+        MockRealtimeServer(scenario, faults=Faults(stall_responses=1)) as mock,
+        connect(mock.url + MODEL, max_size=None) as ws,
+    ):
+        c = Client(ws)
+        await c.recv()
+        await c.send({"type": "response.create"})
+        while (await c.recv())["type"] != "response.output_text.delta":
+            pass
+        with pytest.raises(TimeoutError):  # frozen after its first delta
+            async with asyncio.timeout(0.3):
+                await c.recv()
+        await c.send({"type": "response.cancel"})
+        while (done := await c.recv())["type"] != "response.done":
+            pass
+        assert done["response"]["status"] == "cancelled"
+        await c.send({"type": "response.create"})  # the next reply streams whole
+        while (done := await c.recv())["type"] != "response.done":
+            pass
+        assert done["response"]["status"] == "completed"
+
+
+async def test_an_ignored_turn_gets_no_response_and_the_next_one_does() -> None:
+    speech = synthesize("hello there", 24000) + bytes(24000)  # then 0.5 s of silence
+
+    async def say(c: Client) -> None:
+        for start in range(0, len(speech), 4800):
+            chunk = base64.b64encode(speech[start : start + 4800]).decode()
+            await c.send({"type": "input_audio_buffer.append", "audio": chunk})
+
+    async with (
+        MockRealtimeServer(faults=Faults(ignore_turns=1)) as mock,
+        connect(mock.url + MODEL, max_size=None) as ws,
+    ):
+        c = Client(ws)
+        await c.recv()
+        await say(c)
+        await mock.wait_for_server_event("input_audio_buffer.committed", timeout=unit(5))
+        assert not any(e["type"] == "response.created" for e in mock.sessions[0].sent)
+        await say(c)
+        await mock.wait_for_server_event("input_audio_buffer.committed", count=2, timeout=unit(5))
+        await mock.wait_for_server_event("response.created", timeout=unit(5))
+
+
+def test_fault_knobs_refuse_nonsense() -> None:
+    for bad in (
+        {"drop_between": (5, 2)},
+        {"freeze_after_events": -1},
+        {"faulty_connections": -1},
+        {"stall_responses": -1},
+    ):
+        with pytest.raises(ValueError):
+            Faults(**bad)  # type: ignore[arg-type]

@@ -1,10 +1,28 @@
 """The OpenAI Realtime (GA) backend over WebSocket.
 
-Every decision lives in the sans-I/O `protocols.realtime.RealtimeClient` (handshake, one
-response at a time, busy or idle, barge-in cancel and clamped truncation); this class moves
-text frames between it and the socket and translates its events into the backend-neutral
-events of `backends.interface`. Segments are Realtime output items (`item_id`, with the
-content index appended when it is not 0); replies are responses.
+Every protocol decision lives in the sans-I/O `protocols.realtime.RealtimeClient` (handshake,
+one response at a time, busy or idle, barge-in cancel and clamped truncation); this class
+moves text frames between it and the socket and translates its events into the
+backend-neutral events of `backends.interface`. Segments are Realtime output items
+(`item_id`, with the content index appended when it is not 0); replies are responses.
+
+The connection may change under a live session (`[realtime.recovery]`):
+
+* **reconnect** (`realtime_recovery`): when the socket drops, `events()` keeps going: it
+  closes what was running (the cut reply ends `incomplete`, its words so far become its
+  final transcript), opens a new session with exponential backoff and full jitter inside a
+  total window (a fatal answer such as 401 or an invalid key stops at once), replays the
+  conversation as heard (`ConversationLedger`), appends the user's audio held meanwhile
+  (`AudioBacklog`), and asks for what was owed: the cut reply's continuation, an answer to a
+  turn or a tool output. Commands made while disconnected go to the ledger (a tool output is
+  delivered on the new session; exactly one per call). The caller hears a short silence,
+  then the assistant carries on; if the drop lost their last words, it says so and asks
+  them to repeat.
+* **rollover** and the **watchdog**: `realtime_supervisor.supervise` (started by `run`)
+  prepares a standby session before the service's time limit and swaps it in at a pause,
+  and nudges, reconnects or gives up on a model that stopped answering.
+
+When all of that fails, `Closed(error)` says why in one line.
 API reference: https://platform.openai.com/docs/api-reference/realtime
 """
 
@@ -14,7 +32,9 @@ import asyncio
 import base64
 import binascii
 import contextlib
+import functools
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any, Final
 
@@ -23,19 +43,24 @@ from websockets.exceptions import ConnectionClosed
 
 from foreman.audio.formats import AudioFormat
 from foreman.backends import interface as b
+from foreman.backends import realtime_recovery as recovery
+from foreman.backends.realtime_open import close_code, error_line, open_configured
 from foreman.config import RealtimeConfig
 from foreman.exceptions import BackendError, RemoteProtocolError
 from foreman.io.realtime_ws import endpoint_host, key_allowed, open_realtime
+from foreman.policy.backoff import Backoff, RetryWindow
+from foreman.policy.watchdog import Watchdog
 from foreman.protocols.realtime import server_events as se
+from foreman.protocols.realtime.backlog import AudioBacklog
 from foreman.protocols.realtime.client import RealtimeClient
-from foreman.protocols.realtime.errors import ErrorNotice
+from foreman.protocols.realtime.errors import ErrorNotice, reconnect_worthwhile
 from foreman.protocols.realtime.items import function_call_output_item
+from foreman.protocols.realtime.replay import ConversationLedger
 from foreman.protocols.realtime.session_config import (
     build_session_update,
     session_options_from_config,
 )
 from foreman.protocols.realtime.state import FunctionCallReady, Phase
-from foreman.protocols.realtime.wire_formats import format_from_wire
 from foreman.tools.request import ToolRequest
 
 log = logging.getLogger(__name__)
@@ -56,7 +81,7 @@ def parse_segment(segment: str) -> tuple[str, int]:
 
 
 class OpenAIRealtimeBackend:
-    """One Realtime session. `start()`, `run(tg)`, then iterate `events()` in one task."""
+    """One Realtime conversation. `start()`, `run(tg)`, then iterate `events()` in one task."""
 
     capabilities = b.Capabilities(
         server_barge_in=False, turn_based=True, needs_continuous_input=False, b64_passthrough=True
@@ -73,42 +98,58 @@ class OpenAIRealtimeBackend:
         self.input_format: AudioFormat = options.input_format
         self.output_format: AudioFormat = options.output_format
         self._config = config
+        self.recovery = rc = config.recovery
         self._connector = connector
-        self._ws: ClientConnection | None = None
+        self._ws: ClientConnection | None = None  # None while reconnecting: audio is held
         self._manual_turns = config.turn_detection.type == "none"
-        self._rt = RealtimeClient(build_session_update(self._session_options()))
+        self._auto_response = not self._manual_turns and config.turn_detection.create_response
+        self._update = build_session_update(self._session_options())
+        self._rt = RealtimeClient(self._update)
         self._proto = self._rt.session
         self._closing = False
         self._closed = False
         self._error: str | None = None
+        # --- recovery state ---
+        self.ledger = ConversationLedger(rc.replay_max_items)
+        self._backlog = AudioBacklog(self.input_format.bytes_for_ms(int(rc.buffer_audio_s * 1000)))
+        self.watchdog = Watchdog(rc.response_timeout_s, rc.stall_timeout_s, rc.nudges)
+        backoff = Backoff(rc.backoff_initial_s, rc.backoff_max_s)
+        self._window = RetryWindow(backoff, rc.reconnect_window_s)
+        self._restored_at = -float("inf")  # when a reconnect last restored the session
+        self.session_started_at = 0.0  # monotonic: when the current session was opened
+        self.standby: tuple[ClientConnection, RealtimeClient] | None = None  # rollover
+        self._forced: str | None = None  # why the supervisor took the connection down
+        self._expired = False  # the service ended the session at its time limit
+        self._turn_owed = False  # a committed user turn the service will answer
+        self._owe_response = False  # asked for while disconnected
+        self._owe_instructions: str | None = None
+        self._owe_commit = False
+        self._cut_reply = False  # a drop cut the assistant short
+        self._ask_repeat = False  # a drop lost the user's last words
+        self._user_speaking = False
+        self._turn_open = False  # the user started a turn that is not committed yet
+        self._open_segment: str | None = None
+        self.recovery_counters: dict[str, int] = dict.fromkeys(
+            ("reconnects", "rollovers", "watchdog_nudges", "watchdog_reconnects"), 0
+        )
         self._handlers: dict[type, Callable[[Any], _Out]] = {
-            se.InputAudioBufferSpeechStarted: lambda e: [b.UserSpeechStarted(e.audio_start_ms)],
-            se.InputAudioBufferSpeechStopped: lambda e: [b.UserSpeechStopped(e.audio_end_ms)],
+            se.InputAudioBufferSpeechStarted: self._on_speech_started,
+            se.InputAudioBufferSpeechStopped: self._on_speech_stopped,
+            se.InputAudioBufferCommitted: self._on_committed,
             se.InputAudioTranscriptionDelta: lambda e: [
                 b.TranscriptSegment("user", e.delta, final=False)
             ],
-            se.InputAudioTranscriptionCompleted: lambda e: [
-                b.TranscriptSegment("user", e.transcript, final=True)
-            ],
+            se.InputAudioTranscriptionCompleted: self._on_user_transcript,
             se.ResponseCreated: self._on_response_created,
             se.ResponseDone: self._on_response_done,
+            se.ResponseOutputItemAdded: self._on_output_item,
             se.ResponseOutputAudioDelta: self._on_audio_delta,
-            se.ResponseOutputAudioDone: lambda e: [
-                b.SegmentEnded(segment_of(e.item_id, e.content_index))
-            ],
-            se.ResponseOutputAudioTranscriptDelta: lambda e: [
-                b.TranscriptSegment("assistant", e.delta, final=False, reply=e.response_id)
-            ],
-            se.ResponseOutputAudioTranscriptDone: lambda e: [
-                b.TranscriptSegment("assistant", e.transcript, final=True, reply=e.response_id)
-            ],
-            se.ResponseOutputTextDelta: lambda e: [
-                b.TranscriptSegment("assistant", e.delta, final=False, reply=e.response_id)
-            ],
-            se.ResponseOutputTextDone: lambda e: [
-                b.TranscriptSegment("assistant", e.text, final=True, reply=e.response_id)
-            ],
-            FunctionCallReady: lambda n: [ToolRequest(n.call_id, n.name, n.arguments)],
+            se.ResponseOutputAudioDone: self._on_audio_done,
+            se.ResponseOutputAudioTranscriptDelta: self._on_assistant_delta,
+            se.ResponseOutputAudioTranscriptDone: self._on_assistant_done,
+            se.ResponseOutputTextDelta: self._on_assistant_delta,
+            se.ResponseOutputTextDone: self._on_assistant_done,
+            FunctionCallReady: self._on_function_call,
             ErrorNotice: self._on_error,
         }
 
@@ -125,71 +166,57 @@ class OpenAIRealtimeBackend:
         )
 
     # --- lifecycle -----------------------------------------------------------------------
-    async def start(self) -> None:
+    async def open_session(self) -> tuple[ClientConnection, RealtimeClient]:
+        """A new configured session (start, reconnect, rollover). Raises BackendError."""
         opts = self.options
         api_key = ""
         if self._config.api_key and key_allowed(opts.endpoint, self._config.api_key_hosts):
             api_key = self._config.api_key.get_secret_value()
-        self._ws = await self._connector(
-            opts.endpoint, opts.model, api_key, timeout_s=self._config.connect_timeout_s
+        timeout_s = self._config.connect_timeout_s
+        rc = self.recovery
+        connect = functools.partial(
+            self._connector,
+            opts.endpoint,
+            opts.model,
+            api_key,
+            timeout_s=timeout_s,
+            ping_interval_s=rc.ping_interval_s,
+            ping_timeout_s=rc.ping_timeout_s,
         )
-        try:
-            await asyncio.wait_for(self._configure(), self._config.connect_timeout_s)
-        except TimeoutError:
-            await self.close()
-            raise BackendError(
-                f"{endpoint_host(opts.endpoint)}: no session.updated within "
-                f"{self._config.connect_timeout_s:g} s",
-                code="timeout",
-            ) from None
-        except BackendError:
-            await self.close()
-            raise
+        return await open_configured(
+            connect,
+            self._update,
+            endpoint=opts.endpoint,
+            timeout_s=timeout_s,
+            input_format=self.input_format,
+            output_format=self.output_format,
+        )
 
-    async def _configure(self) -> None:
-        """session.created -> session.update -> session.updated; then history and greeting."""
-        ws = self._ws
-        assert ws is not None
-        while not self._rt.configured:
-            try:
-                frame = await ws.recv()
-            except ConnectionClosed as exc:
-                raise BackendError(self._close_reason(exc), code="closed") from None
-            try:
-                received = self._rt.receive(frame)
-            except RemoteProtocolError as exc:
-                raise BackendError(f"bad frame from the server: {exc}", code="protocol") from None
-            for item in received[1:]:
-                if isinstance(item, ErrorNotice) and item.severity != "harmless":
-                    raise BackendError(_error_line(item), code=item.code)
-            if isinstance(received[0], se.SessionUpdated):
-                self._check_formats(received[0].session)
-            await self._flush()
+    async def start(self) -> None:
+        ws, rt = await self.open_session()
+        self._use(ws, rt)
         for role, text in self.options.history:
             self._rt.add_text(role, text)
+            self.ledger.text(role, text)
         if self.options.greeting is not None:
             self._rt.request_response(self.options.greeting or None)
         await self._flush()
 
-    def _check_formats(self, session: dict[str, Any]) -> None:
-        # A format mismatch is heard as noise and breaks the service's VAD.
-        audio = session.get("audio") or {}
-        for direction, want in (("input", self.input_format), ("output", self.output_format)):
-            fmt = (audio.get(direction) or {}).get("format")
-            if fmt is None:
-                continue
-            try:
-                got = format_from_wire(fmt)
-            except ValueError:
-                got = None
-            if got != want:
-                raise BackendError(
-                    f"the server applied {direction} format {fmt} instead of {want}",
-                    code="format_mismatch",
-                )
+    def _use(self, ws: ClientConnection, rt: RealtimeClient) -> None:
+        """Make `ws` the live connection (no await: commands see one or the other)."""
+        self._ws, self._rt, self._proto = ws, rt, rt.session
+        now = time.monotonic()
+        self.session_started_at = now
+        self.watchdog.reset(now)
+        self._turn_owed = self._user_speaking = self._turn_open = False
+        self._open_segment = None
 
     async def run(self, tg: asyncio.TaskGroup) -> None:
-        """Nothing to start: the socket reader is `events()`, which the session runs."""
+        """The socket reader is `events()`, which the session runs; here the supervisor
+        (watchdog and rollover) joins the session's task group."""
+        from foreman.backends.realtime_supervisor import supervise
+
+        tg.create_task(supervise(self, tg), name=f"realtime-supervisor<{id(self):x}>")
 
     async def close(self) -> None:
         # `_closing`, not `_closed`: a cancelled events() reader sets `_closed` in its
@@ -199,67 +226,134 @@ class OpenAIRealtimeBackend:
         self._closing = True
         self._closed = True
         self._proto.close()
-        if self._ws is not None:
-            with contextlib.suppress(Exception):
-                await self._ws.close()
+        standby, self.standby = self.standby, None
+        for ws in (self._ws, standby[0] if standby else None):
+            if ws is not None:
+                with contextlib.suppress(Exception):
+                    await ws.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
 
     # --- events --------------------------------------------------------------------------
     async def events(self) -> AsyncIterator[b.BackendEvent]:
-        ws = self._ws
-        if ws is None:
+        if self._ws is None:
             raise BackendError("events() before start()", code="state")
         yield b.Ready(self._proto.session_id or "", self.options.model)
+        handlers = self._handlers
         try:
-            async for frame in ws:
-                if self._closing:  # close() ran: frames still in flight are not ours to read
-                    break
+            while True:
+                ws = self._ws
+                assert ws is not None
+                lost_by: ConnectionClosed | None = None
                 try:
-                    received = self._rt.receive(frame)
-                except RemoteProtocolError as exc:
-                    if self._proto.phase is Phase.ERROR:  # an illegal sequence: sticky, end it
-                        self._error = f"protocol error: {self._proto.last_error or exc}"
-                        break
-                    # A malformed frame is the server's fault; log it and keep the session.
-                    log.warning("< bad frame ignored: %s", exc)
-                    continue
-                for item in received:
-                    handler = self._handlers.get(type(item))
-                    if handler is None:
-                        continue
-                    for event in handler(item):
-                        yield event
+                    async for frame in ws:
+                        # close() ran, or a rollover swapped sockets: frames still in flight
+                        # on this one are not ours to read.
+                        if self._closing or ws is not self._ws:
+                            break
+                        try:
+                            received = self._rt.receive(frame)
+                        except RemoteProtocolError as bad:
+                            self._bad_frame(bad)
+                            if self._error is not None:
+                                break
+                            continue
+                        for item in received:
+                            handler = handlers.get(type(item))
+                            if handler is not None:
+                                for event in handler(item):
+                                    yield event
+                        if self._error is not None or self._expired:
+                            break
+                        await self._flush()  # a deferred response.create released by it
+                except ConnectionClosed as closed:
+                    lost_by = closed
+                if self._closing:
+                    break
+                if self._ws is not None and ws is not self._ws:
+                    continue  # rolled over: read the new session
                 if self._error is not None:
                     break
-                await self._flush()  # a deferred response.create released by this frame
-        except ConnectionClosed as exc:
-            if not self._closing and self._error is None:
-                self._error = self._close_reason(exc)
+                lost = recovery.lost_reason(self, ws, lost_by)
+                code = close_code(ws, lost_by)
+                retry = self._forced or self._expired or reconnect_worthwhile(close_code=code)
+                if not (self.recovery.reconnect and retry):
+                    if self._forced or code not in (None, 1000):
+                        self._error = lost
+                    break
+                for event in recovery.connection_lost(self, ws, lost):
+                    yield event
+                with contextlib.suppress(Exception):
+                    await ws.close()
+                began = time.monotonic()
+                if not await recovery.reconnect(self, lost):
+                    break
+                yield b.BackendWarning(
+                    f"reconnected to the model after {time.monotonic() - began:.1f} s",
+                    "reconnected",
+                )
         finally:
-            if self._error is not None:
+            ws = self._ws
+            if self._error is not None and ws is not None:
                 with contextlib.suppress(Exception):
                     await ws.close()
             self._closed = True
-        if self._error is None and not self._closing and ws.close_code not in (None, 1000):
-            self._error = self._close_reason(None)
         yield b.Closed(self._error)
 
-    def _close_reason(self, exc: ConnectionClosed | None) -> str:
-        ws = self._ws
-        code = exc.rcvd.code if exc is not None and exc.rcvd else (ws.close_code if ws else None)
-        reason = (
-            exc.rcvd.reason if exc is not None and exc.rcvd else (ws.close_reason if ws else "")
-        )
-        host = endpoint_host(self.options.endpoint)
-        if exc is not None and exc.sent is not None and exc.sent.code == 1009:
-            # We closed it: a server event was over the cap ([limits] model_max_message_bytes).
-            return f"{host}: a server event was too big; connection closed (1009)"
-        if code is None:
-            return f"{host}: connection lost"
-        return f"{host}: connection closed ({code}{': ' + reason if reason else ''})"
+    def _bad_frame(self, exc: RemoteProtocolError) -> None:
+        if self._proto.phase is Phase.ERROR:  # an illegal sequence: sticky, end it
+            self._error = f"protocol error: {self._proto.last_error or exc}"
+        else:  # a malformed frame is the server's fault; log it and keep the session
+            log.warning("< bad frame ignored: %s", exc)
+
+    # --- event handlers --------------------------------------------------------------------
+    def _on_speech_started(self, e: se.InputAudioBufferSpeechStarted) -> _Out:
+        self._user_speaking = self._turn_open = True
+        return [b.UserSpeechStarted(e.audio_start_ms)]
+
+    def _on_speech_stopped(self, e: se.InputAudioBufferSpeechStopped) -> _Out:
+        self._user_speaking = False
+        return [b.UserSpeechStopped(e.audio_end_ms)]
+
+    def _on_committed(self, e: se.InputAudioBufferCommitted) -> _Out:
+        self.ledger.user_committed(e.item_id)
+        self._turn_open = False
+        self._turn_owed = self._auto_response
+        return []
+
+    def _on_user_transcript(self, e: se.InputAudioTranscriptionCompleted) -> _Out:
+        self.ledger.user_transcript(e.item_id, e.transcript)
+        return [b.TranscriptSegment("user", e.transcript, final=True)]
+
+    def _on_assistant_delta(self, e: Any) -> _Out:
+        self.ledger.assistant_delta(e.item_id, e.delta)
+        return [b.TranscriptSegment("assistant", e.delta, final=False, reply=e.response_id)]
+
+    def _on_assistant_done(self, e: Any) -> _Out:
+        text = e.transcript if isinstance(e, se.ResponseOutputAudioTranscriptDone) else e.text
+        self.ledger.assistant_done(e.item_id, text)
+        return [b.TranscriptSegment("assistant", text, final=True, reply=e.response_id)]
+
+    def _on_function_call(self, n: FunctionCallReady) -> _Out:
+        self.ledger.call(n.call_id, n.name, n.arguments)
+        return [ToolRequest(n.call_id, n.name, n.arguments)]
+
+    def _on_output_item(self, e: se.ResponseOutputItemAdded) -> _Out:
+        item_id = e.item.get("id")
+        if e.item.get("type") == "message" and isinstance(item_id, str):
+            self._open_segment = item_id
+        return []
+
+    def _on_audio_done(self, e: se.ResponseOutputAudioDone) -> _Out:
+        self._open_segment = None
+        return [b.SegmentEnded(segment_of(e.item_id, e.content_index))]
 
     def _on_response_created(self, e: se.ResponseCreated) -> _Out:
         if e.response.get("conversation_id", "") is None:
             return []  # out of band: not the assistant talking to the user
+        self._turn_owed = False
         return [b.ReplyStarted(e.response_id)]
 
     def _on_audio_delta(self, e: se.ResponseOutputAudioDelta) -> _Out:
@@ -273,6 +367,7 @@ class OpenAIRealtimeBackend:
     def _on_response_done(self, e: se.ResponseDone) -> _Out:
         if e.response.get("conversation_id", "") is None:
             return []
+        self._open_segment = None
         details = e.response.get("status_details") or {}
         reason = details.get("reason") if isinstance(details, dict) else None
         out: _Out = [b.ReplyEnded(e.response_id, e.status, reason)]
@@ -284,8 +379,12 @@ class OpenAIRealtimeBackend:
         if n.severity == "harmless":
             log.debug("< harmless error %s: %s", n.code, n.message)
             return []
+        if n.code == "session_expired" and self.recovery.reconnect:
+            log.info("< the model session reached its time limit; moving to a new one")
+            self._expired = True  # the service closes next: reconnect with the conversation
+            return []
         if n.severity == "fatal":
-            self._error = _error_line(n)
+            self._error = error_line(n)
             return []
         log.warning("< error %s: %s", n.code, n.message)
         out: _Out = [b.BackendWarning(n.message, n.code)]
@@ -306,32 +405,45 @@ class OpenAIRealtimeBackend:
         try:  # noqa: SIM105 - per audio frame: cheaper than a context manager
             await ws.send(text)
         except ConnectionClosed:
-            pass  # the reader reports the close with its reason
+            pass  # the reader reports the close and restores what the ledger holds
 
     async def push_audio(self, audio: bytes) -> None:
         await self.push_audio_b64(base64.b64encode(audio).decode("ascii"))
 
     async def push_audio_b64(self, audio_b64: str) -> None:
-        """Audio already base64-encoded in `input_format` (phone passthrough: no re-encode)."""
+        """Audio already base64-encoded in `input_format` (phone passthrough: no re-encode).
+        While the socket is down it is held (bounded) and sent after the reconnect."""
         ws = self._ws
         if ws is None or self._closed:
+            if not self._closed and self._ws is None:
+                self._backlog.add(audio_b64)
             return
-        try:  # noqa: SIM105 - per audio frame: cheaper than a context manager
+        try:
             await ws.send(self._proto.send_audio(audio_b64))
         except ConnectionClosed:
-            pass  # the reader reports the close with its reason
+            if not self._closed:
+                self._backlog.add(audio_b64)  # the reader is about to reconnect
 
     async def report_heard(self, segment: str | None, heard_ms: int | None) -> None:
         if self._closed:
             return
         item_id, content_index = parse_segment(segment) if segment else (None, 0)
+        if item_id is not None and heard_ms is not None:
+            audio_ms = self._proto.audio_received_ms(item_id, content_index)
+            self.ledger.assistant_heard(item_id, heard_ms, audio_ms)
+        if self._ws is None:
+            self._cut_reply = False  # the user talked over it: no continuation wanted
+            return
         self._rt.interrupt(item_id, content_index, heard_ms)
         await self._flush()
 
     async def submit_tool_result(
         self, call_id: str, output: str, *, continue_conversation: bool = True
     ) -> None:
-        if self._closed:
+        if self._closed or not self.ledger.output(call_id, output):
+            return  # a second output for one call is never sent
+        if self._ws is None:  # replayed with the conversation on the new session
+            self._owe_response = self._owe_response or continue_conversation
             return
         self._rt.add_item(function_call_output_item(call_id, output))
         if continue_conversation:
@@ -342,8 +454,15 @@ class OpenAIRealtimeBackend:
         if self._closed:
             return
         if kind == "instruction":
+            if self._ws is None:
+                self._owe_response, self._owe_instructions = True, text
+                return
             self._rt.request_response(text)
         else:
+            self.ledger.text("system", text)
+            if self._ws is None:
+                self._owe_response = self._owe_response or kind == "status"
+                return
             self._rt.add_text("system", text)
             # A status the user should hear: speak now if quiet; while the assistant talks,
             # the note is read with whatever it says next.
@@ -354,6 +473,10 @@ class OpenAIRealtimeBackend:
     async def send_user_text(self, text: str) -> None:
         if self._closed:
             return
+        self.ledger.text("user", text)
+        if self._ws is None:
+            self._owe_response = True
+            return
         self._rt.add_text("user", text)
         self._rt.request_response()
         await self._flush()
@@ -361,21 +484,25 @@ class OpenAIRealtimeBackend:
     async def end_user_turn(self) -> bool:
         if self._closed or not self._manual_turns:
             return False
+        if self._ws is None:
+            self._owe_commit = True  # after the held audio
+            return True
         self._rt.commit_turn()
         await self._flush()
         return True
 
     def status(self) -> b.BackendStatus:
+        fmt = self.input_format
         return b.BackendStatus(
             backend=NAME,
             model=self.options.model,
             endpoint_host=endpoint_host(self.options.endpoint),
             provider_session_id=self._proto.session_id,
-            phase=str(self._proto.phase),
-            counters=dict(self._proto.counters),
+            phase=str(self._proto.phase) if self._ws is not None else "reconnecting",
+            counters={
+                **self._proto.counters,
+                **self.recovery_counters,
+                "audio_held_ms": int(fmt.ms_for_bytes(self._backlog.bytes)),
+                "audio_dropped_ms": int(fmt.ms_for_bytes(self._backlog.dropped_bytes)),
+            },
         )
-
-
-def _error_line(n: ErrorNotice) -> str:
-    code = f" ({n.code})" if n.code else ""
-    return f"server error{code}: {n.message}".replace("\n", " ")

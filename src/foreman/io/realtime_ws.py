@@ -74,9 +74,12 @@ async def open_realtime(
     *,
     timeout_s: float = 10.0,
     max_size: int = MAX_SERVER_EVENT_BYTES,
+    ping_interval_s: float = 20.0,
+    ping_timeout_s: float = 20.0,
 ) -> ClientConnection:
     """Connect and return the open connection, or raise BackendError (one line). A server
-    event over `max_size` bytes closes the connection with 1009 (message too big). `model`
+    event over `max_size` bytes closes the connection with 1009 (message too big). A ping
+    unanswered for `ping_timeout_s` closes it with 1011 (a silent, dead socket). `model`
     None: the URL is used as given (GPT-Live takes the model in `session.start`, and its
     endpoint has no query parameters)."""
     problem = endpoint_problem(endpoint)
@@ -92,8 +95,8 @@ async def open_realtime(
             # response.done and item.retrieved can be large (megabytes), but never unbounded.
             max_size=max_size,
             max_queue=16,  # server events read ahead of the session: bounded (the default)
-            ping_interval=20,
-            ping_timeout=20,
+            ping_interval=ping_interval_s,
+            ping_timeout=ping_timeout_s,
             open_timeout=timeout_s,
             close_timeout=2,
             compression=None,  # base64 audio does not compress; save the CPU

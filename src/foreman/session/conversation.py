@@ -452,10 +452,17 @@ class ConversationSession:
         log.warning("%s: backend warning: %s", self.session_id, ev.message)
         self._publish(SessionWarning(self.session_id, ev.message, ev.code))
 
-    def _on_closed(self, ev: b.Closed) -> None:
+    async def _on_closed(self, ev: b.Closed) -> None:
+        reason = f"backend closed: {ev.error}" if ev.error else "backend closed"
         if ev.error:
             self.error = ev.error
-        raise ConversationEnded(f"backend closed: {ev.error}" if ev.error else "backend closed")
+            if not self._ending:
+                # The model is gone for good (its backend tried to recover): end the user's
+                # side on purpose, with the reason on record (a phone call: through REST).
+                self._ending = True
+                self.reason = self.reason or reason
+                await self.endpoint.hang_up(reason)
+        raise ConversationEnded(reason)
 
     # === user -> backend ===================================================================
     def _on_endpoint_event(self, event: e.EndpointEvent) -> Awaitable[None] | None:

@@ -548,3 +548,20 @@ def test_one_response_at_a_time_and_no_request_lost(steps: list[tuple[Any, ...]]
         server.drain()
         assert client.session.phase is Phase.CONFIGURED
     server.settle()
+
+
+def test_retry_response_asks_again_when_a_create_was_never_answered() -> None:
+    c = configured_client()
+    c.request_response()
+    assert types(sent(c)) == ["response.create"]
+    assert c.awaiting_response and not c.idle
+    c.request_response()  # deferred: one is in flight
+    assert sent(c) == []
+    c.retry_response("Answer the user.")  # the watchdog: the service never answered
+    again = sent(c)
+    assert types(again) == ["response.create"]
+    assert again[0]["response"] == {"instructions": "Answer the user."}
+    c.receive(created("resp_9"))
+    assert not c.awaiting_response and c.responding
+    c.receive(done("resp_9"))
+    assert sent(c) == [] and c.idle  # the deferred request went with the retry

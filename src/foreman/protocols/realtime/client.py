@@ -76,6 +76,11 @@ class RealtimeClient:
         return not self.responding and not self._has_deferred and self._creates_in_flight == 0
 
     @property
+    def awaiting_response(self) -> bool:
+        """A `response.create` went out and no `response.created` has answered it yet."""
+        return self._creates_in_flight > 0
+
+    @property
     def pending_output(self) -> bool:
         """Something is waiting in the outbox (cheap to ask after every frame)."""
         return bool(self._outbox)
@@ -152,6 +157,16 @@ class RealtimeClient:
                 self._deferred = body
             return
         self._create(body)
+
+    def retry_response(self, instructions: str | None = None) -> None:
+        """The service never answered the last `response.create` (a watchdog's nudge): forget
+        it and ask again (a request deferred behind it goes with this one); a late answer to
+        the old one is refused as already active and deferred like any other."""
+        self._creates_in_flight = 0
+        if instructions is None and self._has_deferred:
+            instructions = (self._deferred or {}).get("instructions")
+        self._deferred, self._has_deferred = None, False  # this request carries them
+        self.request_response(instructions)
 
     def _create(self, body: dict[str, Any] | None) -> None:
         self.queue(ce.ResponseCreate(body))  # may refuse (InvalidState): then nothing is sent

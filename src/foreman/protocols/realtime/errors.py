@@ -99,3 +99,39 @@ def classify_error(
         # cut shorter) changes nothing the user heard.
         return "harmless"
     return "recoverable"
+
+
+# Why opening (or re-opening) a session failed, as `BackendError.code`, when trying again
+# cannot help: the key, the account, the URL, the model or the configuration is wrong.
+FATAL_CONNECT_CODES = frozenset(
+    {
+        "http_400",
+        "http_401",
+        "http_403",
+        "http_404",
+        "bad_url",
+        "dns",
+        "format_mismatch",
+        "invalid_api_key",
+        "insufficient_quota",
+        "beta_api_shape_disabled",
+        "missing_model",
+        *CONFIG_REJECTED_CODES,
+    }
+)
+# Close codes that say the same would happen again: protocol or policy violations, an event
+# over our size cap (1009), and the
+# application range (3000 after `invalid_api_key`, 4000 after `beta_api_shape_disabled`).
+_FATAL_CLOSE_CODES = frozenset({1002, 1003, 1007, 1008, 1009, 1010})
+
+
+def reconnect_worthwhile(*, close_code: int | None = None, error_code: str | None = None) -> bool:
+    """After a lost connection (`close_code`, None when it dropped without a close frame) or a
+    failed attempt to open one (`error_code`, a `BackendError.code`): is trying again
+    worthwhile? A normal close (1000) counts as worthwhile: the service ends a session that
+    way at its time limit, and a new session can carry the conversation on."""
+    if error_code is not None and (error_code in FATAL_CONNECT_CODES or error_code in FATAL_CODES):
+        return error_code == "session_expired"
+    if close_code is None:
+        return True
+    return close_code not in _FATAL_CLOSE_CODES and not 3000 <= close_code <= 4999

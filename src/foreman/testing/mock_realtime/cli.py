@@ -42,6 +42,32 @@ def build_parser() -> argparse.ArgumentParser:
     faults.add_argument(
         "--session-time-limit", type=float, metavar="S", help="expire sessions after S seconds"
     )
+    faults.add_argument(
+        "--drop-between",
+        type=int,
+        nargs=2,
+        metavar=("LO", "HI"),
+        help="drop each connection after a seeded random number of events in [LO, HI]",
+    )
+    faults.add_argument("--seed", type=int, default=0, help="seed for --drop-between")
+    faults.add_argument(
+        "--freeze-after-events",
+        type=int,
+        metavar="N",
+        help="after N server events a connection goes silent (no events, no pongs)",
+    )
+    faults.add_argument(
+        "--faulty-connections",
+        type=int,
+        metavar="N",
+        help="drop/freeze only the first N connections (reconnects then succeed)",
+    )
+    faults.add_argument(
+        "--stall-responses", type=int, default=0, metavar="N", help="first N replies freeze"
+    )
+    faults.add_argument(
+        "--ignore-turns", type=int, default=0, metavar="N", help="first N turns get no reply"
+    )
     return p
 
 
@@ -68,6 +94,12 @@ def main(argv: list[str] | None = None) -> int:
             drop_after_events=args.drop_after_events,
             delay_deltas_ms=args.delay_deltas_ms,
             session_time_limit_s=args.session_time_limit,
+            drop_between=tuple(args.drop_between) if args.drop_between else None,
+            seed=args.seed,
+            freeze_after_events=args.freeze_after_events,
+            faulty_connections=args.faulty_connections,
+            stall_responses=args.stall_responses,
+            ignore_turns=args.ignore_turns,
         )
     except ValueError as exc:
         parser.error(str(exc))

@@ -88,6 +88,9 @@ async def _speech_stopped(s: MockSession, ms: int, td: dict[str, Any]) -> None:
     skip = fmt.bytes_for_ms(max(0.0, s.speech_start_ms - s.buffer_start_ms))
     del s.buffer[:skip]
     await commit(s, item_id)
+    s.server.turns_committed += 1
+    if s.server.turns_committed <= s.faults.ignore_turns:
+        return  # fault: a model that does not answer this turn
     if td.get("create_response", True):
         if s.active is not None and s.active.cancelled and s.active.task is not None:
             # the barge-in cancel is still closing its items; the new turn answers next

@@ -77,6 +77,9 @@ class Responder:
         self.sent_ms = 0.0
         self.text_tokens = 0
         self.audio_tokens = 0
+        self.deltas = 0
+        session.server.responses_started += 1
+        self.stalls = session.server.responses_started <= session.faults.stall_responses
 
     # --- helpers ---------------------------------------------------------------------------
 
@@ -113,7 +116,11 @@ class Responder:
             await asyncio.wait_for(self.resp.wake.wait(), seconds)
 
     async def before_delta(self) -> None:
-        """Apply the delay fault and the pace before the next delta."""
+        """Apply the stall and delay faults and the pace before the next delta."""
+        if self.stalls and self.deltas:
+            await self.resp.wake.wait()  # fault: frozen mid-reply until cancelled or gone
+            return
+        self.deltas += 1
         delay = self.s.faults.delay_deltas_ms / 1000
         if delay:
             await self.pause(delay)

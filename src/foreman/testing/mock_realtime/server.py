@@ -70,6 +70,8 @@ class MockRealtimeServer:
         self.api_key = api_key
         self.auth_rejection = auth_rejection
         self.sessions: list[MockSession] = []
+        self.responses_started = 0  # server-wide, for the stall_responses fault
+        self.turns_committed = 0  # server-wide, for the ignore_turns fault
         self.live_sessions: list[LiveMockSession] = []
         self._server: Server | None = None
         self._cond = asyncio.Condition()
@@ -94,6 +96,9 @@ class MockRealtimeServer:
         if self._server is None:
             return
         server, self._server = self._server, None
+        for session in self.sessions:
+            if session.frozen:  # deaf to a close handshake: do not wait for its timeout
+                session.abort()
         server.close(close_connections=True)
         await server.wait_closed()
 
@@ -270,8 +275,17 @@ class MockRealtimeServer:
         async def send_raw(text: str) -> None:
             await ws.send(text)
 
-        session = MockSession(self, model, send_raw, transport.close, self.faults)
+        session = MockSession(
+            self,
+            model,
+            send_raw,
+            transport.close,
+            self.faults,
+            connection=len(self.sessions),
+            freeze=transport.pause_reading,
+        )
         session.handshake_headers = {k.lower(): v for k, v in request.headers.raw_items()}
+        session.abort = transport.abort
         self.sessions.append(session)
         await self._notify()
         expiry: asyncio.Task[None] | None = None

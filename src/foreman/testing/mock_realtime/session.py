@@ -51,12 +51,21 @@ class MockSession:
         send_raw: Callable[[str], Awaitable[None]],
         drop: Callable[[], None],
         faults: Faults,
+        *,
+        connection: int = 0,
+        freeze: Callable[[], None] | None = None,
     ) -> None:
         self.server = server
         self.model = model
         self.faults = faults
         self._send_raw = send_raw
         self._drop = drop
+        self._freeze = freeze
+        self.connection = connection  # 0-based index of this connection on the server
+        self.drop_after = faults.drop_point(connection)
+        self.freeze_after = faults.freeze_point(connection)
+        self.frozen = False
+        self.abort: Callable[[], None] = drop  # the server sets the transport's abort
         self.received: list[Event] = []
         self.sent: list[Event] = []
         self.handshake_headers: dict[str, str] = {}  # as the client sent them (lower-case)
@@ -91,7 +100,7 @@ class MockSession:
 
     async def send(self, event: Event) -> bool:
         """Send a server event (adds `event_id` first). False once the connection is gone."""
-        if self.closed or self.dropped:
+        if self.closed or self.dropped or self.frozen:
             return False
         event = {"event_id": ids.event_id(), **event} if "event_id" not in event else event
         # the SDK models put `type` first on the wire; keep it readable in traces
@@ -103,12 +112,25 @@ class MockSession:
             self.closed = True
             return False
         await self.server._notify()
-        limit = self.faults.drop_after_events
+        limit = self.drop_after
         if limit is not None and len(self.sent) >= limit:
             self.dropped = True
             self._drop()  # fault: the TCP connection goes away without a close frame
             return False
+        freeze = self.freeze_after
+        if freeze is not None and len(self.sent) >= freeze:
+            self.frozen = True  # fault: a hung service: silent, and deaf to pings
+            if self._freeze is not None:
+                self._freeze()
+            return False
         return True
+
+    def drop(self) -> None:
+        """Drop the connection now, as a network would: no close frame (the client sees
+        1006). Events already sent are delivered."""
+        if not (self.closed or self.dropped):
+            self.dropped = True
+            self._drop()
 
     async def send_error(self, body: E.ErrorBody, client_event: Event | None = None) -> None:
         body = dict(body)
