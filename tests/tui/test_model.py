@@ -128,6 +128,27 @@ def test_calls_read_from_the_server_start_and_end_conversations() -> None:
     assert not conv.live
 
 
+def test_a_call_list_read_before_an_event_does_not_undo_it() -> None:
+    """The list and the event stream race: a list asked for before a call's start (or end)
+    arrived by event is older news and must not end (or revive) it."""
+    state = ConsoleState()
+    asked_at = state.call_events
+    state.apply(
+        event(1, "session.started", session_id=CALL, channel="phone", call_sid=CALL_SID),
+        0.0,
+    )
+    state.set_calls(CallList(), asked_at)  # read before the call started
+    assert state.conversations[CALL].live
+    asked_at = state.call_events
+    state.apply(event(2, "session.ended", session_id=CALL, reason="caller hung up"), 0.0)
+    state.set_calls(live_calls(), asked_at)  # read before the call ended
+    assert not state.conversations[CALL].live
+    state.set_calls(CallList(), state.call_events)  # a fresh read is believed
+    assert not state.conversations[CALL].live
+    state.set_calls(live_calls(), state.call_events)
+    assert state.conversations[CALL].live
+
+
 def test_the_owners_sessions_share_one_conversation() -> None:
     state = ConsoleState()
     state.set_status(status(session_id="desk-aaa"))

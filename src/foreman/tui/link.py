@@ -106,7 +106,8 @@ class ServerLink:
             model.set_status(await client.realtime_status())
         if Refresh.CALLS in parts:
             try:
-                model.set_calls(await client.calls())
+                asked_at = model.call_events
+                model.set_calls(await client.calls(), asked_at)
             except ApiError as exc:
                 if exc.status != 503:  # 503: the phone bridge is off on this server
                     raise

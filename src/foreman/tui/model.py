@@ -174,6 +174,7 @@ class Conversation:
     caller_name: str | None = None
     direction: str = ""
     transcript: Transcript = field(default_factory=Transcript)
+    changed_at: int = 0  # `ConsoleState.call_events` when an event last set `live`
 
 
 @dataclass
@@ -208,6 +209,7 @@ class ConsoleState:
         self.last_seq: int | None = None
         self._owner_sessions: set[str] = set()  # the owner's sessions: desk voice, chat
         self.approval_events = 0  # approval events taken in so far
+        self.call_events = 0  # phone session starts and ends taken in so far
         self._prompted_at: dict[str, int] = {}  # pending id -> approval_events when it came
         self._decided: dict[str, None] = {}  # ids decided lately (insertion-ordered set)
 
@@ -268,20 +270,33 @@ class ConsoleState:
             self._owned(status.session_id)
         self.owner.live = status.active
 
-    def set_calls(self, calls: CallList) -> None:
+    def set_calls(self, calls: CallList, asked_at: int | None = None) -> None:
+        """The live calls the server listed. `asked_at` is `call_events` when the list was
+        asked for: a call that started or ended by event since then keeps what the event
+        said (the list was read before it, so it is older news)."""
         self.calls = calls.active
         live = set()
         for call in calls.active:
             session_id = call.session_id or f"call-{call.call_sid}"
             conv = self.conversation(session_id)
+            live.add(conv.key)
+            if self._changed_since(conv, asked_at):
+                continue
             conv.live, conv.call_sid, conv.direction = True, call.call_sid, call.direction
             conv.caller = call.to if call.direction == "outbound" else call.from_
             conv.caller_name = call.caller_name
             conv.title = call.caller_name or conv.caller or call.call_sid
-            live.add(conv.key)
         for conv in self.conversations.values():
-            if conv.channel == "phone" and conv.key not in live:
+            stale = self._changed_since(conv, asked_at)
+            if conv.channel == "phone" and conv.key not in live and not stale:
                 conv.live = False
+
+    def _changed_since(self, conv: Conversation, asked_at: int | None) -> bool:
+        return asked_at is not None and conv.changed_at > asked_at
+
+    def _call_changed(self, conv: Conversation, live: bool) -> None:
+        self.call_events += 1
+        conv.live, conv.changed_at = live, self.call_events
 
     def set_approvals(
         self, prompts: Iterable[ApprovalPrompt], now: float, asked_at: int | None = None
@@ -333,7 +348,7 @@ class ConsoleState:
         channel = str(data.get("channel", ""))
         if channel == "phone":
             conv = self.conversation(session_id)
-            conv.live = True
+            self._call_changed(conv, live=True)
             conv.call_sid = str(data.get("call_sid", ""))
             conv.direction = str(data.get("direction", ""))
             conv.caller = str(data.get(("to" if conv.direction == "outbound" else "from"), ""))
@@ -348,19 +363,25 @@ class ConsoleState:
         self.owner.transcript.note(f"voice session started ({data.get('model') or 'model'})")
         return Refresh.STATUS
 
+    def _end(self, conv: Conversation) -> None:
+        if conv.channel == "phone":
+            self._call_changed(conv, live=False)
+        else:
+            conv.live = False
+
     def _session_ended(self, data: Mapping[str, Any], now: float) -> Refresh:
         conv = self.conversation(str(data["session_id"]))
         conv.transcript.close_reply()
         what = "voice session" if conv.key == OWNER else "call"
         reason = data.get("error") or data.get("reason") or "ended"
         conv.transcript.note(f"{what} ended: {reason}")
-        conv.live = False
+        self._end(conv)
         return Refresh.STATUS if conv.key == OWNER else Refresh.CALLS
 
     def _session_failed(self, data: Mapping[str, Any], now: float) -> Refresh:
         conv = self.conversation(str(data["session_id"]))
         conv.transcript.note(f"could not start: {data.get('error', 'unknown error')}")
-        conv.live = False
+        self._end(conv)
         return Refresh.STATUS if conv.key == OWNER else Refresh.CALLS
 
     def _transcript(self, data: Mapping[str, Any], now: float) -> Refresh:
