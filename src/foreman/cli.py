@@ -20,7 +20,14 @@ import sys
 
 from foreman import __version__, cli_chat, cli_fake_call, cli_init
 from foreman.client_types import DEFAULT_URL
-from foreman.config import PACKAGED_SOURCE, Settings, is_loopback, load_settings, user_config_dir
+from foreman.config import (
+    PACKAGED_SOURCE,
+    Settings,
+    is_loopback,
+    load_settings,
+    local_engine_selected,
+    user_config_dir,
+)
 from foreman.exceptions import ConfigError, ForemanError
 from foreman.io.realtime_ws import needs_api_key
 from foreman.logs import configure_logging
@@ -45,7 +52,14 @@ def startup_notes(settings: Settings) -> list[str]:
     """What the operator should know at start-up (no secrets)."""
     notes = []
     rt = settings.realtime
-    if needs_api_key(rt.endpoint) and not rt.api_key:
+    if local_engine_selected(settings):
+        notes.append(
+            "Voice sessions and phone calls run on the offline engine (Silero VAD, Whisper, "
+            f"local model {settings.local.llm}, espeak-ng): no OpenAI key is set, or "
+            '[local] use = "always". Models load on the first session. Set OPENAI_API_KEY '
+            "for the cloud voice."
+        )
+    elif needs_api_key(rt.endpoint) and not rt.api_key:
         notes.append(
             "OPENAI_API_KEY is not set in the environment of this `foreman serve`, so sessions "
             "against the OpenAI endpoint will be refused. Set it where `foreman serve` runs "

@@ -233,6 +233,8 @@ class RealtimeStatus(Record):
     provider_session_id: str | None = None  # the model provider's own id, for its logs
     counters: Mapping[str, int | float] = field(default_factory=dict)
     calls: int = 0  # live phone calls
+    backend: str | None = None  # e.g. "openai-realtime", "local"
+    components: Mapping[str, Any] | None = None  # the local engine's VAD, STT, LLM, TTS
 
 
 @dataclass(frozen=True)

@@ -57,6 +57,8 @@ class Status(BaseModel):
     provider_session_id: str | None
     counters: dict[str, int | float]
     calls: int
+    backend: str | None = None  # e.g. "openai-realtime", "local"
+    components: dict[str, Any] | None = None  # the local engine's VAD, STT, LLM, TTS
 
 
 def _sessions(request: Request) -> SessionRegistry:

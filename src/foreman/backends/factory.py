@@ -6,13 +6,32 @@ import functools
 from collections.abc import Callable
 
 from foreman.backends.interface import BackendOptions, VoiceBackend
-from foreman.config import Settings
+from foreman.config import Settings, local_engine_selected
+from foreman.io.realtime_ws import needs_api_key
 
 BackendFactory = Callable[[BackendOptions], VoiceBackend]
 
 
 def make_backend_factory(settings: Settings) -> BackendFactory:
-    """The default factory: OpenAI Realtime GA over WebSocket for every session."""
+    """The offline engine when `[local] use` selects it (by default: no OpenAI key is set),
+    else OpenAI Realtime GA over WebSocket, for every session."""
+    realtime = _realtime_factory(settings)
+    if not local_engine_selected(settings):
+        return realtime
+    local = make_local_factory(settings)
+
+    def factory(options: BackendOptions) -> VoiceBackend:
+        # A start request that names its own Realtime endpoint (a mock, a local proxy) gets
+        # it; everything else runs on the offline engine.
+        if options.endpoint != settings.realtime.endpoint and not needs_api_key(options.endpoint):
+            return realtime(options)
+        return local(options)
+
+    factory.runtime = local.runtime  # type: ignore[attr-defined]
+    return factory
+
+
+def _realtime_factory(settings: Settings) -> BackendFactory:
     from foreman.backends.openai_realtime import OpenAIRealtimeBackend
     from foreman.io.realtime_ws import open_realtime
 
@@ -23,4 +42,20 @@ def make_backend_factory(settings: Settings) -> BackendFactory:
     def factory(options: BackendOptions) -> VoiceBackend:
         return OpenAIRealtimeBackend(options, settings.realtime, connector=connector)
 
+    return factory
+
+
+def make_local_factory(settings: Settings, **runtime_options: object) -> BackendFactory:
+    """The offline engine for every session, sharing one runtime (models load once, on the
+    first session, in worker threads). `runtime_options` go to `LocalRuntime` (tests pass a
+    model cache or a stand-in LLM)."""
+    from foreman.backends.local_engine import LocalEngineBackend
+    from foreman.backends.local_runtime import LocalRuntime
+
+    runtime = LocalRuntime(settings, **runtime_options)  # type: ignore[arg-type]
+
+    def factory(options: BackendOptions) -> VoiceBackend:
+        return LocalEngineBackend(options, runtime)
+
+    factory.runtime = runtime  # type: ignore[attr-defined]  # for status and benchmarks
     return factory

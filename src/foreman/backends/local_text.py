@@ -16,13 +16,11 @@ __all__ = ["SentenceSplitter", "speakable"]
 _SENTENCE_END = re.compile(r"[.!?]+[\"')\]]*\s+|\n+")
 _CLAUSE_END = re.compile(r"[,;:]\s+")
 _MARKUP = re.compile(r"[*_#`>|~]+")
-_LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
 _SPACES = re.compile(r"\s+")
 
 
 def speakable(text: str) -> str:
     """`text` without markdown symbols and with single spaces."""
-    text = _LINK.sub(r"\1", text)
     text = _MARKUP.sub(" ", text)
     return _SPACES.sub(" ", text).strip()
 

@@ -64,6 +64,11 @@ def parse_tool_calls(text: str) -> list[ParsedToolCall]:
             return []
         body = "\n".join(pieces)
     objects = _json_values(body)
+    # Small models sometimes stop one or two closing braces short of a complete call.
+    for missing in (1, 2):
+        if objects is not None or not body.startswith("{"):
+            break
+        objects = _json_values(body + "}" * missing)
     if objects is None:
         return []
     calls: list[ParsedToolCall] = []

@@ -21,7 +21,7 @@ from foreman.audio.formats import AudioFormat
 from foreman.backends.interface import BackendOptions, VoiceBackend
 from foreman.bus import EventBus
 from foreman.chat.history import ConversationHistory, VoiceStart
-from foreman.config import Settings, realtime_refusal
+from foreman.config import Settings, local_engine_selected, realtime_refusal
 from foreman.endpoints.text import TextEndpoint
 from foreman.events import ModeChanged, SessionFailed
 from foreman.exceptions import AudioFormatError, BackendError, ForemanError
@@ -158,7 +158,7 @@ class SessionRegistry:
         problem = endpoint_problem(endpoint)
         if problem is not None:  # before anything parses it further or dials it
             raise StartRejected(f"endpoint {problem}")
-        if needs_api_key(endpoint) and not rt.api_key:
+        if needs_api_key(endpoint) and not rt.api_key and not local_engine_selected(self.settings):
             raise StartRejected(
                 "no OPENAI_API_KEY is set where `foreman serve` runs: export "
                 "OPENAI_API_KEY=sk-... before starting the server, or run "
@@ -326,7 +326,13 @@ class SessionRegistry:
                 session_id=session.session_id,
                 provider_session_id=backend.provider_session_id,
                 counters=_counters(session),
+                backend=backend.backend,
             )
+            components = dict(backend.usage).get("components")
+            if backend.backend == "local":  # its model and where it runs, not the cloud's
+                out.update(model=backend.model, endpoint_host=backend.endpoint_host)
+            if isinstance(components, dict):
+                out["components"] = components
         return out
 
 
