@@ -24,6 +24,13 @@ from foreman.testing.timeouts import unit
 FIRST = "The first sentence is here."
 STORY = FIRST + " The second sentence is a little longer than the first one. " * 6
 FRAME = PCM16_16K.bytes_for_ms(20)
+SCHEMA_ECHOING_CALL = '{"name": "get_time", "arguments": {"type": "object"}}'
+GET_TIME = {
+    "type": "function",
+    "name": "get_time",
+    "description": "The time.",
+    "parameters": {"type": "object", "properties": {"timezone": {"type": "string"}}},
+}
 
 
 @pytest.fixture(scope="module")
@@ -74,15 +81,13 @@ def _options(**kw: Any) -> b.BackendOptions:
 async def engine(models: Path) -> AsyncIterator[tuple[Driven, ChatStandIn]]:
     rules = [
         Rule(When.user("story"), Answer.say(STORY, delay_ms=40)),
-        Rule(When.user("time"), Answer.say('{"name": "get_time", "arguments": {"type": "object"}}')),
+        Rule(When.user("time"), Answer.say(SCHEMA_ECHOING_CALL)),
         Rule(When.tool_result("get_time"), Answer.say("It is noon.")),
     ]
     async with ChatStandIn(rules) as llm:
         settings = settings_from_dict({"chat": {"base_url": llm.base_url}})
         runtime = LocalRuntime(settings, cache_dir=models)
-        tools = ({"type": "function", "name": "get_time", "description": "The time.",
-                  "parameters": {"type": "object", "properties": {"timezone": {"type": "string"}}}},)
-        backend = LocalEngineBackend(_options(tools=tools), runtime)
+        backend = LocalEngineBackend(_options(tools=(GET_TIME,)), runtime)
         await backend.start()
         driven = Driven(backend)
         async with asyncio.TaskGroup() as tg:
@@ -132,7 +137,8 @@ async def test_a_bare_json_tool_call_becomes_a_tool_request(
     assert [t.text for t in said] == ["It is noon."]
     second = llm.requests[-1]["messages"]
     assert second[-2]["tool_calls"][0]["function"]["name"] == "get_time"
-    assert second[-1] == {"role": "tool", "tool_call_id": call.call_id, "content": '{"time": "12:00"}'}
+    result = {"role": "tool", "tool_call_id": call.call_id, "content": '{"time": "12:00"}'}
+    assert second[-1] == result
 
 
 async def test_barge_in_cuts_the_reply_and_what_it_remembers(
@@ -164,7 +170,8 @@ async def test_barge_in_cuts_the_reply_and_what_it_remembers(
 
 
 def test_heard_text_follows_the_sentences_audio() -> None:
-    reply = _Reply("r", [_Sentence("One two.", 0, 1000), _Sentence("Three four five six.", 1000, 3000)])
+    sentences = [_Sentence("One two.", 0, 1000), _Sentence("Three four five six.", 1000, 3000)]
+    reply = _Reply("r", sentences)
     assert reply.heard(0) == ""
     assert reply.heard(1000) == "One two."
     assert reply.heard(2000) == "One two. Three four"

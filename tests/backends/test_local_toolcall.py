@@ -20,7 +20,9 @@ names = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,30}", fullmatch=True)
 scalars = st.none() | st.booleans() | st.integers() | st.text(max_size=20)
 json_values = st.recursive(
     scalars,
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
     max_leaves=8,
 )
 arguments = st.dictionaries(st.text(max_size=10), json_values, max_size=4)
@@ -69,11 +71,14 @@ def test_shapes_that_are_not_calls() -> None:
 def test_the_forms_small_models_write() -> None:
     # Seen from Qwen2.5-Coder-0.5B through llama.cpp: a fenced call, the OpenAI shape,
     # "parameters" for "arguments", and a call one brace short.
-    fenced = '```json\n{\n  "name": "get_time",\n  "arguments": {\n    "timezone": "UTC"\n  }\n}\n```'
+    fenced = (
+        '```json\n{\n  "name": "get_time",\n  "arguments": {\n    "timezone": "UTC"\n  }\n}\n```'
+    )
     assert parse_tool_calls(fenced) == [ParsedToolCall("get_time", {"timezone": "UTC"})]
     openai_shape = '{"type": "function", "function": {"name": "f", "arguments": "{\\"a\\": 1}"}}'
     assert parse_tool_calls(openai_shape) == [ParsedToolCall("f", {"a": 1})]
-    assert parse_tool_calls('{"name": "f", "parameters": {"a": 1}}') == [ParsedToolCall("f", {"a": 1})]
+    parameters = '{"name": "f", "parameters": {"a": 1}}'
+    assert parse_tool_calls(parameters) == [ParsedToolCall("f", {"a": 1})]
     short = '{"name": "send_sms", "arguments": {"to": "+15551234567", "body": "hi"}'
     assert parse_tool_calls(short) == [
         ParsedToolCall("send_sms", {"to": "+15551234567", "body": "hi"})
@@ -101,6 +106,7 @@ def test_arguments_are_fitted_to_the_schema() -> None:
 def test_sentences_cover_the_text_in_order(deltas: list[str]) -> None:
     splitter = SentenceSplitter()
     pieces = [p for d in deltas for p in splitter.feed(d)] + splitter.flush()
+
     def worded(text: str) -> list[str]:
         return [w for w in text.split() if any(c.isalnum() for c in w)]
 
