@@ -53,12 +53,18 @@ def startup_notes(settings: Settings) -> list[str]:
     notes = []
     rt = settings.realtime
     if local_engine_selected(settings):
-        notes.append(
-            "Voice sessions and phone calls run on the offline engine (Silero VAD, Whisper, "
-            f"local model {settings.local.llm}, espeak-ng): no OpenAI key is set, or "
-            '[local] use = "always". Models load on the first session. Set OPENAI_API_KEY '
-            "for the cloud voice."
+        engine = (
+            f"the offline engine (Silero VAD, Whisper base, local model {settings.local.llm}, "
+            "espeak-ng; the models load with the first session)"
         )
+        if settings.local.use == "always":
+            notes.append(f"Voice sessions and phone calls run on {engine}: [local] use = always.")
+        else:
+            notes.append(
+                "No OPENAI_API_KEY is set in the environment of this `foreman serve`: voice "
+                f"sessions and phone calls run on {engine}. Set it where `foreman serve` runs "
+                "for the cloud voice (clients such as rt-probe never need it)."
+            )
     elif needs_api_key(rt.endpoint) and not rt.api_key:
         notes.append(
             "OPENAI_API_KEY is not set in the environment of this `foreman serve`, so sessions "

@@ -71,7 +71,13 @@ def build_chat_services(
         bus,
         clock,
         settings.history,
-        summarizer=ModelSummarizer(llm) if llm is not None else None,
+        # The small local model writes poor summaries, and loading it only to summarize would
+        # make every session's end wait for it: digests instead.
+        summarizer=(
+            ModelSummarizer(llm)
+            if llm is not None and not isinstance(llm, LocalChatClient)
+            else None
+        ),
     )
     owner = settings.identity.owner_name
     engine = (
