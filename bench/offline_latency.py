@@ -75,6 +75,7 @@ async def streaming(runtime: LocalRuntime, questions: list[bytes]) -> list[dict[
             await _one_turn(backend, events, pcm)
             await backend.close()
         t = backend.timings[-1]
+        print(f"  streamed: {t}", flush=True)
         out.append(
             {
                 "stt": t.stt_s or 0.0,
@@ -101,6 +102,7 @@ async def sequential(runtime: LocalRuntime, questions: list[bytes]) -> list[floa
         answer = await runtime.llm.complete(messages)
         await asyncio.to_thread(synthesizer.synthesize, answer.text or "Nothing.")
         out.append(time.monotonic() - started)
+        print(f"  one after another: {out[-1]:.2f} s, {answer.text!r}", flush=True)
     return out
 
 
@@ -119,13 +121,14 @@ async def main() -> None:
     parser.add_argument("--llm", default="qwen2.5-coder-0.5b")
     parser.add_argument("--cache", type=Path, default=None, help="model cache directory")
     parser.add_argument("--concurrent", type=int, nargs="*", default=[])
+    parser.add_argument("--questions", type=int, default=len(QUESTIONS))
     args = parser.parse_args()
-    settings = settings_from_dict({"local": {"llm": args.llm}})
+    settings = settings_from_dict({"local": {"llm": args.llm}, "chat": {"timeout_s": 600.0}})
     runtime = LocalRuntime(settings, cache_dir=args.cache)
     started = time.monotonic()
     await runtime.ready()
     print(f"loaded in {time.monotonic() - started:.2f} s: {runtime.components()}")
-    questions = [speak(q, 16_000) for q in QUESTIONS]
+    questions = [speak(q, 16_000) for q in QUESTIONS[: args.questions]]
     await streaming(runtime, questions[:1])  # warm: the system prompt's cache, first calls
     rows = await streaming(runtime, questions)
     base = await sequential(runtime, questions)

@@ -232,4 +232,6 @@ def voice_llm_client(settings: Settings, cache_dir: Path | None = None) -> ChatC
     server at its base_url, or OpenAI with a key), else the in-process local model."""
     if chat_refusal(settings.chat) is None:
         return ChatCompletionsClient.from_config(settings.chat)
-    return LocalChatClient(shared_server(local_model_spec(settings, cache_dir)))
+    return LocalChatClient(
+        shared_server(local_model_spec(settings, cache_dir)), timeout_s=settings.chat.timeout_s
+    )
