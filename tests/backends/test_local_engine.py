@@ -205,3 +205,24 @@ def test_the_engine_is_the_default_without_a_key() -> None:
     assert hasattr(factory(forced.replace(realtime=keyed)), "runtime")
     never = settings_from_dict({"local": {"use": "never"}})
     assert not hasattr(factory(never), "runtime")
+
+
+async def test_push_to_talk_release_ends_the_turn_and_listening_goes_on(
+    engine: tuple[Driven, ChatStandIn],
+) -> None:
+    driven, _ = engine
+
+    def heard() -> list[str]:
+        return [t.text.lower() for t in driven.of(b.TranscriptSegment) if t.role == "user"]
+
+    # Shorter than the end-of-speech silence: only the release ends this turn.
+    await driven.say(speak("Please open the garage door.", 16_000), silence_ms=100)
+    await driven.wait(lambda: driven.of(b.UserSpeechStarted))
+    assert not driven.of(b.UserSpeechStopped)
+    assert await driven.backend.end_user_turn()
+    await driven.wait(lambda: heard())
+    assert "garage door" in heard()[0]
+    # The VAD started afresh; the next utterance is cut from the right place in the input.
+    await driven.say(speak("Now close the kitchen window.", 16_000))
+    await driven.wait(lambda: len(heard()) == 2)
+    assert "window" in heard()[1] and "garage" not in heard()[1]

@@ -157,6 +157,7 @@ class LocalEngineBackend:
         self._buffer_start = 0  # sample index of _buffer[0]
         self._samples_in = 0
         self._utterance_start: int | None = None
+        self._vad_base = 0  # our sample index of the VAD's sample 0 (it restarts on reset)
         self._max_utterance = int(cfg.max_utterance_s * _RATE)
         self._messages: list[dict[str, Any]] = []
         self._system = self._system_prompt(options)
@@ -256,8 +257,7 @@ class LocalEngineBackend:
     async def end_user_turn(self) -> bool:
         if self._utterance_start is not None:
             self._end_utterance(self._samples_in)
-            if self._vad is not None:
-                self._vad.reset()
+            self._reset_vad()
         return True
 
     async def close(self) -> None:
@@ -292,15 +292,16 @@ class LocalEngineBackend:
         self._buffer += pcm
         self._samples_in += len(pcm) // 2
         for event in self._vad.process(pcm):
+            sample = self._vad_base + event.sample
             if event.kind == "start" and self._utterance_start is None:
                 preroll = _PREROLL_MS * _RATE // 1000
-                self._utterance_start = max(self._buffer_start, event.sample - preroll)
-                self._emit(UserSpeechStarted(at_ms=event.ms(_RATE)))
+                self._utterance_start = max(self._buffer_start, sample - preroll)
+                self._emit(UserSpeechStarted(at_ms=sample * 1000 // _RATE))
                 self.counters["barge_ins"] += int(self._reply_task is not None)
                 self._cancel_reply()  # the user talks: the assistant stops
             elif event.kind == "stop" and self._utterance_start is not None:
-                self._emit(UserSpeechStopped(at_ms=event.ms(_RATE)))
-                self._end_utterance(event.sample + _TAIL_MS * _RATE // 1000)
+                self._emit(UserSpeechStopped(at_ms=sample * 1000 // _RATE))
+                self._end_utterance(sample + _TAIL_MS * _RATE // 1000)
         if self._utterance_start is None:
             keep = _PREROLL_MS * _RATE // 1000 * 2
             excess = len(self._buffer) - keep
@@ -309,7 +310,13 @@ class LocalEngineBackend:
                 self._buffer_start += excess // 2
         elif self._samples_in - self._utterance_start >= self._max_utterance:
             self._end_utterance(self._samples_in)
-            self._vad.reset()
+            self._reset_vad()
+
+    def _reset_vad(self) -> None:
+        """A forced end of turn: the VAD starts afresh (its sample 0 is our next sample)."""
+        assert self._vad is not None
+        self._vad.reset()
+        self._vad_base = self._samples_in
 
     def _end_utterance(self, end_sample: int) -> None:
         assert self._utterance_start is not None
