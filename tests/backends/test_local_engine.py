@@ -220,7 +220,7 @@ async def test_push_to_talk_release_ends_the_turn_and_listening_goes_on(
     await driven.wait(lambda: driven.of(b.UserSpeechStarted))
     assert not driven.of(b.UserSpeechStopped)
     assert await driven.backend.end_user_turn()
-    await driven.wait(lambda: heard())
+    await driven.wait(heard)
     assert "garage door" in heard()[0]
     # The VAD started afresh; the next utterance is cut from the right place in the input.
     await driven.say(speak("Now close the kitchen window.", 16_000))
