@@ -168,6 +168,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         # The app checks Host names against the address it is really bound to.
         server_settings = settings.server.model_copy(update={"host": host, "port": port})
         app = create_app(settings.replace(server=server_settings))
+        _warm_offline_engine(app)
         # Bound and listening: connections from now on wait in the backlog until uvicorn
         # accepts them, so this line is true when it is printed.
         log.info(
@@ -186,6 +187,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
     finally:
         sock.close()
     return 0 if started else STARTUP_FAILURE
+
+
+def _warm_offline_engine(app: object) -> None:
+    """With the offline engine as the voice, load its models in the background now, so the
+    first call is answered without waiting for them."""
+    import threading
+
+    runtime = getattr(getattr(app.state.sessions, "backend_factory", None), "runtime", None)  # type: ignore[attr-defined]
+    if runtime is not None:
+        threading.Thread(target=runtime.warm_sync, name="offline-warm", daemon=True).start()
 
 
 def cmd_mock(args: argparse.Namespace) -> int:

@@ -4,6 +4,7 @@ Whisper, espeak-ng out; the LLM is the Chat Completions stand-in so its words ar
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -226,3 +227,16 @@ async def test_push_to_talk_release_ends_the_turn_and_listening_goes_on(
     await driven.say(speak("Now close the kitchen window.", 16_000))
     await driven.wait(lambda: len(heard()) == 2)
     assert "window" in heard()[1] and "garage" not in heard()[1]
+
+
+def test_warming_loads_the_models_or_logs_one_line(
+    models: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    runtime = LocalRuntime(settings_from_dict({"local": {"llm": "smollm2-135m"}}), cache_dir=models)
+    runtime.warm_sync()
+    assert runtime.transcriber.load_seconds is not None
+    assert "offline engine: models loaded" in caplog.text
+    broken = LocalRuntime(settings_from_dict({"local": {"llm": "nonesuch"}}), cache_dir=models)
+    broken.warm_sync()  # never raises: the first session reports it again
+    assert "offline engine: [local] llm = 'nonesuch' is neither" in caplog.text

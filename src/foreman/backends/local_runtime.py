@@ -10,6 +10,7 @@ hash does not match). Status shows each component, where it runs and how long it
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 from pathlib import Path
@@ -25,6 +26,8 @@ from foreman.speech.packaged import ModelUnavailable, ModelVerificationError
 from foreman.speech.whisper import WhisperSettings, WhisperTranscriber
 
 __all__ = ["LocalRuntime"]
+
+log = logging.getLogger(__name__)
 
 _TRANSCRIBERS: dict[tuple[Path | None, WhisperSettings, Path | None], WhisperTranscriber] = {}
 _TRANSCRIBERS_LOCK = threading.Lock()
@@ -94,6 +97,21 @@ class LocalRuntime:
             except (ModelUnavailable, ModelVerificationError, SileroUnavailable, LLMError) as exc:
                 raise BackendError(f"local engine: {exc}") from None
             self._ready = True
+
+    def warm_sync(self) -> None:
+        """Load the models now (blocking: `foreman serve` runs it in a background thread at
+        start, so the first call does not wait for them). A problem is logged as one line;
+        the first session reports it again."""
+        started = time.monotonic()
+        try:
+            self.transcriber.load_sync()
+            llm = self._llm or voice_llm_client(self._settings, self._cache_dir)
+            if isinstance(llm, LocalChatClient):
+                llm.server.start_sync()
+        except (ModelUnavailable, ModelVerificationError) as exc:
+            log.warning("offline engine: %s", exc)
+            return
+        log.info("offline engine: models loaded in %.1f s", time.monotonic() - started)
 
     async def _load(self) -> None:
         started = time.monotonic()
