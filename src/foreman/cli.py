@@ -27,6 +27,7 @@ from foreman.config import (
     load_settings,
     local_engine_selected,
     user_config_dir,
+    voice_target,
 )
 from foreman.exceptions import ConfigError, ForemanError
 from foreman.io.realtime_ws import needs_api_key
@@ -52,6 +53,7 @@ def startup_notes(settings: Settings) -> list[str]:
     """What the operator should know at start-up (no secrets)."""
     notes = []
     rt = settings.realtime
+    target = voice_target(settings)
     if local_engine_selected(settings):
         engine = (
             f"the offline engine (Silero VAD, Whisper base, local model {settings.local.llm}, "
@@ -65,13 +67,13 @@ def startup_notes(settings: Settings) -> list[str]:
                 f"sessions and phone calls run on {engine}. Set it where `foreman serve` runs "
                 "for the cloud voice (clients such as rt-probe never need it)."
             )
-    elif needs_api_key(rt.endpoint) and not rt.api_key:
+    elif needs_api_key(target.endpoint) and not rt.api_key:
         notes.append(
             "OPENAI_API_KEY is not set in the environment of this `foreman serve`, so sessions "
             "against the OpenAI endpoint will be refused. Set it where `foreman serve` runs "
             "(clients such as rt-probe never need it). To try Foreman without a key: "
             "`foreman mock-realtime --port 9100` in another terminal, then "
-            "`rt-probe start ws://127.0.0.1:9100/v1/realtime`."
+            f"`rt-probe start ws://127.0.0.1:9100{target.mock_path}`."
         )
     if not settings.twilio.validate_signatures:
         notes.append(
@@ -85,7 +87,7 @@ def startup_notes(settings: Settings) -> list[str]:
 def check_database(settings: Settings) -> None:
     """Open the SQLite database once, so a path that cannot work is one line naming the
     setting, before anything else starts."""
-    from foreman.history.db import connect
+    from foreman.stores.sqlite.db import connect
 
     path = settings.storage.db_path
     if os.environ.get("FOREMAN_DB"):

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -41,6 +42,9 @@ from foreman.protocols.realtime.session_config import (
 
 DEFAULT_MODEL = "gpt-realtime-2.1"  # gpt-realtime shuts down 2027-01-20
 DEFAULT_ENDPOINT = "wss://api.openai.com/v1/realtime"
+DEFAULT_LIVE_MODEL = "gpt-live-1"
+DEFAULT_LIVE_ENDPOINT = "wss://api.openai.com/v1/live/sessions"
+DEFAULT_LIVE_BACKEND_MODEL = "gpt-6-luna"
 # What the package ships: the documented default config and the default tool specs. Used
 # when no config file is found; `foreman init` copies them somewhere editable.
 PACKAGED_DEFAULTS = Path(__file__).resolve().parent / "defaults"
@@ -94,6 +98,9 @@ class VoiceConfig(_Section):
 
 class RealtimeConfig(_Section):
     enabled: bool = True  # false refuses realtime voice sessions and phone calls
+    # Which OpenAI voice API runs sessions: "realtime" (this section) or "live" (GPT-Live,
+    # its own settings in [live]; the key, its hosts, instructions and formats stay here).
+    api: Literal["realtime", "live"] = "realtime"
     model: str = Field(default=DEFAULT_MODEL, min_length=1)
     transport: Literal["websocket", "webrtc"] = "websocket"  # webrtc is not implemented yet
     endpoint: str = DEFAULT_ENDPOINT
@@ -116,6 +123,31 @@ class RealtimeConfig(_Section):
     noise_reduction: NoiseReduction = ""
     connect_timeout_s: Seconds = 10.0
     turn_detection: TurnDetection = Field(default_factory=TurnDetection)
+
+    @field_validator("endpoint")
+    @classmethod
+    def _websocket_url(cls, endpoint: str) -> str:
+        problem = endpoint_problem(endpoint)
+        if problem is not None:
+            raise ValueError(problem)
+        return endpoint
+
+
+class LiveConfig(_Section):
+    """GPT-Live: one continuous full-duplex session; tools run on a delegated Responses
+    model (`backend_model`), never on the voice model."""
+
+    model: str = Field(default=DEFAULT_LIVE_MODEL, min_length=1)
+    endpoint: str = DEFAULT_LIVE_ENDPOINT
+    voice: str = "marin"
+    backend_model: str = Field(default=DEFAULT_LIVE_BACKEND_MODEL, min_length=1)
+    backend_instructions: str = (
+        "You carry out the tasks the voice assistant delegates, with the tools given. "
+        "Never say an action is done until its tool result says so; when a result says it "
+        "is waiting for approval or was denied, say exactly that."
+    )
+    parallel_tool_calls: bool = False
+    acknowledgement_delay_ms: int = Field(default=0, ge=0)
 
     @field_validator("endpoint")
     @classmethod
@@ -297,6 +329,7 @@ class Settings(BaseSettings):
     server: ServerConfig = Field(default_factory=ServerConfig)
     voice: VoiceConfig = Field(default_factory=VoiceConfig)
     realtime: RealtimeConfig = Field(default_factory=RealtimeConfig)
+    live: LiveConfig = Field(default_factory=LiveConfig)
     twilio: TwilioConfig = Field(default_factory=TwilioConfig)
     identity: IdentityConfig = Field(default_factory=IdentityConfig)
     tools: ToolsConfig = Field(default_factory=ToolsConfig)
@@ -474,6 +507,30 @@ def realtime_refusal(settings: Settings) -> str | None:
     return f"realtime sessions are turned off ('realtime.enabled' is false in {settings.source})"
 
 
+@dataclass(frozen=True, slots=True)
+class VoiceTarget:
+    """Where voice sessions go: the API `[realtime] api` chose, and its model, endpoint and
+    voice (from `[realtime]` or `[live]`)."""
+
+    api: Literal["realtime", "live"]
+    model: str
+    endpoint: str
+    voice: str
+
+    @property
+    def mock_path(self) -> str:
+        """The path `foreman mock-realtime` serves this API at (for hints)."""
+        return "/v1/live/sessions" if self.api == "live" else "/v1/realtime"
+
+
+def voice_target(settings: Settings) -> VoiceTarget:
+    rt = settings.realtime
+    if rt.api == "live":
+        live = settings.live
+        return VoiceTarget("live", live.model, live.endpoint, live.voice)
+    return VoiceTarget("realtime", rt.model, rt.endpoint, rt.voice)
+
+
 def local_engine_selected(settings: Settings) -> bool:
     """Whether voice sessions and phone calls run on the offline engine: `[local] use`
     "always", or "auto" and no key for an endpoint that needs one."""
@@ -482,7 +539,7 @@ def local_engine_selected(settings: Settings) -> bool:
         return use == "always"
     from urllib.parse import urlsplit
 
-    host = urlsplit(settings.realtime.endpoint).hostname or ""
+    host = urlsplit(voice_target(settings).endpoint).hostname or ""
     needs_key = host == "api.openai.com" or host.endswith(".openai.com")  # not a mock or proxy
     return needs_key and not settings.realtime.api_key.get_secret_value()
 

@@ -123,6 +123,34 @@ async def test_twilio_paths_keep_their_public_host(loopback_app: object) -> None
     assert r.status_code == 403 and r.text == "invalid signature"
 
 
+async def test_the_public_name_does_not_serve_the_api_without_a_token(
+    loopback_app: object,
+) -> None:
+    # A tunnel (ngrok, cloudflared) forwards everything under the public name, not only
+    # Twilio's paths: without a token, the API and its approvals must stay on loopback.
+    async with serve_app(loopback_app) as url, httpx.AsyncClient(base_url=url) as c:
+        for method, path in (("GET", "/api/approvals"), ("POST", "/api/realtime/stop")):
+            r = await c.request(method, path, headers={"Host": "voice.example.com"})
+            assert r.status_code == 403, r.text
+            assert "api_token" in r.json()["detail"]
+        r = await c.post("/twilio/voice", headers={"Host": "voice.example.com"}, data={"a": "b"})
+    assert r.status_code == 403 and r.text == "invalid signature"  # Twilio's path still open
+
+
+async def test_with_a_token_the_public_name_serves_the_api() -> None:
+    s = settings_from_dict(
+        {
+            "server": {"api_token": "t0ken"},
+            "twilio": {"public_url": "https://voice.example.com", "auth_token": "tw"},
+        }
+    )
+    async with serve_app(create_app(s)) as url, httpx.AsyncClient(base_url=url) as c:
+        headers = {"Host": "voice.example.com"}
+        assert (await c.post("/api/realtime/stop", headers=headers)).status_code == 401
+        headers["Authorization"] = "Bearer t0ken"
+        assert (await c.post("/api/realtime/stop", headers=headers)).status_code == 200
+
+
 async def test_a_rebinding_page_cannot_open_the_event_stream(loopback_app: object) -> None:
     async with serve_app(loopback_app) as url, httpx.AsyncClient(base_url=url) as c:
         r = await c.get("/api/events", headers={"Host": "rebind.attacker.example"})

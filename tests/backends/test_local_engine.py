@@ -200,6 +200,7 @@ def test_the_engine_is_the_default_without_a_key() -> None:
         return make_backend_factory(settings)
 
     assert hasattr(factory(Settings()), "runtime")  # no key: the offline engine
+    assert hasattr(factory(settings_from_dict({"realtime": {"api": "live"}})), "runtime")
     keyed = Settings().realtime.model_copy(update={"api_key": SecretStr("sk-test")})
     assert not hasattr(factory(Settings().replace(realtime=keyed)), "runtime")
     forced = settings_from_dict({"local": {"use": "always"}})

@@ -206,6 +206,7 @@ async def test_a_text_turn_on_the_small_model_and_its_status(models: Path, tmp_p
         assert len(audio) > 24_000  # at least half a second of PCM16 24 kHz speech
         status = (await api.get("/api/realtime/status")).json()
         assert status["backend"] == "local" and status["model"] == "smollm2-135m"
+        assert "components" not in status["usage"]
         components = status["components"]
         assert components["llm"]["runs"].startswith("in-process llama.cpp (http://127.0.0.1:")
         assert components["llm"]["load_s"] > 0 and components["stt"]["load_s"] > 0

@@ -179,7 +179,8 @@ def create_app(
         app.add_middleware(BearerTokenMiddleware, token=token)
     loopback = is_loopback(settings.server.host)
     if loopback:
-        app.add_middleware(LocalOriginMiddleware, allowed_hosts=_own_host_names(settings))
+        allowed, tunnel = _own_host_names(settings, token=bool(token))
+        app.add_middleware(LocalOriginMiddleware, allowed_hosts=allowed, tunnel_hosts=tunnel)
     describe_middleware(
         app,
         token=bool(token),
@@ -204,11 +205,12 @@ async def _recover(stores: Stores, now: float) -> Recovered:
     return recovered
 
 
-def _own_host_names(settings: Settings) -> list[str]:
-    """The names this server answers to besides loopback: the bind address, the operator's
-    list, and the public host Twilio reaches it by."""
+def _own_host_names(settings: Settings, *, token: bool) -> tuple[list[str], list[str]]:
+    """The names the API answers to besides loopback (the bind address, the operator's list,
+    and with an API token the public host Twilio reaches it by), and the public host when it
+    is not one of them: without a token, whoever finds the tunnel's URL must not get the API."""
     names = [settings.server.host, *settings.server.allowed_hosts]
     public = urlsplit(settings.twilio.public_url).hostname if settings.twilio.public_url else None
-    if public:
-        names.append(public)
-    return names
+    if public and token:
+        return [*names, public], []
+    return names, [public] if public else []

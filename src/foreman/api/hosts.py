@@ -10,7 +10,9 @@ name the operator allowed) and `Origin`, when sent, names one of those too. Comm
 clients send no `Origin` and a loopback `Host`, so they are unaffected.
 
 Twilio's paths are exempt: they arrive through a tunnel under the public host name and carry
-Twilio's signatures, which are checked in their routes.
+Twilio's signatures, which are checked in their routes. The rest of the API answers under the
+public name only when the server has an API token: a tunnel to a loopback server would
+otherwise hand the whole API (approvals included) to anyone who finds its URL.
 See https://developer.mozilla.org/docs/Web/Security/Attacks/DNS_rebinding_attacks.
 """
 
@@ -49,9 +51,14 @@ class LocalOriginMiddleware:
     """Refuse requests whose `Host` or `Origin` names another site (HTTP 403, WebSocket
     closed before accept). Install only on loopback binds."""
 
-    def __init__(self, app: ASGIApp, allowed_hosts: Iterable[str]) -> None:
+    def __init__(
+        self, app: ASGIApp, allowed_hosts: Iterable[str], tunnel_hosts: Iterable[str] = ()
+    ) -> None:
+        """`tunnel_hosts`: public names that reach this server through a tunnel, refused
+        outside Twilio's paths with a message naming the fix."""
         self.app = app
         self._allowed = LOOPBACK_NAMES | {host_name(h) for h in allowed_hosts if h and host_name(h)}
+        self._tunnel = {host_name(h) for h in tunnel_hosts if h} - self._allowed
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket") or scope.get("path", "").startswith(
@@ -83,6 +90,11 @@ class LocalOriginMiddleware:
                 host = value.decode("latin-1")
             elif name == b"origin":
                 origin = value.decode("latin-1")
+        if host is not None and host_name(host) in self._tunnel:
+            return (
+                f"the API is not served under the public name {host_name(host)!r} without an "
+                "API token (set [server] api_token, or use the server's loopback address)"
+            )
         if host is None or host_name(host) not in self._allowed:
             return (
                 f"Host {host_name(host or '')!r} is not this server: a loopback server answers "

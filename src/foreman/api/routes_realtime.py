@@ -57,8 +57,15 @@ class Status(BaseModel):
     provider_session_id: str | None
     counters: dict[str, int | float]
     calls: int
-    backend: str | None = None  # e.g. "openai-realtime", "local"
-    components: dict[str, Any] | None = None  # the local engine's VAD, STT, LLM, TTS
+    backend: str | None = Field(default=None, description="openai-realtime | openai-live | local")
+    usage: dict[str, Any] = Field(
+        default_factory=dict,
+        description="what the provider bills, when it says (GPT-Live: seconds, cost_usd)",
+    )
+    components: dict[str, Any] | None = Field(
+        default=None,
+        description="the offline engine's VAD, STT, LLM (and where it runs), TTS, load times",
+    )
 
 
 def _sessions(request: Request) -> SessionRegistry:

@@ -6,7 +6,7 @@ import functools
 from collections.abc import Callable
 
 from foreman.backends.interface import BackendOptions, VoiceBackend
-from foreman.config import Settings, local_engine_selected
+from foreman.config import Settings, local_engine_selected, voice_target
 from foreman.io.realtime_ws import needs_api_key
 
 BackendFactory = Callable[[BackendOptions], VoiceBackend]
@@ -14,30 +14,39 @@ BackendFactory = Callable[[BackendOptions], VoiceBackend]
 
 def make_backend_factory(settings: Settings) -> BackendFactory:
     """The offline engine when `[local] use` selects it (by default: no OpenAI key is set),
-    else OpenAI Realtime GA over WebSocket, for every session."""
-    realtime = _realtime_factory(settings)
+    else the cloud: `[realtime] api` chooses OpenAI Realtime GA or GPT-Live, both over
+    WebSocket, for every session."""
+    cloud = _cloud_factory(settings)
     if not local_engine_selected(settings):
-        return realtime
+        return cloud
     local = make_local_factory(settings)
+    configured = voice_target(settings).endpoint
 
     def factory(options: BackendOptions) -> VoiceBackend:
-        # A start request that names its own Realtime endpoint (a mock, a local proxy) gets
-        # it; everything else runs on the offline engine.
-        if options.endpoint != settings.realtime.endpoint and not needs_api_key(options.endpoint):
-            return realtime(options)
+        # A start request that names its own endpoint (a mock, a local proxy) gets it;
+        # everything else runs on the offline engine.
+        if options.endpoint != configured and not needs_api_key(options.endpoint):
+            return cloud(options)
         return local(options)
 
     factory.runtime = local.runtime  # type: ignore[attr-defined]
     return factory
 
 
-def _realtime_factory(settings: Settings) -> BackendFactory:
-    from foreman.backends.openai_realtime import OpenAIRealtimeBackend
+def _cloud_factory(settings: Settings) -> BackendFactory:
     from foreman.io.realtime_ws import open_realtime
 
     # A server event bigger than this closes the model's socket (1009) instead of filling
     # memory: the bound a call's backend needs from [limits].
     connector = functools.partial(open_realtime, max_size=settings.limits.model_max_message_bytes)
+    if settings.realtime.api == "live":
+        from foreman.backends.openai_live import OpenAILiveBackend
+
+        def live_factory(options: BackendOptions) -> VoiceBackend:
+            return OpenAILiveBackend(options, settings.realtime, settings.live, connector=connector)
+
+        return live_factory
+    from foreman.backends.openai_realtime import OpenAIRealtimeBackend
 
     def factory(options: BackendOptions) -> VoiceBackend:
         return OpenAIRealtimeBackend(options, settings.realtime, connector=connector)

@@ -193,6 +193,11 @@ class TwilioEndpoint:
 
     # --- session -> caller --------------------------------------------------------------
     def play(self, segment: str, audio: bytes) -> None:
+        if self._hung_up:
+            # Hung up on purpose: nothing more is heard. A continuous track (GPT-Live) keeps
+            # coming until the session ends, and media sent after Twilio's `stop` is a
+            # protocol violation.
+            return
         playout = self._playout
         overflow = playout.overflow_bytes
         playout.audio(segment, audio)
@@ -234,6 +239,10 @@ class TwilioEndpoint:
                 continue
             if delay > 0:
                 await asyncio.sleep(delay)
+                continue
+            if self._hung_up:  # see play(): what is still queued is not sent either
+                self._wake.clear()
+                await self._wake.wait()
                 continue
             chunk = playout.next_chunk(clock.monotonic())
             if chunk is None:

@@ -69,18 +69,20 @@ MAX_SERVER_EVENT_BYTES = 16 * 1024 * 1024  # [limits] model_max_message_bytes
 
 async def open_realtime(
     endpoint: str,
-    model: str,
+    model: str | None,
     api_key: str,
     *,
     timeout_s: float = 10.0,
     max_size: int = MAX_SERVER_EVENT_BYTES,
 ) -> ClientConnection:
     """Connect and return the open connection, or raise BackendError (one line). A server
-    event over `max_size` bytes closes the connection with 1009 (message too big)."""
+    event over `max_size` bytes closes the connection with 1009 (message too big). `model`
+    None: the URL is used as given (GPT-Live takes the model in `session.start`, and its
+    endpoint has no query parameters)."""
     problem = endpoint_problem(endpoint)
     if problem is not None:  # urllib and IDNA raise on such URLs before any I/O
         raise BackendError(f"realtime endpoint {problem}", code="bad_url")
-    url = realtime_url(endpoint, model)
+    url = realtime_url(endpoint, model) if model is not None else endpoint
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     host = endpoint_host(endpoint)
     try:

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 from foreman.audio.formats import AudioFormat
-from foreman.backends.interface import BackendOptions
+from foreman.backends.interface import BackendOptions, Capabilities
 from foreman.bus import EventBus
 from foreman.clock import Clock, SystemClock
-from foreman.config import Settings, realtime_refusal
+from foreman.config import Settings, realtime_refusal, voice_target
 from foreman.endpoints.twilio import TwilioEndpoint, TwilioTransport
 from foreman.events import CallRefused, SessionFailed
 from foreman.exceptions import BackendError
@@ -46,6 +46,9 @@ START_TIMEOUT_S: Final = 10.0  # Twilio sends `start` right after `connected`
 POLICY_VIOLATION: Final = 1008  # WebSocket close code for a refused token (RFC 6455 7.4.1)
 INTERNAL_ERROR: Final = 1011
 SERVICE_RESTART: Final = 1012  # https://www.iana.org/assignments/websocket/websocket.xhtml
+# A model that yields by itself on barge-in (GPT-Live) is never followed by a `clear`: what
+# is queued at Twilio still plays after the model stopped, so that queue stays shallow.
+SERVER_BARGE_IN_MAX_LEAD_MS: Final = 200
 
 # Offered when no tool dispatcher is wired, so a phone call can always be ended.
 END_CALL_TOOL: Final[dict[str, Any]] = {
@@ -163,11 +166,19 @@ def build_phone_services(
     )
 
 
+def lead_ms(configured_ms: int, capabilities: Capabilities) -> int:
+    """How far outbound audio may run ahead at Twilio for a call on this backend."""
+    if capabilities.server_barge_in:
+        return min(configured_ms, SERVER_BARGE_IN_MAX_LEAD_MS)
+    return configured_ms
+
+
 def call_backend_options(
     settings: Settings, ctx: CallContext, call: Admitted, tools: list[dict[str, Any]]
 ) -> BackendOptions:
     """Per-call backend settings: phone formats, who is calling, the purpose, the tools."""
     rt = settings.realtime
+    target = voice_target(settings)
     fmt = AudioFormat.from_name(settings.twilio.model_audio)
     who = {
         Role.OWNER: f"the owner, {ctx.caller_name}",
@@ -186,9 +197,9 @@ def call_backend_options(
         greeting = f"Greet {ctx.caller_name} by name, briefly, and ask how you can help."
     parts.append("When the conversation is over, say goodbye and call end_call.")
     return BackendOptions(
-        model=rt.model,
-        endpoint=rt.endpoint,
-        voice=rt.voice,
+        model=target.model,
+        endpoint=target.endpoint,
+        voice=target.voice,
         instructions=" ".join(parts),
         input_format=fmt,
         output_format=fmt,
@@ -314,7 +325,7 @@ async def _run_call(
         transport,
         call_sid=call.call_sid,
         rest=services.rest,
-        max_lead_ms=settings.twilio.max_lead_ms,
+        max_lead_ms=lead_ms(settings.twilio.max_lead_ms, backend.capabilities),
         max_queued_ms=int(settings.limits.call_max_queued_audio_s * 1000),
         clock=services.clock,
     )

@@ -634,7 +634,8 @@ class ConversationSession:
             raise SessionClosed("the session has ended")
         if self._turn is not None:
             raise TurnInProgress("a text turn is already running in this session")
-        turn = self._turn = TextTurn(audio=audio)
+        until_idle = not self.backend.capabilities.turn_based
+        turn = self._turn = TextTurn(audio=audio, until_idle=until_idle)
         return self._run_turn(turn, text)
 
     async def _run_turn(self, turn: TextTurn, text: str) -> AsyncIterator[dict[str, Any]]:

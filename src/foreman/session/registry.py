@@ -21,7 +21,7 @@ from foreman.audio.formats import AudioFormat
 from foreman.backends.interface import BackendOptions, VoiceBackend
 from foreman.bus import EventBus
 from foreman.chat.history import ConversationHistory, VoiceStart
-from foreman.config import Settings, local_engine_selected, realtime_refusal
+from foreman.config import Settings, local_engine_selected, realtime_refusal, voice_target
 from foreman.endpoints.text import TextEndpoint
 from foreman.events import ModeChanged, SessionFailed
 from foreman.exceptions import AudioFormatError, BackendError, ForemanError
@@ -154,7 +154,8 @@ class SessionRegistry:
             )
         if transport != "websocket":
             raise StartRejected(f"unknown transport {transport!r}; use 'websocket'")
-        endpoint = req.endpoint or rt.endpoint
+        target = voice_target(self.settings)
+        endpoint = req.endpoint or target.endpoint
         problem = endpoint_problem(endpoint)
         if problem is not None:  # before anything parses it further or dials it
             raise StartRejected(f"endpoint {problem}")
@@ -163,7 +164,7 @@ class SessionRegistry:
                 "no OPENAI_API_KEY is set where `foreman serve` runs: export "
                 "OPENAI_API_KEY=sk-... before starting the server, or run "
                 "`foreman mock-realtime --port 9100` and start with endpoint "
-                "ws://127.0.0.1:9100/v1/realtime"
+                f"ws://127.0.0.1:9100{target.mock_path}"
             )
         if needs_api_key(endpoint) and not key_allowed(endpoint, rt.api_key_hosts):
             raise StartRejected(
@@ -184,9 +185,9 @@ class SessionRegistry:
             raise StartRejected(str(exc)) from None
         tools = self.catalog.tool_definitions(ctx) if self.catalog is not None else []
         return BackendOptions(
-            model=req.model or rt.model,
+            model=req.model or target.model,
             endpoint=endpoint,
-            voice=req.voice or rt.voice,
+            voice=req.voice or target.voice,
             instructions=req.instructions if req.instructions is not None else rt.instructions,
             input_format=model_format,
             output_format=model_format,
@@ -263,6 +264,8 @@ class SessionRegistry:
             self.last_error = session.error
         if self.desk is session:
             self._last["counters"] = _counters(session)
+            final = session.backend.status()  # closed by now: GPT-Live's usage is final
+            self._last["backend"], self._last["usage"] = final.backend, dict(final.usage)
             self.desk = None
             self.bus.publish(ModeChanged("text"))
 
@@ -318,6 +321,8 @@ class SessionRegistry:
             "provider_session_id": None,
             "counters": self._last.get("counters", {}),
             "calls": len(self.of_channel(Channel.PHONE)),
+            "backend": self._last.get("backend"),
+            "usage": self._last.get("usage", {}),
         }
         if session is not None and active:
             backend = session.backend.status()
@@ -328,7 +333,9 @@ class SessionRegistry:
                 counters=_counters(session),
                 backend=backend.backend,
             )
-            components = dict(backend.usage).get("components")
+            usage = dict(backend.usage)
+            components = usage.pop("components", None)
+            out["usage"] = usage
             if backend.backend == "local":  # its model and where it runs, not the cloud's
                 out.update(model=backend.model, endpoint_host=backend.endpoint_host)
             if isinstance(components, dict):

@@ -97,10 +97,16 @@ class TextTurn:
     The turn ends when a reply of its own has ended, no reply of its own runs, and no tool
     output or answer is still owed: a tool call ends one reply, a status note may start
     another, and the answer comes in the reply after the last tool result.
+
+    `until_idle` (a continuous backend): a reply's end does not end the turn, only
+    `AssistantIdle` does. There, "let me check" is a reply of its own that ends before the
+    delegated work has even asked for a tool; the backend stays busy until that work is done,
+    so its idle also settles an answer owed after a tool output.
     """
 
-    def __init__(self, *, audio: bool = False) -> None:
+    def __init__(self, *, audio: bool = False, until_idle: bool = False) -> None:
         self.audio = audio
+        self.until_idle = until_idle
         self.replies: set[str] = set()
         self.running: set[str] = set()
         self.pending_calls: set[str] = set()
@@ -134,6 +140,8 @@ class TextTurn:
                 self.follow_up = self.follow_up or (event.respond and not cut_short)
         elif isinstance(event, ReplyEnded) and event.reply in self.running:
             self.running.discard(event.reply)
+            if self.until_idle:
+                return out
             self.finished = event.status
             if event.status != "completed":
                 # A cancelled or failed turn is over once its calls have their outputs (the
@@ -144,6 +152,11 @@ class TextTurn:
             self.running.clear()
             if self.finished is None:
                 self.finished = "completed"
+            if self.until_idle:
+                # Idle there means no delegated work is owed either: the answer after the
+                # last output was given (on one continuous track it may have been part of
+                # the reply that was already running when the output went).
+                self.follow_up = False
         elif isinstance(event, Closed):
             self.done = True
             return [self._done("closed", event.error)]

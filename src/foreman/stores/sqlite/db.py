@@ -31,7 +31,7 @@ def open_database(db_path: str | Path, steps: Sequence[MigrationStep]) -> sqlite
     thread. Raises ConfigError naming `storage.db_path` when the file cannot be used."""
     where = str(db_path)
     try:
-        conn = _connect(db_path)
+        conn = connect(db_path)
     except (OSError, sqlite3.Error) as exc:
         raise ConfigError(f"{CONFIG_KEY}: cannot open {where}: {_one_line(exc)}") from None
     try:
@@ -45,7 +45,9 @@ def open_database(db_path: str | Path, steps: Sequence[MigrationStep]) -> sqlite
     return conn
 
 
-def _connect(db_path: str | Path) -> sqlite3.Connection:
+def connect(db_path: str | Path) -> sqlite3.Connection:
+    """Open (creating folders and the file) in WAL mode, without migrating; blocking.
+    Raises OSError or sqlite3.Error when the path cannot be used."""
     target: str | Path = db_path
     if str(db_path) != ":memory:":
         target = Path(db_path).expanduser()

@@ -54,7 +54,8 @@ async def serve(args: argparse.Namespace, scenario: Scenario | None, faults: Fau
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     async with server:
-        print(server.url, flush=True)
+        print(server.url, flush=True)  # first line: the Realtime URL (scripts read it)
+        print(server.live_url, flush=True)  # GPT-Live, on the same port
         await stop.wait()
 
 

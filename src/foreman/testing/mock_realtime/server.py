@@ -11,6 +11,9 @@ service, 2026-09):
 * an `OpenAI-Beta` header gets `error` `beta_api_shape_disabled` and close code 4000;
 * no `model` query parameter gets `error` `missing_model` and close code 4000;
 * otherwise `session.created` is the first event.
+
+The same server answers GPT-Live on `/v1/live/sessions` (no query parameters; the client
+sends `session.start` first): see `foreman.testing.mock_realtime.live`.
 """
 
 from __future__ import annotations
@@ -31,10 +34,12 @@ from websockets.http11 import Request, Response
 from foreman.io.redact import redacting_logger
 from foreman.testing.mock_realtime import errors as E
 from foreman.testing.mock_realtime.faults import Faults, as_error_event
+from foreman.testing.mock_realtime.live import LiveMockSession
 from foreman.testing.mock_realtime.scenario import Scenario
 from foreman.testing.mock_realtime.session import MockSession
 
 PATH = "/v1/realtime"
+LIVE_PATH = "/v1/live/sessions"
 Predicate = Callable[[dict[str, Any]], bool]
 T = TypeVar("T")
 
@@ -65,6 +70,7 @@ class MockRealtimeServer:
         self.api_key = api_key
         self.auth_rejection = auth_rejection
         self.sessions: list[MockSession] = []
+        self.live_sessions: list[LiveMockSession] = []
         self._server: Server | None = None
         self._cond = asyncio.Condition()
 
@@ -106,6 +112,36 @@ class MockRealtimeServer:
     @property
     def url(self) -> str:
         return f"ws://{self.host}:{self.port}{PATH}"
+
+    @property
+    def live_url(self) -> str:
+        return f"ws://{self.host}:{self.port}{LIVE_PATH}"
+
+    async def wait_for_live_session(
+        self,
+        timeout: float = 5.0,  # noqa: ASYNC109 - a timeout is the API
+        *,
+        index: int = 0,
+    ) -> LiveMockSession:
+        """The `index`-th GPT-Live session, once it has started (`session.started` sent)."""
+        return await self._wait(
+            lambda: (
+                self.live_sessions[index]
+                if len(self.live_sessions) > index and self.live_sessions[index].config
+                else None
+            ),
+            timeout,
+            lambda: f"live session #{index} ({len(self.live_sessions)} so far)",
+        )
+
+    async def wait_for_live(
+        self,
+        found: Callable[[], T | None],
+        timeout: float = 5.0,  # noqa: ASYNC109 - a timeout is the API
+        what: str = "a condition on the live sessions",
+    ) -> T:
+        """Wait until `found()` returns something (checked whenever a live event passes)."""
+        return await self._wait(found, timeout, lambda: what)
 
     # --- observing and steering ------------------------------------------------------------
 
@@ -203,8 +239,10 @@ class MockRealtimeServer:
     # --- connections -----------------------------------------------------------------------
 
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
-        if urlsplit(request.path).path != PATH:
-            return connection.respond(HTTPStatus.NOT_FOUND, f"Not found: use {PATH}\n")
+        if urlsplit(request.path).path not in (PATH, LIVE_PATH):
+            return connection.respond(
+                HTTPStatus.NOT_FOUND, f"Not found: use {PATH} or {LIVE_PATH}\n"
+            )
         if (
             self.api_key is not None
             and self.auth_rejection == "http"
@@ -222,6 +260,9 @@ class MockRealtimeServer:
     async def _handle(self, ws: ServerConnection) -> None:
         request = ws.request
         assert request is not None
+        if urlsplit(request.path).path == LIVE_PATH:
+            await self._handle_live(ws, request)
+            return
         query = parse_qs(urlsplit(request.path).query)
         model = (query.get("model") or [""])[0]
         transport = ws.transport
@@ -260,6 +301,30 @@ class MockRealtimeServer:
                 expiry.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await expiry
+            await session.shutdown()
+            await self._notify()
+
+    async def _handle_live(self, ws: ServerConnection, request: Request) -> None:
+        async def send_raw(text: str) -> None:
+            await ws.send(text)
+
+        session = LiveMockSession(self, send_raw, ws.close)
+        session.handshake_headers = {k.lower(): v for k, v in request.headers.raw_items()}
+        self.live_sessions.append(session)
+        await self._notify()
+        try:
+            if self.api_key is not None and not self._authorized(request):
+                await session.send_error(E.invalid_api_key(), None)
+                await ws.close(3000, "invalid_api_key")
+                return
+            async for message in ws:
+                if isinstance(message, bytes):
+                    await session.send_error(E.binary_frame(), None)
+                else:
+                    await session.handle_text(message)
+        except ConnectionClosed:
+            pass
+        finally:
             await session.shutdown()
             await self._notify()
 
