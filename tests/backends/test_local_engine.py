@@ -241,3 +241,25 @@ def test_warming_loads_the_models_or_logs_one_line(
     broken = LocalRuntime(settings_from_dict({"local": {"llm": "nonesuch"}}), cache_dir=models)
     broken.warm_sync()  # never raises: the first session reports it again
     assert "offline engine: [local] llm = 'nonesuch' is neither" in caplog.text
+
+
+def test_rt_probe_status_lists_the_engines_components() -> None:
+    from foreman.client_types import RealtimeStatus
+    from foreman.probe import format_status
+
+    status = RealtimeStatus(
+        active=True,
+        mode="voice",
+        model="qwen2.5-coder-0.5b",
+        backend="local",
+        components={
+            "stt": {"name": "faster-whisper int8", "model": "/cache/whisper", "load_s": 0.46},
+            "llm": {"name": "qwen", "runs": "in-process llama.cpp (http://127.0.0.1:5/v1)"},
+            "tts": {"name": "espeak-ng en-us"},
+        },
+    )
+    assert format_status(status)[1:] == [
+        "  stt: faster-whisper int8 (/cache/whisper), loaded in 0.46 s",
+        "  llm: qwen (in-process llama.cpp (http://127.0.0.1:5/v1))",
+        "  tts: espeak-ng en-us",
+    ]
