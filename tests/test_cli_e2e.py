@@ -65,6 +65,8 @@ def server(tmp_path: Path) -> Iterator[str]:
     cfg.write_text(
         f'[server]\nport = {port}\n[storage]\ndb_path = "{tmp_path / "f.db"}"\n'
         f'[calendar]\nics_path = "{tmp_path / "cal.ics"}"\n'
+        # The cloud path: without a key the offline engine would answer a start instead.
+        '[local]\nuse = "never"\n'
     )
     proc = subprocess.Popen(
         [sys.executable, "-m", "foreman", "serve"],

@@ -25,6 +25,7 @@ from foreman.config import (
     Settings,
     is_loopback,
     load_settings,
+    local_engine_selected,
     user_config_dir,
     voice_target,
 )
@@ -53,7 +54,20 @@ def startup_notes(settings: Settings) -> list[str]:
     notes = []
     rt = settings.realtime
     target = voice_target(settings)
-    if needs_api_key(target.endpoint) and not rt.api_key:
+    if local_engine_selected(settings):
+        engine = (
+            f"the offline engine (Silero VAD, Whisper base, local model {settings.local.llm}, "
+            "espeak-ng; the models load with the first session)"
+        )
+        if settings.local.use == "always":
+            notes.append(f"Voice sessions and phone calls run on {engine}: [local] use = always.")
+        else:
+            notes.append(
+                "No OPENAI_API_KEY is set in the environment of this `foreman serve`: voice "
+                f"sessions and phone calls run on {engine}. Set it where `foreman serve` runs "
+                "for the cloud voice (clients such as rt-probe never need it)."
+            )
+    elif needs_api_key(target.endpoint) and not rt.api_key:
         notes.append(
             "OPENAI_API_KEY is not set in the environment of this `foreman serve`, so sessions "
             "against the OpenAI endpoint will be refused. Set it where `foreman serve` runs "
@@ -156,6 +170,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         # The app checks Host names against the address it is really bound to.
         server_settings = settings.server.model_copy(update={"host": host, "port": port})
         app = create_app(settings.replace(server=server_settings))
+        _warm_offline_engine(app)
         # Bound and listening: connections from now on wait in the backlog until uvicorn
         # accepts them, so this line is true when it is printed.
         log.info(
@@ -174,6 +189,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
     finally:
         sock.close()
     return 0 if started else STARTUP_FAILURE
+
+
+def _warm_offline_engine(app: object) -> None:
+    """With the offline engine as the voice, load its models in the background now, so the
+    first call is answered without waiting for them."""
+    import threading
+
+    runtime = getattr(getattr(app.state.sessions, "backend_factory", None), "runtime", None)  # type: ignore[attr-defined]
+    if runtime is not None:
+        threading.Thread(target=runtime.warm_sync, name="offline-warm", daemon=True).start()
 
 
 def cmd_mock(args: argparse.Namespace) -> int:

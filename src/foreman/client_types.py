@@ -233,8 +233,9 @@ class RealtimeStatus(Record):
     provider_session_id: str | None = None  # the model provider's own id, for its logs
     counters: Mapping[str, int | float] = field(default_factory=dict)
     calls: int = 0  # live phone calls
-    backend: str | None = None  # openai-realtime | openai-live
+    backend: str | None = None  # openai-realtime | openai-live | local
     usage: Mapping[str, Any] = field(default_factory=dict)  # GPT-Live: seconds, cost_usd
+    components: Mapping[str, Any] | None = None  # the offline engine's VAD, STT, LLM, TTS
 
 
 @dataclass(frozen=True)

@@ -320,6 +320,34 @@ class ChatConfig(_Section):
         return base_url
 
 
+class LocalConfig(_Section):
+    """The offline voice engine: VAD, Whisper speech to text, a local LLM, espeak-ng/flite.
+
+    `use`: "auto" runs it for voice sessions and phone calls when no OpenAI key is set (and
+    gives text chat the same local model when `[chat]` has no key and its default URL);
+    "always" runs it even with a key; "never" keeps the cloud backend. The LLM is the chat
+    model when `[chat]` can reach one (a local server at `base_url`, or OpenAI with a key),
+    else `llm`: a packaged model name, or the path of a GGUF file, run in-process.
+    """
+
+    use: Literal["auto", "always", "never"] = "auto"
+    stt_model_dir: str = ""  # a faster-whisper model directory; "" = the packaged Whisper base
+    stt_threads: int = Field(default=2, ge=1, le=64)
+    stt_beam_size: int = Field(default=1, ge=1, le=10)  # 1 is greedy: fastest
+    stt_prompt: str = ""  # words the callers use (names), to bias the transcription
+    llm: str = Field(default="qwen2.5-coder-0.5b", min_length=1)
+    llm_threads: int = Field(default=2, ge=1, le=64)
+    llm_context: int = Field(default=8192, ge=512, le=131072)  # shared by the parallel slots
+    llm_parallel: int = Field(default=2, ge=1, le=64)  # requests served at once
+    llm_max_tokens: int = Field(default=256, ge=16, le=8192)
+    tts: Literal["auto", "espeak-ng", "flite"] = "auto"  # auto: espeak-ng, else flite
+    tts_voice: str = Field(default="", pattern=r"^[A-Za-z0-9_+.-]{0,40}$")  # "" = en-us / slt
+    tts_speed: int = Field(default=170, ge=80, le=450)  # espeak-ng words per minute
+    vad_threshold: float = Field(default=0.5, gt=0, lt=1)
+    end_of_speech_ms: int = Field(default=500, ge=100, le=3000)  # silence that ends a turn
+    max_utterance_s: Seconds = 30.0
+
+
 class HistoryConfig(_Section):
     """What a session is given of the conversation so far (tokens are estimated)."""
 
@@ -360,6 +388,7 @@ class Settings(BaseSettings):
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     chat: ChatConfig = Field(default_factory=ChatConfig)
     history: HistoryConfig = Field(default_factory=HistoryConfig)
+    local: LocalConfig = Field(default_factory=LocalConfig)
     source: str = "<defaults>"  # the file the settings came from, for error messages
 
     @classmethod
@@ -548,6 +577,31 @@ def voice_target(settings: Settings) -> VoiceTarget:
         live = settings.live
         return VoiceTarget("live", live.model, live.endpoint, live.voice)
     return VoiceTarget("realtime", rt.model, rt.endpoint, rt.voice)
+
+
+def local_engine_selected(settings: Settings) -> bool:
+    """Whether voice sessions and phone calls run on the offline engine: `[local] use`
+    "always", or "auto" and no key for an endpoint that needs one."""
+    use = settings.local.use
+    if use != "auto":
+        return use == "always"
+    from urllib.parse import urlsplit
+
+    host = urlsplit(voice_target(settings).endpoint).hostname or ""
+    needs_key = host == "api.openai.com" or host.endswith(".openai.com")  # not a mock or proxy
+    return needs_key and not settings.realtime.api_key.get_secret_value()
+
+
+def local_chat_selected(settings: Settings) -> bool:
+    """Whether text chat uses the in-process local model: the offline engine is not turned
+    off, chat is on, and `[chat]` points at the default OpenAI URL with no key to send."""
+    chat = settings.chat
+    return (
+        settings.local.use != "never"
+        and chat.enabled
+        and chat.base_url == DEFAULT_CHAT_BASE_URL
+        and not chat.api_key.get_secret_value()
+    )
 
 
 def is_loopback(host: str) -> bool:

@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import json
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TextIO
 
@@ -45,6 +46,14 @@ def format_status(st: RealtimeStatus) -> list[str]:
     lines = [line]
     if st.last_error:
         lines.append(f"last_error: {st.last_error}")
+    for name, part in (st.components or {}).items():  # the offline engine's pieces
+        if isinstance(part, Mapping):
+            where = part.get("runs") or part.get("model")
+            load = part.get("load_s")
+            text = f"  {name}: {part.get('name', '')}" + (f" ({where})" if where else "")
+            lines.append(
+                text + (f", loaded in {load:g} s" if isinstance(load, int | float) else "")
+            )
     return lines
 
 

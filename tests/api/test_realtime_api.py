@@ -117,7 +117,8 @@ async def test_unknown_audio_format_is_400_listing_valid_ones(api: httpx.AsyncCl
 async def test_no_key_against_openai_tells_the_user_what_to_do() -> None:
     settings = make_settings()
     settings = settings.replace(
-        realtime=settings.realtime.model_copy(update={"api_key": SecretStr("")})
+        realtime=settings.realtime.model_copy(update={"api_key": SecretStr("")}),
+        local=settings.local.model_copy(update={"use": "never"}),  # else: the offline engine
     )
     async with serve_app(create_app(settings)) as url, httpx.AsyncClient(base_url=url) as c:
         r = await c.post("/api/realtime/start")

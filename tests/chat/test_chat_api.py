@@ -181,7 +181,9 @@ async def test_bad_requests_are_named(tmp_path: Path) -> None:
 
 
 async def test_without_a_chat_model_chat_is_a_400_that_says_what_to_set(tmp_path: Path) -> None:
-    async with chat_stack(tmp_path, chat={"base_url": "https://api.openai.com/v1"}) as stack:
+    # No key, and the offline engine's local model turned off too.
+    no_model = {"chat": {"base_url": "https://api.openai.com/v1"}, "local": {"use": "never"}}
+    async with chat_stack(tmp_path, **no_model) as stack:
         r = await stack.chat("hi")
         assert r.status_code == 400 and "OPENAI_API_KEY" in r.json()["detail"]
         assert (await stack.api.get("/api/history")).json() == {"conversations": []}

@@ -61,7 +61,8 @@ def stack_settings(
     mock_url: str, rest_url: str, realtime: dict[str, Any] | None = None, **server: object
 ) -> Settings:
     rt = {"endpoint": mock_url, **(realtime or {})}
-    s = settings_from_dict({"realtime": rt, "server": dict(server)})
+    # No chat model here: the offline engine's local model is turned off too.
+    s = settings_from_dict({"realtime": rt, "server": dict(server), "local": {"use": "never"}})
     return s.replace(
         twilio=s.twilio.model_copy(
             update={

@@ -61,7 +61,8 @@ async def phone_stack(
     """With `tools_db` (an audit database path), the real tool dispatcher is wired in."""
     async with MockRealtimeServer(scenario) as mock, TwilioRestStandIn(ACCOUNT, TOKEN) as rest:
         rt = {"endpoint": mock.url, **(realtime or {})}
-        s = settings_from_dict({"realtime": rt})
+        # The cloud path: without a key the offline engine would otherwise take the call.
+        s = settings_from_dict({"realtime": rt, "local": {"use": "never"}})
         s = s.replace(
             twilio=s.twilio.model_copy(
                 update={

@@ -103,14 +103,16 @@ def test_live_config_is_strict_and_errors_are_one_line() -> None:
 
 
 def test_the_no_key_hint_names_the_live_path() -> None:
-    notes = startup_notes(settings_from_dict({"realtime": {"api": "live"}}))
+    cloud = {"local": {"use": "never"}}  # without a key the offline engine would take over
+    notes = startup_notes(settings_from_dict({"realtime": {"api": "live"}, **cloud}))
     assert any("ws://127.0.0.1:9100/v1/live/sessions" in n for n in notes)
-    notes = startup_notes(settings_from_dict({}))
+    notes = startup_notes(settings_from_dict(cloud))
     assert any("ws://127.0.0.1:9100/v1/realtime`" in n for n in notes)
 
 
 async def test_no_key_start_on_live_names_the_live_mock_path() -> None:
-    settings = settings_from_dict({"realtime": {"api": "live"}})
+    # The cloud path: without a key the offline engine would take the session instead.
+    settings = settings_from_dict({"realtime": {"api": "live"}, "local": {"use": "never"}})
     async with (
         serve_app(create_app(settings)) as url,
         httpx.AsyncClient(base_url=url, timeout=unit(20)) as api,

@@ -60,7 +60,8 @@ class Stack:
 
 
 def stack_settings(mock_url: str, rest_url: str, chat_url: str | None = None) -> Settings:
-    chat = {"chat": {"base_url": chat_url}} if chat_url else {}
+    # Without a chat server there is no text chat: the offline engine's local model is off too.
+    chat = {"chat": {"base_url": chat_url}} if chat_url else {"local": {"use": "never"}}
     s = settings_from_dict({"realtime": {"endpoint": mock_url}, **chat})
     return s.replace(
         twilio=s.twilio.model_copy(

@@ -57,10 +57,14 @@ class Status(BaseModel):
     provider_session_id: str | None
     counters: dict[str, int | float]
     calls: int
-    backend: str | None = Field(default=None, description="openai-realtime | openai-live")
+    backend: str | None = Field(default=None, description="openai-realtime | openai-live | local")
     usage: dict[str, Any] = Field(
         default_factory=dict,
         description="what the provider bills, when it says (GPT-Live: seconds, cost_usd)",
+    )
+    components: dict[str, Any] | None = Field(
+        default=None,
+        description="the offline engine's VAD, STT, LLM (and where it runs), TTS, load times",
     )
 
 

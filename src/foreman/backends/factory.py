@@ -6,14 +6,34 @@ import functools
 from collections.abc import Callable
 
 from foreman.backends.interface import BackendOptions, VoiceBackend
-from foreman.config import Settings
+from foreman.config import Settings, local_engine_selected, voice_target
+from foreman.io.realtime_ws import needs_api_key
 
 BackendFactory = Callable[[BackendOptions], VoiceBackend]
 
 
 def make_backend_factory(settings: Settings) -> BackendFactory:
-    """The default factory: `[realtime] api` chooses OpenAI Realtime GA or GPT-Live, both
-    over WebSocket, for every session."""
+    """The offline engine when `[local] use` selects it (by default: no OpenAI key is set),
+    else the cloud: `[realtime] api` chooses OpenAI Realtime GA or GPT-Live, both over
+    WebSocket, for every session."""
+    cloud = _cloud_factory(settings)
+    if not local_engine_selected(settings):
+        return cloud
+    local = make_local_factory(settings)
+    configured = voice_target(settings).endpoint
+
+    def factory(options: BackendOptions) -> VoiceBackend:
+        # A start request that names its own endpoint (a mock, a local proxy) gets it;
+        # everything else runs on the offline engine.
+        if options.endpoint != configured and not needs_api_key(options.endpoint):
+            return cloud(options)
+        return local(options)
+
+    factory.runtime = local.runtime  # type: ignore[attr-defined]
+    return factory
+
+
+def _cloud_factory(settings: Settings) -> BackendFactory:
     from foreman.io.realtime_ws import open_realtime
 
     # A server event bigger than this closes the model's socket (1009) instead of filling
@@ -31,4 +51,20 @@ def make_backend_factory(settings: Settings) -> BackendFactory:
     def factory(options: BackendOptions) -> VoiceBackend:
         return OpenAIRealtimeBackend(options, settings.realtime, connector=connector)
 
+    return factory
+
+
+def make_local_factory(settings: Settings, **runtime_options: object) -> BackendFactory:
+    """The offline engine for every session, sharing one runtime (models load once, on the
+    first session, in worker threads). `runtime_options` go to `LocalRuntime` (tests pass a
+    model cache or a stand-in LLM)."""
+    from foreman.backends.local_engine import LocalEngineBackend
+    from foreman.backends.local_runtime import LocalRuntime
+
+    runtime = LocalRuntime(settings, **runtime_options)  # type: ignore[arg-type]
+
+    def factory(options: BackendOptions) -> VoiceBackend:
+        return LocalEngineBackend(options, runtime)
+
+    factory.runtime = runtime  # type: ignore[attr-defined]  # for status and benchmarks
     return factory

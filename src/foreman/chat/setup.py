@@ -9,9 +9,11 @@ from foreman.bus import EventBus
 from foreman.chat.engine import ChatEngine, ToolHandler
 from foreman.chat.history import ConversationHistory, ModelSummarizer
 from foreman.chat.llm import ChatCompletionsClient, chat_refusal
+from foreman.chat.local_server import LocalChatClient, local_model_spec, shared_server
 from foreman.chat.service import ChatService
 from foreman.clock import Clock
-from foreman.config import Settings
+from foreman.config import Settings, local_chat_selected
+from foreman.speech.packaged import ModelUnavailable
 from foreman.stores.conversations import ConversationStore
 from foreman.tools.approval_service import ApprovalService
 
@@ -50,7 +52,18 @@ def build_chat_services(
     reached as configured; else every chat turn is a 400 naming what to set, and voice
     summaries are digests). Approvals are watched so they land in the history."""
     refusal = chat_refusal(settings.chat)
-    llm = None if refusal is not None else ChatCompletionsClient.from_config(settings.chat)
+    llm: ChatCompletionsClient | None = None
+    if refusal is None:
+        llm = ChatCompletionsClient.from_config(settings.chat)
+    elif local_chat_selected(settings):
+        # No key and no server of its own: chat uses the offline engine's local model (one
+        # server per process, started on the first turn). A name that is not a model is
+        # a refusal naming the setting.
+        try:
+            llm = LocalChatClient(shared_server(local_model_spec(settings)))
+            refusal = None
+        except ModelUnavailable as exc:
+            refusal = str(exc)
     if refusal is not None:
         log.info("chat is off: %s", refusal)
     history = ConversationHistory(
@@ -58,7 +71,13 @@ def build_chat_services(
         bus,
         clock,
         settings.history,
-        summarizer=ModelSummarizer(llm) if llm is not None else None,
+        # The small local model writes poor summaries, and loading it only to summarize would
+        # make every session's end wait for it: digests instead.
+        summarizer=(
+            ModelSummarizer(llm)
+            if llm is not None and not isinstance(llm, LocalChatClient)
+            else None
+        ),
     )
     owner = settings.identity.owner_name
     engine = (

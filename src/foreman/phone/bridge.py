@@ -19,7 +19,7 @@ from foreman.audio.formats import AudioFormat
 from foreman.backends.interface import BackendOptions, Capabilities
 from foreman.bus import EventBus
 from foreman.clock import Clock, SystemClock
-from foreman.config import Settings, realtime_refusal, voice_target
+from foreman.config import Settings, local_engine_selected, realtime_refusal, voice_target
 from foreman.endpoints.twilio import TwilioEndpoint, TwilioTransport
 from foreman.events import CallRefused, SessionFailed
 from foreman.exceptions import BackendError
@@ -314,9 +314,9 @@ async def _run_call(
     target = voice_target(settings)
     # Checked before a backend exists: a call that cannot reach a model costs nothing, and
     # the caller hears why at once instead of silence.
-    refusal = realtime_refusal(settings) or model_key_problem(
-        settings.realtime, target.endpoint, mock_path=target.mock_path
-    )
+    refusal = realtime_refusal(settings)
+    if refusal is None and not local_engine_selected(settings):  # the engine needs no key
+        refusal = model_key_problem(settings.realtime, target.endpoint, mock_path=target.mock_path)
     if services.registry.closing:  # its webhook was answered just before the shutdown
         refusal = SHUTDOWN_REASON
     if refusal is not None:

@@ -21,7 +21,13 @@ from foreman.audio.formats import AudioFormat
 from foreman.backends.interface import BackendOptions, VoiceBackend
 from foreman.bus import EventBus
 from foreman.chat.history import ConversationHistory, VoiceStart
-from foreman.config import RealtimeConfig, Settings, realtime_refusal, voice_target
+from foreman.config import (
+    RealtimeConfig,
+    Settings,
+    local_engine_selected,
+    realtime_refusal,
+    voice_target,
+)
 from foreman.endpoints.text import TextEndpoint
 from foreman.events import ModeChanged, SessionFailed
 from foreman.exceptions import AudioFormatError, BackendError, ForemanError
@@ -182,9 +188,10 @@ class SessionRegistry:
         problem = endpoint_problem(endpoint)
         if problem is not None:  # before anything parses it further or dials it
             raise StartRejected(f"endpoint {problem}")
-        key_problem = model_key_problem(rt, endpoint, mock_path=target.mock_path)
-        if key_problem is not None:
-            raise StartRejected(key_problem)
+        if not local_engine_selected(self.settings):  # the offline engine needs no key
+            key_problem = model_key_problem(rt, endpoint, mock_path=target.mock_path)
+            if key_problem is not None:
+                raise StartRejected(key_problem)
         if req.in_sr is not None:
             # The API session takes text turns: there is no microphone whose rate this
             # could set, and a setting that is accepted and then ignored misleads.
@@ -345,8 +352,14 @@ class SessionRegistry:
                 provider_session_id=backend.provider_session_id,
                 counters=_counters(session),
                 backend=backend.backend,
-                usage=dict(backend.usage),
             )
+            usage = dict(backend.usage)
+            components = usage.pop("components", None)
+            out["usage"] = usage
+            if backend.backend == "local":  # its model and where it runs, not the cloud's
+                out.update(model=backend.model, endpoint_host=backend.endpoint_host)
+            if isinstance(components, dict):
+                out["components"] = components
         return out
 
 

