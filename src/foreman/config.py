@@ -88,7 +88,7 @@ class ServerConfig(_Section):
     allowed_hosts: list[str] = Field(default_factory=list)
 
 
-WakeDetector = Literal["auto", "openai", "whisper", "pocketsphinx", "ensemble"]
+WakeDetector = Literal["auto", "openai", "whisper", "pocketsphinx"]
 DeviceChoice = Annotated[int, Field(ge=0)] | str  # an index, a name (part of one), "" = default
 
 

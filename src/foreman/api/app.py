@@ -26,6 +26,7 @@ from foreman.api import (
     routes_realtime,
     routes_tools,
     routes_twilio,
+    routes_wake,
 )
 from foreman.api.auth import BearerTokenMiddleware
 from foreman.api.hosts import LocalOriginMiddleware
@@ -36,6 +37,7 @@ from foreman.bus import EventBus
 from foreman.chat.setup import build_chat_services
 from foreman.clock import Clock, SystemClock
 from foreman.config import Settings, is_loopback
+from foreman.desk.service import DeskService
 from foreman.phone.bridge import build_phone_services
 from foreman.session.registry import SessionRegistry
 from foreman.stores.embedded import Recovered, Stores, open_embedded_stores_now
@@ -101,6 +103,7 @@ def create_app(
         store=stores.sessions,
         history=chat.history,
     )
+    desk = DeskService(settings, bus, sessions)
     twilio = build_phone_services(
         settings,
         bus,
@@ -123,6 +126,7 @@ def create_app(
         try:
             await chat.stop_turns()
             await sessions.aclose()
+            await desk.aclose()  # after the desk session: it was using the microphone
             await twilio.records.flush()
         finally:  # even when the time ran out: no stream may keep the server up
             bus.close()
@@ -131,6 +135,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         recovered = await _recover(stores, wall())
         await chat.history.recover([s.id for s in recovered.sessions])
+        await desk.start()  # the microphone and the wake sentinel, if there are some
         yield
         # Order matters: chat turns and sessions first (they may still run tools), then
         # the history they write to, then the services, then the stores they write to.
@@ -156,7 +161,15 @@ def create_app(
     app.state.stores = stores
     app.state.drain = drain
     app.state.chat = chat
-    for module in (routes_realtime, routes_approvals, routes_events, routes_twilio, routes_chat):
+    app.state.desk = desk
+    for module in (
+        routes_realtime,
+        routes_approvals,
+        routes_events,
+        routes_twilio,
+        routes_chat,
+        routes_wake,
+    ):
         app.include_router(module.router)
     app.include_router(routes_tools.router)
 

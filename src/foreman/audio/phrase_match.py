@@ -52,6 +52,10 @@ class PhraseMatcher:
         self._choices = [_GREETING_SPELLINGS.get(w, frozenset({w})) for w in self._words]
         self._joined = "".join(self._words)
 
+    @property
+    def first_word_spellings(self) -> frozenset[str]:
+        return self._choices[0]
+
     def find(self, text: str) -> PhraseMatch | None:
         heard = words(text)
         n = len(self._words)

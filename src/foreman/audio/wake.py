@@ -94,6 +94,7 @@ class WakeSentinel:
         self._quiet_until = 0.0
         self._next_id = 0
         self.dropped_segments = 0  # recognitions skipped because too many were pending
+        self.segments_seen = 0  # speech segments long enough to look at
         self._reset_stream()
 
     def _reset_stream(self) -> None:
@@ -151,6 +152,7 @@ class WakeSentinel:
         assert start is not None
         if end - start < self._min_segment:
             return
+        self.segments_seen += 1
         if len(self._pending) >= self._max_pending:
             self.dropped_segments += 1
             return

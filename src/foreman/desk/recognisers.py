@@ -55,12 +55,77 @@ class PhraseRecogniser(Protocol):
 
 # Words the grammar may choose instead of the phrase: common short English words and the
 # phrase's usual near misses, so that "hey jim" is not forced into "hey vim".
-_FILLERS: Final = (
-    "a and are at be but call can close do file for get have he hello her hey hi him his how "
-    "i in is it jim me mom my no now of okay on open play please say see set she so stop "
-    "tell that the them then there this tim time to today up us vin we weather what when "
-    "where who why win with yes you"
-).split()
+_FILLERS: Final = [
+    "a",
+    "and",
+    "are",
+    "at",
+    "be",
+    "but",
+    "call",
+    "can",
+    "close",
+    "do",
+    "file",
+    "for",
+    "get",
+    "have",
+    "he",
+    "hello",
+    "her",
+    "hey",
+    "hi",
+    "him",
+    "his",
+    "how",
+    "i",
+    "in",
+    "is",
+    "it",
+    "jim",
+    "me",
+    "mom",
+    "my",
+    "no",
+    "now",
+    "of",
+    "okay",
+    "on",
+    "open",
+    "play",
+    "please",
+    "say",
+    "see",
+    "set",
+    "she",
+    "so",
+    "stop",
+    "tell",
+    "that",
+    "the",
+    "them",
+    "then",
+    "there",
+    "this",
+    "tim",
+    "time",
+    "to",
+    "today",
+    "up",
+    "us",
+    "vin",
+    "we",
+    "weather",
+    "what",
+    "when",
+    "where",
+    "who",
+    "why",
+    "win",
+    "with",
+    "yes",
+    "you",
+]
 
 
 class PocketsphinxGrammar:
@@ -138,7 +203,7 @@ def build_recogniser(settings: Settings) -> PhraseRecogniser:
             )
         except TranscriptionError as exc:
             raise RecogniserUnavailable(str(exc)) from None
-    if choice in ("whisper", "ensemble", "auto"):
+    if choice in ("whisper", "auto"):
         whisper = _whisper(voice.wake_phrase)
         if whisper is not None:
             return whisper
@@ -151,4 +216,8 @@ def build_recogniser(settings: Settings) -> PhraseRecogniser:
 
 def _whisper(phrase: str) -> PhraseRecogniser | None:
     """The Whisper hotword recogniser when faster-whisper and its model are installed."""
-    return None
+    if importlib.util.find_spec("faster_whisper") is None:
+        return None
+    from foreman.desk.whisper_wake import WhisperHotword
+
+    return WhisperHotword(phrase)
