@@ -55,7 +55,7 @@ class PhraseRecogniser(Protocol):
 
 # Words the grammar may choose instead of the phrase: common short English words and the
 # phrase's usual near misses, so that "hey jim" is not forced into "hey vim".
-_FILLERS: Final = [
+_FILLERS: Final = (
     "a",
     "and",
     "are",
@@ -125,7 +125,7 @@ _FILLERS: Final = [
     "with",
     "yes",
     "you",
-]
+)
 
 
 class PocketsphinxGrammar:

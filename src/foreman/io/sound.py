@@ -16,6 +16,7 @@ nothing. The server runs on without audio.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 from collections.abc import Callable
@@ -182,10 +183,9 @@ class Capture:
             if self._convert is not None:
                 data = self._convert.convert(data)
             if data:
-                try:
+                # RuntimeError: the loop closed under a stream still stopping.
+                with contextlib.suppress(RuntimeError):
                     call_soon(deliver, data)
-                except RuntimeError:  # the loop closed under a stream still stopping
-                    pass
 
         def make(rate: int) -> Any:
             return sd.RawInputStream(
