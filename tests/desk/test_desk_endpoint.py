@@ -46,9 +46,11 @@ class User:
     def __init__(self) -> None:
         self.audio_in: list[bytes] = []
         self.events: asyncio.Queue[EndpointEvent] = asyncio.Queue()
+        self.arrived = asyncio.Event()  # a microphone block came (every 20 ms)
 
     async def audio(self, audio: bytes) -> None:
         self.audio_in.append(audio)
+        self.arrived.set()
 
     async def audio_b64(self, audio_b64: str) -> None:
         raise AssertionError("the desk sends raw PCM")
@@ -62,10 +64,12 @@ def loud_s(pcm16: bytes) -> float:
     return 0.02 * sum(level_db(pcm16[i : i + 640]) > -40 for i in range(0, len(pcm16), 640))
 
 
-async def until(predicate: Any, seconds: float) -> None:
+async def until(user: User, predicate: Any, seconds: float) -> None:
+    """Wait for `predicate`, checked at each microphone block the session side receives."""
     async with asyncio.timeout(unit(seconds)):
         while not predicate():
-            await asyncio.sleep(0.02)
+            user.arrived.clear()
+            await user.arrived.wait()
 
 
 async def start(endpoint: DeskEndpoint, user: User) -> asyncio.TaskGroup:
@@ -127,7 +131,7 @@ async def test_own_echo_is_gated_and_a_loud_user_barges_in_exactly(pulse: PulseN
     tg = await start(endpoint, user)
     endpoint.play("seg-1", reply)
     endpoint.end_segment("seg-1")
-    await until(lambda: endpoint.status()["played_ms"] >= 1000, 10)
+    await until(user, lambda: endpoint.status()["played_ms"] >= 1000, 10)
     assert not barged.is_set()  # a second of its own voice at the microphone: no barge-in
     gated = endpoint.gate.gated_frames
     assert gated >= 30
@@ -143,6 +147,6 @@ async def test_own_echo_is_gated_and_a_loud_user_barges_in_exactly(pulse: PulseN
     assert heard.ms < len(reply) / 48 - 300  # and well before the end of the reply
     assert not endpoint.playing
     # After the cut the user's speech reaches the model.
-    await until(lambda: level_db(user.audio_in[-1]) > -40, 5)
+    await until(user, lambda: level_db(user.audio_in[-1]) > -40, 5)
     await stop(endpoint, tg)
     assert isinstance(await user.events.get(), HungUp)
