@@ -7,7 +7,8 @@ With a speaker and a microphone in one room the model would hear itself and cut 
   (minimum statistics, as in `vad.EnergyVad`);
 * while it speaks, a frame counts as the user only when it is `guard_db` above both the
   speech threshold (floor + `start_db`) and the level the speaker is playing now (the
-  loudest output block of the last `hold_ms`: an echo is never louder than its source on a
+  loudest output block of the last `hold_ms`, which covers the device and room latency: an
+  echo is never louder than its source on a
   desk, and a loopback hears it at the same level). Frames that do not count are replaced
   by silence before they reach the model, so its turn detection never hears the echo;
 * `min_speech_ms` of such frames in a row is the user talking over the assistant: the
@@ -48,7 +49,7 @@ class EchoGate:
         start_db: float = 12.0,
         guard_db: float = 6.0,
         min_speech_ms: int = 60,
-        hold_ms: int = 300,
+        hold_ms: int = 1000,
         floor_window_ms: int = 3000,
         min_floor_db: float = -70.0,
     ) -> None:
@@ -56,11 +57,14 @@ class EchoGate:
         self.guard_db = guard_db
         self.min_floor_db = min_floor_db
         self._need = max(1, min_speech_ms // frame_ms)
-        self._out: deque[float] = deque(maxlen=max(1, hold_ms // frame_ms))
+        self._hold = max(1, hold_ms // frame_ms)
+        self._out: deque[float] = deque(maxlen=self._hold)
+        self._quiet_frames = self._hold + 1  # mic frames since the speaker last played
         self._levels: deque[float] = deque(maxlen=max(1, floor_window_ms // frame_ms))
         self._run = 0
         self.user_over = False  # the user is talking over the assistant (until it stops)
         self.gated_frames = 0
+        self.echo_frames = 0
         self.barge_ins = 0
 
     @property
@@ -70,15 +74,19 @@ class EchoGate:
     def output(self, level: float) -> None:
         """The level of a block the speaker just played."""
         self._out.append(level)
+        self._quiet_frames = 0
 
     def speech_level(self, level: float) -> bool:
         """Is `level` speech in this room (above the learnt floor)?"""
         return level >= self.floor_db + self.start_db
 
     def frame(self, pcm16: bytes, assistant_playing: bool) -> tuple[bytes, bool]:
-        """(audio for the model, True once when the user starts talking over the assistant)."""
+        """(audio for the model, True once when the user starts talking over the assistant).
+        The gate stays shut for `hold_ms` after the speaker last played (the echo's tail,
+        and the gaps of a reply that arrives in pieces)."""
         level = level_db(pcm16)
-        if not assistant_playing:
+        self._quiet_frames += 1
+        if not assistant_playing and self._quiet_frames > self._hold:
             self._levels.append(level)
             self._run = 0
             self.user_over = False
@@ -97,4 +105,6 @@ class EchoGate:
         else:
             self._run = 0
         self.gated_frames += 1
+        if level >= self.floor_db + self.start_db:
+            self.echo_frames += 1  # the speaker, heard at the microphone
         return bytes(len(pcm16)), False

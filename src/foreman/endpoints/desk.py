@@ -76,6 +76,7 @@ class DeskEndpoint:
         self._last_activity = time.monotonic()
         # Set by whoever runs the session: stop the assistant now (a local barge-in).
         self.on_user_speech: Callable[[], Awaitable[None]] | None = None
+        self.block_played: asyncio.Event | None = None  # set at each block played (observers)
         self.counters = {"mic_blocks": 0, "mic_dropped": 0, "played_ms": 0, "barge_ins": 0}
 
     # --- set-up ------------------------------------------------------------------------
@@ -87,6 +88,7 @@ class DeskEndpoint:
         if fmt is None:
             raise ConversationEnded("the speaker was given no output format")
         self._loop = asyncio.get_running_loop()
+        self.block_played = asyncio.Event()
         pcm_rate = fmt.sample_rate  # G.711 is decoded to PCM16 at its own 8 kHz
         self._feed = self._new_feed(pcm_rate)
         playback = Playback(self.speaker, pcm_rate, self._block_ms)
@@ -139,6 +141,8 @@ class DeskEndpoint:
             )
         if played.drained:
             self._items.put_nowait(Drained())
+        if self.block_played is not None:
+            self.block_played.set()
 
     async def _read(self, user: UserSide) -> None:
         gate = self.gate
@@ -217,5 +221,6 @@ class DeskEndpoint:
             **self.counters,
             **feed,
             "gated_frames": self.gate.gated_frames,
+            "echo_frames": self.gate.echo_frames,
             "speaker": self.speaker.name,
         }

@@ -118,7 +118,7 @@ class PulseNullSink:
         """Record what the sink plays (PCM16 mono at `rate`) until `terminate()`."""
         recorder = subprocess.Popen(
             ["parec", "-d", f"{self.sink}.monitor", "--raw", "--format=s16le", f"--rate={rate}",
-             "--channels=1", "--latency-msec=20"],
+             "--channels=1", "--latency-msec=200"],
             env=self.env,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
