@@ -16,6 +16,7 @@ from foreman.audio.g711 import pcm16_to_ulaw, ulaw_to_pcm16
 from foreman.audio.wav import resample_pcm16
 from foreman.endpoints.desk import DeskEndpoint
 from foreman.endpoints.interface import Drained, EndpointEvent, Heard, HungUp
+from foreman.exceptions import ConversationEnded
 from foreman.io.sound import Capture, list_devices, resolve_device
 from foreman.testing.pulse import PulseNullSink
 from foreman.testing.timeouts import unit
@@ -150,3 +151,23 @@ async def test_own_echo_is_gated_and_a_loud_user_barges_in_exactly(pulse: PulseN
     await until(user, lambda: level_db(user.audio_in[-1]) > -40, 5)
     await stop(endpoint, tg)
     assert isinstance(await user.events.get(), HungUp)
+
+
+async def test_silence_for_the_idle_timeout_ends_the_session(pulse: PulseNullSink) -> None:
+    tap, user = Tap(), User()
+    endpoint = DeskEndpoint(
+        tap, resolve_device("", "output", list_devices()), input_rate=RATE, idle_timeout_s=0.5
+    )
+    endpoint.set_output_format(PCM16_24K)
+    with pytest.raises(ExceptionGroup) as ended:
+        async with asyncio.timeout(unit(10)), asyncio.TaskGroup() as tg:
+            await endpoint.run(tg, user)
+            endpoint.play("seg-1", flite_speech("one moment", "slt", 24000))
+            endpoint.end_segment("seg-1")
+    await endpoint.close()
+    (reason,) = ended.value.exceptions
+    assert isinstance(reason, ConversationEnded) and reason.reason == "idle: no speech for 0.5 s"
+    # Not while the assistant was talking: the speech played in full first.
+    assert (
+        endpoint.status()["played_ms"] >= 0.95 * len(flite_speech("one moment", "slt", 24000)) / 48
+    )
