@@ -75,8 +75,10 @@ async def disable(request: Request) -> dict[str, Any]:
     openapi_extra={
         "requestBody": {
             "required": True,
-            "description": "a WAV file (integer PCM, mono or not, any rate)",
-            "content": {"audio/wav": {"schema": {"type": "string", "format": "binary"}}},
+            "description": "a WAV file (integer PCM, mono or not, any rate; any Content-Type)",
+            "content": {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+            },
         }
     },
     responses=errors(

@@ -64,7 +64,7 @@ class WhisperHotword:
         if self.matcher.find(text) is not None or near_miss(text, self.phrase):
             return text
         leading = int(LEADING_S * _RATE) * 2
-        if len(pcm16) <= leading + _RATE:  # the segment is hardly longer than the window
+        if len(pcm16) <= leading + int(0.3 * _RATE) * 2:  # hardly longer than the window
             return text
         self.second_looks += 1
         first = await self.transcriber.transcribe(pcm16[:leading], hotwords=self.hotword)
