@@ -125,9 +125,9 @@ class AudioConfig(_Section):
     block_ms: int = Field(default=20, ge=5, le=100)  # one device callback
     jitter_target_ms: int = Field(default=60, ge=0, le=1000)  # buffered before playback starts
     jitter_max_ms: int = Field(default=4000, ge=100, le=60000)  # model audio waiting to play
-    # Half duplex: while the assistant speaks, the microphone counts as the user only this
-    # many dB above its usual speech threshold (the speaker's echo stays below it).
-    echo_guard_db: float = Field(default=18.0, ge=0, le=60)
+    # Half duplex: while the assistant speaks, the microphone counts as the user (a barge-in)
+    # only this many dB above the echo expected from the speaker (foreman.audio.echo_gate).
+    echo_guard_db: float = Field(default=6.0, ge=0, le=60)
 
 
 class RealtimeConfig(_Section):

@@ -58,11 +58,16 @@ async def test_the_phrase_alone_wakes_in_every_voice(whisper: WhisperHotword, vo
     assert await wakes(whisper, "hey vim", voice)
 
 
-@pytest.mark.parametrize("voice", FLITE_VOICES)
-async def test_the_phrase_inside_sentences(whisper: WhisperHotword, voice: str) -> None:
-    sentences = ["hey vim what time is it", "I think hey vim is a good name"]
-    hits = [await wakes(whisper, text, voice) for text in sentences]
-    assert sum(hits) >= 1, hits  # measured: docs/benchmarks.md
+async def test_the_phrase_said_first_in_a_sentence(whisper: WhisperHotword) -> None:
+    """Run into the words after it: the second look at the segment's start finds it. (Said
+    in the middle of a run-on sentence it is often missed: docs/benchmarks.md.)"""
+    said = [
+        (voice, text)
+        for voice in FLITE_VOICES
+        for text in ("hey vim set a timer", "hey vim, open the file")
+    ]
+    missed = [(voice, text) for voice, text in said if not await wakes(whisper, text, voice)]
+    assert len(missed) <= 2, missed
 
 
 @pytest.mark.parametrize("voice", ["slt", "rms"])

@@ -5,12 +5,14 @@ With a speaker and a microphone in one room the model would hear itself and cut 
 
 * while the assistant is silent, everything passes, and the room's noise floor is learnt
   (minimum statistics, as in `vad.EnergyVad`);
-* while it speaks, a frame counts as the user only when it is `guard_db` above both the
-  speech threshold (floor + `start_db`) and the level the speaker is playing now (the
-  loudest output block of the last `hold_ms`, which covers the device and room latency: an
-  echo is never louder than its source on a
-  desk, and a loopback hears it at the same level). Frames that do not count are replaced
-  by silence before they reach the model, so its turn detection never hears the echo;
+* while it speaks (and for `hold_ms` after the speaker last played: the device and room
+  latency, and the gaps of a reply that arrives in pieces), a frame counts as the user only
+  when it is `guard_db` above both the speech threshold (floor + `start_db`) and the echo
+  expected now: the loudest block the speaker played in the last `hold_ms` plus the room's
+  coupling (how much louder or quieter the echo arrives than it was played: learnt from the
+  last two seconds of echo (90th percentile), 0 dB until then, as a loopback hears it). Frames that do not
+  count are replaced by silence before they reach the model, so its turn detection never
+  hears the echo;
 * `min_speech_ms` of such frames in a row is the user talking over the assistant: the
   caller stops playback at once (a local barge-in) and audio passes again.
 
@@ -60,6 +62,8 @@ class EchoGate:
         self._hold = max(1, hold_ms // frame_ms)
         self._out: deque[float] = deque(maxlen=self._hold)
         self._quiet_frames = self._hold + 1  # mic frames since the speaker last played
+        # Echo level minus played level, for audible echo frames (the room's coupling).
+        self._coupling: deque[float] = deque(maxlen=max(1, 2000 // frame_ms))
         self._levels: deque[float] = deque(maxlen=max(1, floor_window_ms // frame_ms))
         self._run = 0
         self.user_over = False  # the user is talking over the assistant (until it stops)
@@ -70,6 +74,14 @@ class EchoGate:
     @property
     def floor_db(self) -> float:
         return max(min(self._levels, default=self.min_floor_db), self.min_floor_db)
+
+    @property
+    def coupling_db(self) -> float:
+        """How much louder (> 0) or quieter the echo arrives than it was played."""
+        if len(self._coupling) < 10:
+            return 0.0
+        ranked = sorted(self._coupling)  # the 90th percentile: most echo, not its outliers
+        return max(-40.0, min(ranked[int(0.9 * (len(ranked) - 1))], 20.0))
 
     def output(self, level: float) -> None:
         """The level of a block the speaker just played."""
@@ -94,8 +106,8 @@ class EchoGate:
             return pcm16, False
         if self.user_over:
             return pcm16, False
-        echo = max(self._out, default=_SILENT_DB)
-        threshold = max(self.floor_db + self.start_db, echo) + self.guard_db
+        played = max(self._out, default=_SILENT_DB)
+        threshold = max(self.floor_db + self.start_db, played + self.coupling_db) + self.guard_db
         if level >= threshold:
             self._run += 1
             if self._run >= self._need:
@@ -105,6 +117,7 @@ class EchoGate:
         else:
             self._run = 0
         self.gated_frames += 1
-        if level >= self.floor_db + self.start_db:
+        if level >= self.floor_db + self.start_db and played > _SILENT_DB:
             self.echo_frames += 1  # the speaker, heard at the microphone
+            self._coupling.append(level - played)
         return bytes(len(pcm16)), False
