@@ -9,10 +9,10 @@ With a speaker and a microphone in one room the model would hear itself and cut 
   latency, and the gaps of a reply that arrives in pieces), a frame counts as the user only
   when it is `guard_db` above both the speech threshold (floor + `start_db`) and the echo
   expected now: the loudest block the speaker played in the last `hold_ms` plus the room's
-  coupling (how much louder or quieter the echo arrives than it was played: learnt from the
-  last two seconds of echo (90th percentile), 0 dB until then, as a loopback hears it). Frames that do not
-  count are replaced by silence before they reach the model, so its turn detection never
-  hears the echo;
+  coupling (how much louder or quieter the echo arrives than it was played: the 90th
+  percentile over the last two seconds of echo; 0 dB until then, as a loopback hears it).
+  Frames that do not count are replaced by silence before they reach the model, so its turn
+  detection never hears the echo;
 * `min_speech_ms` of such frames in a row is the user talking over the assistant: the
   caller stops playback at once (a local barge-in) and audio passes again.
 
