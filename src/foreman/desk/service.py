@@ -113,13 +113,15 @@ class DeskService:
                 self.speaker = resolve_device(self.settings.audio.output_device, "output", devices)
             except SoundUnavailable as exc:
                 self.audio_error = str(exc)
-                log.warning("desk audio off: %s", exc)
+                # Normal on a server without a sound card (a phone line): GET /api/wake/status
+                # and `foreman devices` say why; the log stays quiet.
+                log.debug("desk audio off: %s", exc)
         if self.recogniser is None:
             try:
                 self.recogniser = build_recogniser(self.settings)
             except RecogniserUnavailable as exc:
                 self.last_error = str(exc)
-                log.warning("wake sentinel off: %s", exc)
+                log.debug("wake sentinel off: %s", exc)
         if self.microphone is not None and self.speaker is not None:
             self.sessions.desk_audio = self
         self.sessions.mode_listeners.append(self._mode_changed)
