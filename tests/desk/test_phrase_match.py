@@ -7,7 +7,17 @@ from foreman.audio.phrase_match import PhraseMatcher
 
 @pytest.mark.parametrize(
     "text",
-    ["Hey Vim", "hey, vim!", "Hey-Vim.", "heyvim", "Hay Vim", "So, hey Vim, what time is it?"],
+    [
+        "Hey Vim",
+        "hey, vim!",
+        "Hey-Vim.",
+        "heyvim",
+        "Hay Vim",
+        "So, hey Vim, what time is it?",
+        "Kavim what time is it?",
+        "Listen, KVim read my messages",
+        "I think he Vim is a good name.",
+    ],
 )
 def test_the_phrase_however_written(text: str) -> None:
     assert PhraseMatcher("hey vim").find(text) is not None
@@ -15,7 +25,18 @@ def test_the_phrase_however_written(text: str) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["Hey Jim", "Hey him", "Okay Vim", "Hey Vin Diesel", "vim is an editor", "hey", "", "Hey Tim"],
+    [
+        "Hey Jim",
+        "Hey him",
+        "Okay Vim",
+        "Hey Vin Diesel",
+        "vim is an editor",
+        "hey",
+        "",
+        "Hey Tim",
+        "Okay so Vim what time is it?",
+        "Havimm",
+    ],
 )
 def test_near_misses_are_not_the_phrase(text: str) -> None:
     assert PhraseMatcher("hey vim").find(text) is None
