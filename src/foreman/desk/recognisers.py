@@ -6,10 +6,11 @@ the phrase (`foreman.audio.phrase_match`). Blocking engines run in a worker thre
 
 * `openai` — the transcription API (`foreman.io.transcription`), when a key is set.
 * `pocketsphinx` — CMU's recogniser (model inside its wheel) in grammar mode: the phrase
-  against filler words, so it must choose; cheap (about 25 ms of CPU per second of audio)
-  but weak on voices it was not trained for.
+  against filler words and its near misses, so it must choose. On the benchmark's synthetic
+  voices it found the phrase more often than Whisper, at about six times the CPU per
+  utterance (docs/benchmarks.md).
 * `whisper` — faster-whisper with the packaged Whisper base model and the phrase as a
-  hotword (`foreman.speech`); the most discriminating offline (docs/benchmarks.md).
+  hotword (`foreman.speech`): the default offline detector (the CPU a sentinel can afford).
 
 `build_recogniser` picks one from `[voice] wake_detector` and says in one line why a choice
 cannot work (a missing package names its install command).

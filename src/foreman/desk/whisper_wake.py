@@ -1,7 +1,7 @@
 """The wake phrase through Whisper (faster-whisper, the packaged base model) with a hotword.
 
 Whisper base with the phrase as a hotword hears "hey vim" said alone every time on the test
-voices, and writes its near misses as they are ("Hey Jim", "Okay Vim"). Inside a longer
+voices, and writes most near misses as they are ("Hey Jim", "Okay Vim"). Inside a longer
 sentence it can blur the phrase into neighbouring words ("Kave them set a timer"). So:
 
 1. the whole segment is transcribed with the hotword; the phrase in the text is a hit;
