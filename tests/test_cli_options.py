@@ -61,6 +61,7 @@ def test_the_command_lists_name_every_command() -> None:
         "chat",
         "history",
         "mock-chat",
+        "devices",
     }
     assert set(_commands(probe.build_parser())) == {"status", "start", "stop", "say"}
 

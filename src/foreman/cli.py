@@ -18,7 +18,7 @@ import socket
 import sqlite3
 import sys
 
-from foreman import __version__, cli_chat, cli_fake_call, cli_init
+from foreman import __version__, cli_chat, cli_devices, cli_fake_call, cli_init
 from foreman.client_types import DEFAULT_URL
 from foreman.config import (
     PACKAGED_SOURCE,
@@ -294,6 +294,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_fake_call.register(command)
     tui_command.register(command)
     cli_chat.register(command)
+    cli_devices.register(command)
     return parser
 
 

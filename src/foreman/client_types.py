@@ -372,11 +372,15 @@ class WakeStatus(Record):
 
     enabled: bool
     listening: bool = False
-    detector: str = ""
-    device: str | None = None
+    detector: str | None = None  # openai | whisper | pocketsphinx; None: no recogniser
+    device: str | None = None  # the microphone; None: none found
+    speaker: str | None = None
+    phrase: str = ""
+    mode: str = "text"  # text | voice
     last_trigger: Any = None
     triggers: int = 0
     false_starts: int = 0
+    last_error: str | None = None
 
 
 @dataclass(frozen=True)

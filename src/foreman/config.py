@@ -100,8 +100,46 @@ class ServerConfig(_Section):
     allowed_hosts: list[str] = Field(default_factory=list)
 
 
+WakeDetector = Literal["auto", "openai", "whisper", "pocketsphinx"]
+DeviceChoice = Annotated[int, Field(ge=0)] | str  # an index, a name (part of one), "" = default
+
+
 class VoiceConfig(_Section):
-    wake_phrase: str = "hey vim"
+    """The desk assistant's voice mode and its wake sentinel."""
+
+    wake_phrase: str = Field(default="hey vim", min_length=2, max_length=60)
+    wake_enabled: bool = True  # listen for the phrase when a microphone is there
+    # auto: OpenAI transcription when a key is set, else the offline recogniser (whisper when
+    # its model is installed, else pocketsphinx); or name one.
+    wake_detector: WakeDetector = "auto"
+    wake_cooldown_s: float = Field(default=2.0, ge=0, le=60)  # after a wake-up, and after voice
+    wake_pre_roll_ms: int = Field(default=300, ge=0, le=2000)  # audio kept before speech starts
+    wake_max_segment_s: float = Field(default=6.0, gt=0.5, le=30)  # longer speech is cut here
+    transcription_model: str = Field(default="gpt-transcribe", min_length=1)
+    transcription_base_url: str = "https://api.openai.com/v1"  # the key goes only to api_key_hosts
+    transcription_timeout_s: Seconds = 10.0
+    idle_timeout_s: float = Field(default=30.0, ge=0)  # silence in voice mode: back to text; 0 off
+
+    @field_validator("transcription_base_url")
+    @classmethod
+    def _http_url(cls, base_url: str) -> str:
+        if not base_url.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return base_url.rstrip("/")
+
+
+class AudioConfig(_Section):
+    """The desk microphone and speaker (`foreman[audio]`, on PortAudio)."""
+
+    enabled: bool = True  # use them when PortAudio and a device are there; false: never
+    input_device: DeviceChoice = ""  # `foreman devices` lists them
+    output_device: DeviceChoice = ""
+    block_ms: int = Field(default=20, ge=5, le=100)  # one device callback
+    jitter_target_ms: int = Field(default=60, ge=0, le=1000)  # buffered before playback starts
+    jitter_max_ms: int = Field(default=4000, ge=100, le=60000)  # model audio waiting to play
+    # Half duplex: while the assistant speaks, the microphone counts as the user (a barge-in)
+    # only this many dB above the echo expected from the speaker (foreman.audio.echo_gate).
+    echo_guard_db: float = Field(default=6.0, ge=0, le=60)
 
 
 class RecoveryConfig(_Section):
@@ -376,6 +414,7 @@ class Settings(BaseSettings):
 
     server: ServerConfig = Field(default_factory=ServerConfig)
     voice: VoiceConfig = Field(default_factory=VoiceConfig)
+    audio: AudioConfig = Field(default_factory=AudioConfig)
     realtime: RealtimeConfig = Field(default_factory=RealtimeConfig)
     live: LiveConfig = Field(default_factory=LiveConfig)
     twilio: TwilioConfig = Field(default_factory=TwilioConfig)

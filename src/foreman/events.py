@@ -39,6 +39,9 @@ __all__ = [
     "ToolRequested",
     "ToolResultSent",
     "TranscriptLine",
+    "WakeChanged",
+    "WakeHeard",
+    "WakeTriggered",
 ]
 
 
@@ -169,6 +172,35 @@ class SessionWarning(Event):
 class ModeChanged(Event):
     kind: ClassVar[str] = "mode"
     mode: str  # text | voice
+
+
+# --- the wake sentinel ------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class WakeChanged(Event):
+    """The sentinel was turned on or off, started or stopped listening, or failed."""
+
+    kind: ClassVar[str] = "wake.changed"
+    enabled: bool
+    listening: bool
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WakeTriggered(Event):
+    """The wake phrase was heard: voice mode starts."""
+
+    kind: ClassVar[str] = "wake.triggered"
+    text: str
+    detector: str
+
+
+@dataclass(frozen=True, slots=True)
+class WakeHeard(Event):
+    """Speech that was not the wake phrase (a false start), or came within the cooldown."""
+
+    kind: ClassVar[str] = "wake.heard"
+    text: str
+    cooling_down: bool = False
 
 
 # --- phone calls ----------------------------------------------------------------------------

@@ -38,6 +38,10 @@ ANSWERS: dict[tuple[str, str], set[str]] = {
     ("post", "/api/chat/stream"): {"200", "400", "404", "409", "422", "503"},
     ("get", "/api/history"): {"200", "422", "503"},
     ("get", "/api/history/{conversation_id}"): {"200", "404", "422", "503"},
+    ("get", "/api/wake/status"): {"200"},
+    ("post", "/api/wake/enable"): {"200"},
+    ("post", "/api/wake/disable"): {"200"},
+    ("post", "/api/wake/feed"): {"200", "400", "409"},
 }
 
 

@@ -1,12 +1,8 @@
-"""The console's controls against the real server: voice on and off, wake (missing on this
-server, and against a stand-in of its documented API), placing a call, typing without text
-chat, and the help overlay."""
+"""The console's controls against the real server: voice on and off, the wake sentinel on
+and off, placing a call, typing without text chat, and the help overlay."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from fastapi import APIRouter, FastAPI
 from tui_stack import Stack, console, serve_stack, type_text, until, until_said
 
 from foreman.testing.chat_standin import Answer, ChatStandIn, Rule, When
@@ -33,39 +29,19 @@ async def test_voice_on_and_off(stack: Stack) -> None:
         await until_said(app, pilot, "voice session ended: stopped by API")
 
 
-async def test_wake_is_not_available_on_this_server(stack: Stack) -> None:
+async def test_wake_toggles_the_servers_sentinel(stack: Stack) -> None:
+    desk = stack.app.state.desk
     async with console(stack.url) as (app, pilot):
-        await until(app, pilot, lambda: app.model.wake_missing)
-        assert "wake not available on this server" in app.header_text
-        await pilot.press("w")
-        await until(app, pilot, lambda: "error: wake is not available" in "".join(app.log_lines))
-
-
-def wake_routes(app: FastAPI) -> None:
-    """A stand-in of the wake sentinel's documented API."""
-    state: dict[str, Any] = {"enabled": False, "listening": False, "detector": "pocketsphinx"}
-    router = APIRouter()
-
-    @router.get("/api/wake/status")
-    async def status() -> dict[str, Any]:
-        return state
-
-    @router.post("/api/wake/{verb}")
-    async def switch(verb: str) -> dict[str, Any]:
-        state.update(enabled=verb == "enable", listening=verb == "enable")
-        return state
-
-    app.include_router(router)
-
-
-async def test_wake_lights_up_where_the_server_has_it() -> None:
-    async with serve_stack(extend=wake_routes) as stack, console(stack.url) as (app, pilot):
         await until(app, pilot, lambda: app.model.wake is not None)
-        assert "wake off" in app.header_text
-        await pilot.press("w")
-        await until(app, pilot, lambda: "wake on (listening, pocketsphinx)" in app.header_text)
+        # On, but paused: this machine has no microphone (the header says why).
+        assert "wake on (paused" in app.header_text and desk.enabled
         await pilot.press("w")
         await until(app, pilot, lambda: "wake off" in app.header_text)
+        assert not desk.enabled
+        await pilot.press("w")
+        await until(app, pilot, lambda: "wake on (paused" in app.header_text)
+        assert desk.enabled
+        assert "wake off" in "".join(app.log_lines) and "wake on" in "".join(app.log_lines)
 
 
 async def test_place_a_call(stack: Stack) -> None:

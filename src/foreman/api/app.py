@@ -28,6 +28,7 @@ from foreman.api import (
     routes_realtime,
     routes_tools,
     routes_twilio,
+    routes_wake,
 )
 from foreman.api.auth import BearerTokenMiddleware
 from foreman.api.hosts import LocalOriginMiddleware
@@ -39,6 +40,7 @@ from foreman.bus import EventBus
 from foreman.chat.setup import build_chat_services
 from foreman.clock import Clock, SystemClock
 from foreman.config import Settings, is_loopback
+from foreman.desk.service import DeskService
 from foreman.phone.bridge import build_phone_services
 from foreman.phone.clips import clip_limit_s
 from foreman.phone.drain import drain_calls
@@ -112,6 +114,7 @@ def create_app(
         store=stores.sessions,
         history=chat.history,
     )
+    desk = DeskService(settings, bus, sessions)
     twilio = build_phone_services(
         settings,
         bus,
@@ -142,6 +145,7 @@ def create_app(
                     reason=SHUTDOWN_REASON,
                 )
             await sessions.aclose()
+            await desk.aclose()  # after the desk session: it was using the microphone
             await twilio.records.flush()
         finally:  # even when the time ran out: no stream may keep the server up
             bus.close()
@@ -150,6 +154,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         recovered = await _recover(stores, wall())
         await chat.history.recover([s.id for s in recovered.sessions])
+        await desk.start()  # the microphone and the wake sentinel, if there are some
         heartbeat = asyncio.create_task(
             _heartbeat(stores, wall, settings.storage.heartbeat_s), name="heartbeat"
         )
@@ -187,7 +192,15 @@ def create_app(
         settings.limits.shutdown_grace_s + clip_limit_s(twilio.goodbye) + DRAIN_LIMIT_S
     )
     app.state.chat = chat
-    for module in (routes_realtime, routes_approvals, routes_events, routes_twilio, routes_chat):
+    app.state.desk = desk
+    for module in (
+        routes_realtime,
+        routes_approvals,
+        routes_events,
+        routes_twilio,
+        routes_chat,
+        routes_wake,
+    ):
         app.include_router(module.router)
     app.include_router(routes_tools.router)
 

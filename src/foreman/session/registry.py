@@ -28,6 +28,8 @@ from foreman.config import (
     realtime_refusal,
     voice_target,
 )
+from foreman.endpoints.desk import DeskEndpoint
+from foreman.endpoints.interface import AudioEndpoint
 from foreman.endpoints.text import TextEndpoint
 from foreman.events import ModeChanged, SessionFailed
 from foreman.exceptions import AudioFormatError, BackendError, ForemanError
@@ -83,6 +85,18 @@ def model_key_problem(
     return None
 
 
+class DeskAudio(Protocol):
+    """The desk's microphone and speaker (foreman.desk.service.DeskService)."""
+
+    def endpoint(self, follow_up: bytes = b"") -> AudioEndpoint | None:
+        """The speaker endpoint for a new voice session, `follow_up` (PCM16 at `[realtime]
+        audio_in_hz`) heard first; None when there is no device."""
+        ...
+
+
+ModeListener = Callable[[str, "ConversationSession | None"], None]
+
+
 class ToolCatalog(Protocol):
     def tool_definitions(self, ctx: CallContext) -> list[dict[str, Any]]: ...
 
@@ -125,6 +139,9 @@ class SessionRegistry:
         self._lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[str]] = set()
         self.closing = False  # set by aclose(): a session that would start now is refused
+        # The desk's devices, when there are some: voice sessions use them instead of text.
+        self.desk_audio: DeskAudio | None = None
+        self.mode_listeners: list[ModeListener] = []  # told (mode, session) on each change
 
     # --- every session -----------------------------------------------------------------
     def add(self, session: ConversationSession) -> None:
@@ -224,7 +241,10 @@ class SessionRegistry:
             verified=True,
         )
 
-    async def start_desk(self, req: StartRequest) -> dict[str, Any]:
+    async def start_desk(self, req: StartRequest, *, follow_up: bytes = b"") -> dict[str, Any]:
+        """Start the owner's voice session: on the desk speaker and microphone when there
+        are some (`follow_up` is heard first: what was said after the wake phrase), else as
+        the API's text session."""
         async with self._lock:
             if self.desk is not None and self.desk.active:
                 raise AlreadyActive("a realtime session is already active; stop it first")
@@ -254,10 +274,13 @@ class SessionRegistry:
                 await backend.close()
                 raise ShuttingDown("the server is shutting down")
             self.last_error = None
+            endpoint: AudioEndpoint | None = None
+            if self.desk_audio is not None:
+                endpoint = self.desk_audio.endpoint(follow_up)
             session = ConversationSession(
                 ctx,
                 backend,
-                TextEndpoint(),
+                endpoint or TextEndpoint(),
                 bus=self.bus,
                 tools=self.tools,
                 on_end=self._desk_ended,
@@ -265,13 +288,23 @@ class SessionRegistry:
                 max_turn_backlog=self.settings.limits.turn_max_pending_events,
                 history=self._writer(ctx, start),
             )
+            if isinstance(endpoint, DeskEndpoint):
+                endpoint.on_user_speech = session.barge_in  # a local barge-in
             self.desk = session
             self.add(session)
             task = asyncio.get_running_loop().create_task(session.run(), name="desk-session")
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
             self.bus.publish(ModeChanged("voice"))
+            self._tell_mode("voice", session)
             return self.status()
+
+    def _tell_mode(self, mode: str, session: ConversationSession | None) -> None:
+        for listener in list(self.mode_listeners):
+            try:
+                listener(mode, session)
+            except Exception:
+                log.exception("a mode listener failed")
 
     def _writer(self, ctx: CallContext, start: VoiceStart | None) -> HistoryHook | None:
         if self.history is None or start is None:
@@ -288,6 +321,7 @@ class SessionRegistry:
             self._last["backend"], self._last["usage"] = final.backend, dict(final.usage)
             self.desk = None
             self.bus.publish(ModeChanged("text"))
+            self._tell_mode("text", session)
 
     async def stop_desk(self, reason: str = "stopped by API") -> dict[str, Any]:
         """Idempotent: stopping when nothing runs is fine."""

@@ -70,6 +70,8 @@ def wake_text(console: ConsoleState) -> Text:
     last = wake.last_trigger
     if isinstance(last, dict) and last.get("text"):
         details.append(f"last heard “{one_line(str(last['text']), 40)}”")
+    if wake.last_error:
+        details.append(one_line(wake.last_error, 60))
     text.append(f" ({', '.join(details)})", style="dim")
     return text
 

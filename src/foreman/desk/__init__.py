@@ -1,0 +1,1 @@
+"""The desk assistant: microphone, speaker, the wake sentinel and the text/voice modes."""
