@@ -48,6 +48,9 @@ _settings = settings_from_dict(
         # Every case comes from one client, faster than any person: the rate limit would
         # answer most of them 429 and hide what the routes do.
         "limits": {"api_rate_per_s": 0.0},
+        # The routes, not a language model: chat and voice without a key would otherwise
+        # load the offline engine's model for every generated chat message.
+        "local": {"use": "never"},
     }
 )
 app = create_app(_settings, backend_factory=RefusingBackend)  # type: ignore[arg-type]
