@@ -4,6 +4,8 @@ Whisper, espeak-ng out; the LLM is the Chat Completions stand-in so its words ar
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import logging
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -78,6 +80,23 @@ def _options(**kw: Any) -> b.BackendOptions:
     )
 
 
+@contextlib.asynccontextmanager
+async def _started(
+    llm: ChatStandIn, models: Path, options: b.BackendOptions, *, warm_prompt: bool
+) -> AsyncIterator[Driven]:
+    settings = settings_from_dict(
+        {"chat": {"base_url": llm.base_url}, "local": {"warm_prompt": warm_prompt}}
+    )
+    backend = LocalEngineBackend(options, LocalRuntime(settings, cache_dir=models))
+    await backend.start()
+    driven = Driven(backend)
+    async with asyncio.TaskGroup() as tg:
+        tg.create_task(driven.collect())
+        await backend.run(tg)
+        yield driven
+        await backend.close()
+
+
 @pytest.fixture
 async def engine(models: Path) -> AsyncIterator[tuple[Driven, ChatStandIn]]:
     rules = [
@@ -86,16 +105,62 @@ async def engine(models: Path) -> AsyncIterator[tuple[Driven, ChatStandIn]]:
         Rule(When.tool_result("get_time"), Answer.say("It is noon.")),
     ]
     async with ChatStandIn(rules) as llm:
-        settings = settings_from_dict({"chat": {"base_url": llm.base_url}})
-        runtime = LocalRuntime(settings, cache_dir=models)
-        backend = LocalEngineBackend(_options(tools=(GET_TIME,)), runtime)
-        await backend.start()
-        driven = Driven(backend)
-        async with asyncio.TaskGroup() as tg:
-            tg.create_task(driven.collect())
-            await backend.run(tg)
-            yield driven, llm
-            await backend.close()
+        # No warm-up request here: these tests count the turns' requests.
+        async with _started(llm, models, _options(tools=(GET_TIME,)), warm_prompt=False) as d:
+            yield d, llm
+
+
+async def test_the_greeting_is_spoken_without_asking_the_model(models: Path) -> None:
+    async with (
+        ChatStandIn([]) as llm,
+        _started(
+            llm,
+            models,
+            _options(greeting="Greet Ada by name.", greeting_text="Hello Ada, how can I help?"),
+            warm_prompt=False,
+        ) as driven,
+    ):
+        await driven.wait(lambda: driven.of(b.AssistantIdle))
+        said = [t for t in driven.of(b.TranscriptSegment) if t.role == "assistant" and t.final]
+        assert [t.text for t in said] == ["Hello Ada, how can I help?"]
+        audio = b"".join(a.audio for a in driven.of(b.AssistantAudio))
+        assert PCM16_16K.ms_for_bytes(len(audio)) > 800  # espeak-ng said the words
+        assert driven.of(b.ReplyEnded)[0].status == "completed"
+        assert llm.requests == []  # not one model call for it
+        # The greeting is the assistant's words in what the model reads next.
+        await driven.backend.send_user_text("Hello.")
+        (request,) = await llm.wait_for_requests(1)
+        assert request["messages"][1:] == [
+            {"role": "assistant", "content": "Hello Ada, how can I help?"},
+            {"role": "user", "content": "Hello."},
+        ]
+
+
+async def test_a_greeting_without_words_says_the_short_default(models: Path) -> None:
+    async with (
+        ChatStandIn([]) as llm,
+        _started(llm, models, _options(greeting=""), warm_prompt=False) as driven,
+    ):
+        await driven.wait(lambda: driven.of(b.AssistantIdle))
+        said = [t.text for t in driven.of(b.TranscriptSegment) if t.final]
+        assert said == ["Hello, how can I help?"] and llm.requests == []
+
+
+async def test_the_warm_up_reads_the_same_prefix_the_turn_sends(models: Path) -> None:
+    async with (
+        ChatStandIn([]) as llm,
+        _started(llm, models, _options(tools=(GET_TIME,)), warm_prompt=True) as driven,
+    ):
+        (warm,) = await llm.wait_for_requests(1)
+        assert warm["max_tokens"] == 1 and not warm.get("stream")
+        await driven.backend.send_user_text("What is the time?")
+        turn = (await llm.wait_for_requests(2))[1]
+        assert turn.get("stream") is True
+        # Byte for byte: the same system prompt and tools, then the turn's own messages.
+        assert json.dumps(warm["tools"]) == json.dumps(turn["tools"])
+        assert json.dumps(warm["messages"]) == json.dumps(turn["messages"][: len(warm["messages"])])
+        assert warm["messages"][0]["role"] == "system"
+        assert driven.backend.warm_seconds is not None
 
 
 async def test_speech_is_heard_answered_and_spoken(engine: tuple[Driven, ChatStandIn]) -> None:
