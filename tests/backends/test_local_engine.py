@@ -104,10 +104,12 @@ async def engine(models: Path) -> AsyncIterator[tuple[Driven, ChatStandIn]]:
         Rule(When.user("time"), Answer.say(SCHEMA_ECHOING_CALL)),
         Rule(When.tool_result("get_time"), Answer.say("It is noon.")),
     ]
-    async with ChatStandIn(rules) as llm:
-        # No warm-up request here: these tests count the turns' requests.
-        async with _started(llm, models, _options(tools=(GET_TIME,)), warm_prompt=False) as d:
-            yield d, llm
+    # No warm-up request here: these tests count the turns' requests.
+    async with (
+        ChatStandIn(rules) as llm,
+        _started(llm, models, _options(tools=(GET_TIME,)), warm_prompt=False) as driven,
+    ):
+        yield driven, llm
 
 
 async def test_the_greeting_is_spoken_without_asking_the_model(models: Path) -> None:
