@@ -12,6 +12,15 @@ after another: transcribe, wait for the whole answer (no streaming), synthesize 
 
     PYTHONPATH=src python bench/offline_latency.py                  # the packaged default
     PYTHONPATH=src python bench/offline_latency.py --llm smollm2-135m --concurrent 1 2 3
+    PYTHONPATH=src python bench/offline_latency.py --first-turn     # a call's first turn
+
+`--first-turn` measures what a phone call meets instead: each question is the first turn of
+a fresh call whose system prompt (its caller's number) and tool list (the packaged tools)
+the model has not read yet. The call greets (fixed words, no model), the question is played
+in real time once the greeting has ended, and the turn is timed with the prompt warm-up off
+(the model reads the whole prompt when the turn comes) and on (it read it at the call's
+start). The greeting's delay is also timed against the model-written greeting the engine
+used before (the same instruction sent as a note to a cold call).
 
 Needs the `offline` extra (./scripts/serve installs it) and espeak-ng.
 """
@@ -30,7 +39,7 @@ from foreman.audio.formats import AudioFormat, Encoding
 from foreman.backends import interface as b
 from foreman.backends.local_engine import PCM16_16K, LocalEngineBackend
 from foreman.backends.local_runtime import LocalRuntime
-from foreman.config import settings_from_dict
+from foreman.config import Settings, settings_from_dict
 from foreman.testing.speech import speak
 
 QUESTIONS = [
@@ -106,6 +115,118 @@ async def sequential(runtime: LocalRuntime, questions: list[bytes]) -> list[floa
     return out
 
 
+def _packaged_tools() -> tuple[dict[str, Any], ...]:
+    import foreman
+    from foreman.tools.spec import load_tool_specs
+
+    specs = load_tool_specs(Path(foreman.__file__).parent / "defaults" / "tools.d")
+    return tuple(spec.to_realtime() for spec in specs.values())
+
+
+def _call_options(n: int, *, greeting: str | None) -> b.BackendOptions:
+    """A phone call's options: a per-call system prompt and every packaged tool."""
+    fmt = AudioFormat(Encoding.PCM16, 16_000)
+    who = f"You are on a phone call with an unknown caller, number +1555010{n:04d}."
+    return b.BackendOptions(
+        "local",
+        "",
+        "",
+        f"{INSTRUCTIONS} {who} When the conversation is over, say goodbye and call end_call.",
+        fmt,
+        fmt,
+        tools=_packaged_tools(),
+        greeting=greeting,
+    )
+
+
+async def _first_audio(events: asyncio.Queue[Any], started: float) -> float:
+    while not isinstance(await events.get(), b.AssistantAudio):
+        pass
+    seconds = time.monotonic() - started
+    while not isinstance(await events.get(), b.AssistantIdle):
+        pass
+    return seconds
+
+
+async def first_turn(
+    settings: Settings, runtime: LocalRuntime, questions: list[bytes], *, warm: bool, base: int
+) -> tuple[list[float], list[float]]:
+    """Each question as the first turn of a fresh call: (greeting delays, first audio)."""
+    runtime.config = settings.local.model_copy(update={"warm_prompt": warm})
+    greetings, turns = [], []
+    for n, pcm in enumerate(questions, start=base):
+        backend = LocalEngineBackend(_call_options(n, greeting=""), runtime)
+        await backend.start()
+        events: asyncio.Queue[Any] = asyncio.Queue()
+
+        async def pump(be: LocalEngineBackend = backend, q: asyncio.Queue[Any] = events) -> None:
+            async for event in be.events():
+                q.put_nowait(event)
+
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(pump())
+            started = time.monotonic()
+            await backend.run(tg)
+            greetings.append(await _first_audio(events, started))
+            # The caller answers once the greeting is over, speaking in real time.
+            audio = pcm + bytes(PCM16_16K.bytes_for_ms(runtime.config.end_of_speech_ms + 300))
+            for i in range(0, len(audio), FRAME):
+                await backend.push_audio(audio[i : i + FRAME])
+                await asyncio.sleep(0.02)
+            while not isinstance(await events.get(), b.AssistantIdle):
+                pass
+            await backend.close()
+        t = backend.timings[-1]
+        turns.append(t.first_audio_s or 0.0)
+        print(f"  first turn, warm-up {'on' if warm else 'off'}: {t}", flush=True)
+    return greetings, turns
+
+
+async def model_greeting(runtime: LocalRuntime, count: int, base: int) -> list[float]:
+    """The former greeting: the model writes it, in a call whose prompt it has not read."""
+    runtime.config = runtime.config.model_copy(update={"warm_prompt": False})
+    out = []
+    for n in range(base, base + count):
+        backend = LocalEngineBackend(_call_options(n, greeting=None), runtime)
+        await backend.start()
+        events: asyncio.Queue[Any] = asyncio.Queue()
+
+        async def pump(be: LocalEngineBackend = backend, q: asyncio.Queue[Any] = events) -> None:
+            async for event in be.events():
+                q.put_nowait(event)
+
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(pump())
+            started = time.monotonic()
+            await backend.run(tg)
+            await backend.add_note(
+                "instruction", "Greet the caller briefly and ask how you can help."
+            )
+            out.append(await _first_audio(events, started))
+            await backend.close()
+        print(f"  model-written greeting: {out[-1]:.2f} s", flush=True)
+    return out
+
+
+async def first_turn_report(settings: Settings, runtime: LocalRuntime, count: int) -> None:
+    questions = [speak(q, 16_000) for q in QUESTIONS[:count]]
+    await streaming(runtime, questions[:1])  # the model and Whisper are loaded and warm
+    before = await model_greeting(runtime, count, base=0)
+    greet_cold, cold = await first_turn(settings, runtime, questions, warm=False, base=100)
+    greet_warm, warm = await first_turn(settings, runtime, questions, warm=True, base=200)
+    hangover = settings.local.end_of_speech_ms / 1000
+    med = statistics.median
+    load = os.getloadavg()[0]
+    print(f"\nfirst turn of a call; {count} calls each; medians; load average {load:.1f}\n")
+    print("| measure | seconds |")
+    print("|---|---:|")
+    print(f"| greeting: model-written (before) | {med(before):.2f} |")
+    print(f"| greeting: fixed words (after) | {med(greet_cold + greet_warm):.2f} |")
+    print(f"| end of speech → first audio, warm-up off | {hangover + med(cold):.2f} |")
+    print(f"| end of speech → first audio, warm-up on | {hangover + med(warm):.2f} |")
+    print(f"| ratio on / off | {(hangover + med(warm)) / (hangover + med(cold)):.2f} |")
+
+
 async def concurrent(runtime: LocalRuntime, pcm: bytes, calls: int) -> float:
     """`calls` callers ask at the same moment; the median first-audio time."""
     results = await asyncio.gather(*(streaming(runtime, [pcm]) for _ in range(calls)))
@@ -122,12 +243,16 @@ async def main() -> None:
     parser.add_argument("--cache", type=Path, default=None, help="model cache directory")
     parser.add_argument("--concurrent", type=int, nargs="*", default=[])
     parser.add_argument("--questions", type=int, default=len(QUESTIONS))
+    parser.add_argument("--first-turn", action="store_true", help="a call's first turn")
     args = parser.parse_args()
     settings = settings_from_dict({"local": {"llm": args.llm}, "chat": {"timeout_s": 600.0}})
     runtime = LocalRuntime(settings, cache_dir=args.cache)
     started = time.monotonic()
     await runtime.ready()
     print(f"loaded in {time.monotonic() - started:.2f} s: {runtime.components()}")
+    if args.first_turn:
+        await first_turn_report(settings, runtime, args.questions)
+        return
     questions = [speak(q, 16_000) for q in QUESTIONS[: args.questions]]
     await streaming(runtime, questions[:1])  # warm: the system prompt's cache, first calls
     rows = await streaming(runtime, questions)
