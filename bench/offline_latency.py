@@ -16,13 +16,10 @@ after another: transcribe, wait for the whole answer (no streaming), synthesize 
 
 `--first-turn` measures what a phone call meets instead: each question is the first turn of
 a fresh call whose system prompt (its caller's number) and tool list (the packaged tools)
-the model has not read yet. The call greets (fixed words, no model), the question is played
-in real time once the greeting has ended, and the turn is timed with the prompt warm-up off
-(the model reads the whole prompt when the turn comes) and on (it read it at the call's
-start). The greeting's delay is also timed against the model-written greeting the engine
-used before (the same instruction sent as a note to a cold call).
-
-Needs the `offline` extra (./scripts/serve installs it) and espeak-ng.
+are those of a call. Before: as the engine was (the model writes the greeting, no prompt
+warm-up, the call's instructions in the first system message); after: fixed greeting words,
+the warm-up at the call's start, the shared first system message. The question is played in
+real time once the greeting has been heard.
 """
 
 from __future__ import annotations
@@ -49,6 +46,7 @@ QUESTIONS = [
     "What should I cook for dinner tonight?",
     "Why is the sky blue?",
 ]
+GREETING_INSTRUCTION = "Greet the caller briefly and ask how you can help."
 INSTRUCTIONS = "You are Foreman, a concise and friendly voice assistant. Keep answers short."
 FRAME = PCM16_16K.bytes_for_ms(20)
 
@@ -149,14 +147,18 @@ async def _first_audio(events: asyncio.Queue[Any], started: float) -> float:
 
 
 async def first_turn(
-    settings: Settings, runtime: LocalRuntime, questions: list[bytes], *, warm: bool, base: int
+    settings: Settings, runtime: LocalRuntime, questions: list[bytes], *, before: bool, base: int
 ) -> tuple[list[float], list[float]]:
-    """Each question as the first turn of a fresh call: (greeting delays, first audio)."""
-    runtime.config = settings.local.model_copy(update={"warm_prompt": warm})
+    """Each question as the first turn of a fresh call: (greeting delays, first audio).
+    `before`: as the engine was: the model writes the greeting, no warm-up, the call's own
+    instructions in the first system message."""
+    runtime.config = settings.local.model_copy(update={"warm_prompt": not before})
     greetings, turns = [], []
     for n, pcm in enumerate(questions, start=base):
-        backend = LocalEngineBackend(_call_options(n, greeting=""), runtime)
+        backend = LocalEngineBackend(_call_options(n, greeting=None if before else ""), runtime)
         await backend.start()
+        if before:
+            backend._shared_first = False
         events: asyncio.Queue[Any] = asyncio.Queue()
 
         async def pump(be: LocalEngineBackend = backend, q: asyncio.Queue[Any] = events) -> None:
@@ -167,6 +169,8 @@ async def first_turn(
             tg.create_task(pump())
             started = time.monotonic()
             await backend.run(tg)
+            if before:
+                await backend.add_note("instruction", GREETING_INSTRUCTION)
             greetings.append(await _first_audio(events, started))
             # The caller answers once the greeting is over, speaking in real time.
             audio = pcm + bytes(PCM16_16K.bytes_for_ms(runtime.config.end_of_speech_ms + 300))
@@ -178,53 +182,29 @@ async def first_turn(
             await backend.close()
         t = backend.timings[-1]
         turns.append(t.first_audio_s or 0.0)
-        print(f"  first turn, warm-up {'on' if warm else 'off'}: {t}", flush=True)
+        label = "before" if before else "after"
+        print(f"  {label}: greeting {greetings[-1]:.2f} s, turn {t}", flush=True)
     return greetings, turns
-
-
-async def model_greeting(runtime: LocalRuntime, count: int, base: int) -> list[float]:
-    """The former greeting: the model writes it, in a call whose prompt it has not read."""
-    runtime.config = runtime.config.model_copy(update={"warm_prompt": False})
-    out = []
-    for n in range(base, base + count):
-        backend = LocalEngineBackend(_call_options(n, greeting=None), runtime)
-        await backend.start()
-        events: asyncio.Queue[Any] = asyncio.Queue()
-
-        async def pump(be: LocalEngineBackend = backend, q: asyncio.Queue[Any] = events) -> None:
-            async for event in be.events():
-                q.put_nowait(event)
-
-        async with asyncio.TaskGroup() as tg:
-            tg.create_task(pump())
-            started = time.monotonic()
-            await backend.run(tg)
-            await backend.add_note(
-                "instruction", "Greet the caller briefly and ask how you can help."
-            )
-            out.append(await _first_audio(events, started))
-            await backend.close()
-        print(f"  model-written greeting: {out[-1]:.2f} s", flush=True)
-    return out
 
 
 async def first_turn_report(settings: Settings, runtime: LocalRuntime, count: int) -> None:
     questions = [speak(q, 16_000) for q in QUESTIONS[:count]]
     await streaming(runtime, questions[:1])  # the model and Whisper are loaded and warm
-    before = await model_greeting(runtime, count, base=0)
-    greet_cold, cold = await first_turn(settings, runtime, questions, warm=False, base=100)
-    greet_warm, warm = await first_turn(settings, runtime, questions, warm=True, base=200)
+    greet_before, before = await first_turn(settings, runtime, questions, before=True, base=0)
+    greet_after, after = await first_turn(settings, runtime, questions, before=False, base=100)
     hangover = settings.local.end_of_speech_ms / 1000
     med = statistics.median
     load = os.getloadavg()[0]
     print(f"\nfirst turn of a call; {count} calls each; medians; load average {load:.1f}\n")
-    print("| measure | seconds |")
-    print("|---|---:|")
-    print(f"| greeting: model-written (before) | {med(before):.2f} |")
-    print(f"| greeting: fixed words (after) | {med(greet_cold + greet_warm):.2f} |")
-    print(f"| end of speech → first audio, warm-up off | {hangover + med(cold):.2f} |")
-    print(f"| end of speech → first audio, warm-up on | {hangover + med(warm):.2f} |")
-    print(f"| ratio on / off | {(hangover + med(warm)) / (hangover + med(cold)):.2f} |")
+    print("| measure | before | after | after / before |")
+    print("|---|---:|---:|---:|")
+    gb, ga = med(greet_before), med(greet_after)
+    print(f"| call start → greeting audio | {gb:.2f} | {ga:.2f} | {ga / gb:.3f} |")
+    tb, ta = hangover + med(before), hangover + med(after)
+    print(f"| end of speech → first audio, first turn | {tb:.2f} | {ta:.2f} | {ta / tb:.2f} |")
+    for i, (was, now) in enumerate(zip(before, after, strict=True), start=1):
+        row = f"| call {i}: end of speech → first audio | {hangover + was:.2f} |"
+        print(f"{row} {hangover + now:.2f} | |")
 
 
 async def concurrent(runtime: LocalRuntime, pcm: bytes, calls: int) -> float:

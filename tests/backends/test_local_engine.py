@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -330,3 +331,24 @@ def test_rt_probe_status_lists_the_engines_components() -> None:
         "  llm: qwen (in-process llama.cpp (http://127.0.0.1:5/v1))",
         "  tts: espeak-ng en-us",
     ]
+
+
+def test_on_the_in_process_model_calls_share_the_first_system_message(models: Path) -> None:
+    from foreman.chat.local_server import LocalChatClient, local_model_spec, shared_server
+
+    settings = Settings()
+    llm = LocalChatClient(shared_server(local_model_spec(settings, models)))
+    runtime = LocalRuntime(settings, cache_dir=models, llm=llm)
+    prompts = []
+    for caller in ("+15550100001", "+15550100002"):
+        options = dataclasses.replace(_options(), instructions=f"A call from {caller}.")
+        backend = LocalEngineBackend(options, runtime)
+        backend._shared_first = isinstance(runtime.llm, LocalChatClient)  # as start() sets it
+        prompts.append(backend._prompt())
+    first, second = prompts
+    # The first message (after which the template writes the tools) is the same for both;
+    # each call's own instructions follow it.
+    assert first[0] == second[0] and first[0]["role"] == "system"
+    assert "+1555" not in first[0]["content"]
+    assert first[1] == {"role": "system", "content": "A call from +15550100001."}
+    assert second[1] == {"role": "system", "content": "A call from +15550100002."}

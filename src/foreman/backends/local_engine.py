@@ -57,6 +57,7 @@ from foreman.backends.local_runtime import LocalRuntime
 from foreman.backends.local_text import SentenceSplitter
 from foreman.backends.local_toolcall import fit_arguments, parse_tool_calls, reply_kind
 from foreman.chat.llm import Completion, LLMError, TextDelta, to_chat_tool
+from foreman.chat.local_server import LocalChatClient
 from foreman.tools.request import ToolRequest
 
 __all__ = ["PCM16_16K", "LocalEngineBackend", "TurnTiming"]
@@ -163,6 +164,7 @@ class LocalEngineBackend:
         self._max_utterance = int(cfg.max_utterance_s * _RATE)
         self._messages: list[dict[str, Any]] = []
         self._system = self._system_prompt(options)
+        self._shared_first = False  # set in start(): see _prompt
         self._tools = [to_chat_tool(t) for t in options.tools]
         self._schemas = {t["name"]: t.get("parameters") for t in options.tools if "name" in t}
         self._reply_ids = itertools.count(1)
@@ -179,14 +181,15 @@ class LocalEngineBackend:
         self.counters = {"utterances": 0, "replies": 0, "barge_ins": 0, "dropped_audio": 0}
 
     @staticmethod
-    def _system_prompt(options: BackendOptions) -> str:
-        parts = [options.instructions, _SPOKEN_STYLE]
+    def _system_prompt(options: BackendOptions, *, style: bool = True) -> str:
+        parts = [options.instructions, _SPOKEN_STYLE if style else ""]
         parts += [text for role, text in options.history if role == "system"]
         return "\n\n".join(p for p in parts if p)
 
     # --- VoiceBackend ----------------------------------------------------------------------
     async def start(self) -> None:
         await self.runtime.ready()
+        self._shared_first = isinstance(self.runtime.llm, LocalChatClient)
         cfg = self.runtime.config
         self._vad = SileroVad(
             _RATE,
@@ -468,8 +471,21 @@ class LocalEngineBackend:
     def _prompt(self) -> list[dict[str, Any]]:
         """What the model is sent: the system prompt, then the recent conversation. The
         system prompt and the tools come first and never change within a session, so
-        llama.cpp's prompt cache reuses them from one turn to the next."""
-        return [{"role": "system", "content": self._system}, *self._messages[-_MESSAGES_KEPT:]]
+        llama.cpp's prompt cache reuses them from one turn to the next.
+
+        On the in-process model (a ChatML template, which renders the tools right after
+        the first system message) the first message is the spoken style alone and the
+        session's own instructions (a call's caller and number) follow as a second system
+        message: the style and the tool list, most of the prompt, are then the same for
+        every call with the same tools, and a later call finds them in the cache too."""
+        recent = self._messages[-_MESSAGES_KEPT:]
+        if self._shared_first:
+            own = self._system_prompt(self.options, style=False)
+            head = [{"role": "system", "content": _SPOKEN_STYLE}]
+            if own:
+                head.append({"role": "system", "content": own})
+            return [*head, *recent]
+        return [{"role": "system", "content": self._system}, *recent]
 
     async def _warm(self) -> None:
         """Have the model read the session's prompt prefix (system prompt + tools) once,
