@@ -17,7 +17,14 @@ import pytest
 from foreman.audio.formats import AudioFormat, Encoding
 from foreman.backends import interface as b
 from foreman.backends.factory import make_backend_factory
-from foreman.backends.local_engine import PCM16_16K, LocalEngineBackend, _Reply, _Sentence
+from foreman.backends.local_engine import (
+    PCM16_16K,
+    LocalEngineBackend,
+    _Reply,
+    _Sentence,
+    shared_prefix,
+    warm_shared_prefix,
+)
 from foreman.backends.local_runtime import LocalRuntime
 from foreman.config import Settings, settings_from_dict
 from foreman.exceptions import BackendError
@@ -303,11 +310,13 @@ def test_warming_loads_the_models_or_logs_one_line(
 ) -> None:
     caplog.set_level(logging.INFO)
     runtime = LocalRuntime(settings_from_dict({"local": {"llm": "smollm2-135m"}}), cache_dir=models)
-    runtime.warm_sync()
+    assert runtime.warm_sync()
     assert runtime.transcriber.load_seconds is not None
     assert "offline engine: models loaded" in caplog.text
+    # And the in-process model reads the calls' shared prefix once.
+    assert warm_shared_prefix(runtime, [GET_TIME]) is not None
     broken = LocalRuntime(settings_from_dict({"local": {"llm": "nonesuch"}}), cache_dir=models)
-    broken.warm_sync()  # never raises: the first session reports it again
+    assert not broken.warm_sync()  # never raises: the first session reports it again
     assert "offline engine: [local] llm = 'nonesuch' is neither" in caplog.text
 
 
@@ -349,6 +358,8 @@ def test_on_the_in_process_model_calls_share_the_first_system_message(models: Pa
     # The first message (after which the template writes the tools) is the same for both;
     # each call's own instructions follow it.
     assert first[0] == second[0] and first[0]["role"] == "system"
+    # What `foreman serve` warms at start is exactly that message, with the session's tools.
+    assert [first[0]] == shared_prefix([GET_TIME])[0]
     assert "+1555" not in first[0]["content"]
     assert first[1] == {"role": "system", "content": "A call from +15550100001."}
     assert second[1] == {"role": "system", "content": "A call from +15550100002."}

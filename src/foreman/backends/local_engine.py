@@ -56,11 +56,11 @@ from foreman.backends.interface import (
 from foreman.backends.local_runtime import LocalRuntime
 from foreman.backends.local_text import SentenceSplitter
 from foreman.backends.local_toolcall import fit_arguments, parse_tool_calls, reply_kind
-from foreman.chat.llm import Completion, LLMError, TextDelta, to_chat_tool
+from foreman.chat.llm import ChatCompletionsClient, Completion, LLMError, TextDelta, to_chat_tool
 from foreman.chat.local_server import LocalChatClient
 from foreman.tools.request import ToolRequest
 
-__all__ = ["PCM16_16K", "LocalEngineBackend", "TurnTiming"]
+__all__ = ["PCM16_16K", "LocalEngineBackend", "TurnTiming", "shared_prefix", "warm_shared_prefix"]
 
 log = logging.getLogger(__name__)
 
@@ -481,7 +481,7 @@ class LocalEngineBackend:
         recent = self._messages[-_MESSAGES_KEPT:]
         if self._shared_first:
             own = self._system_prompt(self.options, style=False)
-            head = [{"role": "system", "content": _SPOKEN_STYLE}]
+            head, _ = shared_prefix(())
             if own:
                 head.append({"role": "system", "content": own})
             return [*head, *recent]
@@ -558,6 +558,42 @@ class LocalEngineBackend:
 
     def _emit(self, event: BackendEvent) -> None:
         self._events.put_nowait(event)
+
+
+def shared_prefix(
+    tools: tuple[Mapping[str, Any], ...] | list[Mapping[str, Any]],
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The first system message and the tools every session on the in-process model with
+    these `tools` sends first (`LocalEngineBackend._prompt`)."""
+    return [{"role": "system", "content": _SPOKEN_STYLE}], [to_chat_tool(t) for t in tools]
+
+
+def warm_shared_prefix(runtime: LocalRuntime, tools: list[Mapping[str, Any]]) -> float | None:
+    """Blocking (a worker thread at `foreman serve`'s start, after the models loaded): have
+    the in-process model read the shared prefix for `tools` once, a one-token answer, so the
+    first call finds it in llama.cpp's prompt cache. Seconds taken, or None if not done."""
+    llm = runtime.loaded_llm
+    if not isinstance(llm, LocalChatClient) or not llm.server.running:
+        return None
+    messages, chat_tools = shared_prefix(tools)
+    started = time.monotonic()
+
+    async def once() -> None:
+        # A client of this thread's own loop: the shared one belongs to the server's loop.
+        client = ChatCompletionsClient(
+            base_url=llm.server.base_url, model=llm.model, api_key=llm.server.api_key
+        )
+        try:
+            await client.complete(messages, tools=chat_tools, max_tokens=1)
+        finally:
+            await client.aclose()
+
+    try:
+        asyncio.run(once())
+    except LLMError as exc:
+        log.info("offline engine: the prompt warm-up failed: %s", exc)
+        return None
+    return time.monotonic() - started
 
 
 def _json(value: Mapping[str, Any]) -> str:
