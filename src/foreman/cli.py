@@ -197,8 +197,23 @@ def _warm_offline_engine(app: object) -> None:
     import threading
 
     runtime = getattr(getattr(app.state.sessions, "backend_factory", None), "runtime", None)  # type: ignore[attr-defined]
-    if runtime is not None:
-        threading.Thread(target=runtime.warm_sync, name="offline-warm", daemon=True).start()
+    if runtime is None:
+        return
+    tools = getattr(app.state, "tools", None)  # type: ignore[attr-defined]
+
+    def warm() -> None:
+        if not runtime.warm_sync() or tools is None or not runtime.config.warm_prompt:
+            return
+        from foreman.backends.local_engine import warm_shared_prefix
+        from foreman.policy.context import CallContext, Channel, Role
+
+        # What an unknown caller is offered: the prefix of the first call most likely.
+        stranger = CallContext(session_id="warm-up", channel=Channel.PHONE, role=Role.UNKNOWN)
+        seconds = warm_shared_prefix(runtime, tools.dispatcher.tool_definitions(stranger))
+        if seconds is not None:
+            log.info("offline engine: prompt prefix read in %.1f s", seconds)
+
+    threading.Thread(target=warm, name="offline-warm", daemon=True).start()
 
 
 def cmd_mock(args: argparse.Namespace) -> int:

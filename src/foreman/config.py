@@ -378,6 +378,9 @@ class LocalConfig(_Section):
     llm_context: int = Field(default=8192, ge=512, le=131072)  # shared by the parallel slots
     llm_parallel: int = Field(default=2, ge=1, le=64)  # requests served at once
     llm_max_tokens: int = Field(default=256, ge=16, le=8192)
+    # At a session's start, have the model read its system prompt and tools once (a
+    # one-token answer) so the first turn reuses llama.cpp's prompt cache.
+    warm_prompt: bool = True
     tts: Literal["auto", "espeak-ng", "flite"] = "auto"  # auto: espeak-ng, else flite
     tts_voice: str = Field(default="", pattern=r"^[A-Za-z0-9_+.-]{0,40}$")  # "" = en-us / slt
     tts_speed: int = Field(default=170, ge=80, le=450)  # espeak-ng words per minute

@@ -4,6 +4,9 @@ Whisper, espeak-ng out; the LLM is the Chat Completions stand-in so its words ar
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
+import json
 import logging
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -14,7 +17,14 @@ import pytest
 from foreman.audio.formats import AudioFormat, Encoding
 from foreman.backends import interface as b
 from foreman.backends.factory import make_backend_factory
-from foreman.backends.local_engine import PCM16_16K, LocalEngineBackend, _Reply, _Sentence
+from foreman.backends.local_engine import (
+    PCM16_16K,
+    LocalEngineBackend,
+    _Reply,
+    _Sentence,
+    shared_prefix,
+    warm_shared_prefix,
+)
 from foreman.backends.local_runtime import LocalRuntime
 from foreman.config import Settings, settings_from_dict
 from foreman.exceptions import BackendError
@@ -78,6 +88,23 @@ def _options(**kw: Any) -> b.BackendOptions:
     )
 
 
+@contextlib.asynccontextmanager
+async def _started(
+    llm: ChatStandIn, models: Path, options: b.BackendOptions, *, warm_prompt: bool
+) -> AsyncIterator[Driven]:
+    settings = settings_from_dict(
+        {"chat": {"base_url": llm.base_url}, "local": {"warm_prompt": warm_prompt}}
+    )
+    backend = LocalEngineBackend(options, LocalRuntime(settings, cache_dir=models))
+    await backend.start()
+    driven = Driven(backend)
+    async with asyncio.TaskGroup() as tg:
+        tg.create_task(driven.collect())
+        await backend.run(tg)
+        yield driven
+        await backend.close()
+
+
 @pytest.fixture
 async def engine(models: Path) -> AsyncIterator[tuple[Driven, ChatStandIn]]:
     rules = [
@@ -85,17 +112,65 @@ async def engine(models: Path) -> AsyncIterator[tuple[Driven, ChatStandIn]]:
         Rule(When.user("time"), Answer.say(SCHEMA_ECHOING_CALL)),
         Rule(When.tool_result("get_time"), Answer.say("It is noon.")),
     ]
-    async with ChatStandIn(rules) as llm:
-        settings = settings_from_dict({"chat": {"base_url": llm.base_url}})
-        runtime = LocalRuntime(settings, cache_dir=models)
-        backend = LocalEngineBackend(_options(tools=(GET_TIME,)), runtime)
-        await backend.start()
-        driven = Driven(backend)
-        async with asyncio.TaskGroup() as tg:
-            tg.create_task(driven.collect())
-            await backend.run(tg)
-            yield driven, llm
-            await backend.close()
+    # No warm-up request here: these tests count the turns' requests.
+    async with (
+        ChatStandIn(rules) as llm,
+        _started(llm, models, _options(tools=(GET_TIME,)), warm_prompt=False) as driven,
+    ):
+        yield driven, llm
+
+
+async def test_the_greeting_is_spoken_without_asking_the_model(models: Path) -> None:
+    async with (
+        ChatStandIn([]) as llm,
+        _started(
+            llm,
+            models,
+            _options(greeting="Greet Ada by name.", greeting_text="Hello Ada, how can I help?"),
+            warm_prompt=False,
+        ) as driven,
+    ):
+        await driven.wait(lambda: driven.of(b.AssistantIdle))
+        said = [t for t in driven.of(b.TranscriptSegment) if t.role == "assistant" and t.final]
+        assert [t.text for t in said] == ["Hello Ada, how can I help?"]
+        audio = b"".join(a.audio for a in driven.of(b.AssistantAudio))
+        assert PCM16_16K.ms_for_bytes(len(audio)) > 800  # espeak-ng said the words
+        assert driven.of(b.ReplyEnded)[0].status == "completed"
+        assert llm.requests == []  # not one model call for it
+        # The greeting is the assistant's words in what the model reads next.
+        await driven.backend.send_user_text("Hello.")
+        (request,) = await llm.wait_for_requests(1)
+        assert request["messages"][1:] == [
+            {"role": "assistant", "content": "Hello Ada, how can I help?"},
+            {"role": "user", "content": "Hello."},
+        ]
+
+
+async def test_a_greeting_without_words_says_the_short_default(models: Path) -> None:
+    async with (
+        ChatStandIn([]) as llm,
+        _started(llm, models, _options(greeting=""), warm_prompt=False) as driven,
+    ):
+        await driven.wait(lambda: driven.of(b.AssistantIdle))
+        said = [t.text for t in driven.of(b.TranscriptSegment) if t.final]
+        assert said == ["Hello, how can I help?"] and llm.requests == []
+
+
+async def test_the_warm_up_reads_the_same_prefix_the_turn_sends(models: Path) -> None:
+    async with (
+        ChatStandIn([]) as llm,
+        _started(llm, models, _options(tools=(GET_TIME,)), warm_prompt=True) as driven,
+    ):
+        (warm,) = await llm.wait_for_requests(1)
+        assert warm["max_tokens"] == 1 and not warm.get("stream")
+        await driven.backend.send_user_text("What is the time?")
+        turn = (await llm.wait_for_requests(2))[1]
+        assert turn.get("stream") is True
+        # Byte for byte: the same system prompt and tools, then the turn's own messages.
+        assert json.dumps(warm["tools"]) == json.dumps(turn["tools"])
+        assert json.dumps(warm["messages"]) == json.dumps(turn["messages"][: len(warm["messages"])])
+        assert warm["messages"][0]["role"] == "system"
+        assert driven.backend.warm_seconds is not None
 
 
 async def test_speech_is_heard_answered_and_spoken(engine: tuple[Driven, ChatStandIn]) -> None:
@@ -235,11 +310,13 @@ def test_warming_loads_the_models_or_logs_one_line(
 ) -> None:
     caplog.set_level(logging.INFO)
     runtime = LocalRuntime(settings_from_dict({"local": {"llm": "smollm2-135m"}}), cache_dir=models)
-    runtime.warm_sync()
+    assert runtime.warm_sync()
     assert runtime.transcriber.load_seconds is not None
     assert "offline engine: models loaded" in caplog.text
+    # And the in-process model reads the calls' shared prefix once.
+    assert warm_shared_prefix(runtime, [GET_TIME]) is not None
     broken = LocalRuntime(settings_from_dict({"local": {"llm": "nonesuch"}}), cache_dir=models)
-    broken.warm_sync()  # never raises: the first session reports it again
+    assert not broken.warm_sync()  # never raises: the first session reports it again
     assert "offline engine: [local] llm = 'nonesuch' is neither" in caplog.text
 
 
@@ -263,3 +340,26 @@ def test_rt_probe_status_lists_the_engines_components() -> None:
         "  llm: qwen (in-process llama.cpp (http://127.0.0.1:5/v1))",
         "  tts: espeak-ng en-us",
     ]
+
+
+def test_on_the_in_process_model_calls_share_the_first_system_message(models: Path) -> None:
+    from foreman.chat.local_server import LocalChatClient, local_model_spec, shared_server
+
+    settings = Settings()
+    llm = LocalChatClient(shared_server(local_model_spec(settings, models)))
+    runtime = LocalRuntime(settings, cache_dir=models, llm=llm)
+    prompts = []
+    for caller in ("+15550100001", "+15550100002"):
+        options = dataclasses.replace(_options(), instructions=f"A call from {caller}.")
+        backend = LocalEngineBackend(options, runtime)
+        backend._shared_first = isinstance(runtime.llm, LocalChatClient)  # as start() sets it
+        prompts.append(backend._prompt())
+    first, second = prompts
+    # The first message (after which the template writes the tools) is the same for both;
+    # each call's own instructions follow it.
+    assert first[0] == second[0] and first[0]["role"] == "system"
+    # What `foreman serve` warms at start is exactly that message, with the session's tools.
+    assert [first[0]] == shared_prefix([GET_TIME])[0]
+    assert "+1555" not in first[0]["content"]
+    assert first[1] == {"role": "system", "content": "A call from +15550100001."}
+    assert second[1] == {"role": "system", "content": "A call from +15550100002."}

@@ -105,3 +105,20 @@ async def test_shutdown_hangs_up_live_calls_through_rest() -> None:
     assert await asyncio.wait_for(task, 5) == "server shutting down"
     assert rest.hangups == [CALL] and backend.closed and len(svc.registry) == 0
     assert rest.closed
+
+
+def test_a_calls_greeting_has_fixed_words_naming_a_known_caller() -> None:
+    from foreman.phone.bridge import call_backend_options
+    from foreman.policy.context import CallContext, Channel
+    from foreman.protocols.twilio.admission import Admitted
+
+    def options(role: Role, direction: str) -> tuple[str | None, str | None]:
+        ctx = CallContext("s1", Channel.PHONE, role, "+15550100001", "Ada")
+        call = Admitted("CA1", "MZ1", direction, "+15550100001", "+15550100002", "")  # type: ignore[arg-type]
+        opts = call_backend_options(Settings(), ctx, call, [])
+        return opts.greeting, opts.greeting_text
+
+    greeting, words = options(Role.OWNER, "inbound")
+    assert greeting is not None and words == "Hello Ada, how can I help?"
+    assert options(Role.UNKNOWN, "inbound")[1] == "Hello, how can I help?"
+    assert options(Role.UNKNOWN, "outbound")[1] == "Hello, this is an assistant calling."

@@ -206,6 +206,9 @@ class BackendOptions:
     # of earlier sessions, tool outcomes) as "system".
     history: tuple[tuple[Literal["user", "assistant", "system"], str], ...] = ()
     greeting: str | None = None  # set: the assistant speaks first, following this
+    # The greeting's exact words, for a backend that speaks a fixed greeting rather than
+    # waiting for its model to write one (the local engine); None: its own short default.
+    greeting_text: str | None = None
 
 
 @dataclass(frozen=True)

@@ -56,10 +56,11 @@ from foreman.backends.interface import (
 from foreman.backends.local_runtime import LocalRuntime
 from foreman.backends.local_text import SentenceSplitter
 from foreman.backends.local_toolcall import fit_arguments, parse_tool_calls, reply_kind
-from foreman.chat.llm import Completion, LLMError, TextDelta, to_chat_tool
+from foreman.chat.llm import ChatCompletionsClient, Completion, LLMError, TextDelta, to_chat_tool
+from foreman.chat.local_server import LocalChatClient
 from foreman.tools.request import ToolRequest
 
-__all__ = ["PCM16_16K", "LocalEngineBackend", "TurnTiming"]
+__all__ = ["PCM16_16K", "LocalEngineBackend", "TurnTiming", "shared_prefix", "warm_shared_prefix"]
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,7 @@ _TAIL_MS = 150  # and after its stop, so a trailing consonant is not clipped
 _CHUNK_MS = 100  # assistant audio is handed over in pieces of this length
 _MAX_AUDIO_BACKLOG = 2000  # input chunks queued (~40 s of 20 ms frames) before dropping
 _MESSAGES_KEPT = 40  # conversation messages sent to the model (the system prompt always)
+_DEFAULT_GREETING = "Hello, how can I help?"
 _SPOKEN_STYLE = (
     "Your answers are spoken aloud by a speech synthesizer: reply in one to three short "
     "plain sentences, with no lists, markdown or emoji."
@@ -127,6 +129,7 @@ class _Reply:
 
 
 # ("speech", (pcm, timing)) | ("text", str) | ("note", str) | ("respond", None)
+# | ("greet", str): fixed words spoken without the model
 _Work = tuple[str, Any]
 
 
@@ -161,28 +164,32 @@ class LocalEngineBackend:
         self._max_utterance = int(cfg.max_utterance_s * _RATE)
         self._messages: list[dict[str, Any]] = []
         self._system = self._system_prompt(options)
+        self._shared_first = False  # set in start(): see _prompt
         self._tools = [to_chat_tool(t) for t in options.tools]
         self._schemas = {t["name"]: t.get("parameters") for t in options.tools if "name" in t}
         self._reply_ids = itertools.count(1)
         self._call_ids = itertools.count(1)
         self._reply_task: asyncio.Task[None] | None = None
+        self._warm_task: asyncio.Task[None] | None = None
         self._recent: dict[str, _Reply] = {}  # replies report_heard may still cut
         self._pending_calls: set[str] = set()
         self._answer_owed = False
         self._busy = False
         self._closed = False
         self.timings: list[TurnTiming] = []
+        self.warm_seconds: float | None = None
         self.counters = {"utterances": 0, "replies": 0, "barge_ins": 0, "dropped_audio": 0}
 
     @staticmethod
-    def _system_prompt(options: BackendOptions) -> str:
-        parts = [options.instructions, _SPOKEN_STYLE]
+    def _system_prompt(options: BackendOptions, *, style: bool = True) -> str:
+        parts = [options.instructions, _SPOKEN_STYLE if style else ""]
         parts += [text for role, text in options.history if role == "system"]
         return "\n\n".join(p for p in parts if p)
 
     # --- VoiceBackend ----------------------------------------------------------------------
     async def start(self) -> None:
         await self.runtime.ready()
+        self._shared_first = isinstance(self.runtime.llm, LocalChatClient)
         cfg = self.runtime.config
         self._vad = SileroVad(
             _RATE,
@@ -198,8 +205,12 @@ class LocalEngineBackend:
     async def run(self, tg: asyncio.TaskGroup) -> None:
         tg.create_task(self._listen(), name=f"{self._id}:listen")
         tg.create_task(self._converse(), name=f"{self._id}:converse")
-        if self.options.greeting:
-            self._enqueue(("note", f"(Instruction: {self.options.greeting})"))
+        if self.options.greeting is not None:
+            # Fixed words, spoken at once: a model's greeting would keep the caller waiting
+            # for the whole prompt to be read.
+            self._enqueue(("greet", self.options.greeting_text or _DEFAULT_GREETING))
+        if self.runtime.config.warm_prompt:
+            self._warm_task = tg.create_task(self._warm(), name=f"{self._id}:warm")
 
     async def events(self) -> AsyncIterator[BackendEvent]:
         while True:
@@ -265,6 +276,8 @@ class LocalEngineBackend:
             return
         self._closed = True
         self._cancel_reply()
+        if self._warm_task is not None:
+            self._warm_task.cancel()
         self._audio.put_nowait(None)
         self._work.put_nowait(None)
         self._emit(Closed())
@@ -349,8 +362,12 @@ class LocalEngineBackend:
                 self._messages.append({"role": "user", "content": text})
             elif kind in ("text", "note"):
                 self._messages.append({"role": "user", "content": payload})
-            self.timings.append(timing)
-            task = asyncio.get_running_loop().create_task(self._reply(timing))
+            if kind == "greet":
+                reply = self._reply(timing, fixed=payload)
+            else:
+                self.timings.append(timing)
+                reply = self._reply(timing)
+            task = asyncio.get_running_loop().create_task(reply)
             self._reply_task = task
             try:
                 await asyncio.wait({task})  # a barge-in cancels the reply, not this loop
@@ -372,7 +389,8 @@ class LocalEngineBackend:
         if self._reply_task is not None and not self._reply_task.done():
             self._reply_task.cancel()
 
-    async def _reply(self, timing: TurnTiming) -> None:
+    async def _reply(self, timing: TurnTiming, fixed: str | None = None) -> None:
+        """One reply: the model's answer, or the `fixed` words (no model call)."""
         reply = _Reply(f"{self._id}-r{next(self._reply_ids)}")
         self._busy = True
         self.counters["replies"] += 1
@@ -382,7 +400,10 @@ class LocalEngineBackend:
         calls: list[ToolRequest] = []
         status = "completed"
         try:
-            calls = await self._generate(reply, sentences, timing)
+            if fixed is None:
+                calls = await self._generate(reply, sentences, timing)
+            else:
+                sentences.put_nowait(fixed)
             sentences.put_nowait(None)
             await speaker
         except asyncio.CancelledError:
@@ -412,8 +433,11 @@ class LocalEngineBackend:
                 timing.mark("first_sentence_s")
                 sentences.put_nowait(sentence)
 
-        messages = [{"role": "system", "content": self._system}, *self._messages[-_MESSAGES_KEPT:]]
-        async for event in self.runtime.llm.stream(messages, tools=self._tools):
+        if self._warm_task is not None:
+            # The model is reading this prompt already: wait for it rather than have a
+            # second slot read it again from scratch.
+            await asyncio.wait({self._warm_task})
+        async for event in self.runtime.llm.stream(self._prompt(), tools=self._tools):
             if isinstance(event, TextDelta):
                 timing.mark("first_token_s")
                 parts.append(event.text)
@@ -443,6 +467,37 @@ class LocalEngineBackend:
             timing.mark("first_sentence_s")
             sentences.put_nowait(sentence)
         return calls
+
+    def _prompt(self) -> list[dict[str, Any]]:
+        """What the model is sent: the system prompt, then the recent conversation. The
+        system prompt and the tools come first and never change within a session, so
+        llama.cpp's prompt cache reuses them from one turn to the next.
+
+        On the in-process model (a ChatML template, which renders the tools right after
+        the first system message) the first message is the spoken style alone and the
+        session's own instructions (a call's caller and number) follow as a second system
+        message: the style and the tool list, most of the prompt, are then the same for
+        every call with the same tools, and a later call finds them in the cache too."""
+        recent = self._messages[-_MESSAGES_KEPT:]
+        if self._shared_first:
+            own = self._system_prompt(self.options, style=False)
+            head, _ = shared_prefix(())
+            if own:
+                head.append({"role": "system", "content": own})
+            return [*head, *recent]
+        return [{"role": "system", "content": self._system}, *recent]
+
+    async def _warm(self) -> None:
+        """Have the model read the session's prompt prefix (system prompt + tools) once,
+        for a one-token answer, so the first real turn finds it in the prompt cache."""
+        started = time.monotonic()
+        try:
+            await self.runtime.llm.complete(self._prompt(), tools=self._tools, max_tokens=1)
+        except LLMError as exc:
+            log.info("%s: the prompt warm-up failed (the first turn reads it): %s", self._id, exc)
+            return
+        self.warm_seconds = time.monotonic() - started
+        log.debug("%s: prompt read in %.2f s", self._id, self.warm_seconds)
 
     def _new_call_id(self) -> str:
         return f"{self._id}-call{next(self._call_ids)}"
@@ -503,6 +558,42 @@ class LocalEngineBackend:
 
     def _emit(self, event: BackendEvent) -> None:
         self._events.put_nowait(event)
+
+
+def shared_prefix(
+    tools: tuple[Mapping[str, Any], ...] | list[Mapping[str, Any]],
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The first system message and the tools every session on the in-process model with
+    these `tools` sends first (`LocalEngineBackend._prompt`)."""
+    return [{"role": "system", "content": _SPOKEN_STYLE}], [to_chat_tool(t) for t in tools]
+
+
+def warm_shared_prefix(runtime: LocalRuntime, tools: list[Mapping[str, Any]]) -> float | None:
+    """Blocking (a worker thread at `foreman serve`'s start, after the models loaded): have
+    the in-process model read the shared prefix for `tools` once, a one-token answer, so the
+    first call finds it in llama.cpp's prompt cache. Seconds taken, or None if not done."""
+    llm = runtime.loaded_llm
+    if not isinstance(llm, LocalChatClient) or not llm.server.running:
+        return None
+    messages, chat_tools = shared_prefix(tools)
+    started = time.monotonic()
+
+    async def once() -> None:
+        # A client of this thread's own loop: the shared one belongs to the server's loop.
+        client = ChatCompletionsClient(
+            base_url=llm.server.base_url, model=llm.model, api_key=llm.server.api_key
+        )
+        try:
+            await client.complete(messages, tools=chat_tools, max_tokens=1)
+        finally:
+            await client.aclose()
+
+    try:
+        asyncio.run(once())
+    except LLMError as exc:
+        log.info("offline engine: the prompt warm-up failed: %s", exc)
+        return None
+    return time.monotonic() - started
 
 
 def _json(value: Mapping[str, Any]) -> str:

@@ -71,6 +71,7 @@ class LocalRuntime:
             cache_dir,
         )
         self._llm = llm
+        self._warm_llm: ChatCompletionsClient | None = None
         self.synthesizer = synthesizer
         self.vad_model: Path | None = None
         self.load_seconds: dict[str, float] = {}
@@ -98,20 +99,26 @@ class LocalRuntime:
                 raise BackendError(f"local engine: {exc}") from None
             self._ready = True
 
-    def warm_sync(self) -> None:
+    def warm_sync(self) -> bool:
         """Load the models now (blocking: `foreman serve` runs it in a background thread at
         start, so the first call does not wait for them). A problem is logged as one line;
-        the first session reports it again."""
+        the first session reports it again. True when loaded."""
         started = time.monotonic()
         try:
             self.transcriber.load_sync()
-            llm = self._llm or voice_llm_client(self._settings, self._cache_dir)
+            llm = self._warm_llm = self._llm or voice_llm_client(self._settings, self._cache_dir)
             if isinstance(llm, LocalChatClient):
                 llm.server.start_sync()
         except (ModelUnavailable, ModelVerificationError) as exc:
             log.warning("offline engine: %s", exc)
-            return
+            return False
         log.info("offline engine: models loaded in %.1f s", time.monotonic() - started)
+        return True
+
+    @property
+    def loaded_llm(self) -> ChatCompletionsClient | None:
+        """The LLM client once `ready()` or `warm_sync()` made one."""
+        return self._llm or self._warm_llm
 
     async def _load(self) -> None:
         started = time.monotonic()

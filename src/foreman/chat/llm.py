@@ -201,11 +201,19 @@ class ChatCompletionsClient:
         yield Completion("".join(text), _calls(calls), finish, usage)
 
     async def complete(
-        self, messages: Sequence[Message], *, tools: Sequence[Mapping[str, Any]] = ()
+        self,
+        messages: Sequence[Message],
+        *,
+        tools: Sequence[Mapping[str, Any]] = (),
+        max_tokens: int | None = None,
     ) -> Completion:
-        """The whole answer at once (no streaming). Raises LLMError."""
+        """The whole answer at once (no streaming), at most `max_tokens` long if given.
+        Raises LLMError."""
+        kwargs = self._request(messages, tools)
+        if max_tokens is not None:
+            kwargs["max_tokens"] = max_tokens
         try:
-            response = await self._client.chat.completions.create(**self._request(messages, tools))
+            response = await self._client.chat.completions.create(**kwargs)
         except openai.OpenAIError as exc:
             raise self._error(exc) from None
         if not response.choices:

@@ -193,10 +193,14 @@ class LocalChatClient(ChatCompletionsClient):
             yield event
 
     async def complete(
-        self, messages: Sequence[Message], *, tools: Sequence[Mapping[str, Any]] = ()
+        self,
+        messages: Sequence[Message],
+        *,
+        tools: Sequence[Mapping[str, Any]] = (),
+        max_tokens: int | None = None,
     ) -> Completion:
         await self.ready()
-        return await super().complete(messages, tools=tools)
+        return await super().complete(messages, tools=tools, max_tokens=max_tokens)
 
     def status(self) -> dict[str, Any]:
         return {**super().status(), "server": self.server.status()}

@@ -196,10 +196,13 @@ def call_backend_options(
     if call.direction == "outbound":
         parts.append(f"You placed this call. Its purpose: {call.purpose or 'not given'}.")
         greeting = "Introduce yourself briefly and say why you are calling."
+        greeting_text = "Hello, this is an assistant calling."
     elif ctx.role is Role.UNKNOWN:
         greeting = "Greet the caller briefly and ask how you can help."
+        greeting_text = "Hello, how can I help?"
     else:
         greeting = f"Greet {ctx.caller_name} by name, briefly, and ask how you can help."
+        greeting_text = f"Hello {ctx.caller_name}, how can I help?"
     parts.append("When the conversation is over, say goodbye and call end_call.")
     return BackendOptions(
         model=target.model,
@@ -210,6 +213,7 @@ def call_backend_options(
         output_format=fmt,
         tools=tuple(tools),
         greeting=greeting,
+        greeting_text=greeting_text,
     )
 
 
