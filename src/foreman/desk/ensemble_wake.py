@@ -27,6 +27,7 @@ recognisers, one after the other, never on the event loop.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Final, Protocol
 
 from foreman.audio.phrase_match import PhraseMatcher, words
@@ -79,7 +80,7 @@ def clear_near_miss(text: str, phrase: str) -> str | None:
         return None
     name, firsts = key[-1], matcher.first_word_spellings
     heard = words(text)
-    for before, word in zip(heard, heard[1:], strict=False):
+    for before, word in pairwise(heard):
         if before in firsts and _one_letter_away(word, name):
             return f"{before} {word}"
         if word == name and before in _OTHER_GREETINGS and before not in firsts:
