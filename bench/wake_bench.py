@@ -10,9 +10,12 @@ decides). Three groups:
 
 Detectors: `pocketsphinx` (grammar mode; the baseline), `whisper1` (Whisper base with the
 phrase as hotword, one pass), `whisper` (the shipped recogniser: one pass, plus a second look
-at the segment's start unless the text shows a near miss).
+at the segment's start unless the text shows a near miss), `ensemble` (the shipped Whisper,
+then pocketsphinx unless Whisper's text already vetoed; either hearing the phrase wakes
+unless the other heard a clear near miss: `foreman.desk.ensemble_wake`).
 
-    PYTHONPATH=src python bench/wake_bench.py [--detectors whisper,whisper1,pocketsphinx]
+    PYTHONPATH=src python bench/wake_bench.py \
+        [--detectors ensemble,whisper,whisper1,pocketsphinx] [--voices slt,rms,awb,kal16]
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import time
 from dataclasses import dataclass, field
 
 from foreman.audio.wake import NotThePhrase, Recognise, WakeSentinel, Woken
+from foreman.desk.ensemble_wake import EnsembleWake
 from foreman.desk.recognisers import RATE, PhraseRecogniser, PocketsphinxGrammar
 from foreman.desk.whisper_wake import WhisperHotword
 from foreman.testing.voices import FLITE_VOICES, flite_speech, with_silence
@@ -92,7 +96,8 @@ async def wakes(recogniser: PhraseRecogniser, pcm16: bytes) -> tuple[bool, list[
         jobs += [e for e in sentinel.feed(pcm16[i : i + frame], 0.0) if isinstance(e, Recognise)]
     for job in jobs:
         text = await recogniser.hear(job.audio, PHRASE)
-        heard.append(text)
+        verdict = getattr(recogniser, "last", None)  # the ensemble says why
+        heard.append(f"{text} ({verdict.reason})" if verdict is not None else text)
         outcome = sentinel.heard(job.segment, text, 1.0)
         if isinstance(outcome, Woken):
             return True, heard
@@ -115,14 +120,17 @@ class OnePass:
         return None
 
 
-async def run(detectors: list[str]) -> dict[str, Tally]:
+async def run(detectors: list[str], voices: list[str]) -> dict[str, Tally]:
     whisper = WhisperHotword(PHRASE)
+    sphinx = PocketsphinxGrammar(PHRASE)
+    ensemble = EnsembleWake(PHRASE, whisper, sphinx)
     made: dict[str, PhraseRecogniser] = {
-        "pocketsphinx": PocketsphinxGrammar(PHRASE),
+        "ensemble": ensemble,
+        "pocketsphinx": sphinx,
         "whisper1": OnePass(whisper),
         "whisper": whisper,
     }
-    if any(d.startswith("whisper") for d in detectors):
+    if any(d.startswith("whisper") or d == "ensemble" for d in detectors):
         await whisper.load()
     results: dict[str, Tally] = {}
     for name in detectors:
@@ -131,7 +139,7 @@ async def run(detectors: list[str]) -> dict[str, Tally]:
         if name == "pocketsphinx":
             BASELINE[name] = tally
         wall, cpu = time.perf_counter(), time.process_time()
-        for voice in FLITE_VOICES:
+        for voice in voices:
             for group, texts in (("pos", POSITIVE), ("near", NEAR_MISS), ("ord", ORDINARY)):
                 for text in texts:
                     speech = flite_speech(text, voice, RATE)
@@ -155,6 +163,8 @@ async def run(detectors: list[str]) -> dict[str, Tally]:
                             tally.false.append(label)
         tally.wall_s = time.perf_counter() - wall
         tally.cpu_s = time.process_time() - cpu
+        if name == "ensemble":
+            print(f"ensemble ran pocketsphinx on {ensemble.sphinx_runs} segments", file=sys.stderr)
         print(report({name: tally}), file=sys.stderr, flush=True)  # as it goes: runs are long
     return results
 
@@ -185,11 +195,15 @@ def report(results: dict[str, Tally]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--detectors", default="whisper,whisper1,pocketsphinx")
+    parser.add_argument("--detectors", default="ensemble,whisper,whisper1,pocketsphinx")
+    parser.add_argument("--voices", default=",".join(FLITE_VOICES))
     args = parser.parse_args()
-    total = len(FLITE_VOICES) * (len(POSITIVE) + len(NEAR_MISS) + len(ORDINARY))
+    voices = args.voices.split(",")
+    if unknown := set(voices) - set(FLITE_VOICES):
+        parser.error(f"unknown voices {sorted(unknown)}: choose from {', '.join(FLITE_VOICES)}")
+    total = len(voices) * (len(POSITIVE) + len(NEAR_MISS) + len(ORDINARY))
     print(f"{total} utterances per detector", file=sys.stderr)
-    print(report(asyncio.run(run(args.detectors.split(",")))))
+    print(report(asyncio.run(run(args.detectors.split(","), voices))))
 
 
 if __name__ == "__main__":

@@ -100,7 +100,7 @@ class ServerConfig(_Section):
     allowed_hosts: list[str] = Field(default_factory=list)
 
 
-WakeDetector = Literal["auto", "openai", "whisper", "pocketsphinx"]
+WakeDetector = Literal["auto", "openai", "ensemble", "whisper", "pocketsphinx"]
 DeviceChoice = Annotated[int, Field(ge=0)] | str  # an index, a name (part of one), "" = default
 
 

@@ -9,7 +9,7 @@ import importlib.util
 import pytest
 
 from foreman.audio.wake import Recognise, WakeSentinel, Woken
-from foreman.desk.recognisers import RATE, PocketsphinxGrammar
+from foreman.desk.recognisers import RATE, PhraseRecogniser, PocketsphinxGrammar
 from foreman.desk.whisper_wake import WhisperHotword, near_miss
 from foreman.testing.voices import FLITE_VOICES, flite_speech, have_flite, with_silence
 
@@ -36,7 +36,7 @@ def whisper(tmp_path_factory: pytest.TempPathFactory) -> WhisperHotword:
     return WhisperHotword(PHRASE, transcriber)
 
 
-async def wakes(recogniser: WhisperHotword | PocketsphinxGrammar, text: str, voice: str) -> bool:
+async def wakes(recogniser: PhraseRecogniser, text: str, voice: str) -> bool:
     sentinel = WakeSentinel(PHRASE, RATE, cooldown_s=0)
     pcm = with_silence(flite_speech(text, voice, RATE), RATE)
     frame = RATE * 20 // 1000 * 2

@@ -9,6 +9,9 @@ the phrase (`foreman.audio.phrase_match`). Blocking engines run in a worker thre
   against filler words and its near misses, so it must choose. On the benchmark's synthetic
   voices it found the phrase more often than Whisper, at about six times the CPU per
   utterance (docs/benchmarks.md).
+* `ensemble` — Whisper, then pocketsphinx unless Whisper's text already ruled the phrase
+  out; either hearing the phrase wakes unless the other heard a clear near miss
+  (`foreman.desk.ensemble_wake`).
 * `whisper` — faster-whisper with the packaged Whisper base model and the phrase as a
   hotword (`foreman.speech`): the default offline detector (the CPU a sentinel can afford).
 
@@ -204,6 +207,16 @@ def build_recogniser(settings: Settings) -> PhraseRecogniser:
             )
         except TranscriptionError as exc:
             raise RecogniserUnavailable(str(exc)) from None
+    if choice == "ensemble":
+        whisper = _whisper(voice.wake_phrase)
+        if whisper is None:
+            raise RecogniserUnavailable(
+                "the ensemble needs Whisper, which is not installed: "
+                "pip install 'foreman-voice[offline,wake]'"
+            )
+        from foreman.desk.ensemble_wake import EnsembleWake
+
+        return EnsembleWake(voice.wake_phrase, whisper, PocketsphinxGrammar(voice.wake_phrase))
     if choice in ("whisper", "auto"):
         whisper = _whisper(voice.wake_phrase)
         if whisper is not None:
