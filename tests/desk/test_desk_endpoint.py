@@ -171,3 +171,12 @@ async def test_silence_for_the_idle_timeout_ends_the_session(pulse: PulseNullSin
     assert (
         endpoint.status()["played_ms"] >= 0.95 * len(flite_speech("one moment", "slt", 24000)) / 48
     )
+
+
+async def test_servers_listing_devices_at_once_never_see_portaudio_restarting(
+    pulse: PulseNullSink,
+) -> None:
+    """Each server start lists the devices, restarting PortAudio to re-read them; several in
+    one process (a test run, a supervisor) must not meet it half restarted."""
+    lists = await asyncio.gather(*(asyncio.to_thread(list_devices) for _ in range(12)))
+    assert all(any(d.outputs for d in devices) for devices in lists)

@@ -52,20 +52,14 @@ _open_streams = 0
 _streams_lock = threading.Lock()
 
 
-def sounddevice(*, refresh: bool = False) -> Any:
-    """The `sounddevice` module, PortAudio loaded. `refresh` re-reads the device list (only
-    when no stream is open: PortAudio lists devices once, when it starts)."""
+def sounddevice() -> Any:
+    """The `sounddevice` module, PortAudio loaded."""
     try:
         import sounddevice as sd
     except ImportError:
         raise SoundUnavailable(f"sounddevice is not installed: {INSTALL_EXTRA}") from None
     except OSError:  # sounddevice raises this when libportaudio cannot be loaded
         raise SoundUnavailable(f"the PortAudio library is missing: {INSTALL_PORTAUDIO}") from None
-    if refresh:
-        with _streams_lock:
-            if _open_streams == 0:
-                sd._terminate()
-                sd._initialize()
     return sd
 
 
@@ -82,7 +76,22 @@ class Device:
 
 
 def list_devices() -> list[Device]:
-    sd = sounddevice(refresh=True)
+    """The devices PortAudio sees now (it lists them once, when it starts, so it is
+    restarted when no stream is open). Several servers in one process (tests, a supervisor)
+    may ask at once: PortAudio is restarted to re-read the list, so the restart and the
+    reading hold one lock, or a reader meets a PortAudio that is not initialised."""
+    sd = sounddevice()
+    with _streams_lock:
+        try:
+            if _open_streams == 0:
+                sd._terminate()
+                sd._initialize()
+            return _read_devices(sd)
+        except sd.PortAudioError as exc:
+            raise SoundUnavailable(f"PortAudio cannot list the devices: {exc}") from None
+
+
+def _read_devices(sd: Any) -> list[Device]:
     apis = [a["name"] for a in sd.query_hostapis()]
     try:
         default_in, default_out = sd.default.device
@@ -129,18 +138,19 @@ def resolve_device(choice: int | str, kind: Kind, devices: list[Device] | None =
 
 
 def _opened(sd: Any, make: Callable[[int], Any], want_rate: int, device: Device) -> tuple[Any, int]:
-    """Open at `want_rate`, else at the device's default rate (resampled by the caller)."""
+    """Open at `want_rate`, else at the device's default rate (resampled by the caller).
+    Under the lock `list_devices` restarts PortAudio with: never in the middle of an open."""
     global _open_streams
-    try:
-        stream, rate = make(want_rate), want_rate
-    except sd.PortAudioError as first:
-        if device.default_rate == want_rate:
-            raise SoundUnavailable(f"cannot open {device.name!r}: {first}") from None
-        try:
-            stream, rate = make(device.default_rate), device.default_rate
-        except sd.PortAudioError as exc:
-            raise SoundUnavailable(f"cannot open {device.name!r}: {exc}") from None
     with _streams_lock:
+        try:
+            stream, rate = make(want_rate), want_rate
+        except sd.PortAudioError as first:
+            if device.default_rate == want_rate:
+                raise SoundUnavailable(f"cannot open {device.name!r}: {first}") from None
+            try:
+                stream, rate = make(device.default_rate), device.default_rate
+            except sd.PortAudioError as exc:
+                raise SoundUnavailable(f"cannot open {device.name!r}: {exc}") from None
         _open_streams += 1
     return stream, rate
 
