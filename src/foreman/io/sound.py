@@ -197,16 +197,7 @@ class Capture:
                 with contextlib.suppress(RuntimeError):
                     call_soon(deliver, data)
 
-        def make(rate: int) -> Any:
-            return sd.RawInputStream(
-                samplerate=rate,
-                blocksize=rate * self.block_ms // 1000,
-                device=self.device.index,
-                channels=1,
-                dtype="int16",
-                callback=callback,
-            )
-
+        make = _mono_int16(sd.RawInputStream, self.device, self.block_ms, callback)
         self._stream, self.device_rate = _opened(sd, make, self.rate, self.device)
         if self.device_rate != self.rate:
             self._convert = build_plan(_pcm(self.device_rate), _pcm(self.rate))
@@ -242,16 +233,7 @@ class Playback:
             self.callbacks += 1
             outdata[:] = source(len(outdata))
 
-        def make(rate: int) -> Any:
-            return sd.RawOutputStream(
-                samplerate=rate,
-                blocksize=rate * self.block_ms // 1000,
-                device=self.device.index,
-                channels=1,
-                dtype="int16",
-                callback=callback,
-            )
-
+        make = _mono_int16(sd.RawOutputStream, self.device, self.block_ms, callback)
         self._stream, self.device_rate = _opened(sd, make, self.rate, self.device)
         self._stream.start()
         return self.device_rate
@@ -260,6 +242,24 @@ class Playback:
         stream, self._stream = self._stream, None
         if stream is not None:
             _closed(stream)
+
+
+def _mono_int16(
+    stream_class: Any, device: Device, block_ms: int, callback: Callable[..., None]
+) -> Callable[[int], Any]:
+    """How to open one PortAudio stream of `stream_class` on `device` at a given rate."""
+
+    def make(rate: int) -> Any:
+        return stream_class(
+            samplerate=rate,
+            blocksize=rate * block_ms // 1000,
+            device=device.index,
+            channels=1,
+            dtype="int16",
+            callback=callback,
+        )
+
+    return make
 
 
 def _pcm(rate: int) -> AudioFormat:
