@@ -27,13 +27,7 @@ import httpx
 import httpx_sse
 
 from foreman import __version__
-from foreman.client_types import (
-    DEFAULT_URL,
-    ApiError,
-    ApprovalPrompt,
-    Audio,
-    AuditEntry,
-    CallList,
+from foreman.client_chat_types import (
     ChatApproval,
     ChatDelta,
     ChatDone,
@@ -44,17 +38,26 @@ from foreman.client_types import (
     ChatToolCall,
     ChatToolResult,
     ChatToolStarted,
-    ClientError,
-    ConnectionFailed,
     Conversation,
     ConversationDetail,
+    HistoryTurn,
+    read_chat_piece,
+)
+from foreman.client_types import (
+    DEFAULT_URL,
+    ApiError,
+    ApprovalPrompt,
+    Audio,
+    AuditEntry,
+    CallList,
+    ClientError,
+    ConnectionFailed,
     Delta,
     Done,
     Event,
     FinishedCall,
     HangUp,
     Health,
-    HistoryTurn,
     LiveCall,
     PlacedCall,
     RealtimeStatus,
@@ -67,7 +70,6 @@ from foreman.client_types import (
     UnexpectedResponse,
     WakeStatus,
     one_line,
-    read_chat_piece,
     read_say_piece,
 )
 

@@ -6,14 +6,14 @@ import json
 
 import pytest
 
-from foreman.client_types import (
+from foreman.client_chat_types import (
     ChatDelta,
     ChatDone,
     ChatToolCall,
     ConversationDetail,
-    UnexpectedResponse,
     read_chat_piece,
 )
+from foreman.client_types import UnexpectedResponse
 
 
 def test_chat_events_become_typed_pieces_and_unknown_ones_are_skipped() -> None:

@@ -20,7 +20,7 @@ from foreman.client import (
     UnexpectedResponse,
     WakeStatus,
 )
-from foreman.client_types import (
+from foreman.client_chat_types import (
     ChatDelta,
     ChatDone,
     ChatStart,
