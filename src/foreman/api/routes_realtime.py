@@ -14,8 +14,9 @@ from starlette.background import BackgroundTask
 
 from foreman.api.openapi import NDJSONResponse, errors
 from foreman.exceptions import BackendError, SessionClosed
-from foreman.session.conversation import ConversationSession, TurnInProgress
+from foreman.session.conversation import ConversationSession
 from foreman.session.registry import AlreadyActive, SessionRegistry, StartRejected, StartRequest
+from foreman.session.text_turns import TurnInProgress
 
 router = APIRouter(prefix="/api/realtime", tags=["realtime"])
 

@@ -2,9 +2,10 @@
 
 Every protocol decision lives in the sans-I/O `protocols.realtime.RealtimeClient` (handshake,
 one response at a time, busy or idle, barge-in cancel and clamped truncation); this class
-moves text frames between it and the socket and translates its events into the
-backend-neutral events of `backends.interface`. Segments are Realtime output items
-(`item_id`, with the content index appended when it is not 0); replies are responses.
+moves text frames between it and the socket and turns the session's commands into client
+events. What its records mean to a session, the backend-neutral events of
+`backends.interface`, is `realtime_events` (segments are Realtime output items, replies
+are responses).
 
 The connection may change under a live session (`[realtime.recovery]`):
 
@@ -30,7 +31,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import binascii
 import contextlib
 import functools
 import logging
@@ -44,40 +44,27 @@ from websockets.exceptions import ConnectionClosed
 from foreman.audio.formats import AudioFormat
 from foreman.backends import interface as b
 from foreman.backends import realtime_recovery as recovery
-from foreman.backends.realtime_open import close_code, error_line, open_configured
+from foreman.backends.realtime_events import HANDLERS, parse_segment
+from foreman.backends.realtime_open import close_code, open_configured
 from foreman.config import RealtimeConfig
 from foreman.exceptions import BackendError, RemoteProtocolError
 from foreman.io.realtime_ws import endpoint_host, key_allowed, open_realtime
 from foreman.policy.backoff import Backoff, RetryWindow
 from foreman.policy.watchdog import Watchdog
-from foreman.protocols.realtime import server_events as se
 from foreman.protocols.realtime.backlog import AudioBacklog
 from foreman.protocols.realtime.client import RealtimeClient
-from foreman.protocols.realtime.errors import ErrorNotice, reconnect_worthwhile
+from foreman.protocols.realtime.errors import reconnect_worthwhile
 from foreman.protocols.realtime.items import function_call_output_item
 from foreman.protocols.realtime.replay import ConversationLedger
 from foreman.protocols.realtime.session_config import (
     build_session_update,
     session_options_from_config,
 )
-from foreman.protocols.realtime.state import FunctionCallReady, Phase
-from foreman.tools.request import ToolRequest
+from foreman.protocols.realtime.state import Phase
 
 log = logging.getLogger(__name__)
 
 NAME: Final = "openai-realtime"
-_Out = list[b.BackendEvent]
-
-
-def segment_of(item_id: str, content_index: int) -> str:
-    return item_id if content_index == 0 else f"{item_id}#{content_index}"
-
-
-def parse_segment(segment: str) -> tuple[str, int]:
-    item_id, sep, index = segment.rpartition("#")
-    if sep and index.isdigit():
-        return item_id, int(index)
-    return segment, 0
 
 
 class OpenAIRealtimeBackend:
@@ -132,26 +119,6 @@ class OpenAIRealtimeBackend:
         self.recovery_counters: dict[str, int] = dict.fromkeys(
             ("reconnects", "rollovers", "watchdog_nudges", "watchdog_reconnects"), 0
         )
-        self._handlers: dict[type, Callable[[Any], _Out]] = {
-            se.InputAudioBufferSpeechStarted: self._on_speech_started,
-            se.InputAudioBufferSpeechStopped: self._on_speech_stopped,
-            se.InputAudioBufferCommitted: self._on_committed,
-            se.InputAudioTranscriptionDelta: lambda e: [
-                b.TranscriptSegment("user", e.delta, final=False)
-            ],
-            se.InputAudioTranscriptionCompleted: self._on_user_transcript,
-            se.ResponseCreated: self._on_response_created,
-            se.ResponseDone: self._on_response_done,
-            se.ResponseOutputItemAdded: self._on_output_item,
-            se.ResponseOutputAudioDelta: self._on_audio_delta,
-            se.ResponseOutputAudioDone: self._on_audio_done,
-            se.ResponseOutputAudioTranscriptDelta: self._on_assistant_delta,
-            se.ResponseOutputAudioTranscriptDone: self._on_assistant_done,
-            se.ResponseOutputTextDelta: self._on_assistant_delta,
-            se.ResponseOutputTextDone: self._on_assistant_done,
-            FunctionCallReady: self._on_function_call,
-            ErrorNotice: self._on_error,
-        }
 
     def _session_options(self) -> Any:
         opts = self.options
@@ -241,7 +208,7 @@ class OpenAIRealtimeBackend:
         if self._ws is None:
             raise BackendError("events() before start()", code="state")
         yield b.Ready(self._proto.session_id or "", self.options.model)
-        handlers = self._handlers
+        handlers = HANDLERS
         try:
             while True:
                 ws = self._ws
@@ -263,7 +230,7 @@ class OpenAIRealtimeBackend:
                         for item in received:
                             handler = handlers.get(type(item))
                             if handler is not None:
-                                for event in handler(item):
+                                for event in handler(self, item):
                                     yield event
                         if self._error is not None or self._expired:
                             break
@@ -307,90 +274,6 @@ class OpenAIRealtimeBackend:
             self._error = f"protocol error: {self._proto.last_error or exc}"
         else:  # a malformed frame is the server's fault; log it and keep the session
             log.warning("< bad frame ignored: %s", exc)
-
-    # --- event handlers --------------------------------------------------------------------
-    def _on_speech_started(self, e: se.InputAudioBufferSpeechStarted) -> _Out:
-        self._user_speaking = self._turn_open = True
-        return [b.UserSpeechStarted(e.audio_start_ms)]
-
-    def _on_speech_stopped(self, e: se.InputAudioBufferSpeechStopped) -> _Out:
-        self._user_speaking = False
-        return [b.UserSpeechStopped(e.audio_end_ms)]
-
-    def _on_committed(self, e: se.InputAudioBufferCommitted) -> _Out:
-        self.ledger.user_committed(e.item_id)
-        self._turn_open = False
-        self._turn_owed = self._auto_response
-        return []
-
-    def _on_user_transcript(self, e: se.InputAudioTranscriptionCompleted) -> _Out:
-        self.ledger.user_transcript(e.item_id, e.transcript)
-        return [b.TranscriptSegment("user", e.transcript, final=True)]
-
-    def _on_assistant_delta(self, e: Any) -> _Out:
-        self.ledger.assistant_delta(e.item_id, e.delta)
-        return [b.TranscriptSegment("assistant", e.delta, final=False, reply=e.response_id)]
-
-    def _on_assistant_done(self, e: Any) -> _Out:
-        text = e.transcript if isinstance(e, se.ResponseOutputAudioTranscriptDone) else e.text
-        self.ledger.assistant_done(e.item_id, text)
-        return [b.TranscriptSegment("assistant", text, final=True, reply=e.response_id)]
-
-    def _on_function_call(self, n: FunctionCallReady) -> _Out:
-        self.ledger.call(n.call_id, n.name, n.arguments)
-        return [ToolRequest(n.call_id, n.name, n.arguments)]
-
-    def _on_output_item(self, e: se.ResponseOutputItemAdded) -> _Out:
-        item_id = e.item.get("id")
-        if e.item.get("type") == "message" and isinstance(item_id, str):
-            self._open_segment = item_id
-        return []
-
-    def _on_audio_done(self, e: se.ResponseOutputAudioDone) -> _Out:
-        self._open_segment = None
-        return [b.SegmentEnded(segment_of(e.item_id, e.content_index))]
-
-    def _on_response_created(self, e: se.ResponseCreated) -> _Out:
-        if e.response.get("conversation_id", "") is None:
-            return []  # out of band: not the assistant talking to the user
-        self._turn_owed = False
-        return [b.ReplyStarted(e.response_id)]
-
-    def _on_audio_delta(self, e: se.ResponseOutputAudioDelta) -> _Out:
-        try:
-            audio = binascii.a2b_base64(e.delta)
-        except (binascii.Error, ValueError):
-            log.warning("< undecodable audio delta for %s dropped", e.item_id)
-            return []
-        return [b.AssistantAudio(audio, segment_of(e.item_id, e.content_index), e.response_id)]
-
-    def _on_response_done(self, e: se.ResponseDone) -> _Out:
-        if e.response.get("conversation_id", "") is None:
-            return []
-        self._open_segment = None
-        details = e.response.get("status_details") or {}
-        reason = details.get("reason") if isinstance(details, dict) else None
-        out: _Out = [b.ReplyEnded(e.response_id, e.status, reason)]
-        if self._rt.idle:
-            out.append(b.AssistantIdle())
-        return out
-
-    def _on_error(self, n: ErrorNotice) -> _Out:
-        if n.severity == "harmless":
-            log.debug("< harmless error %s: %s", n.code, n.message)
-            return []
-        if n.code == "session_expired" and self.recovery.reconnect:
-            log.info("< the model session reached its time limit; moving to a new one")
-            self._expired = True  # the service closes next: reconnect with the conversation
-            return []
-        if n.severity == "fatal":
-            self._error = error_line(n)
-            return []
-        log.warning("< error %s: %s", n.code, n.message)
-        out: _Out = [b.BackendWarning(n.message, n.code)]
-        if n.client_event_type == "response.create" and self._rt.idle:
-            out.append(b.AssistantIdle())  # the reply that was asked for will not come
-        return out
 
     # --- commands ------------------------------------------------------------------------
     async def _flush(self) -> None:

@@ -30,7 +30,7 @@ from foreman.policy.context import CallContext, Role
 from foreman.protocols.twilio.admission import Admitted, Refused, StreamAdmission
 from foreman.protocols.twilio.messages import BadMessage, Start, Stop
 from foreman.protocols.twilio.stream import TwilioStream
-from foreman.session.conversation import ConversationSession, ToolHandler
+from foreman.session.conversation import ConversationSession
 from foreman.session.registry import (
     SHUTDOWN_REASON,
     BackendFactory,
@@ -38,6 +38,7 @@ from foreman.session.registry import (
     ToolCatalog,
     model_key_problem,
 )
+from foreman.session.tool_jobs import ToolHandler
 from foreman.stores.embedded import Stores, memory_stores
 from foreman.stores.interfaces import OutboundIntentStore, StreamTokenStore
 from foreman.stores.records import CallRecord

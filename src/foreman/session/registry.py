@@ -36,7 +36,9 @@ from foreman.exceptions import AudioFormatError, BackendError, ForemanError
 from foreman.io.realtime_ws import endpoint_host, key_allowed, needs_api_key
 from foreman.policy.context import CallContext, Channel, Role
 from foreman.protocols.realtime.endpoint import endpoint_problem
-from foreman.session.conversation import ConversationSession, HistoryHook, ToolHandler
+from foreman.session.conversation import ConversationSession
+from foreman.session.tool_jobs import ToolHandler
+from foreman.session.transcript_writer import HistoryHook
 from foreman.stores.interfaces import SessionRegistryStore
 from foreman.stores.records import SessionKind, SessionRecord
 
