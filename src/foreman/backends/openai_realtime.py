@@ -3,9 +3,8 @@
 Every protocol decision lives in the sans-I/O `protocols.realtime.RealtimeClient` (handshake,
 one response at a time, busy or idle, barge-in cancel and clamped truncation); this class
 moves text frames between it and the socket and turns the session's commands into client
-events. What its records mean to a session, the backend-neutral events of
-`backends.interface`, is `realtime_events` (segments are Realtime output items, replies
-are responses).
+events. `realtime_events` turns the client's records into the backend-neutral events of
+`backends.interface` (segments are Realtime output items, replies are responses).
 
 The connection may change under a live session (`[realtime.recovery]`):
 
