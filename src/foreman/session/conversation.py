@@ -48,12 +48,15 @@ from foreman.events import (
 from foreman.exceptions import ConversationEnded
 from foreman.policy.context import CallContext
 from foreman.session.ending import END_PLAYOUT_LIMIT_S, SessionEnd
-from foreman.session.text_turns import MAX_TURN_BACKLOG, TextTurns
+from foreman.session.text_turns import MAX_TURN_BACKLOG, TextTurns, TurnInProgress
 from foreman.session.tool_jobs import MAX_TOOL_CALLS, ToolHandler, ToolJobs
 from foreman.session.transcript_writer import HistoryHook, TranscriptWriter
 from foreman.session.turns import TurnTracker
 from foreman.session.user_input import UserInput
 from foreman.tools.request import ToolRequest
+
+# The parts' names that callers use with the session stay importable from here too.
+__all__ = ["ConversationSession", "HistoryHook", "SessionStats", "ToolHandler", "TurnInProgress"]
 
 log = logging.getLogger("foreman.session")
 

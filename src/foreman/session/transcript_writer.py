@@ -1,6 +1,6 @@
 """Where a session's words go: transcript pieces become whole utterances (`UtteranceAssembler`,
-pure), and each whole utterance is written to the bus, the history hook, and (the user's)
-the tool layer's spoken confirmation.
+pure); each whole utterance is written to the bus and the history hook, and the user's also
+go to the tool layer's spoken confirmation.
 
 The history hook is told every turn directly (the session and its tool calls and text turns
 call it for theirs); for an assistant utterance cut by a barge-in, it also gets where the
