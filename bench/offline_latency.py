@@ -38,6 +38,7 @@ from typing import Any
 from foreman.audio.formats import AudioFormat, Encoding
 from foreman.backends import interface as b
 from foreman.backends.local_engine import PCM16_16K, LocalEngineBackend
+from foreman.backends.local_prompt import system_prompt
 from foreman.backends.local_runtime import LocalRuntime
 from foreman.config import Settings, settings_from_dict
 from foreman.testing.speech import speak, trim_silence
@@ -129,7 +130,7 @@ async def sequential(runtime: LocalRuntime, questions: list[bytes]) -> list[floa
         started = time.monotonic()
         text = await runtime.transcriber.transcribe(pcm)
         # The same prompt the engine sends.
-        system = LocalEngineBackend._system_prompt(_options())
+        system = system_prompt(_options())
         messages = [{"role": "system", "content": system}, {"role": "user", "content": text}]
         answer = await runtime.llm.complete(messages)
         await asyncio.to_thread(synthesizer.synthesize, answer.text or "Nothing.")
