@@ -1,13 +1,16 @@
 """End of the caller's speech → first reply audio on the offline engine, split by stage.
 
 Real espeak-ng questions go through the engine exactly as a call's audio does (Silero VAD,
-Whisper base, the local LLM, espeak-ng). The VAD ends a turn after `[local] end_of_speech_ms`
-of silence *in the audio*, so that hangover is a fixed, configured part of the latency; the
-measured clock starts when the VAD hands the utterance over:
+Whisper base, the local LLM, espeak-ng), played in real time (20 ms frames on a schedule),
+the synthesizer's silence trimmed so the clock starts at the last sound of the question:
 
-    first audio = VAD hangover + STT + LLM first token + first sentence written + its TTS
+    end of speech → first audio: the VAD's hangover (`[local] end_of_speech_ms` of silence
+    ends the turn), speech to text, the LLM's first token and first sentence, its TTS
 
-The baseline, run in the same process on the same questions, is the pipeline done one step
+Stages are reported cumulatively from the end of speech. Speech to text starts
+`[local] early_transcribe_ms` into the pause, so it overlaps the hangover; the engine with
+it off (0: transcribe at the end of the turn) is run in the same process on the same
+questions, alternately, as the baseline. A second baseline is the pipeline done one step
 after another: transcribe, wait for the whole answer (no streaming), synthesize all of it.
 
     PYTHONPATH=src python bench/offline_latency.py                  # the packaged default
@@ -35,9 +38,10 @@ from typing import Any
 from foreman.audio.formats import AudioFormat, Encoding
 from foreman.backends import interface as b
 from foreman.backends.local_engine import PCM16_16K, LocalEngineBackend
+from foreman.backends.local_prompt import system_prompt
 from foreman.backends.local_runtime import LocalRuntime
 from foreman.config import Settings, settings_from_dict
-from foreman.testing.speech import speak
+from foreman.testing.speech import speak, trim_silence
 from foreman.tools.request import ToolRequest
 
 QUESTIONS = [
@@ -57,16 +61,32 @@ def _options() -> b.BackendOptions:
     return b.BackendOptions("local", "", "", INSTRUCTIONS, fmt, fmt)
 
 
-async def _one_turn(backend: LocalEngineBackend, events: asyncio.Queue[Any], pcm: bytes) -> None:
+async def _one_turn(
+    backend: LocalEngineBackend, events: asyncio.Queue[Any], pcm: bytes
+) -> tuple[float, float]:
+    """Play `pcm` and a silence in real time; (the end of speech, the first reply audio), on
+    the monotonic clock."""
     audio = pcm + bytes(PCM16_16K.bytes_for_ms(backend.runtime.config.end_of_speech_ms + 300))
-    for i in range(0, len(audio), FRAME):
+    speech_end = 0.0
+    first_audio = None
+    started = time.monotonic()
+    for n, i in enumerate(range(0, len(audio), FRAME)):
+        await asyncio.sleep(max(0.0, started + n * 0.02 - time.monotonic()))
         await backend.push_audio(audio[i : i + FRAME])
-    while not isinstance(await events.get(), b.AssistantIdle):
-        pass
+        if i < len(pcm) <= i + FRAME:
+            speech_end = time.monotonic() - (i + FRAME - len(pcm)) / 2 / 16_000
+        while not events.empty():
+            if isinstance(events.get_nowait(), b.AssistantAudio) and first_audio is None:
+                first_audio = time.monotonic()
+    while not isinstance(event := await events.get(), b.AssistantIdle):
+        if first_audio is None and isinstance(event, b.AssistantAudio):
+            first_audio = time.monotonic()
+    return speech_end, first_audio if first_audio is not None else time.monotonic()
 
 
 async def streaming(runtime: LocalRuntime, questions: list[bytes]) -> list[dict[str, float]]:
-    """Each question in a fresh conversation on the engine; its stage timings."""
+    """Each question in a fresh conversation on the engine; its stages, in seconds from the
+    end of the question's speech."""
     out = []
     for pcm in questions:
         backend = LocalEngineBackend(_options(), runtime)
@@ -80,20 +100,25 @@ async def streaming(runtime: LocalRuntime, questions: list[bytes]) -> list[dict[
         async with asyncio.TaskGroup() as tg:
             tg.create_task(pump())
             await backend.run(tg)
-            await _one_turn(backend, events, pcm)
+            speech_end, first_audio = await _one_turn(backend, events, pcm)
             await backend.close()
         t = backend.timings[-1]
-        print(f"  streamed: {t}", flush=True)
-        out.append(
-            {
-                "stt": t.stt_s or 0.0,
-                "first_token": (t.first_token_s or 0.0) - (t.stt_s or 0.0),
-                "first_sentence": (t.first_sentence_s or 0.0) - (t.first_token_s or 0.0),
-                "tts": (t.first_audio_s or 0.0) - (t.first_sentence_s or 0.0),
-                "first_audio": t.first_audio_s or 0.0,
-            }
-        )
+        turn_end = t.started - speech_end
+        row = {
+            "hangover": turn_end,
+            "stt": turn_end + (t.stt_s or 0.0),
+            "first_token": turn_end + (t.first_token_s or 0.0),
+            "first_sentence": turn_end + (t.first_sentence_s or 0.0),
+            "first_audio": first_audio - speech_end,
+            "early": float(t.early_stt),
+        }
+        print(f"  early={t.early_stt}: {_rounded(row)}", flush=True)
+        out.append(row)
     return out
+
+
+def _rounded(row: dict[str, float]) -> dict[str, float]:
+    return {k: round(v, 3) for k, v in row.items()}
 
 
 async def sequential(runtime: LocalRuntime, questions: list[bytes]) -> list[float]:
@@ -105,7 +130,7 @@ async def sequential(runtime: LocalRuntime, questions: list[bytes]) -> list[floa
         started = time.monotonic()
         text = await runtime.transcriber.transcribe(pcm)
         # The same prompt the engine sends.
-        system = LocalEngineBackend._system_prompt(_options())
+        system = system_prompt(_options())
         messages = [{"role": "system", "content": system}, {"role": "user", "content": text}]
         answer = await runtime.llm.complete(messages)
         await asyncio.to_thread(synthesizer.synthesize, answer.text or "Nothing.")
@@ -211,9 +236,13 @@ async def first_turn_report(settings: Settings, runtime: LocalRuntime, count: in
 
 
 async def concurrent(runtime: LocalRuntime, pcm: bytes, calls: int) -> float:
-    """`calls` callers ask at the same moment; the median first-audio time."""
+    """`calls` callers ask at the same moment; the median end of speech → first audio."""
     results = await asyncio.gather(*(streaming(runtime, [pcm]) for _ in range(calls)))
     return statistics.median(r[0]["first_audio"] for r in results)
+
+
+def _with_early(settings: Settings, runtime: LocalRuntime, early_ms: int) -> None:
+    runtime.config = settings.local.model_copy(update={"early_transcribe_ms": early_ms})
 
 
 def _median(rows: list[dict[str, float]], key: str) -> float:
@@ -226,6 +255,7 @@ async def main() -> None:
     parser.add_argument("--cache", type=Path, default=None, help="model cache directory")
     parser.add_argument("--concurrent", type=int, nargs="*", default=[])
     parser.add_argument("--questions", type=int, default=len(QUESTIONS))
+    parser.add_argument("--rounds", type=int, default=2, help="of each variant, alternately")
     parser.add_argument("--first-turn", action="store_true", help="a call's first turn")
     args = parser.parse_args()
     settings = settings_from_dict({"local": {"llm": args.llm}, "chat": {"timeout_s": 600.0}})
@@ -236,31 +266,40 @@ async def main() -> None:
     if args.first_turn:
         await first_turn_report(settings, runtime, args.questions)
         return
-    questions = [speak(q, 16_000) for q in QUESTIONS[: args.questions]]
+    questions = [trim_silence(speak(q, 16_000)) for q in QUESTIONS[: args.questions]]
     await streaming(runtime, questions[:1])  # warm: the system prompt's cache, first calls
-    rows = await streaming(runtime, questions)
+    early_ms = settings.local.early_transcribe_ms
+    rows: dict[int, list[dict[str, float]]] = {0: [], early_ms: []}
+    for _ in range(args.rounds):  # alternately, so drift in the machine's load hits both
+        for ms in (0, early_ms):
+            _with_early(settings, runtime, ms)
+            rows[ms] += await streaming(runtime, questions)
     base = await sequential(runtime, questions)
-    hangover = settings.local.end_of_speech_ms / 1000
     load = os.getloadavg()[0]
-    print(f"\nllm {args.llm}; {len(questions)} questions; medians; load average {load:.1f}\n")
-    print("| stage | seconds |")
-    print("|---|---:|")
-    print(f"| VAD hangover (configured `end_of_speech_ms`) | {hangover:.2f} |")
+    count = len(questions) * args.rounds
+    print(f"\nllm {args.llm}; {count} turns each; medians; load average {load:.1f}\n")
+    print(f"| seconds after the end of speech | early off (0) | early on ({early_ms} ms) |")
+    print("|---|---:|---:|")
     for key, name in (
-        ("stt", "STT (Whisper base, int8, greedy)"),
+        ("hangover", "turn ended (VAD hangover)"),
+        ("stt", "transcript ready (Whisper base, int8, greedy)"),
         ("first_token", "LLM first token"),
         ("first_sentence", "first sentence written"),
-        ("tts", "TTS of the first sentence (espeak-ng)"),
+        ("first_audio", "**first audio**"),
     ):
-        print(f"| {name} | {_median(rows, key):.2f} |")
-    streamed = hangover + _median(rows, "first_audio")
-    one_after_another = hangover + statistics.median(base)
-    print(f"| **end of speech → first audio** | **{streamed:.2f}** |")
-    print(f"| baseline: one after another, no streaming | {one_after_another:.2f} |")
-    print(f"| ratio streamed / baseline | {streamed / one_after_another:.2f} |")
+        off, on = _median(rows[0], key), _median(rows[early_ms], key)
+        print(f"| {name} | {off:.2f} | {on:.2f} |")
+    off, on = _median(rows[0], "first_audio"), _median(rows[early_ms], "first_audio")
+    print(f"| ratio early on / off, first audio | | **{on / off:.2f}** |")
+    used = sum(r["early"] for r in rows[early_ms])
+    print(f"| turns whose early transcript was used | | {used:.0f} of {count} |")
+    hangover = settings.local.end_of_speech_ms / 1000
+    one_by_one = hangover + statistics.median(base)
+    print(f"| one after another, no streaming (+ hangover) | {one_by_one:.2f} | |")
+    _with_early(settings, runtime, early_ms)
     for calls in args.concurrent:
         median = await concurrent(runtime, questions[0], calls)
-        print(f"| {calls} simultaneous callers: median first audio | {hangover + median:.2f} |")
+        print(f"| {calls} simultaneous callers: median first audio | | {median:.2f} |")
 
 
 if __name__ == "__main__":

@@ -204,7 +204,7 @@ def _warm_offline_engine(app: object) -> None:
     def warm() -> None:
         if not runtime.warm_sync() or tools is None or not runtime.config.warm_prompt:
             return
-        from foreman.backends.local_engine import warm_shared_prefix
+        from foreman.backends.local_prompt import warm_shared_prefix
         from foreman.policy.context import CallContext, Channel, Role
 
         # What an unknown caller is offered: the prefix of the first call most likely.

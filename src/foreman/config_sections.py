@@ -346,6 +346,9 @@ class LocalConfig(_Section):
     tts_speed: int = Field(default=170, ge=80, le=450)  # espeak-ng words per minute
     vad_threshold: float = Field(default=0.5, gt=0, lt=1)
     end_of_speech_ms: int = Field(default=500, ge=100, le=3000)  # silence that ends a turn
+    # Start speech to text this far into a pause, before it is long enough to end the turn
+    # (the text is dropped if the caller goes on): 0 waits for the end of the turn.
+    early_transcribe_ms: int = Field(default=150, ge=0, le=3000)
     max_utterance_s: Seconds = 30.0
 
 

@@ -17,19 +17,14 @@ import pytest
 from foreman.audio.formats import AudioFormat, Encoding
 from foreman.backends import interface as b
 from foreman.backends.factory import make_backend_factory
-from foreman.backends.local_engine import (
-    PCM16_16K,
-    LocalEngineBackend,
-    _Reply,
-    _Sentence,
-    shared_prefix,
-    warm_shared_prefix,
-)
+from foreman.backends.local_engine import PCM16_16K, LocalEngineBackend
+from foreman.backends.local_prompt import shared_prefix, warm_shared_prefix
+from foreman.backends.local_reply import ReplyRecord, SpokenSentence
 from foreman.backends.local_runtime import LocalRuntime
 from foreman.config import Settings, settings_from_dict
 from foreman.exceptions import BackendError
 from foreman.testing.chat_standin import Answer, ChatStandIn, Rule, When
-from foreman.testing.speech import speak
+from foreman.testing.speech import speak, trim_silence
 from foreman.testing.timeouts import unit
 
 FIRST = "The first sentence is here."
@@ -245,9 +240,53 @@ async def test_barge_in_cuts_the_reply_and_what_it_remembers(
     assert "stop" in llm.requests[-1]["messages"][-1]["content"].lower()
 
 
+async def test_speech_to_text_starts_in_the_pause_and_a_resumed_sentence_is_heard_whole(
+    engine: tuple[Driven, ChatStandIn],
+) -> None:
+    driven, llm = engine
+    first = trim_silence(speak("Please call my sister", 16_000))
+    second = trim_silence(speak("and tell her I am late.", 16_000))
+    await driven.say(first + bytes(PCM16_16K.bytes_for_ms(300)) + second)
+    await driven.wait(lambda: driven.of(b.AssistantIdle))
+    user = [t.text.lower() for t in driven.of(b.TranscriptSegment) if t.role == "user"]
+    assert len(user) == 1 and "sister" in user[0] and "late" in user[0]
+    # The guess made in the mid-sentence pause was dropped; the one made in the final pause
+    # was the turn's transcript.
+    assert driven.backend.counters["early_transcripts_used"] == 1
+    assert driven.backend.timings[-1].early_stt
+    assert "late" in llm.requests[-1]["messages"][-1]["content"].lower()
+
+
+async def test_with_early_transcription_off_the_turn_is_transcribed_at_its_end(
+    models: Path,
+) -> None:
+    async with ChatStandIn([]) as llm:
+        settings = settings_from_dict(
+            {
+                "chat": {"base_url": llm.base_url},
+                "local": {"warm_prompt": False, "early_transcribe_ms": 0},
+            }
+        )
+        backend = LocalEngineBackend(_options(), LocalRuntime(settings, cache_dir=models))
+        await backend.start()
+        driven = Driven(backend)
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(driven.collect())
+            await backend.run(tg)
+            await driven.say(speak("Please turn on the kitchen lights.", 16_000))
+            await driven.wait(lambda: driven.of(b.AssistantIdle))
+            await backend.close()
+    assert backend.counters["early_transcripts_used"] == 0
+    assert not backend.timings[-1].early_stt
+    assert "kitchen" in llm.requests[-1]["messages"][-1]["content"].lower()
+
+
 def test_heard_text_follows_the_sentences_audio() -> None:
-    sentences = [_Sentence("One two.", 0, 1000), _Sentence("Three four five six.", 1000, 3000)]
-    reply = _Reply("r", sentences)
+    sentences = [
+        SpokenSentence("One two.", 0, 1000),
+        SpokenSentence("Three four five six.", 1000, 3000),
+    ]
+    reply = ReplyRecord("r", sentences)
     assert reply.heard(0) == ""
     assert reply.heard(1000) == "One two."
     assert reply.heard(2000) == "One two. Three four"

@@ -10,11 +10,13 @@ from hypothesis import strategies as st
 
 from foreman.backends.local_text import SentenceSplitter, speakable
 from foreman.backends.local_toolcall import (
+    AnswerSorter,
     ParsedToolCall,
     fit_arguments,
     parse_tool_calls,
     reply_kind,
 )
+from foreman.chat.llm import Completion, ToolCall
 
 names = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,30}", fullmatch=True)
 scalars = st.none() | st.booleans() | st.integers() | st.text(max_size=20)
@@ -123,3 +125,41 @@ def test_sentences_come_as_soon_as_they_end() -> None:
     assert splitter.feed(", mostly. And") == ["is sunny, mostly."]
     assert splitter.feed(" **warm**!\n- no") == ["And warm !"]
     assert splitter.flush() == ["- no"]
+
+
+def _sorter() -> AnswerSorter:
+    ids = iter(f"call{n}" for n in range(1, 10))
+    schema = {"type": "object", "properties": {"timezone": {"type": "string"}}}
+    return AnswerSorter({"get_time": schema}, lambda: next(ids))
+
+
+def _sort(deltas: list[str], completion: Completion | None = None) -> tuple[str, Any, str]:
+    sorter = _sorter()
+    said = "".join(sorter.feed(d) for d in deltas)
+    calls, rest = sorter.finish(completion)
+    return said, calls, rest
+
+
+def test_an_answer_in_words_is_said_as_it_streams() -> None:
+    sorter = _sorter()
+    assert sorter.feed("It is") == "It is"
+    assert sorter.feed(" noon.") == " noon."
+    assert sorter.finish(Completion("It is noon.")) == ([], "")
+
+
+def test_a_call_written_as_text_is_held_then_becomes_a_call_with_fitted_arguments() -> None:
+    said, calls, rest = _sort(['{"name": "get_time", ', '"arguments": {"type": "object"}}'])
+    assert said == "" and rest == ""
+    assert [(c.call_id, c.name, c.arguments) for c in calls] == [("call1", "get_time", "{}")]
+
+
+def test_held_text_that_was_no_call_is_said_at_the_end() -> None:
+    said, calls, rest = _sort(["{braces} are ", "fine"])
+    assert (said, calls, rest) == ("", [], "{braces} are fine")
+
+
+def test_native_tool_calls_win_over_text() -> None:
+    native = Completion("", (ToolCall("abc", "get_time", '{"timezone": "UTC"}'),))
+    said, calls, rest = _sort(["{"], native)
+    assert [(c.call_id, c.arguments) for c in calls] == [("abc", '{"timezone": "UTC"}')]
+    assert said == rest == ""

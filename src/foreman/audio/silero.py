@@ -120,6 +120,15 @@ class SileroVad:
     def speaking(self) -> bool:
         return self._gate.speaking
 
+    @property
+    def pause_started(self) -> int | None:
+        """While speaking: the sample (at the caller's rate) where the current pause began,
+        the `stop` event's sample if the pause lasts; None if the last frame was not quiet.
+        It lets a listener start work on the utterance before the pause is long enough to
+        end it."""
+        quiet = self._gate.quiet_since
+        return None if quiet is None else self._to_input_rate(quiet)
+
     def _to_input_rate(self, model_sample: int) -> int:
         return model_sample * self.sample_rate // self._model_rate
 

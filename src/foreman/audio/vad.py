@@ -65,6 +65,12 @@ class HysteresisGate:
         self._run = 0  # frames in the current run (loud while idle, quiet while speaking)
         self._run_start = 0
 
+    @property
+    def quiet_since(self) -> int | None:
+        """While speaking: the sample offset where the current run of quiet frames began
+        (speech may be ending there), or None if the last frame was not quiet."""
+        return self._run_start if self.speaking and self._run > 0 else None
+
     def step(self, pos: int, loud: bool, quiet: bool) -> VadEvent | None:
         """`pos`: sample offset of this frame; `loud`: above start; `quiet`: below stop."""
         if not self.speaking:

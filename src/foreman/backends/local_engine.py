@@ -1,13 +1,16 @@
 """The offline engine as a `VoiceBackend`: Silero VAD → Whisper → a local LLM → espeak-ng.
 
 Everything runs on this machine. The caller's audio is converted to PCM16 at 16 kHz and fed
-to Silero VAD (0.1 ms a frame, on the event loop); speech start is announced at once as
-`UserSpeechStarted` (this engine has no server barge-in: the session flushes playback and
-reports what was heard), and speech end, after `end_of_speech_ms` of silence, hands the
-utterance to the conversation task. That task transcribes it (Whisper in a worker thread),
-streams an answer from the LLM through the same Chat Completions client chat uses, cuts the
-text into sentences as it comes and has a second task synthesize and send each sentence
-while the model is still writing the next one. One reply runs at a time.
+to Silero VAD (0.1 ms a frame, on the event loop) through a `Listener`
+(`foreman.backends.local_listen`); speech start is announced at once as `UserSpeechStarted`
+(this engine has no server barge-in: the session flushes playback and reports what was
+heard), and speech end, after `end_of_speech_ms` of silence, hands the utterance to the
+conversation task. Whisper (in a worker thread) starts on it earlier, `early_transcribe_ms`
+into the pause, when no other transcription is running: if the pause ends the turn the text
+is ready sooner, if the caller goes on it is dropped. The conversation task streams an
+answer from the LLM through the same Chat Completions client chat uses, cuts the text into
+sentences as it comes and has a second task synthesize and send each sentence while the
+model is still writing the next one. One reply runs at a time.
 
 Tool calls come back either as real `tool_calls` or, from small models, as a bare JSON
 object in the text (`foreman.backends.local_toolcall`): both become `ToolRequest`s, so the
@@ -28,8 +31,7 @@ import itertools
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
 from typing import Any
 
 from foreman.audio.convert import build_plan
@@ -53,83 +55,37 @@ from foreman.backends.interface import (
     UserSpeechStarted,
     UserSpeechStopped,
 )
+from foreman.backends.local_listen import (
+    EarlyUtterance,
+    FinalUtterance,
+    Listener,
+    Span,
+    SpeechStart,
+    SpeechStop,
+)
+from foreman.backends.local_prompt import shared_prefix, system_prompt
+from foreman.backends.local_reply import ReplyRecord, SpokenSentence, TurnTiming
 from foreman.backends.local_runtime import LocalRuntime
 from foreman.backends.local_text import SentenceSplitter
-from foreman.backends.local_toolcall import fit_arguments, parse_tool_calls, reply_kind
-from foreman.chat.llm import ChatCompletionsClient, Completion, LLMError, TextDelta, to_chat_tool
+from foreman.backends.local_toolcall import AnswerSorter
+from foreman.chat.llm import Completion, LLMError, TextDelta, to_chat_tool
 from foreman.chat.local_server import LocalChatClient
 from foreman.tools.request import ToolRequest
 
-__all__ = ["PCM16_16K", "LocalEngineBackend", "TurnTiming", "shared_prefix", "warm_shared_prefix"]
+__all__ = ["PCM16_16K", "LocalEngineBackend", "TurnTiming"]
 
 log = logging.getLogger(__name__)
 
 PCM16_16K = AudioFormat(Encoding.PCM16, 16_000)
 _RATE = PCM16_16K.sample_rate
-_PREROLL_MS = 300  # audio kept before the VAD's start: its first frame lags the first word
-_TAIL_MS = 150  # and after its stop, so a trailing consonant is not clipped
 _CHUNK_MS = 100  # assistant audio is handed over in pieces of this length
 _MAX_AUDIO_BACKLOG = 2000  # input chunks queued (~40 s of 20 ms frames) before dropping
 _MESSAGES_KEPT = 40  # conversation messages sent to the model (the system prompt always)
 _DEFAULT_GREETING = "Hello, how can I help?"
-_SPOKEN_STYLE = (
-    "Your answers are spoken aloud by a speech synthesizer: reply in one to three short "
-    "plain sentences, with no lists, markdown or emoji."
-)
 
 
-@dataclass
-class TurnTiming:
-    """One answer's stages, in seconds from the end of the user's speech (or from the typed
-    turn): what the benchmark reads."""
-
-    stt_s: float | None = None
-    first_token_s: float | None = None
-    first_sentence_s: float | None = None
-    first_audio_s: float | None = None
-    started: float = field(default_factory=time.monotonic)
-
-    def mark(self, stage: str) -> None:
-        if getattr(self, stage) is None:
-            setattr(self, stage, time.monotonic() - self.started)
-
-
-@dataclass
-class _Sentence:
-    text: str
-    start_ms: float
-    end_ms: float
-
-
-@dataclass
-class _Reply:
-    reply_id: str
-    sentences: list[_Sentence] = field(default_factory=list)
-    audio_ms: float = 0.0
-    message: dict[str, Any] | None = None  # its entry in the conversation, cut on barge-in
-
-    @property
-    def spoken(self) -> str:
-        return " ".join(s.text for s in self.sentences)
-
-    def heard(self, heard_ms: int) -> str:
-        """The text up to `heard_ms` of its audio: whole sentences, then the words of the
-        one that was playing in proportion to how much of it played."""
-        words: list[str] = []
-        for s in self.sentences:
-            if heard_ms >= s.end_ms:
-                words.append(s.text)
-                continue
-            if heard_ms > s.start_ms:
-                part = s.text.split()
-                share = (heard_ms - s.start_ms) / max(1.0, s.end_ms - s.start_ms)
-                words.append(" ".join(part[: int(len(part) * share)]))
-            break
-        return " ".join(w for w in words if w)
-
-
-# ("speech", (pcm, timing)) | ("text", str) | ("note", str) | ("respond", None)
-# | ("greet", str): fixed words spoken without the model
+# ("speech", (pcm, timing, early transcript or None)) | ("text", str) | ("note", str)
+# | ("respond", None) | ("greet", str): fixed words spoken without the model
 _Work = tuple[str, Any]
 
 
@@ -149,21 +105,15 @@ class LocalEngineBackend:
         self.runtime = runtime
         self.input_format = options.input_format
         self.output_format = options.output_format
-        cfg = runtime.config
         self._id = f"local-{uuid.uuid4().hex[:12]}"
         self._events: asyncio.Queue[BackendEvent] = asyncio.Queue()
         self._audio: asyncio.Queue[bytes | None] = asyncio.Queue()
         self._work: asyncio.Queue[_Work | None] = asyncio.Queue()
         self._to_16k = build_plan(self.input_format, PCM16_16K)
-        self._vad: SileroVad | None = None
-        self._buffer = bytearray()  # input since the utterance began (or the pre-roll)
-        self._buffer_start = 0  # sample index of _buffer[0]
-        self._samples_in = 0
-        self._utterance_start: int | None = None
-        self._vad_base = 0  # our sample index of the VAD's sample 0 (it restarts on reset)
-        self._max_utterance = int(cfg.max_utterance_s * _RATE)
+        self._listener: Listener | None = None
+        self._early: tuple[Span, asyncio.Task[str]] | None = None  # transcribing in a pause
         self._messages: list[dict[str, Any]] = []
-        self._system = self._system_prompt(options)
+        self._system = system_prompt(options)
         self._shared_first = False  # set in start(): see _prompt
         self._tools = [to_chat_tool(t) for t in options.tools]
         self._schemas = {t["name"]: t.get("parameters") for t in options.tools if "name" in t}
@@ -171,32 +121,29 @@ class LocalEngineBackend:
         self._call_ids = itertools.count(1)
         self._reply_task: asyncio.Task[None] | None = None
         self._warm_task: asyncio.Task[None] | None = None
-        self._recent: dict[str, _Reply] = {}  # replies report_heard may still cut
+        self._recent: dict[str, ReplyRecord] = {}  # replies report_heard may still cut
         self._pending_calls: set[str] = set()
         self._answer_owed = False
         self._busy = False
         self._closed = False
         self.timings: list[TurnTiming] = []
         self.warm_seconds: float | None = None
-        self.counters = {"utterances": 0, "replies": 0, "barge_ins": 0, "dropped_audio": 0}
-
-    @staticmethod
-    def _system_prompt(options: BackendOptions, *, style: bool = True) -> str:
-        parts = [options.instructions, _SPOKEN_STYLE if style else ""]
-        parts += [text for role, text in options.history if role == "system"]
-        return "\n\n".join(p for p in parts if p)
+        kinds = ("utterances", "replies", "barge_ins", "dropped_audio", "early_transcripts_used")
+        self.counters = dict.fromkeys(kinds, 0)
 
     # --- VoiceBackend ----------------------------------------------------------------------
     async def start(self) -> None:
         await self.runtime.ready()
         self._shared_first = isinstance(self.runtime.llm, LocalChatClient)
         cfg = self.runtime.config
-        self._vad = SileroVad(
+        vad = SileroVad(
             _RATE,
             threshold=cfg.vad_threshold,
             min_silence_ms=cfg.end_of_speech_ms,
             model_path=self.runtime.vad_model,
         )
+        early_ms = cfg.early_transcribe_ms if cfg.early_transcribe_ms < cfg.end_of_speech_ms else 0
+        self._listener = Listener(vad, max_utterance_s=cfg.max_utterance_s, early_ms=early_ms)
         for role, text in self.options.history:
             if role in ("user", "assistant"):
                 self._messages.append({"role": role, "content": text})
@@ -266,9 +213,8 @@ class LocalEngineBackend:
         self._enqueue(("text", text))
 
     async def end_user_turn(self) -> bool:
-        if self._utterance_start is not None:
-            self._end_utterance(self._samples_in)
-            self._reset_vad()
+        if self._listener is not None and (utterance := self._listener.end_turn()) is not None:
+            self._utterance(utterance)
         return True
 
     async def close(self) -> None:
@@ -278,6 +224,7 @@ class LocalEngineBackend:
         self._cancel_reply()
         if self._warm_task is not None:
             self._warm_task.cancel()
+        self._drop_early()
         self._audio.put_nowait(None)
         self._work.put_nowait(None)
         self._emit(Closed())
@@ -301,46 +248,42 @@ class LocalEngineBackend:
                 self._hear(pcm)
 
     def _hear(self, pcm: bytes) -> None:
-        assert self._vad is not None
-        self._buffer += pcm
-        self._samples_in += len(pcm) // 2
-        for event in self._vad.process(pcm):
-            sample = self._vad_base + event.sample
-            if event.kind == "start" and self._utterance_start is None:
-                preroll = _PREROLL_MS * _RATE // 1000
-                self._utterance_start = max(self._buffer_start, sample - preroll)
-                self._emit(UserSpeechStarted(at_ms=sample * 1000 // _RATE))
+        assert self._listener is not None
+        for event in self._listener.feed(pcm):
+            if isinstance(event, SpeechStart):
+                self._emit(UserSpeechStarted(at_ms=event.at_sample * 1000 // _RATE))
                 self.counters["barge_ins"] += int(self._reply_task is not None)
                 self._cancel_reply()  # the user talks: the assistant stops
-            elif event.kind == "stop" and self._utterance_start is not None:
-                self._emit(UserSpeechStopped(at_ms=sample * 1000 // _RATE))
-                self._end_utterance(sample + _TAIL_MS * _RATE // 1000)
-        if self._utterance_start is None:
-            keep = _PREROLL_MS * _RATE // 1000 * 2
-            excess = len(self._buffer) - keep
-            if excess > 0:
-                del self._buffer[:excess]
-                self._buffer_start += excess // 2
-        elif self._samples_in - self._utterance_start >= self._max_utterance:
-            self._end_utterance(self._samples_in)
-            self._reset_vad()
+            elif isinstance(event, SpeechStop):
+                self._emit(UserSpeechStopped(at_ms=event.at_sample * 1000 // _RATE))
+            elif isinstance(event, EarlyUtterance):
+                self._transcribe_early(event)
+            else:
+                self._utterance(event)
 
-    def _reset_vad(self) -> None:
-        """A forced end of turn: the VAD starts afresh (its sample 0 is our next sample)."""
-        assert self._vad is not None
-        self._vad.reset()
-        self._vad_base = self._samples_in
+    def _transcribe_early(self, early: EarlyUtterance) -> None:
+        """Start on the utterance while the pause may still turn out to be mid-sentence; not
+        when any transcription is running (another call's must not wait for a guess)."""
+        if self.runtime.transcribing:
+            return
+        self._drop_early()
+        task = asyncio.get_running_loop().create_task(self.runtime.transcribe(early.pcm))
+        task.add_done_callback(_retrieve)
+        self._early = (early.span, task)
 
-    def _end_utterance(self, end_sample: int) -> None:
-        assert self._utterance_start is not None
-        start = (self._utterance_start - self._buffer_start) * 2
-        end = (min(end_sample, self._samples_in) - self._buffer_start) * 2
-        pcm = bytes(self._buffer[start:end])
-        del self._buffer[:end]
-        self._buffer_start += end // 2
-        self._utterance_start = None
+    def _drop_early(self) -> None:
+        if self._early is not None:
+            self._early[1].cancel()  # its worker thread finishes; the text is not used
+            self._early = None
+
+    def _utterance(self, utterance: FinalUtterance) -> None:
+        early = None
+        if self._early is not None and self._early[0] == utterance.span:
+            early = self._early[1]
+            self._early = None
+        self._drop_early()
         self.counters["utterances"] += 1
-        self._enqueue(("speech", (pcm, TurnTiming())))
+        self._enqueue(("speech", (utterance.pcm, TurnTiming(), early)))
 
     # --- conversing: one reply at a time ----------------------------------------------------
     def _enqueue(self, work: _Work) -> None:
@@ -352,8 +295,13 @@ class LocalEngineBackend:
             kind, payload = work
             timing = TurnTiming()
             if kind == "speech":
-                pcm, timing = payload
-                text = (await self.runtime.transcriber.transcribe(pcm)).strip()
+                pcm, timing, early = payload
+                if early is not None:
+                    timing.early_stt = True
+                    self.counters["early_transcripts_used"] += 1
+                    text = (await early).strip()
+                else:
+                    text = (await self.runtime.transcribe(pcm)).strip()
                 timing.mark("stt_s")
                 if not any(c.isalnum() for c in text):
                     self._maybe_idle()
@@ -391,7 +339,7 @@ class LocalEngineBackend:
 
     async def _reply(self, timing: TurnTiming, fixed: str | None = None) -> None:
         """One reply: the model's answer, or the `fixed` words (no model call)."""
-        reply = _Reply(f"{self._id}-r{next(self._reply_ids)}")
+        reply = ReplyRecord(f"{self._id}-r{next(self._reply_ids)}")
         self._busy = True
         self.counters["replies"] += 1
         self._emit(ReplyStarted(reply.reply_id))
@@ -420,11 +368,10 @@ class LocalEngineBackend:
             self._finish(reply, status, calls)
 
     async def _generate(
-        self, reply: _Reply, sentences: asyncio.Queue[str | None], timing: TurnTiming
+        self, reply: ReplyRecord, sentences: asyncio.Queue[str | None], timing: TurnTiming
     ) -> list[ToolRequest]:
         splitter = SentenceSplitter()
-        parts: list[str] = []
-        kind: str | None = None
+        sorter = AnswerSorter(self._schemas, self._new_call_id)
         completion: Completion | None = None
 
         def say(delta: str) -> None:
@@ -440,29 +387,13 @@ class LocalEngineBackend:
         async for event in self.runtime.llm.stream(self._prompt(), tools=self._tools):
             if isinstance(event, TextDelta):
                 timing.mark("first_token_s")
-                parts.append(event.text)
-                if kind == "speech":
-                    say(event.text)
-                elif (kind := reply_kind("".join(parts))) == "speech":
-                    say("".join(parts))  # what was held while it might have been a call
+                if speech := sorter.feed(event.text):
+                    say(speech)
             else:
                 completion = event
-        text = "".join(parts)
-        calls = [
-            ToolRequest(c.call_id or self._new_call_id(), c.name, c.arguments)
-            for c in (completion.tool_calls if completion is not None else ())
-        ]
-        if not calls and kind != "speech":
-            calls = [
-                ToolRequest(
-                    self._new_call_id(),
-                    p.name,
-                    _json(fit_arguments(p.arguments, self._schemas.get(p.name))),
-                )
-                for p in parse_tool_calls(text)
-            ]
-            if not calls and text.strip():
-                say(text)  # it looked like a call but was not one: it is said
+        calls, rest = sorter.finish(completion)
+        if rest:
+            say(rest)
         for sentence in splitter.flush():
             timing.mark("first_sentence_s")
             sentences.put_nowait(sentence)
@@ -480,7 +411,7 @@ class LocalEngineBackend:
         every call with the same tools, and a later call finds them in the cache too."""
         recent = self._messages[-_MESSAGES_KEPT:]
         if self._shared_first:
-            own = self._system_prompt(self.options, style=False)
+            own = system_prompt(self.options, style=False)
             head, _ = shared_prefix(())
             if own:
                 head.append({"role": "system", "content": own})
@@ -503,7 +434,7 @@ class LocalEngineBackend:
         return f"{self._id}-call{next(self._call_ids)}"
 
     async def _speak(
-        self, reply: _Reply, sentences: asyncio.Queue[str | None], timing: TurnTiming
+        self, reply: ReplyRecord, sentences: asyncio.Queue[str | None], timing: TurnTiming
     ) -> None:
         synthesizer = self.runtime.synthesizer
         assert synthesizer is not None
@@ -516,12 +447,12 @@ class LocalEngineBackend:
                 continue
             timing.mark("first_audio_s")
             ms = self.output_format.ms_for_bytes(len(audio))
-            reply.sentences.append(_Sentence(sentence, reply.audio_ms, reply.audio_ms + ms))
+            reply.sentences.append(SpokenSentence(sentence, reply.audio_ms, reply.audio_ms + ms))
             reply.audio_ms += ms
             for i in range(0, len(audio), chunk):
                 self._emit(AssistantAudio(audio[i : i + chunk], reply.reply_id, reply.reply_id))
 
-    def _finish(self, reply: _Reply, status: str, calls: list[ToolRequest]) -> None:
+    def _finish(self, reply: ReplyRecord, status: str, calls: list[ToolRequest]) -> None:
         """A reply's closing events, in the order the session needs them: its final text,
         its segment's end, its tool calls (before the reply ends: a text turn waits for
         their outputs), then the end."""
@@ -560,43 +491,8 @@ class LocalEngineBackend:
         self._events.put_nowait(event)
 
 
-def shared_prefix(
-    tools: tuple[Mapping[str, Any], ...] | list[Mapping[str, Any]],
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """The first system message and the tools every session on the in-process model with
-    these `tools` sends first (`LocalEngineBackend._prompt`)."""
-    return [{"role": "system", "content": _SPOKEN_STYLE}], [to_chat_tool(t) for t in tools]
-
-
-def warm_shared_prefix(runtime: LocalRuntime, tools: list[Mapping[str, Any]]) -> float | None:
-    """Blocking (a worker thread at `foreman serve`'s start, after the models loaded): have
-    the in-process model read the shared prefix for `tools` once, a one-token answer, so the
-    first call finds it in llama.cpp's prompt cache. Seconds taken, or None if not done."""
-    llm = runtime.loaded_llm
-    if not isinstance(llm, LocalChatClient) or not llm.server.running:
-        return None
-    messages, chat_tools = shared_prefix(tools)
-    started = time.monotonic()
-
-    async def once() -> None:
-        # A client of this thread's own loop: the shared one belongs to the server's loop.
-        client = ChatCompletionsClient(
-            base_url=llm.server.base_url, model=llm.model, api_key=llm.server.api_key
-        )
-        try:
-            await client.complete(messages, tools=chat_tools, max_tokens=1)
-        finally:
-            await client.aclose()
-
-    try:
-        asyncio.run(once())
-    except LLMError as exc:
-        log.info("offline engine: the prompt warm-up failed: %s", exc)
-        return None
-    return time.monotonic() - started
-
-
-def _json(value: Mapping[str, Any]) -> str:
-    import json
-
-    return json.dumps(value, separators=(",", ":"))
+def _retrieve(task: asyncio.Task[str]) -> None:
+    """An early transcription nobody awaited: its failure was not needed (the turn's own
+    transcription reports it), but must not be logged as never retrieved."""
+    if not task.cancelled():
+        task.exception()

@@ -77,6 +77,27 @@ class LocalRuntime:
         self.load_seconds: dict[str, float] = {}
         self._lock: asyncio.Lock | None = None
         self._ready = False
+        self._transcribing = 0  # transcriptions submitted and not finished in their thread
+        self._count_lock = threading.Lock()
+
+    @property
+    def transcribing(self) -> bool:
+        """A transcription is running (or waiting) for any session of this runtime."""
+        return self._transcribing > 0
+
+    async def transcribe(self, pcm16: bytes) -> str:
+        """Whisper on `pcm16` (16 kHz PCM16) in a worker thread, counted until the thread is
+        done, even if the awaiting task was cancelled meanwhile (a thread cannot be)."""
+        with self._count_lock:
+            self._transcribing += 1
+        return await asyncio.to_thread(self._transcribe_counted, pcm16)
+
+    def _transcribe_counted(self, pcm16: bytes) -> str:
+        try:
+            return self.transcriber.transcribe_sync(pcm16)
+        finally:
+            with self._count_lock:
+                self._transcribing -= 1
 
     @property
     def llm(self) -> ChatCompletionsClient:

@@ -8,18 +8,22 @@ whole message (prose around them means the model is talking, and the text is spo
 `reply_kind` decides from the first characters of a streamed answer whether to start speaking
 it or to hold it until it can be parsed. `fit_arguments` drops argument keys a tool's schema
 does not declare, because small models often echo the schema itself as the arguments; what
-is left is still checked by the gatekeeper like any other call.
+is left is still checked by the gatekeeper like any other call. `AnswerSorter` puts these
+together for a streamed answer: what to say as it comes, and the calls at its end.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-__all__ = ["ParsedToolCall", "fit_arguments", "parse_tool_calls", "reply_kind"]
+from foreman.chat.llm import Completion
+from foreman.tools.request import ToolRequest
+
+__all__ = ["AnswerSorter", "ParsedToolCall", "fit_arguments", "parse_tool_calls", "reply_kind"]
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
 _FENCE = re.compile(r"^```[A-Za-z]*\s*(.*?)\s*```$", re.DOTALL)
@@ -35,6 +39,49 @@ class ParsedToolCall:
     @property
     def arguments_json(self) -> str:
         return json.dumps(self.arguments, separators=(",", ":"))
+
+
+class AnswerSorter:
+    """One streamed answer: `feed` each text delta and say what it returns (the answer is
+    held while it may still be a call written as text); `finish` with the stream's
+    completion gives the tool calls and what is left to say."""
+
+    def __init__(
+        self, schemas: Mapping[str, Mapping[str, Any] | None], new_call_id: Callable[[], str]
+    ) -> None:
+        self._schemas = schemas
+        self._new_call_id = new_call_id
+        self._parts: list[str] = []
+        self._kind: Literal["speech", "call"] | None = None
+
+    def feed(self, delta: str) -> str:
+        self._parts.append(delta)
+        if self._kind == "speech":
+            return delta
+        if (kind := reply_kind("".join(self._parts))) == "speech":
+            self._kind = kind
+            return "".join(self._parts)  # what was held while it might have been a call
+        self._kind = kind
+        return ""
+
+    def finish(self, completion: Completion | None) -> tuple[list[ToolRequest], str]:
+        native: Sequence[Any] = completion.tool_calls if completion is not None else ()
+        calls = [ToolRequest(c.call_id or self._new_call_id(), c.name, c.arguments) for c in native]
+        text = "".join(self._parts)
+        if calls or self._kind == "speech":
+            return calls, ""
+        calls = [
+            ToolRequest(
+                self._new_call_id(),
+                p.name,
+                json.dumps(
+                    fit_arguments(p.arguments, self._schemas.get(p.name)), separators=(",", ":")
+                ),
+            )
+            for p in parse_tool_calls(text)
+        ]
+        # Held text that was not a call after all is said.
+        return calls, "" if calls or not text.strip() else text
 
 
 def reply_kind(text_so_far: str) -> Literal["speech", "call"] | None:

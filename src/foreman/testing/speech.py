@@ -66,6 +66,14 @@ def tone(freq_hz: float, ms: int, sample_rate: int = 24000, amplitude: int = 800
     return (amplitude * np.sin(2 * np.pi * freq_hz * t)).astype("<i2").tobytes()
 
 
+def trim_silence(pcm16: bytes, level: int = 300) -> bytes:
+    """Speech without the synthesizer's leading and trailing silence (samples under `level`),
+    for tests that place pauses of exact lengths between phrases."""
+    samples = np.frombuffer(pcm16, dtype="<i2")
+    loud = np.flatnonzero(np.abs(samples.astype(np.int32)) > level)
+    return samples[loud[0] : loud[-1] + 1].tobytes() if loud.size else b""
+
+
 def have_flite() -> bool:
     return shutil.which("flite") is not None
 
