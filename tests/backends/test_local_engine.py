@@ -58,7 +58,7 @@ class Driven:
                 self.events.append(event)
                 self._changed.notify_all()
 
-    async def wait(self, pred: Callable[[], Any], seconds: float = 30) -> None:
+    async def wait(self, pred: Callable[[], Any], seconds: float = 60) -> None:
         async with asyncio.timeout(unit(seconds)), self._changed:
             await self._changed.wait_for(pred)
 
