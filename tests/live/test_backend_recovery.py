@@ -15,7 +15,8 @@ from live_stack import live_backend
 from test_replies import speech_ulaw
 
 from foreman.backends import interface as b
-from foreman.backends.openai_live import CONTINUED, OpenAILiveBackend
+from foreman.backends.live_recovery import CONTINUED
+from foreman.backends.openai_live import OpenAILiveBackend
 from foreman.io.realtime_ws import open_realtime
 from foreman.testing.mock_realtime import (
     Faults,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import binascii
 import contextlib
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass
@@ -20,10 +21,13 @@ from websockets.exceptions import ConnectionClosed
 
 from foreman.audio.levels import peak
 from foreman.backends import interface as b
-from foreman.exceptions import BackendError
-from foreman.protocols.live.carryover import resume_instruction
+from foreman.backends.live_open import close_reason
+from foreman.exceptions import BackendError, RemoteProtocolError
+from foreman.io.realtime_ws import endpoint_host
+from foreman.protocols.live.carryover import ConversationDigest, resume_instruction
 from foreman.protocols.live.client import LiveClient
 from foreman.protocols.live.lifecycle import SPEECH_PEAK, reconnect_worthwhile
+from foreman.protocols.live.session_config import LiveSessionOptions, build_session_config
 
 if TYPE_CHECKING:
     from foreman.backends.openai_live import OpenAILiveBackend
@@ -31,6 +35,11 @@ if TYPE_CHECKING:
 log = logging.getLogger("foreman.backends.openai_live")
 _Out = list[b.BackendEvent]
 MISSED: Final = "Said since this session's input was written:\n"
+# Added to the instructions of every session after the first (its `input` holds the rest).
+CONTINUED: Final = (
+    "This conversation continues from an earlier session of this call; the input holds "
+    "what was said so far. Do not greet the user again."
+)
 
 
 @dataclass(slots=True)
@@ -44,6 +53,26 @@ class Standby:
     drain: asyncio.Task[None] | None = None
 
 
+def next_client(options: LiveSessionOptions, digest: ConversationDigest) -> LiveClient:
+    """A client for the next session: the instructions, and the conversation so far as its
+    input (a new session knows nothing of the last one)."""
+    opts = dataclasses.replace(
+        options,
+        instructions=f"{options.instructions}\n\n{CONTINUED}".strip(),
+        history=list(digest.seed()),
+    )
+    return LiveClient(build_session_config(opts))
+
+
+def lost_reason(be: OpenAILiveBackend, ws: ClientConnection, exc: ConnectionClosed | None) -> str:
+    if be.forced:
+        return be.forced
+    if be.ended_by_service:
+        host = endpoint_host(be.options.endpoint)
+        return f"{host}: the session closed ({be.ended_by_service})"
+    return close_reason(ws, exc, be.options.endpoint)
+
+
 def connection_lost(be: OpenAILiveBackend, lost: str) -> _Out:
     """The socket is gone: from now on commands wait in `owed` and audio is held. Close
     what was running so the session is not left waiting for it."""
@@ -55,7 +84,6 @@ def connection_lost(be: OpenAILiveBackend, lost: str) -> _Out:
     out += be._replies.lost()
     be.digest.reply_ended()
     _carry_pending(be, be._live)
-    be.usage_before += be._live.usage_seconds
     return out
 
 
@@ -184,7 +212,6 @@ async def swap_in_standby(be: OpenAILiveBackend) -> None:
         return
     old = be._live
     _carry_pending(be, old)
-    be.usage_before += old.usage_seconds
     missed = be.digest.since(standby.seed_seq)
     be.use(standby.ws, standby.live)
     if missed:
@@ -210,7 +237,7 @@ async def drain_standby(be: OpenAILiveBackend, standby: Standby) -> None:
     (it must not pile up, to be played late), and a standby that closes is forgotten."""
     with contextlib.suppress(ConnectionClosed):
         async for frame in standby.ws:
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(RemoteProtocolError):
                 standby.live.receive(frame)
             if standby.live.closed:
                 break

@@ -43,7 +43,6 @@ from __future__ import annotations
 import asyncio
 import binascii
 import contextlib
-import dataclasses
 import functools
 import logging
 import time
@@ -56,7 +55,7 @@ from websockets.exceptions import ConnectionClosed
 from foreman.audio.formats import AudioFormat
 from foreman.backends import interface as b
 from foreman.backends import live_recovery as recovery
-from foreman.backends.live_open import close_code, close_reason, open_session
+from foreman.backends.live_open import close_code, open_session
 from foreman.backends.live_replies import TrackReplies
 from foreman.config import LiveConfig, RealtimeConfig
 from foreman.exceptions import AudioFormatError, BackendError, RemoteProtocolError
@@ -73,7 +72,12 @@ from foreman.protocols.live.carryover import (
 from foreman.protocols.live.client import LiveClient, LivePhase
 from foreman.protocols.live.client_events import AppendKind
 from foreman.protocols.live.delegations import DelegationDone, FunctionCallRequested
-from foreman.protocols.live.lifecycle import HeldInput, RolloverSchedule, reconnect_worthwhile
+from foreman.protocols.live.lifecycle import (
+    RESUME_AUDIO_MS,
+    HeldInput,
+    RolloverSchedule,
+    reconnect_worthwhile,
+)
 from foreman.protocols.live.session_config import LiveSessionOptions, build_session_config
 from foreman.tools.request import ToolRequest
 
@@ -83,11 +87,6 @@ NAME: Final = "openai-live"
 USD_PER_SECOND: Final = 0.05 / 60  # voice time, billed per second (backend tokens apart)
 CLOSE_DRAIN_S: Final = 3.0  # waiting for session.closed after session.close
 STOP_TALKING: Final = "Stop talking now: the user is no longer listening. Say nothing more."
-# Added to the instructions of every session after the first (its `input` holds the rest).
-CONTINUED: Final = (
-    "This conversation continues from an earlier session of this call; the input holds "
-    "what was said so far. Do not greet the user again."
-)
 
 
 class OpenAILiveBackend:
@@ -150,7 +149,8 @@ class OpenAILiveBackend:
         self.digest = ConversationDigest(rc.replay_max_items, tuple(options.history))
         self.carried = CarriedCalls()  # calls of a lost session, owed an output
         self._calls: dict[str, CarriedCall] = {}  # calls requested on the current session
-        self.held = HeldInput(self.input_format)
+        held_ms = min(RESUME_AUDIO_MS, int(rc.buffer_audio_s * 1000))
+        self.held = HeldInput(self.input_format, resume_ms=held_ms)
         backoff = Backoff(rc.backoff_initial_s, rc.backoff_max_s)
         self._window = RetryWindow(backoff, rc.reconnect_window_s)
         self.restored_at = -float("inf")  # monotonic: when a reconnect last restored a session
@@ -171,15 +171,9 @@ class OpenAILiveBackend:
 
     # --- sessions ------------------------------------------------------------------------
     def new_client(self) -> LiveClient:
-        """A client for the next session: the instructions, and the conversation so far as
-        its input."""
+        """A client for the next session, seeded with the conversation so far."""
         assert self._session_options is not None
-        opts = dataclasses.replace(
-            self._session_options,
-            instructions=f"{self._session_options.instructions}\n\n{CONTINUED}".strip(),
-            history=list(self.digest.seed()),
-        )
-        return LiveClient(build_session_config(opts))
+        return recovery.next_client(self._session_options, self.digest)
 
     async def open_session(self, live: LiveClient) -> ClientConnection:
         """Connect and start `live` (start, reconnect, rollover). Raises BackendError."""
@@ -207,6 +201,8 @@ class OpenAILiveBackend:
 
     def use(self, ws: ClientConnection, live: LiveClient) -> None:
         """Make `ws` the live connection (no await: commands see one or the other)."""
+        if live is not self._live:
+            self.usage_before += self._live.usage_seconds  # the session it replaces
         self._ws, self._live = ws, live
         now = time.monotonic()
         self.session_started_at = now
@@ -216,6 +212,10 @@ class OpenAILiveBackend:
     @property
     def connected(self) -> bool:
         return self._ws is not None
+
+    @property
+    def reconnecting(self) -> bool:
+        return self._ws is None and self._live.phase is LivePhase.ACTIVE and not self._closed
 
     @property
     def closed(self) -> bool:
@@ -294,7 +294,7 @@ class OpenAILiveBackend:
                     continue  # rolled over: read the new session
                 if self._error is not None:
                     break
-                lost = self._lost_reason(ws, lost_by)
+                lost = recovery.lost_reason(self, ws, lost_by)
                 code = close_code(ws, lost_by)
                 on_purpose = self.forced or self.ended_by_service
                 retry = on_purpose or reconnect_worthwhile(close_code=code)
@@ -333,14 +333,6 @@ class OpenAILiveBackend:
             out += self._translate(item)
         out += self._replies.work(self._live.busy)
         return out
-
-    def _lost_reason(self, ws: ClientConnection, exc: ConnectionClosed | None) -> str:
-        if self.forced:
-            return self.forced
-        if self.ended_by_service:
-            host = endpoint_host(self.options.endpoint)
-            return f"{host}: the session closed ({self.ended_by_service})"
-        return close_reason(ws, exc, self.options.endpoint)
 
     def _translate(self, item: Any) -> list[b.BackendEvent]:
         match item:
@@ -479,7 +471,7 @@ class OpenAILiveBackend:
             model=self._live.model or self.options.model,
             endpoint_host=endpoint_host(self.options.endpoint),
             provider_session_id=self._live.session_id,
-            phase=str(self._live.phase) if self._ws is not None or self._closed else "reconnecting",
+            phase="reconnecting" if self.reconnecting else str(self._live.phase),
             counters={
                 **self._live.counters,
                 **self._live.delegations.counters,
