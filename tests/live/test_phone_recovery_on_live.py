@@ -8,7 +8,9 @@ left running, and when no session can be had the call is hung up with the reason
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
 from typing import Any
 
 import pytest
@@ -205,3 +207,56 @@ async def test_when_no_session_can_be_had_the_call_is_hung_up_with_the_reason() 
         assert "no new model session within 1 s" in ended["reason"]
         assert ended["error"] and "connection closed (1006)" in ended["error"]
         assert len(stack.mock.live_sessions) >= 2  # it did try again
+
+
+ANSWER = "Your calendar is clear."
+ANY_TURN = Scenario(
+    [Rule(Match(instructions="Greet"), Reply.say(GREETING)), Rule(Match.any(), Reply.say(ANSWER))]
+)
+
+
+async def answered_after(caller: FakeTwilioCaller, start: int, timeout: float) -> None:  # noqa: ASYNC109
+    """Until the answer's exact µ-law plays after byte `start` of what the caller heard."""
+    words = await asyncio.to_thread(speech, ANSWER, Encoding.PCMU)
+    await caller.wait_until(lambda: bytes(caller.played).find(words, start) >= 0, unit(timeout))
+
+
+async def drop_at_a_seeded_point(seed: int) -> None:
+    """One call whose first Live socket drops after a seeded number of server events (the
+    track's deltas count: anywhere in the first ten seconds); after it, the caller speaks
+    and hears the answer from the new session."""
+    async with live_phone_stack(ANY_TURN, realtime={"recovery": RECOVERY}) as stack:
+        stack.mock.faults = Faults(drop_between=(5, 100), seed=seed, faulty_connections=1)
+        caller = stack.caller()
+        async with caller:
+            await caller.dial()
+            stack.rest.add_live_call(caller.call_sid, caller.remote_hangup)
+            first = await stack.mock.wait_for_live_session(timeout=unit(10))
+            deadline = asyncio.get_running_loop().time() + unit(30)
+            while not first.dropped:  # talk until the fault has happened
+                assert asyncio.get_running_loop().time() < deadline, "no drop"
+                start = len(caller.played)
+                await speak(caller, "Check my calendar.")
+                with contextlib.suppress(TimeoutError):  # a drop mid-turn loses the turn
+                    await answered_after(caller, start, 8.0)
+            await warnings(stack, "reconnected")
+            second = await stack.mock.wait_for_live_session(index=1, timeout=unit(10))
+            start = len(caller.played)
+            await speak(caller, "Check my calendar.")
+            await answered_after(caller, start, 20.0)
+            assert spoke(second, ANSWER)
+            assert caller.validation_errors == []
+            ended = await hang_up_cleanly(stack, caller)
+        assert ended["error"] is None, ended
+
+
+async def test_a_dropped_live_socket_at_seeded_points() -> None:
+    """Five calls side by side, each dropped at its own seeded point. To repeat a failing
+    seed: FOREMAN_FAULT_SEEDS=3 (a comma-separated list)."""
+    chosen = os.environ.get("FOREMAN_FAULT_SEEDS")
+    seeds = [int(s) for s in chosen.split(",")] if chosen else list(range(5))
+    results = await asyncio.gather(
+        *(drop_at_a_seeded_point(seed) for seed in seeds), return_exceptions=True
+    )
+    failed = [(seed, r) for seed, r in zip(seeds, results, strict=True) if r is not None]
+    assert not failed, f"seeds that failed: {failed}"
