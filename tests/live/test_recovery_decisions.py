@@ -66,11 +66,17 @@ def test_a_standby_is_prepared_a_margin_before_expiry_and_retried_after_a_failur
     assert not schedule.should_prepare(10_100.0)
 
 
-def test_a_session_already_inside_its_margin_rolls_over_after_a_moment_not_at_once() -> None:
+def test_a_session_already_inside_its_margin_rolls_over_after_a_while_not_at_once() -> None:
     schedule = RolloverSchedule(60.0, min_age_s=1.0)
-    schedule.started(expires_at=1_030.0, now=1_000.0)
+    assert schedule.started(expires_at=2_000.0, now=1_000.0)
+    assert not schedule.started(expires_at=1_030.0, now=1_000.0)  # inside: said so
     assert not schedule.should_prepare(1_000.5) and schedule.should_prepare(1_001.0)
-    schedule.started(expires_at=None, now=1_000.0)  # no expiry named: never
+    # A clock far ahead of the service's: every session seems about to expire. By default
+    # a session serves at least half the margin before it is replaced.
+    skewed = RolloverSchedule(60.0)
+    assert not skewed.started(expires_at=900.0, now=1_000.0)
+    assert not skewed.should_prepare(1_029.0) and skewed.should_prepare(1_030.0)
+    assert schedule.started(expires_at=None, now=1_000.0)  # no expiry named: never
     assert not schedule.should_prepare(1e12)
     with pytest.raises(ValueError):
         RolloverSchedule(0)

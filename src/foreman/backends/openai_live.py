@@ -207,7 +207,8 @@ class OpenAILiveBackend:
         now = time.monotonic()
         self.session_started_at = now
         self.watchdog.reset(now)
-        self.schedule.started(live.expires_at, time.time())
+        if not self.schedule.started(live.expires_at, time.time()):
+            log.warning("session %s expires within rollover_margin_s", live.session_id)
 
     @property
     def connected(self) -> bool:

@@ -83,7 +83,7 @@ class ConversationDigest:
         if self._open_role is not None and self._open_role != role:
             self._close_open()
         self._open_role = role
-        self._open_text += text
+        self._open_text = _tail(self._open_text + text, 4 * MAX_MESSAGE_CHARS)  # bounded
 
     # --- what happened ---------------------------------------------------------------------
     def user_piece(self, text: str) -> None:

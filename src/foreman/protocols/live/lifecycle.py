@@ -6,9 +6,10 @@
 * `RolloverSchedule`: GPT-Live documents no fixed session length, but `session.started`
   says when the session expires (`expires_at`, Unix seconds) and at that moment the
   session closes with reason "expired". A margin before it, a standby session is opened;
-  it takes over at the first pause. A failed attempt is retried a while later; a session
-  that starts already inside its margin rolls over at once, but never sooner than
-  `min_age_s` after it started (no storm of sessions).
+  it takes over at the first pause. A failed attempt is retried a while later. A session
+  that starts already inside its margin (a short session, or a clock ahead of the
+  service's) rolls over no sooner than `min_age_s` after it started (half the margin by
+  default): a wrong clock costs a new session now and then, never a storm of them.
 * `HeldInput`: the caller's audio while no session is up. Live's timeline advances with
   the input: audio sent faster than real time after a reconnect would put the new
   session's output as far ahead of real time, and the phone path keeps at most 200 ms
@@ -71,24 +72,27 @@ class RolloverSchedule:
     """Feed `started(expires_at, now)` for each new session (wall-clock Unix seconds),
     then ask `should_prepare(now)` at every tick."""
 
-    __slots__ = ("_next_try", "_started_at", "expires_at", "margin_s", "min_age_s", "retry_s")
+    __slots__ = ("_next_try", "expires_at", "margin_s", "min_age_s", "retry_s")
 
-    def __init__(self, margin_s: float, *, retry_s: float = 30.0, min_age_s: float = 1.0) -> None:
-        if margin_s <= 0 or retry_s <= 0 or min_age_s < 0:
+    def __init__(
+        self, margin_s: float, *, retry_s: float = 30.0, min_age_s: float | None = None
+    ) -> None:
+        if margin_s <= 0 or retry_s <= 0 or (min_age_s is not None and min_age_s < 0):
             raise ValueError("rollover margin and retry must be positive")
         self.margin_s = margin_s
         self.retry_s = retry_s
-        self.min_age_s = min_age_s
+        self.min_age_s = margin_s / 2 if min_age_s is None else min_age_s
         self.expires_at: float | None = None
-        self._started_at = 0.0
         self._next_try: float | None = None
 
-    def started(self, expires_at: float | None, now: float) -> None:
+    def started(self, expires_at: float | None, now: float) -> bool:
+        """A new session took over; False when it starts already inside its margin."""
         self.expires_at = expires_at
-        self._started_at = now
         self._next_try = None
-        if expires_at is not None:
-            self._next_try = max(expires_at - self.margin_s, now + self.min_age_s)
+        if expires_at is None:
+            return True
+        self._next_try = max(expires_at - self.margin_s, now + self.min_age_s)
+        return expires_at - now > self.margin_s
 
     def should_prepare(self, now: float) -> bool:
         """Time to open a standby session (once: call `preparing` or `failed` next)."""
