@@ -289,3 +289,30 @@ async def test_a_stalled_track_is_reconnected_by_the_watchdog() -> None:
             # The new session's track flows: audio arrives again.
             audio = await until(events, lambda e: isinstance(e, b.AssistantAudio))
             assert isinstance(audio, b.AssistantAudio) and audio.audio
+
+
+async def test_a_call_pending_at_a_rollover_is_answered_on_the_new_session() -> None:
+    async with MockRealtimeServer(SCENARIO) as mock:
+        mock.faults = Faults(session_time_limit_s=3.0)
+        backend = live_backend(
+            mock.live_url, tools=TOOLS, recovery=FAST, live={"rollover_margin_s": 2.0}
+        )
+        async with running(backend) as events:
+            await backend.send_user_text("what time is it?")
+            request = await until(events, lambda e: isinstance(e, ToolRequest))
+            assert isinstance(request, ToolRequest)
+            # The events are read meanwhile, as a session does.
+            await until(events, lambda e: backend.status().counters["rollovers"] >= 1)
+            first, second = mock.live_sessions[0], mock.live_sessions[1]
+            closed = [e["reason"] for e in first.sent if e["type"] == "session.closed"]
+            assert closed in ([], ["close_requested"]) and len(mock.live_sessions) == 2
+            # Told silently that the call is still open (a swap is unheard).
+            (waiting,) = appended(second, "thinking")
+            assert "Still waiting for: get_time" in waiting and appended(second) == []
+            seen: list[b.BackendEvent] = []
+            await backend.submit_tool_result(request.call_id, '{"time": "12:00"}')
+            await until(events, lambda e: isinstance(e, b.AssistantIdle), seen)
+            assert said(seen) == "It is noon."
+            assert [e for e in first.received if e["type"] == "response.item.create"] == [
+                first.received[1]  # the typed turn, never the output
+            ]
