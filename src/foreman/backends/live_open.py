@@ -19,7 +19,7 @@ from foreman.protocols.live import events as ev
 from foreman.protocols.live.client import LiveClient, LivePhase
 from foreman.protocols.live.session_config import audio_format_to_wire
 
-__all__ = ["close_reason", "error_line", "open_session"]
+__all__ = ["close_code", "close_reason", "error_line", "open_session"]
 
 
 async def open_session(
