@@ -188,6 +188,10 @@ class LiveConfig(_Section):
     )
     parallel_tool_calls: bool = False
     acknowledgement_delay_ms: int = Field(default=0, ge=0)
+    # A session expires at the `expires_at` its start names; this long before, a standby
+    # session is opened and takes over at the first pause. Reconnecting after a lost socket
+    # follows [realtime.recovery].
+    rollover_margin_s: Seconds = 60.0
 
     @field_validator("endpoint")
     @classmethod

@@ -53,11 +53,16 @@ class LiveStack:
                     return dict(event.data)
 
 
-def stack_settings(mock: MockRealtimeServer, api: str) -> dict[str, Any]:
+def stack_settings(
+    mock: MockRealtimeServer,
+    api: str,
+    realtime: dict[str, Any] | None = None,
+    live: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """The only difference between a Realtime and a GPT-Live deployment: the config."""
     return {
-        "realtime": {"api": api, "endpoint": mock.url},
-        "live": {"endpoint": mock.live_url},
+        "realtime": {"api": api, "endpoint": mock.url, **(realtime or {})},
+        "live": {"endpoint": mock.live_url, **(live or {})},
     }
 
 
@@ -68,9 +73,11 @@ async def live_phone_stack(
     api: str = "live",
     identity: IdentityConfig | None = None,
     tools_db: str | None = None,
+    realtime: dict[str, Any] | None = None,
+    live: dict[str, Any] | None = None,
 ) -> AsyncIterator[LiveStack]:
     async with MockRealtimeServer(scenario) as mock, TwilioRestStandIn(ACCOUNT, TOKEN) as rest:
-        s = settings_from_dict(stack_settings(mock, api))
+        s = settings_from_dict(stack_settings(mock, api, realtime, live))
         s = s.replace(
             twilio=s.twilio.model_copy(
                 update={

@@ -10,9 +10,14 @@ from foreman.backends.openai_live import OpenAILiveBackend
 from foreman.config import Settings, settings_from_dict
 
 
-def live_settings(mock_live_url: str, **realtime: Any) -> Settings:
+def live_settings(
+    mock_live_url: str, live: dict[str, Any] | None = None, **realtime: Any
+) -> Settings:
     return settings_from_dict(
-        {"realtime": {"api": "live", **realtime}, "live": {"endpoint": mock_live_url}}
+        {
+            "realtime": {"api": "live", **realtime},
+            "live": {"endpoint": mock_live_url, **(live or {})},
+        }
     )
 
 
@@ -23,8 +28,12 @@ def live_backend(
     greeting: str | None = None,
     tools: tuple[dict[str, Any], ...] = (),
     history: tuple[tuple[Any, str], ...] = (),
+    recovery: dict[str, Any] | None = None,
+    live: dict[str, Any] | None = None,
+    realtime: dict[str, Any] | None = None,
+    **backend: Any,
 ) -> OpenAILiveBackend:
-    settings = live_settings(url)
+    settings = live_settings(url, live, recovery=recovery or {}, **(realtime or {}))
     options = BackendOptions(
         model=settings.live.model,
         endpoint=url,
@@ -36,4 +45,4 @@ def live_backend(
         history=history,
         greeting=greeting,
     )
-    return OpenAILiveBackend(options, settings.realtime, settings.live)
+    return OpenAILiveBackend(options, settings.realtime, settings.live, **backend)

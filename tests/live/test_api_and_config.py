@@ -100,6 +100,10 @@ def test_live_config_is_strict_and_errors_are_one_line() -> None:
     assert "live.turn_detection" in str(info.value)
     with pytest.raises(ConfigError):
         settings_from_dict({"live": {"endpoint": "https://api.openai.com/v1/live/sessions"}})
+    with pytest.raises(ConfigError) as info:
+        settings_from_dict({"live": {"rollover_margin_s": 0}})
+    assert "live.rollover_margin_s" in str(info.value) and "\n" not in str(info.value)
+    assert settings_from_dict({"live": {"rollover_margin_s": 90}}).live.rollover_margin_s == 90
 
 
 def test_the_no_key_hint_names_the_live_path() -> None:

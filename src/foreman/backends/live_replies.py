@@ -64,6 +64,11 @@ class TrackReplies:
     def busy(self) -> bool:
         return self.reply is not None or self._expect_ms is not None or self._work
 
+    @property
+    def speaking(self) -> bool:
+        """A reply runs, or one is expected soon."""
+        return self.reply is not None or self._expect_ms is not None
+
     def _start(self, out: list[b.BackendEvent]) -> str:
         reply = f"live-reply-{next(self._ids)}"
         self.reply, self._silent_ms, self._expect_ms = reply, 0.0, None
@@ -117,6 +122,18 @@ class TrackReplies:
         if self.reply is None:
             self._expect_ms = float(self.answer_grace_ms)
         return self._settle([])
+
+    def lost(self) -> list[b.BackendEvent]:
+        """The session is gone: the reply that ran ends `incomplete`, and nothing is owed
+        any more (a new session is asked afresh for what it should say)."""
+        out: list[b.BackendEvent] = []
+        reply = self.reply
+        if reply is not None:
+            self.reply = None
+            out.append(b.SegmentEnded(reply))
+            out.append(b.ReplyEnded(reply, "incomplete", "connection lost"))
+        self._expect_ms, self._work = None, False
+        return self._settle(out)
 
     def work(self, busy: bool) -> list[b.BackendEvent]:
         """Whether delegated work is still owed something."""

@@ -64,6 +64,11 @@ class Watchdog:
         self._progress_at = now
         self._responding = False
 
+    def well(self) -> None:
+        """The model showed it is well (a continuous track ended a reply, where no reply
+        "completes"): the ladder starts again."""
+        self._level = 0
+
     def observe(
         self, now: float, *, events_in: int, owed: bool, responding: bool
     ) -> WatchdogVerdict | None:

@@ -73,6 +73,12 @@ class Delegations:
         return bool(self._announced or self._open or self._requested or self._call_owner)
 
     @property
+    def in_flight(self) -> bool:
+        """Backend work runs (announced, a response open or asked for); calls that only
+        wait for their output do not count."""
+        return bool(self._announced or self._open or self._requested)
+
+    @property
     def pending_calls(self) -> frozenset[str]:
         return frozenset(self._call_owner)
 

@@ -22,6 +22,13 @@ class Faults:
       [lo, hi] for each connection from `seed` (the same seed gives the same points).
     * `freeze_after_events`: after this many server events the connection goes silent: the
       mock sends nothing more and stops reading, so pings go unanswered (a hung service).
+    * `drop_on_client_event=(type, text)`: GPT-Live only: the connection is dropped (1006)
+      as soon as the client sends an event of `type` whose JSON contains `text` (e.g.
+      `("session.instructions.append", "approval")`: while an approval is pending). The
+      event is lost with the connection.
+
+    On GPT-Live (`/v1/live/sessions`) every server event counts, the output track's deltas
+    (ten a second) included, and connections are counted among the Live ones.
 
     Server-wide:
 
@@ -32,6 +39,8 @@ class Faults:
       (e.g. `{"response.create": {...}}` to make every response fail at the request).
     * `session_time_limit_s`: after this long the session gets `error` `session_expired`
       ("Your session hit the maximum duration of 60 minutes.") and is closed, as the service does.
+      On GPT-Live: `session.started` names an `expires_at` this far ahead (rounded up to the
+      second: the field is Unix seconds), and at it the session closes with reason "expired".
     * `stall_responses`: the first N responses stop after their first delta and never finish
       (until cancelled or the connection closes): a model frozen mid-reply.
     * `ignore_turns`: the first N committed audio turns get no response although turn
@@ -42,6 +51,7 @@ class Faults:
     drop_between: tuple[int, int] | None = None
     seed: int = 0
     freeze_after_events: int | None = None
+    drop_on_client_event: tuple[str, str] | None = None
     faulty_connections: int | None = None
     delay_deltas_ms: int = 0
     error_events: list[dict[str, Any]] = field(default_factory=list)
@@ -59,6 +69,8 @@ class Faults:
             lo, hi = self.drop_between
             if not 0 <= lo <= hi:
                 raise ValueError("drop_between must be (lo, hi) with 0 <= lo <= hi")
+        if self.drop_on_client_event is not None and len(self.drop_on_client_event) != 2:
+            raise ValueError("drop_on_client_event must be (event type, text it contains)")
         if self.delay_deltas_ms < 0:
             raise ValueError("delay_deltas_ms must be >= 0")
         if self.stall_responses < 0 or self.ignore_turns < 0:

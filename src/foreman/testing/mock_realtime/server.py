@@ -35,6 +35,7 @@ from foreman.io.redact import redacting_logger
 from foreman.testing.mock_realtime import errors as E
 from foreman.testing.mock_realtime.faults import Faults, as_error_event
 from foreman.testing.mock_realtime.live import LiveMockSession
+from foreman.testing.mock_realtime.live.faults import LiveFaults
 from foreman.testing.mock_realtime.scenario import Scenario
 from foreman.testing.mock_realtime.session import MockSession
 
@@ -73,6 +74,7 @@ class MockRealtimeServer:
         self.responses_started = 0  # server-wide, for the stall_responses fault
         self.turns_committed = 0  # server-wide, for the ignore_turns fault
         self.live_sessions: list[LiveMockSession] = []
+        self.live_audio_turns = 0  # server-wide: a scenario's turn n goes on after a reconnect
         self._server: Server | None = None
         self._cond = asyncio.Condition()
 
@@ -99,6 +101,9 @@ class MockRealtimeServer:
         for session in self.sessions:
             if session.frozen:  # deaf to a close handshake: do not wait for its timeout
                 session.abort()
+        for live in self.live_sessions:
+            if live.frozen:
+                live.abort()
         server.close(close_connections=True)
         await server.wait_closed()
 
@@ -324,6 +329,8 @@ class MockRealtimeServer:
 
         session = LiveMockSession(self, send_raw, ws.close)
         session.handshake_headers = {k.lower(): v for k, v in request.headers.raw_items()}
+        session.faults = LiveFaults.of(self.faults, len(self.live_sessions))
+        session.abort, session.pause_reading = ws.transport.abort, ws.transport.pause_reading
         self.live_sessions.append(session)
         await self._notify()
         try:

@@ -26,8 +26,8 @@ import binascii
 import contextlib
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from websockets.exceptions import ConnectionClosed
@@ -37,7 +37,9 @@ from foreman.testing.mock_realtime import errors as E
 from foreman.testing.mock_realtime import ids
 from foreman.testing.mock_realtime.audio_io import TurnDetector, split_words
 from foreman.testing.mock_realtime.errors import ClientError
-from foreman.testing.mock_realtime.live import wire
+from foreman.testing.mock_realtime.live import responses, wire
+from foreman.testing.mock_realtime.live.faults import LiveFaults
+from foreman.testing.mock_realtime.live.responses import Work
 from foreman.testing.mock_realtime.live.track import OutputTrack
 from foreman.testing.mock_realtime.scenario import Call, Reply, Scenario, Turn, default_reply
 
@@ -48,15 +50,6 @@ log = logging.getLogger(__name__)
 Event = dict[str, Any]
 VAD = {"type": "server_vad", "threshold": 0.5, "silence_duration_ms": 500}
 MAX_APPEND_BYTES = 15 * 1024 * 1024
-
-
-@dataclass(frozen=True, slots=True)
-class _Work:
-    """Where a reply runs: under a delegation (None: the voice model speaks first), and
-    whether the backend is already working (a typed turn, a continuation)."""
-
-    delegation_id: str | None = None
-    backend: bool = False
 
 
 class LiveMockSession:
@@ -82,12 +75,18 @@ class LiveMockSession:
         self.config: dict[str, Any] | None = None
         self.fmt: AudioFormat = PCM16_24K
         self.closed = False
+        # Faults (set by the server): a dropped connection, a hung one, an early expiry.
+        self.faults = LiveFaults()
+        self.abort: Callable[[], None] = lambda: None
+        self.pause_reading: Callable[[], None] = lambda: None
+        self.dropped = self.frozen = False
+        self.expires_at: int | None = None
         self.input_ms = 0.0
         self.audio_turns = 0
         self._detector: TurnDetector | None = None
         self._speech_started_ms = 0
         self.track = OutputTrack(self.fmt, chunk_ms, self._send_track)
-        self._replies: asyncio.Queue[tuple[Reply, _Work]] = asyncio.Queue()
+        self._replies: asyncio.Queue[tuple[Reply, Work]] = asyncio.Queue()
         self._awaiting: dict[str, dict[str, str | None]] = {}  # delegation -> call -> output
         self._call_names: dict[str, str] = {}
         self._typed: list[str] = []
@@ -113,7 +112,7 @@ class LiveMockSession:
 
     # --- sending ---------------------------------------------------------------------------
     async def send(self, event: Event, *, with_id: bool = True) -> bool:
-        if self.closed:
+        if self.closed or self.dropped or self.frozen:
             return False
         if with_id and "event_id" not in event:
             event = {"type": event["type"], "event_id": ids.event_id(), **event}
@@ -128,7 +127,23 @@ class LiveMockSession:
             self.closed = True
             return False
         await self.server._notify()
+        fault = self.faults.after_send(len(self.sent))
+        if fault is not None:
+            self.fault(fault)
+            return False
         return True
+
+    def fault(self, action: str) -> None:
+        """`drop`: the TCP connection goes, no close frame (the client sees 1006); `freeze`:
+        silent and deaf (pings unanswered), as a hung service."""
+        if self.dropped or self.frozen or self.closed:
+            return
+        if action == "drop":
+            self.dropped = True
+            self.abort()
+        else:
+            self.frozen = True
+            self.pause_reading()
 
     async def send_error(self, body: E.ErrorBody, client_event: Event | None) -> None:
         err = {
@@ -157,6 +172,9 @@ class LiveMockSession:
         self.received.append(event)
         await self.server._notify()
         kind = event.get("type")
+        if self.faults.drops_on(kind, message):
+            self.fault("drop")
+            return
         handler = _HANDLERS.get(kind) if isinstance(kind, str) else None
         try:
             if handler is None:
@@ -180,13 +198,21 @@ class LiveMockSession:
         self.config, self.fmt = cfg, fmt
         self.track = OutputTrack(fmt, self.chunk_ms, self._send_track)
         self._detector = TurnDetector(VAD, fmt, 0.0)
+        self.expires_at = self.faults.expires_at(time.time())
         await self.send({"type": "session.started", "session": self._resource()})
         self._tasks.append(asyncio.create_task(self.track.run(), name="live-mock-track"))
+        if self.expires_at is not None:
+            self._tasks.append(asyncio.create_task(self._expire(), name="live-mock-expiry"))
         self._tasks.append(asyncio.create_task(self._perform_replies(), name="live-mock-replies"))
 
     def _resource(self) -> dict[str, Any]:
         assert self.config is not None
-        return wire.resource(self.id, self.config, self.fmt)
+        return wire.resource(self.id, self.config, self.fmt, self.expires_at)
+
+    async def _expire(self) -> None:
+        assert self.expires_at is not None
+        await asyncio.sleep(max(0.0, self.expires_at - time.time()))
+        await self.finish("expired")
 
     async def _on_update(self, event: Event) -> None:
         E.only(event, ("session",))
@@ -227,7 +253,8 @@ class LiveMockSession:
 
     async def _audio_turn(self, end_ms: int) -> None:
         self.audio_turns += 1
-        n = self.audio_turns
+        self.server.live_audio_turns += 1
+        n = self.server.live_audio_turns  # a scenario's turns go on across sessions
         text = self.scenario.transcripts.get(n, "")
         start = self._speech_started_ms
         pieces = [p for p in split_words(text, 3) if p] if text else []
@@ -242,7 +269,7 @@ class LiveMockSession:
                     "end_ms": b,
                 }
             )
-        self._enqueue(Turn("audio", text or None, audio_turn=n), _Work())
+        self._enqueue(Turn("audio", text or None, audio_turn=n), Work())
 
     async def _on_append(self, event: Event) -> None:
         E.only(event, ("content", "delegation_id"))
@@ -269,64 +296,11 @@ class LiveMockSession:
             }
         )
         if kind == "session.instructions":
-            self._enqueue(Turn("none", instructions=content), _Work(), instructed=True)
+            self._enqueue(Turn("none", instructions=content), Work(), instructed=True)
 
     def _delegation_type(self) -> str:
         delegation = (self.config or {}).get("delegation")
         return str(delegation.get("type")) if isinstance(delegation, dict) else "client"
-
-    async def _on_item_create(self, event: Event) -> None:
-        E.only(event, ("item",))
-        if self._delegation_type() != "responses":
-            raise ClientError(
-                E.error("invalid_request", "response.item.create requires Responses delegation.")
-            )
-        item = event.get("item")
-        if not isinstance(item, dict):
-            raise ClientError(E.invalid_type("item", "an object", item))
-        if item.get("type") == "function_call_output":
-            call_id, output = item.get("call_id"), item.get("output")
-            if not isinstance(output, str):
-                raise ClientError(E.invalid_type("item.output", "a string", output))
-            for calls in self._awaiting.values():
-                if call_id in calls:
-                    calls[call_id] = output
-                    return
-            raise ClientError(
-                E.error("invalid_value", f"No pending function call {call_id!r}.", param="item")
-            )
-        if item.get("type", "message") == "message" and item.get("role") == "user":
-            content = item.get("content")
-            parts = content if isinstance(content, list) else [{"text": content}]
-            self._typed.append(
-                " ".join(str(p.get("text", "")) for p in parts if isinstance(p, dict))
-            )
-            return
-        raise ClientError(E.invalid_value("item.type", item.get("type")))
-
-    async def _on_response_create(self, event: Event) -> None:
-        E.only(event, ())
-        if self._delegation_type() != "responses":
-            raise ClientError(
-                E.error("invalid_request", "response.create requires Responses delegation.")
-            )
-        for delegation_id, calls in reversed(list(self._awaiting.items())):
-            if all(output is not None for output in calls.values()):
-                del self._awaiting[delegation_id]
-                name = self._call_names.get(next(reversed(calls)), "")
-                work = _Work(delegation_id or None, backend=True)
-                self._enqueue(Turn("tool_output", tool_name=name), work)
-                return
-        if self._awaiting:
-            raise ClientError(
-                E.error(
-                    "missing_function_call_output",
-                    "Every pending function call needs an output before response.create.",
-                )
-            )
-        text = " ".join(self._typed)
-        self._typed.clear()
-        self._enqueue(Turn("text", text), _Work(None, backend=True))
 
     async def _on_mute(self, event: Event) -> None:
         E.only(event, ())
@@ -345,7 +319,8 @@ class LiveMockSession:
     async def finish(self, reason: str, event: Event | None = None) -> None:
         """Stop the track, send `session.closed`, close the socket."""
         for task in self._tasks:
-            task.cancel()
+            if task is not asyncio.current_task():  # the expiry finishes the session itself
+                task.cancel()
         if self.config is not None:
             await self.send(
                 {
@@ -369,7 +344,7 @@ class LiveMockSession:
                 await task
 
     # --- the model -------------------------------------------------------------------------
-    def _enqueue(self, turn: Turn, work: _Work, *, instructed: bool = False) -> None:
+    def _enqueue(self, turn: Turn, work: Work, *, instructed: bool = False) -> None:
         reply = self._choose(turn, instructed_only=instructed)
         if reply is not None:
             self._replies.put_nowait((reply, work))
@@ -393,7 +368,7 @@ class LiveMockSession:
             except ConnectionClosed:
                 return
 
-    async def _perform(self, reply: Reply, work: _Work) -> None:
+    async def _perform(self, reply: Reply, work: Work) -> None:
         delegation_id = work.delegation_id
         model = self._backend_model()
         response: str | None = None
@@ -485,8 +460,8 @@ _HANDLERS: dict[str, Callable[[LiveMockSession, Event], Awaitable[None]]] = {
     "session.instructions.append": LiveMockSession._on_append,
     "session.thinking.append": LiveMockSession._on_append,
     "session.commentary.append": LiveMockSession._on_append,
-    "response.item.create": LiveMockSession._on_item_create,
-    "response.create": LiveMockSession._on_response_create,
+    "response.item.create": responses.on_item_create,
+    "response.create": responses.on_response_create,
     "session.close": LiveMockSession._on_close,
     **{kind: LiveMockSession._unsupported for kind in (
         "session.output_audio.fixture.play", "decision.create", "decision.item.create",

@@ -109,7 +109,9 @@ def check_session(session: Any) -> tuple[dict[str, Any], AudioFormat]:
     return cfg, fmt
 
 
-def resource(session_id: str, cfg: Mapping[str, Any], fmt: AudioFormat) -> dict[str, Any]:
+def resource(
+    session_id: str, cfg: Mapping[str, Any], fmt: AudioFormat, expires_at: int | None = None
+) -> dict[str, Any]:
     """The `SessionResource` snapshot (started, updated and closed all carry it)."""
     wire_fmt: dict[str, Any] = {
         "type": {"pcm16": "audio/pcm", "pcmu": "audio/pcmu", "pcma": "audio/pcma"}[
@@ -120,7 +122,7 @@ def resource(session_id: str, cfg: Mapping[str, Any], fmt: AudioFormat) -> dict[
     voice = ((cfg.get("audio") or {}).get("output") or {}).get("voice", "marin")
     out: dict[str, Any] = {
         "id": session_id,
-        "expires_at": int(time.time()) + SESSION_SECONDS,
+        "expires_at": expires_at or int(time.time()) + SESSION_SECONDS,
         "model": cfg["model"],
         "status": "active",
         "audio": {"format": wire_fmt, "output": {"voice": voice}},
