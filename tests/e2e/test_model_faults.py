@@ -34,6 +34,7 @@ from fault_calls import (
 from phone_stack import Stack, phone_stack
 
 from foreman.config import IdentityConfig
+from foreman.phone.clips import clip
 from foreman.testing.fake_twilio import FakeTwilioCaller
 from foreman.testing.mock_realtime import Faults, Match, Reply, Rule, Scenario
 from foreman.testing.timeouts import unit
@@ -318,8 +319,8 @@ async def test_session_expiry_without_a_pause_reconnects(tmp_path: Any) -> None:
 
 
 async def test_when_the_model_cannot_come_back_the_call_ends_politely(tmp_path: Any) -> None:
-    """Every connection drops: after the window the call is hung up through Twilio REST,
-    with the reason on record."""
+    """Every connection drops: after the window the caller hears the packaged goodbye and
+    the call is hung up through Twilio REST, with the reason on record."""
     async with phone_stack(
         scenario(), realtime=realtime(reconnect_window_s=1.0), tools_db=str(tmp_path / "f.db")
     ) as stack:
@@ -335,6 +336,8 @@ async def test_when_the_model_cannot_come_back_the_call_ends_politely(tmp_path: 
     assert hangup == [caller.call_sid]
     assert "no new model session within 1 s" in ended["reason"]
     assert ended["error"] and "connection closed (1006)" in ended["error"]
+    goodbye = clip("goodbye")  # the last thing heard, padded to whole 20 ms frames
+    assert goodbye in bytes(caller.played)[-len(goodbye) - 160 :]
 
 
 OWNER = "+15550000100"

@@ -18,6 +18,7 @@ from live_phone import LiveStack, live_phone_stack
 
 from foreman.audio.formats import Encoding
 from foreman.config import IdentityConfig
+from foreman.phone.clips import clip
 from foreman.testing.fake_twilio import FakeTwilioCaller
 from foreman.testing.mock_realtime import Faults, Match, Reply, Rule, Scenario
 from foreman.testing.mock_realtime.audio_io import speech
@@ -207,6 +208,8 @@ async def test_when_no_session_can_be_had_the_call_is_hung_up_with_the_reason() 
         assert "no new model session within 1 s" in ended["reason"]
         assert ended["error"] and "connection closed (1006)" in ended["error"]
         assert len(stack.mock.live_sessions) >= 2  # it did try again
+        goodbye = clip("goodbye")  # heard last, padded to whole 20 ms frames
+        assert goodbye in bytes(caller.played)[-len(goodbye) - 160 :]
 
 
 ANSWER = "Your calendar is clear."

@@ -41,8 +41,8 @@ from foreman.chat.setup import build_chat_services
 from foreman.clock import Clock, SystemClock
 from foreman.config import Settings, is_loopback
 from foreman.desk.service import DeskService
+from foreman.endpoints.twilio import clip_limit_s
 from foreman.phone.bridge import build_phone_services
-from foreman.phone.clips import clip_limit_s
 from foreman.phone.drain import drain_calls
 from foreman.session.registry import SHUTDOWN_REASON, SessionRegistry
 from foreman.stores.embedded import (

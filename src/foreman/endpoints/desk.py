@@ -203,6 +203,9 @@ class DeskEndpoint:
     def playing(self) -> bool:
         return self._feed is not None and self._feed.playing
 
+    async def apologize(self) -> None:
+        return None  # the owner sees the error in status and on the event stream
+
     async def hang_up(self, reason: str) -> None:
         if not self._ended:
             self._ended = True

@@ -121,6 +121,11 @@ class AudioEndpoint(Protocol):
         event follows when that changes)."""
         ...
 
+    async def apologize(self) -> None:
+        """The model is gone for good: tell the user so before `hang_up`, if this endpoint
+        has a way to (a phone call hears a pre-rendered clip). Bounded; never raises."""
+        ...
+
     async def hang_up(self, reason: str) -> None:
         """End the user's side on purpose (a phone call is hung up); never raises."""
         ...

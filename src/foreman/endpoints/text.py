@@ -51,6 +51,9 @@ class TextEndpoint:
     def playing(self) -> bool:
         return False
 
+    async def apologize(self) -> None:
+        return None  # the reply stream ends with the error
+
     async def hang_up(self, reason: str) -> None:
         self._reason = reason
         self._ended.set()

@@ -39,6 +39,12 @@ log = logging.getLogger("foreman.call")
 MAX_BAD_MESSAGES: Final = 200  # garbage is ignored, but a flood of it ends the call
 MAX_GAP_FILL_MS: Final = 10_000  # a stall longer than this is not worth replaying as silence
 CLIP_SEGMENT: Final = "clip"  # a pre-rendered clip's segment; model segments are item ids
+HEARD_MARGIN_S: Final = 3.0  # beyond a clip's own length: Twilio's buffer and mark echo
+
+
+def clip_limit_s(ulaw: bytes) -> float:
+    """How long to wait for a clip (8 kHz µ-law) to be heard before giving up on it."""
+    return PCMU_8K.ms_for_bytes(len(ulaw)) / 1000 + HEARD_MARGIN_S
 
 
 class TwilioTransport(Protocol):
@@ -106,8 +112,12 @@ class TwilioEndpoint:
         max_chunk_ms: int = 100,
         max_queued_ms: int = 180_000,
         clock: Clock | None = None,
+        farewell: bytes = b"",
     ) -> None:
+        """`farewell`: 8 kHz µ-law the caller hears when the model is gone for good mid-call
+        (`apologize`); empty: nothing is said."""
         self.call_sid = call_sid
+        self._farewell = farewell
         self._stream = stream
         self._transport = transport
         self._rest = rest
@@ -243,6 +253,15 @@ class TwilioEndpoint:
         self._playout.clip(CLIP_SEGMENT, ulaw)
         self._wake.set()
         await heard.wait()
+
+    async def apologize(self) -> None:
+        if not self._farewell or self._hung_up:
+            return
+        try:
+            async with asyncio.timeout(clip_limit_s(self._farewell)):
+                await self.play_clip(self._farewell)
+        except (TimeoutError, ConversationEnded):  # not heard: the hang-up follows anyway
+            log.info("%s: the caller did not hear the whole farewell", self.call_sid)
 
     async def _pace(self) -> None:
         playout = self._playout

@@ -314,6 +314,7 @@ async def _run_call(
             max_lead_ms=max_lead_ms,
             max_queued_ms=int(settings.limits.call_max_queued_audio_s * 1000),
             clock=services.clock,
+            farewell=services.goodbye,
         )
 
     target = voice_target(settings)

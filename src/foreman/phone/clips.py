@@ -6,7 +6,8 @@ sox), so playing one needs neither a model nor a speech engine:
 
 * `apology`: no model could be reached when the call started (endpoint down, not answering,
   refusing, or no key): the caller hears it, then the call is hung up through REST.
-* `goodbye`: the server is shutting down and the call's time to finish ran out.
+* `goodbye`: the server is shutting down and the call's time to finish ran out, or the
+  model went away mid-call and could not be brought back (the endpoint's `apologize`).
 
 Both are played by the call's `TwilioEndpoint` (paced, with marks), so "heard" means
 Twilio's mark came back, not that the bytes were sent.
@@ -19,17 +20,15 @@ import logging
 from functools import cache
 from typing import Final, Literal
 
-from foreman.audio.formats import PCMU_8K
 from foreman.config import PACKAGED_DEFAULTS
 from foreman.endpoints.interface import EndpointEvent, HungUp
-from foreman.endpoints.twilio import TwilioEndpoint
+from foreman.endpoints.twilio import TwilioEndpoint, clip_limit_s
 from foreman.exceptions import ConversationEnded
 
 log = logging.getLogger("foreman.call")
 
 ClipName = Literal["apology", "goodbye"]
 CLIPS_DIR: Final = PACKAGED_DEFAULTS / "clips"
-HEARD_MARGIN_S: Final = 3.0  # beyond the clip's own length: Twilio's buffer and mark echo
 HANG_UP_LIMIT_S: Final = 15.0
 
 
@@ -37,11 +36,6 @@ HANG_UP_LIMIT_S: Final = 15.0
 def clip(name: ClipName) -> bytes:
     """The clip's µ-law bytes (read once)."""
     return (CLIPS_DIR / f"{name}.ulaw").read_bytes()
-
-
-def clip_limit_s(ulaw: bytes) -> float:
-    """How long to wait for a clip to be heard before giving up on it."""
-    return PCMU_8K.ms_for_bytes(len(ulaw)) / 1000 + HEARD_MARGIN_S
 
 
 class _Listener:

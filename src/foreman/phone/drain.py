@@ -16,8 +16,7 @@ import logging
 from collections.abc import Awaitable
 from typing import Any
 
-from foreman.endpoints.twilio import TwilioEndpoint
-from foreman.phone.clips import clip_limit_s
+from foreman.endpoints.twilio import TwilioEndpoint, clip_limit_s
 from foreman.policy.context import Channel
 from foreman.session.conversation import ConversationSession
 from foreman.session.registry import SessionRegistry

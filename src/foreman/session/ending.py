@@ -84,10 +84,12 @@ class SessionEnd:
         if error:
             session.error = error
             if not self.started:
-                # The model is gone for good (its backend tried to recover): end the user's
-                # side on purpose, with the reason on record (a phone call: through REST).
+                # The model is gone for good (its backend tried to recover): tell the user
+                # (a phone caller hears a clip), then end their side on purpose, with the
+                # reason on record (a phone call: through REST).
                 self.started = True
                 session.reason = session.reason or reason
+                await session.endpoint.apologize()
                 await session.endpoint.hang_up(reason)
         raise ConversationEnded(reason)
 
