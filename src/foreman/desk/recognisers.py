@@ -164,6 +164,10 @@ class PocketsphinxGrammar:
                 hmm=str(model / "en-us" / "en-us"),
                 dict=str(model / "en-us" / "cmudict-en-us.dict"),
                 jsgf=path,
+                # The lattice rescoring pass costs about a hundred times the search itself
+                # (20 s instead of 0.15 s of CPU for a 3 s segment, docs/benchmarks.md) and
+                # picks no better among the grammar's words.
+                bestpath=False,
                 loglevel="FATAL",
             )
         finally:
