@@ -314,7 +314,9 @@ async def hour(
                     text = await made[name].hear(event.audio, PHRASE)
                     outcome = sentinel.heard(event.segment, text, now)
                     if isinstance(outcome, Woken):
-                        tallies[name].triggers.append(f"{now:.1f} s, {piece.voice}: {text!r}")
+                        tallies[name].triggers.append(
+                            f"{now:.1f} s, {piece.voice} saying {piece.text!r}: {text!r}"
+                        )
         if speech_s >= next_report:
             next_report += 300.0
             print(summary(), file=sys.stderr, flush=True)

@@ -30,6 +30,7 @@ from typing import Any, Final, Protocol
 
 from foreman.audio.phrase_match import words
 from foreman.config import Settings
+from foreman.desk.ensemble_wake import NAME_CONTINUATIONS
 from foreman.exceptions import ForemanError
 
 __all__ = [
@@ -58,7 +59,9 @@ class PhraseRecogniser(Protocol):
 
 
 # Words the grammar may choose instead of the phrase: common short English words and the
-# phrase's usual near misses, so that "hey jim" is not forced into "hey vim".
+# phrase's usual near misses, so that "hey jim" is not forced into "hey vim"; also the words
+# that turn the name into another ("vin diesel", `NAME_CONTINUATIONS`), so the ensemble can
+# see them.
 _FILLERS: Final = (
     "a",
     "and",
@@ -150,7 +153,7 @@ class PocketsphinxGrammar:
         from pocketsphinx import Decoder, get_model_path
 
         model = Path(get_model_path())
-        vocabulary = sorted({*_FILLERS} - set(words(self.phrase)))
+        vocabulary = sorted({*_FILLERS, *NAME_CONTINUATIONS} - set(words(self.phrase)))
         phrase = " ".join(words(self.phrase))
         grammar = (
             "#JSGF V1.0;\ngrammar wake;\npublic <utterance> = (<item>)+;\n"
