@@ -4,7 +4,8 @@ On the benchmark's voices (docs/benchmarks.md) Whisper with the phrase as hotwor
 phrase blurred into a run-on sentence, and pocketsphinx in grammar mode misses it in one
 voice; their misses do not overlap. Each also wakes on near misses the other hears for what
 they are: Whisper writes "Hey Vim" for some "hey jim", pocketsphinx hears "hey vim do so" in
-"hey vin diesel", which Whisper writes "Hey Vim Diesel". So the ensemble wakes when either
+"hey vin diesel" (before "diesel" was among its words), which Whisper writes "Hey Vim
+Diesel". So the ensemble wakes when either
 hears the phrase, unless the other clearly heard a near miss (a veto):
 
 * either vetoes with a clear near miss in its text, not the phrase: the greeting followed
@@ -18,14 +19,14 @@ hears the phrase, unless the other clearly heard a near miss (a veto):
   evidence. In a longer segment its texts are full of "him" and "then" wherever the phrase
   was said, so there it needs the greeting before the name like any clear near miss.
 
-The veto is narrower than `whisper_wake.near_miss` (the greeting followed by any other
+The clear-near-miss veto is narrower than `whisper_wake.near_miss` (the greeting followed by any other
 word): Whisper writes "Hey, what time is it?" for some "hey vim what time is it", and that
 must leave pocketsphinx its say. Measured in docs/benchmarks.md (bench/wake_bench.py).
 
 Whisper runs first; when its text already decides (a veto), pocketsphinx is not run.
 Pocketsphinx costs about a tenth of Whisper's CPU, so the ensemble costs about 1.1 times
-Whisper alone. Both run in worker threads inside their
-recognisers, one after the other, never on the event loop.
+Whisper alone. Both run in worker threads inside their recognisers, one after the other,
+never on the event loop.
 
 `decide` is the pure decision; `EnsembleWake` is the recogniser the sentinel calls.
 """
