@@ -25,7 +25,7 @@ rerun (another detector sharing an engine, a changed decision rule) does not rec
 same audio twice:
 
     PYTHONPATH=src nice -n 10 python bench/wake_bench.py --hour --minutes 60 \
-        --detectors whisper,pocketsphinx,ensemble --cache /tmp/wake-hour.json
+        --detectors whisper,pocketsphinx,ensemble --cache wake-hour.json
 """
 
 from __future__ import annotations
