@@ -327,7 +327,9 @@ async def hour(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--detectors", default="ensemble,whisper,whisper1,pocketsphinx")
+    parser.add_argument(
+        "--detectors", help="default: ensemble,whisper,whisper1,pocketsphinx (--hour: no whisper1)"
+    )
     parser.add_argument("--voices", default=",".join(FLITE_VOICES))
     parser.add_argument("--hour", action="store_true", help="false triggers per hour of speech")
     parser.add_argument("--minutes", type=float, default=60.0, help="--hour: minutes of speech")
@@ -337,7 +339,7 @@ def main() -> None:
     if unknown := set(voices) - set(FLITE_VOICES):
         parser.error(f"unknown voices {sorted(unknown)}: choose from {', '.join(FLITE_VOICES)}")
     if args.hour:
-        detectors = args.detectors.split(",")
+        detectors = args.detectors.split(",") if args.detectors else list(HOUR_DETECTORS)
         if unknown := set(detectors) - set(HOUR_DETECTORS):
             parser.error(f"--hour runs {', '.join(HOUR_DETECTORS)}, not {sorted(unknown)}")
         cache: Path | None = args.cache
@@ -351,7 +353,8 @@ def main() -> None:
         return
     total = len(voices) * (len(POSITIVE) + len(NEAR_MISS) + len(ORDINARY))
     print(f"{total} utterances per detector", file=sys.stderr)
-    print(report(asyncio.run(run(args.detectors.split(","), voices))))
+    detectors = (args.detectors or "ensemble,whisper,whisper1,pocketsphinx").split(",")
+    print(report(asyncio.run(run(detectors, voices))))
 
 
 if __name__ == "__main__":

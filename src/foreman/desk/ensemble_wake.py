@@ -19,9 +19,9 @@ hears the phrase, unless the other clearly heard a near miss (a veto):
   evidence. In a longer segment its texts are full of "him" and "then" wherever the phrase
   was said, so there it needs the greeting before the name like any clear near miss.
 
-The clear-near-miss veto is narrower than `whisper_wake.near_miss` (the greeting followed by any other
-word): Whisper writes "Hey, what time is it?" for some "hey vim what time is it", and that
-must leave pocketsphinx its say. Measured in docs/benchmarks.md (bench/wake_bench.py).
+The clear-near-miss veto is narrower than `whisper_wake.near_miss` (the greeting followed
+by any other word): Whisper writes "Hey, what time is it?" for some "hey vim what time is
+it", and that must leave pocketsphinx its say. Measured in docs/benchmarks.md (bench/wake_bench.py).
 
 Whisper runs first; when its text already decides (a veto), pocketsphinx is not run.
 Pocketsphinx costs about a tenth of Whisper's CPU, so the ensemble costs about 1.1 times
