@@ -16,15 +16,31 @@ unless the other heard a clear near miss: `foreman.desk.ensemble_wake`).
 
     PYTHONPATH=src python bench/wake_bench.py \
         [--detectors ensemble,whisper,whisper1,pocketsphinx] [--voices slt,rms,awb,kal16]
+
+`--hour` measures false triggers per hour instead: `--minutes` (default 60) of ordinary
+continuous speech (`ordinary_speech`: paragraphs in turn by the voices) streamed through one
+sentinel per detector in 20 ms frames, as the microphone feeds it, with the shipped cooldown;
+every wake-up is a false trigger. `--cache FILE` keeps each engine's text per segment, so a
+rerun (another detector sharing an engine, a changed decision rule) does not recognise the
+same audio twice:
+
+    PYTHONPATH=src nice -n 10 python bench/wake_bench.py --hour --minutes 60 \
+        --detectors whisper,pocketsphinx,ensemble --cache wake-hour.json
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
+import json
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
+
+from ordinary_speech import speech_stream
 
 from foreman.audio.wake import NotThePhrase, Recognise, WakeSentinel, Woken
 from foreman.desk.ensemble_wake import EnsembleWake
@@ -193,17 +209,152 @@ def report(results: dict[str, Tally]) -> str:
     return "\n".join(out)
 
 
+class Cached:
+    """An engine whose text for a segment is kept (by the segment's audio); CPU time is
+    counted only for the segments it did recognise."""
+
+    def __init__(self, inner: PhraseRecogniser, store: dict[str, str]) -> None:
+        self.name = inner.name
+        self.inner = inner
+        self.store = store
+        self.runs = 0
+        self.cpu_s = 0.0
+        self.audio_s = 0.0
+
+    async def hear(self, pcm16: bytes, phrase: str) -> str:
+        key = f"{self.name}:{hashlib.sha1(pcm16).hexdigest()}"
+        if key not in self.store:
+            cpu = time.process_time()
+            self.store[key] = await self.inner.hear(pcm16, phrase)
+            self.cpu_s += time.process_time() - cpu
+            self.runs += 1
+            self.audio_s += len(pcm16) / 2 / RATE
+        return self.store[key]
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+@dataclass
+class HourTally:
+    segments: int = 0
+    triggers: list[str] = field(default_factory=list)
+
+
+HOUR_DETECTORS = ("whisper", "pocketsphinx", "ensemble")  # engines first: the ensemble reuses
+
+
+async def hour(
+    detectors: list[str],
+    voices: list[str],
+    minutes: float,
+    store: dict[str, str],
+    save: Callable[[], None],
+) -> str:
+    whisper = WhisperHotword(PHRASE)
+    await whisper.load()
+    engines = {
+        "whisper": Cached(whisper, store),
+        "pocketsphinx": Cached(PocketsphinxGrammar(PHRASE), store),
+    }
+    ensemble = EnsembleWake(PHRASE, engines["whisper"], engines["pocketsphinx"])
+    made: dict[str, PhraseRecogniser] = {**engines, "ensemble": ensemble}
+    order = [d for d in HOUR_DETECTORS if d in detectors]
+    sentinels = {d: WakeSentinel(PHRASE, RATE) for d in order}  # the shipped cooldown
+    tallies = {d: HourTally() for d in order}
+    frame = RATE * 20 // 1000 * 2
+    fed = 0  # samples: the stream's clock
+    speech_s = 0.0
+    next_report = 300.0
+    wall = time.perf_counter()
+
+    def summary() -> str:
+        hours = speech_s / 3600
+        lines = [
+            f"{speech_s / 60:.1f} min of speech ({fed / RATE / 60:.1f} min with pauses), "
+            f"{time.perf_counter() - wall:.0f} s wall",
+            "| detector | segments | false triggers | per hour of speech | CPU s per segment |",
+            "|---|---|---|---|---|",
+        ]
+        for name in order:
+            t = tallies[name]
+            if name == "ensemble":
+                w, s = engines["whisper"], engines["pocketsphinx"]
+                cpu = w.cpu_s / max(w.runs, 1) + s.cpu_s / max(
+                    s.runs, 1
+                ) * ensemble.sphinx_runs / max(t.segments, 1)
+            else:
+                e = engines[name]
+                cpu = e.cpu_s / max(e.runs, 1)
+            lines.append(
+                f"| {name} | {t.segments} | {len(t.triggers)} | "
+                f"{len(t.triggers) / hours if hours else 0:.2f} | {cpu:.3f} |"
+            )
+        for name, e in engines.items():
+            if e.runs:
+                rtf = e.cpu_s / e.audio_s
+                lines.append(f"{name}: {e.runs} recognised, {rtf:.3f} CPU s per s of audio")
+        lines.append(f"ensemble ran pocketsphinx on {ensemble.sphinx_runs} segments")
+        for name in order:
+            lines += [f"{name} false trigger: {t}" for t in tallies[name].triggers]
+        return "\n".join(lines)
+
+    for piece in speech_stream(voices, minutes * 60, RATE):
+        speech_s += piece.speech_s
+        for i in range(0, len(piece.pcm16), frame):
+            chunk = piece.pcm16[i : i + frame]
+            fed += len(chunk) // 2
+            now = fed / RATE
+            for name in order:
+                sentinel = sentinels[name]
+                for event in sentinel.feed(chunk, now):
+                    if not isinstance(event, Recognise):
+                        continue
+                    tallies[name].segments += 1
+                    text = await made[name].hear(event.audio, PHRASE)
+                    outcome = sentinel.heard(event.segment, text, now)
+                    if isinstance(outcome, Woken):
+                        tallies[name].triggers.append(
+                            f"{now:.1f} s, {piece.voice} saying {piece.text!r}: {text!r}"
+                        )
+        if speech_s >= next_report:
+            next_report += 300.0
+            print(summary(), file=sys.stderr, flush=True)
+            save()
+    save()
+    return summary()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--detectors", default="ensemble,whisper,whisper1,pocketsphinx")
+    parser.add_argument(
+        "--detectors", help="default: ensemble,whisper,whisper1,pocketsphinx (--hour: no whisper1)"
+    )
     parser.add_argument("--voices", default=",".join(FLITE_VOICES))
+    parser.add_argument("--hour", action="store_true", help="false triggers per hour of speech")
+    parser.add_argument("--minutes", type=float, default=60.0, help="--hour: minutes of speech")
+    parser.add_argument("--cache", type=Path, help="--hour: keep each engine's texts here")
     args = parser.parse_args()
     voices = args.voices.split(",")
     if unknown := set(voices) - set(FLITE_VOICES):
         parser.error(f"unknown voices {sorted(unknown)}: choose from {', '.join(FLITE_VOICES)}")
+    if args.hour:
+        detectors = args.detectors.split(",") if args.detectors else list(HOUR_DETECTORS)
+        if unknown := set(detectors) - set(HOUR_DETECTORS):
+            parser.error(f"--hour runs {', '.join(HOUR_DETECTORS)}, not {sorted(unknown)}")
+        cache: Path | None = args.cache
+        store: dict[str, str] = json.loads(cache.read_text()) if cache and cache.exists() else {}
+
+        def save() -> None:
+            if cache is not None:
+                cache.write_text(json.dumps(store))
+
+        print(asyncio.run(hour(detectors, voices, args.minutes, store, save)))
+        return
     total = len(voices) * (len(POSITIVE) + len(NEAR_MISS) + len(ORDINARY))
     print(f"{total} utterances per detector", file=sys.stderr)
-    print(report(asyncio.run(run(args.detectors.split(","), voices))))
+    detectors = (args.detectors or "ensemble,whisper,whisper1,pocketsphinx").split(",")
+    print(report(asyncio.run(run(detectors, voices))))
 
 
 if __name__ == "__main__":

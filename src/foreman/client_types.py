@@ -372,7 +372,7 @@ class WakeStatus(Record):
 
     enabled: bool
     listening: bool = False
-    detector: str | None = None  # openai | whisper | pocketsphinx; None: no recogniser
+    detector: str | None = None  # openai | ensemble | whisper | pocketsphinx; None: none
     device: str | None = None  # the microphone; None: none found
     speaker: str | None = None
     phrase: str = ""

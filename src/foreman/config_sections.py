@@ -69,8 +69,8 @@ class VoiceConfig(_Section):
 
     wake_phrase: str = Field(default="hey vim", min_length=2, max_length=60)
     wake_enabled: bool = True  # listen for the phrase when a microphone is there
-    # auto: OpenAI transcription when a key is set, else the offline recogniser (whisper when
-    # its model is installed, else pocketsphinx); or name one.
+    # auto: OpenAI transcription when a key is set, else the best offline recogniser installed
+    # (ensemble: whisper + pocketsphinx, else whisper, else pocketsphinx); or name one.
     wake_detector: WakeDetector = "auto"
     wake_cooldown_s: float = Field(default=2.0, ge=0, le=60)  # after a wake-up, and after voice
     wake_pre_roll_ms: int = Field(default=300, ge=0, le=2000)  # audio kept before speech starts

@@ -29,14 +29,18 @@ ONE_HEARS_IT = [
     ("awb", "I think hey vim is a good name"),  # Whisper blurs it into the sentence
     ("kal16", "listen, hey vim, read my messages"),
 ]
-# Near misses the ensemble rejects in the benchmark. It still wakes on three of its 24 (rms
-# "hey vin diesel": Whisper "Haven't you saw?", pocketsphinx "hey vim do so"; awb "hey jim"
-# and kal16 "hey him": Whisper "Hey Vim", pocketsphinx no clear near miss): docs/benchmarks.md.
+# Near misses the ensemble rejects in the benchmark (docs/benchmarks.md), the last three
+# since pocketsphinx vetoes a lone phrase from Whisper with a near-miss name anywhere in its
+# text, and either vetoes the name run on into "diesel" (before, all three woke it: Whisper
+# "Hey Vim" for awb "hey jim" and kal16 "hey him", pocketsphinx "hey vim do so" for rms).
 NEAR_MISSES = [
     ("slt", "okay vim"),
     ("slt", "hey jim"),
     ("awb", "hey tim"),
     ("kal16", "okay vim"),
+    ("awb", "hey jim"),
+    ("kal16", "hey him"),
+    ("rms", "hey vin diesel"),
 ]
 
 
@@ -59,6 +63,13 @@ async def test_the_phrase_one_recogniser_misses_wakes_the_ensemble(
 ) -> None:
     missed = [(v, t) for v, t in ONE_HEARS_IT if not await wakes(ensemble, t, v)]
     assert missed == []
+
+
+@pytest.mark.parametrize("voice", ["awb", "kal16"])
+async def test_the_phrase_alone_still_wakes_it_in_the_vetoing_voices(
+    ensemble: EnsembleWake, voice: str
+) -> None:
+    assert await wakes(ensemble, "hey vim", voice)
 
 
 async def test_near_misses_do_not_wake_the_ensemble(ensemble: EnsembleWake) -> None:

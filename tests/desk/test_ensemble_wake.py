@@ -13,6 +13,7 @@ from foreman.desk.ensemble_wake import (
     clear_near_miss,
     decide,
     needs_sphinx,
+    sphinx_veto,
     whisper_veto,
 )
 
@@ -76,6 +77,38 @@ def test_a_clear_near_miss_from_the_other_vetoes() -> None:
     assert PhraseMatcher(PHRASE).find(diesel.text) is None  # the sentinel must not match it
 
 
+def test_pocketsphinx_vetoes_the_name_run_on_into_another_name() -> None:
+    """rms "hey vin diesel": Whisper "Haven't you saw?", pocketsphinx (with "diesel" among
+    its words) "hey vim diesel"."""
+    verdict = decide("Haven't you saw?", "hey vim diesel", PHRASE)
+    assert not verdict.woke and "diesel" in verdict.reason
+    assert PhraseMatcher(PHRASE).find(verdict.text) is None
+    assert decide("Haven't you saw?", "hey vim do so", PHRASE).woke  # no run-on: it wakes
+
+
+@pytest.mark.parametrize("sphinx", ["a jim", "there him", "so tim up"])
+def test_a_near_miss_name_anywhere_vetoes_whispers_lone_phrase(sphinx: str) -> None:
+    """awb "hey jim" and kal16 "hey him": Whisper's hotword wrote "Hey Vim"."""
+    assert sphinx_veto(sphinx, "Hey Vim", PHRASE) is not None
+    assert not decide("Hey Vim", sphinx, PHRASE).woke
+    assert not decide("Hey Vim.", sphinx, PHRASE).woke
+
+
+@pytest.mark.parametrize(
+    ("whisper", "sphinx"),
+    [
+        # Longer segments: pocketsphinx writes "him" and "jim" wherever the phrase was said.
+        ("Listen, KVim read my messages", "play say and play then then my now us a jim is"),
+        ("I think he Vim is a good name.", "i to in play the him his are get play him"),
+        ("Hey Vim", "okay them"),  # not one letter away from the name
+        ("Hey Vim", "a jim hey vim"),  # pocketsphinx heard the phrase too
+    ],
+)
+def test_a_near_miss_name_without_greeting_leaves_other_hits(whisper: str, sphinx: str) -> None:
+    assert sphinx_veto(sphinx, whisper, PHRASE) is None
+    assert decide(whisper, sphinx, PHRASE).woke
+
+
 def test_neither_hearing_it_does_not_wake() -> None:
     verdict = decide("What is the weather like today?", "what is the weather today", PHRASE)
     assert not verdict.woke
@@ -114,12 +147,36 @@ def test_the_ensemble_is_a_detector_choice() -> None:
     assert settings.voice.wake_detector == "ensemble"
 
 
-def test_build_recogniser_makes_the_ensemble() -> None:
+@pytest.mark.parametrize("choice", ["ensemble", "auto"])
+def test_build_recogniser_makes_the_ensemble(choice: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`auto` without a key is the ensemble when both engines are installed."""
     pytest.importorskip("faster_whisper")
     pytest.importorskip("pocketsphinx")
     from foreman.desk.recognisers import build_recogniser
 
-    settings = Settings.model_validate({"voice": {"wake_detector": "ensemble"}})
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    settings = Settings.model_validate({"voice": {"wake_detector": choice}})
+    assert not settings.realtime.api_key.get_secret_value()
     recogniser = build_recogniser(settings)
     assert isinstance(recogniser, EnsembleWake)
     assert (recogniser.whisper.name, recogniser.sphinx.name) == ("whisper", "pocketsphinx")
+
+
+def test_auto_falls_back_to_whisper_without_pocketsphinx(monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("faster_whisper")
+    import importlib.util
+
+    from foreman.desk import recognisers
+
+    real_find_spec = importlib.util.find_spec
+
+    def without_pocketsphinx(name: str, *args: object) -> object:
+        return None if name == "pocketsphinx" else real_find_spec(name)
+
+    monkeypatch.setattr(recognisers.importlib.util, "find_spec", without_pocketsphinx)
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    auto = recognisers.build_recogniser(Settings.model_validate({"voice": {}}))
+    assert auto.name == "whisper"
+    ensemble = Settings.model_validate({"voice": {"wake_detector": "ensemble"}})
+    with pytest.raises(recognisers.RecogniserUnavailable, match="pocketsphinx"):
+        recognisers.build_recogniser(ensemble)

@@ -4,22 +4,29 @@ On the benchmark's voices (docs/benchmarks.md) Whisper with the phrase as hotwor
 phrase blurred into a run-on sentence, and pocketsphinx in grammar mode misses it in one
 voice; their misses do not overlap. Each also wakes on near misses the other hears for what
 they are: Whisper writes "Hey Vim" for some "hey jim", pocketsphinx hears "hey vim do so" in
-"hey vin diesel", which Whisper writes "Hey Vim Diesel". So the ensemble wakes when either
+"hey vin diesel" (before "diesel" was among its words), which Whisper writes "Hey Vim
+Diesel". So the ensemble wakes when either
 hears the phrase, unless the other clearly heard a near miss (a veto):
 
 * either vetoes with a clear near miss in its text, not the phrase: the greeting followed
   by a word one letter away from the name ("hey jim", "hey him", "hey tim", "hey vin"), or
   the name after a different greeting ("okay vim");
-* Whisper also vetoes the phrase run on into a word that makes it another name ("Hey Vim
-  Diesel").
+* either vetoes the phrase run on into a word that makes it another name ("Hey Vim
+  Diesel"; pocketsphinx's grammar has "diesel" among its words for this);
+* when Whisper heard the phrase and nothing else, pocketsphinx vetoes with a word one letter
+  away from the name anywhere in its text ("a jim", "there him"): on a lone name the
+  hotword bias pulls "Jim" and "him" to "Vim", and pocketsphinx's reading is the better
+  evidence. In a longer segment its texts are full of "him" and "then" wherever the phrase
+  was said, so there it needs the greeting before the name like any clear near miss.
 
-The veto is narrower than `whisper_wake.near_miss` (the greeting followed by any other
-word): Whisper writes "Hey, what time is it?" for some "hey vim what time is it", and that
-must leave pocketsphinx its say.
+The clear-near-miss veto is narrower than `whisper_wake.near_miss` (the greeting followed
+by any other word): Whisper writes "Hey, what time is it?" for some "hey vim what time is
+it", and that must leave pocketsphinx its say. Measured in docs/benchmarks.md (bench/wake_bench.py).
 
-Whisper runs first (the cheaper of the two by about six times); when its text already
-decides (a veto), pocketsphinx is not run. Both run in worker threads inside their
-recognisers, one after the other, never on the event loop.
+Whisper runs first; when its text already decides (a veto), pocketsphinx is not run.
+Pocketsphinx costs about a tenth of Whisper's CPU, so the ensemble costs about 1.1 times
+Whisper alone. Both run in worker threads inside their recognisers, one after the other,
+never on the event loop.
 
 `decide` is the pure decision; `EnsembleWake` is the recogniser the sentinel calls.
 """
@@ -38,6 +45,7 @@ __all__ = [
     "clear_near_miss",
     "decide",
     "needs_sphinx",
+    "sphinx_veto",
     "whisper_veto",
 ]
 
@@ -88,16 +96,36 @@ def clear_near_miss(text: str, phrase: str) -> str | None:
     return None
 
 
-def whisper_veto(text: str, phrase: str) -> str | None:
-    """Why Whisper's `text` rules the phrase out, or None."""
+def _veto(recogniser: str, text: str, phrase: str) -> str | None:
     missed = clear_near_miss(text, phrase)
     if missed is not None:
-        return f"whisper heard {missed!r}"
+        return f"{recogniser} heard {missed!r}"
     found = PhraseMatcher(phrase).find(text)
     following = words(found.after) if found is not None else []
     if following and following[0] in NAME_CONTINUATIONS:
-        return f"whisper heard the name run on into {following[0]!r}"
+        return f"{recogniser} heard the name run on into {following[0]!r}"
     return None
+
+
+def whisper_veto(text: str, phrase: str) -> str | None:
+    """Why Whisper's `text` rules the phrase out, or None."""
+    return _veto("whisper", text, phrase)
+
+
+def sphinx_veto(sphinx_text: str, whisper_text: str, phrase: str) -> str | None:
+    """Why pocketsphinx's text rules out the phrase Whisper's text may hold, or None."""
+    veto = _veto("pocketsphinx", sphinx_text, phrase)
+    if veto is not None:
+        return veto
+    matcher = PhraseMatcher(phrase)
+    said = matcher.find(whisper_text)
+    if said is None or said.before or said.after or matcher.find(sphinx_text) is not None:
+        return None
+    name = words(phrase)[-1]
+    other = next((w for w in words(sphinx_text) if _one_letter_away(w, name)), None)
+    if other is None:
+        return None
+    return f"pocketsphinx heard {other!r} where Whisper heard the phrase alone"
 
 
 def _rejected(reason: str, evidence: str, matcher: PhraseMatcher) -> EnsembleVerdict:
@@ -120,14 +148,15 @@ def decide(whisper_text: str, sphinx_text: str | None, phrase: str) -> EnsembleV
     if veto is not None:
         return _rejected(veto, whisper_text, matcher)
     sphinx = sphinx_text or ""
-    if matcher.find(whisper_text) is not None:
-        missed = clear_near_miss(sphinx, phrase)
-        if missed is not None:
-            return _rejected(f"pocketsphinx heard {missed!r}", sphinx, matcher)
+    by_whisper = matcher.find(whisper_text) is not None
+    if not by_whisper and matcher.find(sphinx) is None:
+        return _rejected("neither heard the phrase", whisper_text, matcher)
+    veto = sphinx_veto(sphinx, whisper_text, phrase)
+    if veto is not None:
+        return _rejected(veto, sphinx, matcher)
+    if by_whisper:
         return EnsembleVerdict(True, whisper_text, "whisper heard the phrase")
-    if matcher.find(sphinx) is not None:
-        return EnsembleVerdict(True, sphinx, "pocketsphinx heard the phrase")
-    return _rejected("neither heard the phrase", whisper_text, matcher)
+    return EnsembleVerdict(True, sphinx, "pocketsphinx heard the phrase")
 
 
 class EnsembleWake:

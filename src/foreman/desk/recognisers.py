@@ -5,15 +5,16 @@ prompt, a hotword, a grammar) and returns text; the sentinel decides whether tha
 the phrase (`foreman.audio.phrase_match`). Blocking engines run in a worker thread.
 
 * `openai` — the transcription API (`foreman.io.transcription`), when a key is set.
-* `pocketsphinx` — CMU's recogniser (model inside its wheel) in grammar mode: the phrase
-  against filler words and its near misses, so it must choose. On the benchmark's synthetic
-  voices it found the phrase more often than Whisper, at about six times the CPU per
-  utterance (docs/benchmarks.md).
 * `ensemble` — Whisper, then pocketsphinx unless Whisper's text already ruled the phrase
-  out; either hearing the phrase wakes unless the other heard a clear near miss
-  (`foreman.desk.ensemble_wake`).
+  out; either hearing the phrase wakes unless the other vetoes it
+  (`foreman.desk.ensemble_wake`). The default offline detector: on the benchmark's voices
+  it wakes on 39 of 40 phrases and none of 24 near misses, at about 1.1 times Whisper's
+  CPU (docs/benchmarks.md).
 * `whisper` — faster-whisper with the packaged Whisper base model and the phrase as a
-  hotword (`foreman.speech`): the default offline detector (the CPU a sentinel can afford).
+  hotword (`foreman.speech`): the offline detector without the `wake` extra.
+* `pocketsphinx` — CMU's recogniser (model inside its wheel) in grammar mode: the phrase
+  against filler words and its near misses, so it must choose. The cheapest (about a tenth
+  of Whisper's CPU), and the one `auto` falls back to without the `offline` extra.
 
 `build_recogniser` picks one from `[voice] wake_detector` and says in one line why a choice
 cannot work (a missing package names its install command).
@@ -30,6 +31,7 @@ from typing import Any, Final, Protocol
 
 from foreman.audio.phrase_match import words
 from foreman.config import Settings
+from foreman.desk.ensemble_wake import NAME_CONTINUATIONS, EnsembleWake
 from foreman.exceptions import ForemanError
 
 __all__ = [
@@ -58,7 +60,9 @@ class PhraseRecogniser(Protocol):
 
 
 # Words the grammar may choose instead of the phrase: common short English words and the
-# phrase's usual near misses, so that "hey jim" is not forced into "hey vim".
+# phrase's usual near misses, so that "hey jim" is not forced into "hey vim"; also the words
+# that turn the name into another ("vin diesel", `NAME_CONTINUATIONS`), so the ensemble can
+# see them.
 _FILLERS: Final = (
     "a",
     "and",
@@ -150,7 +154,7 @@ class PocketsphinxGrammar:
         from pocketsphinx import Decoder, get_model_path
 
         model = Path(get_model_path())
-        vocabulary = sorted({*_FILLERS} - set(words(self.phrase)))
+        vocabulary = sorted({*_FILLERS, *NAME_CONTINUATIONS} - set(words(self.phrase)))
         phrase = " ".join(words(self.phrase))
         grammar = (
             "#JSGF V1.0;\ngrammar wake;\npublic <utterance> = (<item>)+;\n"
@@ -164,6 +168,10 @@ class PocketsphinxGrammar:
                 hmm=str(model / "en-us" / "en-us"),
                 dict=str(model / "en-us" / "cmudict-en-us.dict"),
                 jsgf=path,
+                # The lattice rescoring pass costs about a hundred times the search itself
+                # (20 s instead of 0.15 s of CPU for a 3 s segment, docs/benchmarks.md) and
+                # picks no better among the grammar's words.
+                bestpath=False,
                 loglevel="FATAL",
             )
         finally:
@@ -189,7 +197,8 @@ class PocketsphinxGrammar:
 
 def build_recogniser(settings: Settings) -> PhraseRecogniser:
     """The recogniser `[voice] wake_detector` asks for ("auto": the transcription API with a
-    key, else the best offline one installed). RecogniserUnavailable says why not."""
+    key, else the best offline one installed: the ensemble, Whisper, pocketsphinx).
+    RecogniserUnavailable says why not."""
     voice = settings.voice
     choice = voice.wake_detector
     key = settings.realtime.api_key.get_secret_value()
@@ -207,16 +216,17 @@ def build_recogniser(settings: Settings) -> PhraseRecogniser:
             )
         except TranscriptionError as exc:
             raise RecogniserUnavailable(str(exc)) from None
-    if choice == "ensemble":
+    if choice in ("ensemble", "auto"):
         whisper = _whisper(voice.wake_phrase)
-        if whisper is None:
+        have_sphinx = importlib.util.find_spec("pocketsphinx") is not None
+        if whisper is not None and have_sphinx:
+            return EnsembleWake(voice.wake_phrase, whisper, PocketsphinxGrammar(voice.wake_phrase))
+        if choice == "ensemble":
+            missing = "Whisper" if whisper is None else "pocketsphinx"
             raise RecogniserUnavailable(
-                "the ensemble needs Whisper, which is not installed: "
+                f"the ensemble needs {missing}, which is not installed: "
                 "pip install 'foreman-voice[offline,wake]'"
             )
-        from foreman.desk.ensemble_wake import EnsembleWake
-
-        return EnsembleWake(voice.wake_phrase, whisper, PocketsphinxGrammar(voice.wake_phrase))
     if choice in ("whisper", "auto"):
         whisper = _whisper(voice.wake_phrase)
         if whisper is not None:
