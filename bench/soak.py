@@ -11,7 +11,8 @@ Twilio REST stand-in, all on loopback.
 
 1. warm-up: `--warmup` sequential calls and `--warmup-duration` seconds of concurrent ones
    (the allocator keeps the memory of its busiest moment: the baseline is taken after it has
-   been reached once), then the idle baseline (RSS, open file descriptors, asyncio tasks);
+   been reached once), then the idle baseline (RSS, open file descriptors, asyncio tasks,
+   `--settle` seconds after the last call ended: past the server's next heartbeat);
 2. sequential: `--sequential` calls one after another, each greeted (its first audio
    heard), then hung up by the caller; then idle again, measured;
 3. concurrent: `--concurrent` calls at once for `--duration` seconds. Each call streams
@@ -22,8 +23,7 @@ Twilio REST stand-in, all on loopback.
 Pass: RSS growth < 5 % (idle after each phase vs the idle baseline; the last sample with
 >= 90 % of the slots live vs the first), no file descriptor and no asyncio task left over the
 baseline, every call ended with a record. Prints markdown tables and the verdicts (`--json`
-for the raw figures). `--tracemalloc`: a separate, slower run that also says which lines of
-Python allocated what the soak added (`bench/soak_trace.py`).
+for the raw figures; `--tracemalloc`: a slower run, see `bench/soak_trace.py`).
 """
 
 from __future__ import annotations
@@ -51,6 +51,7 @@ ACCOUNT = "AC" + "c" * 32
 TOKEN = "soak-auth-token"
 PUBLIC = "https://soak.example.com"
 GOAL_GROWTH = 0.05
+STARTED = "started, idle"
 
 
 # === server process ==========================================================================
@@ -259,10 +260,12 @@ async def idle(http: Any, base: str) -> None:
             await asyncio.sleep(0.2)
 
 
-async def measured(server: Server, http: Any, label: str, *, trace: bool) -> dict[str, Any]:
+async def measured(server: Server, http: Any, label: str, args: Any) -> dict[str, Any]:
+    """Idle, then `--settle` seconds more (the heartbeat's idle work), then measured."""
     await idle(http, server.base)
+    await asyncio.sleep(args.settle)
     row = {"phase": label, **server.snapshot(), **await server.report()}
-    if trace:
+    if args.tracemalloc and label != STARTED:
         await server.trace()
     return row
 
@@ -308,23 +311,22 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
                             await http.get(server.base + "/api/health")
                             break
                         await asyncio.sleep(0.05)
-                tr = args.tracemalloc
-                rows.append(await measured(server, http, "started, idle", trace=False))
+                rows.append(await measured(server, http, STARTED, args))
                 for n in range(args.warmup):
                     await load.short_call(n)
                 if args.warmup_duration > 0:  # the allocator's high-water mark, reached once
                     await concurrent(load, server, http, args, args.warmup_duration)
                 label = "baseline: after the warm-up, idle"
-                rows.append(await measured(server, http, label, trace=tr))
+                rows.append(await measured(server, http, label, args))
                 t0 = time.monotonic()
                 for n in range(args.sequential):
                     await load.short_call(1000 + n)
                 seq_s = time.monotonic() - t0
                 label = f"after {args.sequential} sequential"
-                rows.append(await measured(server, http, label, trace=tr))
+                rows.append(await measured(server, http, label, args))
                 samples = await concurrent(load, server, http, args, args.duration)
                 label = f"after {args.concurrent} concurrent, idle"
-                rows.append(await measured(server, http, label, trace=tr))
+                rows.append(await measured(server, http, label, args))
                 recorded = await records(folder / "foreman.db", load.reached)
             reader.cancel()
         finally:
@@ -480,10 +482,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--duration", type=float, default=600.0, help="seconds of concurrent calls")
     p.add_argument("--hold", type=float, default=30.0, help="seconds each concurrent call lasts")
     p.add_argument("--speak-every", type=float, default=8.0)
+    p.add_argument("--settle", type=float, default=6.0, help="idle seconds before measuring")
     p.add_argument("--json", action="store_true", help="print the raw figures as JSON")
-    p.add_argument(
-        "--tracemalloc", action="store_true", help="diff tracemalloc snapshots (a slower run)"
-    )
+    p.add_argument("--tracemalloc", action="store_true", help="Python allocations, by line")
     args = p.parse_args(argv)
     if args.cmd == "serve":
         serve(args.mock_url, args.rest_base, args.db, trace=args.tracemalloc)
