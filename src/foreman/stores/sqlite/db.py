@@ -25,10 +25,11 @@ MigrationStep = Callable[[sqlite3.Connection], None]
 CONFIG_KEY = "storage.db_path"
 BUSY_TIMEOUT_MS = 5000
 # SQLite's page cache, per connection (https://www.sqlite.org/pragma.html#pragma_cache_size).
-# Its default, 2 MB, fills as the file grows and is never given back: with one connection
-# per store that was most of the server's memory growth under load. The stores append and
-# look rows up by key, touching few pages, and a page SQLite does not hold is one read from
-# the kernel's file cache away, so a small cache costs nothing measurable per call.
+# Its default, 2 MB, fills when history is read back and stays until another connection
+# writes (in WAL mode that drops the cache): with one connection per store, up to 12 MB.
+# The stores append and look rows up by key, touching few pages, and a page SQLite does not
+# hold is one read from the kernel's file cache: no CPU per call measured
+# (`bench/soak_sqlite.py`).
 CACHE_KIB = 256
 
 
