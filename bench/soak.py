@@ -11,7 +11,8 @@ Twilio REST stand-in, all on loopback.
 
 1. warm-up: `--warmup` sequential calls and `--warmup-duration` seconds of concurrent ones
    (the allocator keeps the memory of its busiest moment: the baseline is taken after it has
-   been reached once), then the idle baseline (RSS, open file descriptors, asyncio tasks);
+   been reached once), then the idle baseline (RSS, open file descriptors, asyncio tasks,
+   `--settle` seconds after the last call ended: past the server's next heartbeat);
 2. sequential: `--sequential` calls one after another, each greeted (its first audio
    heard), then hung up by the caller; then idle again, measured;
 3. concurrent: `--concurrent` calls at once for `--duration` seconds. Each call streams
@@ -22,7 +23,7 @@ Twilio REST stand-in, all on loopback.
 Pass: RSS growth < 5 % (idle after each phase vs the idle baseline; the last sample with
 >= 90 % of the slots live vs the first), no file descriptor and no asyncio task left over the
 baseline, every call ended with a record. Prints markdown tables and the verdicts (`--json`
-for the raw figures).
+for the raw figures; `--tracemalloc`: a slower run, see `bench/soak_trace.py`).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import contextlib
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -43,17 +45,21 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
+import soak_trace  # noqa: E402  (beside this file)
 
 ACCOUNT = "AC" + "c" * 32
 TOKEN = "soak-auth-token"
 PUBLIC = "https://soak.example.com"
 GOAL_GROWTH = 0.05
+STARTED = "started, idle"
 
 
 # === server process ==========================================================================
-def serve(mock_url: str, rest_base: str, db_path: str) -> None:
+def serve(mock_url: str, rest_base: str, db_path: str, *, trace: bool = False) -> None:
     """The real app on a free loopback port; prints `PORT n`, then `TASKS n` every second
     (the live asyncio tasks but this reporter)."""
+    if trace:
+        soak_trace.start()
     import logging
     import socket
 
@@ -103,6 +109,8 @@ def serve(mock_url: str, rest_base: str, db_path: str) -> None:
                 print(f"TASKS {len(tasks)} BLOCKS {sys.getallocatedblocks()}", flush=True)
                 await asyncio.sleep(1.0)
 
+        if trace:
+            soak_trace.install(asyncio.get_running_loop())
         reporter = asyncio.create_task(report())
         try:
             await server.serve(sockets=[sock])
@@ -127,7 +135,9 @@ class Server:
     base: str
     tasks: int = -1
     blocks: int = -1
+    traces: list[dict[str, Any]] = field(default_factory=list)
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
+    _traced: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def read_tasks(self) -> None:
         assert self.proc.stdout is not None
@@ -139,6 +149,14 @@ class Server:
                 words = line.split()
                 self.tasks, self.blocks = int(words[1]), int(words[3])
                 self._changed.set()
+            elif soak_trace.parse(line, self.traces) and line.startswith("TRACED"):
+                self._traced.set()
+
+    async def trace(self) -> None:
+        """A `tracemalloc` snapshot in the server, diffed against its first one."""
+        self._traced.clear()
+        self.proc.send_signal(signal.SIGUSR1)
+        await asyncio.wait_for(self._traced.wait(), 300)
 
     async def report(self) -> dict[str, int]:
         """The server's next report (after everything so far): tasks and Python blocks."""
@@ -242,15 +260,20 @@ async def idle(http: Any, base: str) -> None:
             await asyncio.sleep(0.2)
 
 
-async def measured(server: Server, http: Any, label: str) -> dict[str, Any]:
+async def measured(server: Server, http: Any, label: str, args: Any) -> dict[str, Any]:
+    """Idle, then `--settle` seconds more (the heartbeat's idle work), then measured."""
     await idle(http, server.base)
-    return {"phase": label, **server.snapshot(), **await server.report()}
+    await asyncio.sleep(args.settle)
+    row = {"phase": label, **server.snapshot(), **await server.report()}
+    if args.tracemalloc and label != STARTED:
+        await server.trace()
+    return row
 
 
-def start_server(mock_url: str, rest_base: str, db: Path) -> subprocess.Popen[str]:
+def start_server(mock_url: str, rest_base: str, db: Path, trace: bool) -> subprocess.Popen[str]:
     command = [sys.executable, __file__, "serve", "--mock-url", mock_url]
     return subprocess.Popen(
-        [*command, "--rest-base", rest_base, "--db", str(db)],
+        [*command, "--rest-base", rest_base, "--db", str(db)] + ["--tracemalloc"] * trace,
         stdout=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
@@ -273,7 +296,7 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
     speech = synthesize("please note that I called", 8000)
     folder = Path(tempfile.mkdtemp(prefix="foreman-soak-"))
     async with MockRealtimeServer(scenario) as mock, TwilioRestStandIn(ACCOUNT, TOKEN) as rest:
-        proc = start_server(mock.url, rest.base_url, folder / "foreman.db")
+        proc = start_server(mock.url, rest.base_url, folder / "foreman.db", args.tracemalloc)
         try:
             assert proc.stdout is not None
             port = int((await asyncio.to_thread(proc.stdout.readline)).split()[1])
@@ -288,21 +311,22 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
                             await http.get(server.base + "/api/health")
                             break
                         await asyncio.sleep(0.05)
-                rows.append(await measured(server, http, "started, idle"))
+                rows.append(await measured(server, http, STARTED, args))
                 for n in range(args.warmup):
                     await load.short_call(n)
                 if args.warmup_duration > 0:  # the allocator's high-water mark, reached once
                     await concurrent(load, server, http, args, args.warmup_duration)
-                rows.append(await measured(server, http, "baseline: after the warm-up, idle"))
+                label = "baseline: after the warm-up, idle"
+                rows.append(await measured(server, http, label, args))
                 t0 = time.monotonic()
                 for n in range(args.sequential):
                     await load.short_call(1000 + n)
                 seq_s = time.monotonic() - t0
-                rows.append(await measured(server, http, f"after {args.sequential} sequential"))
+                label = f"after {args.sequential} sequential"
+                rows.append(await measured(server, http, label, args))
                 samples = await concurrent(load, server, http, args, args.duration)
-                rows.append(
-                    await measured(server, http, f"after {args.concurrent} concurrent, idle")
-                )
+                label = f"after {args.concurrent} concurrent, idle"
+                rows.append(await measured(server, http, label, args))
                 recorded = await records(folder / "foreman.db", load.reached)
             reader.cancel()
         finally:
@@ -318,6 +342,7 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
         "tally": vars(load.tally),
         "sequential_s": round(seq_s, 1),
         "records": recorded,
+        "traces": server.traces,
     }
 
 
@@ -432,6 +457,7 @@ def markdown(result: dict[str, Any]) -> str:
     lines.append("")
     lines.extend(f"* {v}" for v in verdicts(result))
     lines.append(f"* sequential calls took {result['sequential_s']} s")
+    lines += soak_trace.markdown(result["traces"])
     return "\n".join(lines)
 
 
@@ -442,6 +468,7 @@ def main(argv: list[str] | None = None) -> int:
     sv.add_argument("--mock-url", required=True)
     sv.add_argument("--rest-base", required=True)
     sv.add_argument("--db", required=True)
+    sv.add_argument("--tracemalloc", action="store_true")
     p.add_argument("--warmup", type=int, default=20, help="sequential warm-up calls")
     p.add_argument(
         "--warmup-duration",
@@ -455,10 +482,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--duration", type=float, default=600.0, help="seconds of concurrent calls")
     p.add_argument("--hold", type=float, default=30.0, help="seconds each concurrent call lasts")
     p.add_argument("--speak-every", type=float, default=8.0)
+    p.add_argument("--settle", type=float, default=6.0, help="idle seconds before measuring")
     p.add_argument("--json", action="store_true", help="print the raw figures as JSON")
+    p.add_argument("--tracemalloc", action="store_true", help="Python allocations, by line")
     args = p.parse_args(argv)
     if args.cmd == "serve":
-        serve(args.mock_url, args.rest_base, args.db)
+        serve(args.mock_url, args.rest_base, args.db, trace=args.tracemalloc)
         return 0
     del args.cmd
     result = asyncio.run(soak(args))

@@ -4,6 +4,7 @@ line naming `storage.db_path`."""
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
 from pathlib import Path
@@ -231,3 +232,27 @@ async def test_the_default_path_under_home_is_created(
     stores = await open_embedded_stores("~/.local/share/foreman/foreman.db")
     await stores.aclose()
     assert (tmp_path / ".local/share/foreman/foreman.db").is_file()
+
+
+async def test_every_connection_gets_the_small_page_cache(tmp_path: Path) -> None:
+    from foreman.stores import open_embedded_stores
+    from foreman.stores.embedded import open_embedded_stores_now
+    from foreman.stores.sqlite.db import CACHE_KIB, connect
+
+    def cache_kib(conn: sqlite3.Connection) -> int:
+        return -int(conn.execute("PRAGMA cache_size").fetchone()[0])
+
+    with contextlib.closing(sqlite3.connect(":memory:")) as default:
+        assert cache_kib(default) != CACHE_KIB  # SQLite's own default differs
+    with contextlib.closing(connect(tmp_path / "plain.db")) as plain:
+        assert cache_kib(plain) == CACHE_KIB
+    for stores in (
+        await open_embedded_stores(tmp_path / "a.db"),
+        open_embedded_stores_now(tmp_path / "b.db"),
+    ):
+        opened = [stores.approvals, stores.sessions, stores.audit, stores.calls]
+        opened.append(stores.conversations)
+        try:
+            assert [cache_kib(s._conn) for s in opened] == [CACHE_KIB] * 5  # type: ignore[attr-defined]
+        finally:
+            await stores.aclose()

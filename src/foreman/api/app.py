@@ -33,6 +33,7 @@ from foreman.api import (
 from foreman.api.auth import BearerTokenMiddleware
 from foreman.api.hosts import LocalOriginMiddleware
 from foreman.api.limits import install_limits
+from foreman.api.native_memory import limit_arenas, trim
 from foreman.api.openapi import describe_middleware
 from foreman.api.server import DRAIN_LIMIT_S
 from foreman.backends.factory import BackendFactory, make_backend_factory
@@ -152,11 +153,13 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        limit_arenas()  # before the worker threads: each would get an arena of its own
         recovered = await _recover(stores, wall())
         await chat.history.recover([s.id for s in recovered.sessions])
         await desk.start()  # the microphone and the wake sentinel, if there are some
         heartbeat = asyncio.create_task(
-            _heartbeat(stores, wall, settings.storage.heartbeat_s), name="heartbeat"
+            _heartbeat(stores, wall, settings.storage.heartbeat_s, idle=lambda: not sessions),
+            name="heartbeat",
         )
         try:
             yield
@@ -273,14 +276,20 @@ def orphan_audit_row(approval: ApprovalRecord) -> AuditRecord:
     )
 
 
-async def _heartbeat(stores: Stores, wall: Callable[[], float], every_s: float) -> None:
+async def _heartbeat(
+    stores: Stores, wall: Callable[[], float], every_s: float, *, idle: Callable[[], bool]
+) -> None:
     """Note that the server is alive, now and every `every_s`: after a crash, the next
-    start dates what was live to the last note. A failed note is logged, never fatal."""
+    start dates what was live to the last note. A failed note is logged, never fatal.
+    While no session is live, also hand the allocator's free pages back to the system
+    (`native_memory.trim`): what the busiest moment left free is not kept while idle."""
     while True:
         try:
             await stores.sessions.beat(wall())
         except Exception as exc:
             log.warning("heartbeat not stored: %s", exc)
+        if idle():
+            await asyncio.to_thread(trim)
         await asyncio.sleep(every_s)
 
 
