@@ -35,6 +35,7 @@ import statistics
 import struct
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,7 +70,7 @@ def percentile(xs: list[float], p: float) -> float:
 
 
 # === server process ==========================================================================
-def serve(mock_url: str, model_audio: str) -> None:
+def serve(mock_url: str, model_audio: str, db_path: str) -> None:
     """Run the real Foreman app (with the phone routes) on a free loopback port."""
     import logging
     import socket
@@ -82,8 +83,11 @@ def serve(mock_url: str, model_audio: str) -> None:
     from foreman.io.uvicorn_settings import uvicorn_settings
 
     logging.basicConfig(level=logging.WARNING)
+    # A scratch database (the load generator removes it): never the user's.
     s = settings_from_dict(
         {
+            "storage": {"db_path": db_path},
+            "calendar": {"ics_path": str(Path(db_path).with_name("calendar.ics"))},
             "realtime": {
                 "endpoint": mock_url,
                 "turn_detection": {"interrupt_response": False},
@@ -541,6 +545,7 @@ async def run_one(n: int, duration: float, model_audio: str) -> dict[str, Any]:
     )
     mock_port = next(iter(mock.sockets)).getsockname()[1]
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    scratch = tempfile.TemporaryDirectory(prefix="foreman-bench-calls-")
     proc = subprocess.Popen(  # noqa: ASYNC220 - started once, before the measurement
         [
             sys.executable,
@@ -550,6 +555,8 @@ async def run_one(n: int, duration: float, model_audio: str) -> dict[str, Any]:
             f"ws://127.0.0.1:{mock_port}/v1/realtime",
             "--model-audio",
             model_audio,
+            "--db-path",
+            str(Path(scratch.name) / "foreman.db"),
         ],
         stdout=subprocess.PIPE,
         env=env,
@@ -592,6 +599,8 @@ async def run_one(n: int, duration: float, model_audio: str) -> dict[str, Any]:
             await asyncio.to_thread(proc.wait, 10)
         if proc.poll() is None:
             proc.kill()
+            await asyncio.to_thread(proc.wait)
+        scratch.cleanup()
         mock.close()
         for t in list(load.s.tasks):
             t.cancel()
@@ -647,13 +656,14 @@ def main(argv: list[str] | None = None) -> int:
     sv = sub.add_parser("serve", help="(internal) run the server process")
     sv.add_argument("--mock-url", required=True)
     sv.add_argument("--model-audio", default="g711_ulaw")
+    sv.add_argument("--db-path", required=True)
     p.add_argument("--calls", type=int, nargs="+", default=[10, 100, 300])
     p.add_argument("--duration", type=float, default=20.0, help="measured seconds per run")
     p.add_argument("--model-audio", default="g711_ulaw", choices=["g711_ulaw", "pcm16"])
     p.add_argument("--json", action="store_true", help="print JSON rows instead of markdown")
     args = p.parse_args(argv)
     if args.cmd == "serve":
-        serve(args.mock_url, args.model_audio)
+        serve(args.mock_url, args.model_audio, args.db_path)
         return 0
 
     async def run_all() -> list[dict[str, Any]]:
