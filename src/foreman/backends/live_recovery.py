@@ -22,7 +22,8 @@ from websockets.exceptions import ConnectionClosed
 from foreman.audio.levels import peak
 from foreman.backends import interface as b
 from foreman.backends.live_open import close_reason
-from foreman.exceptions import BackendError, RemoteProtocolError
+from foreman.backends.session_retry import retry_sessions
+from foreman.exceptions import RemoteProtocolError
 from foreman.io.realtime_ws import endpoint_host
 from foreman.protocols.live.carryover import ConversationDigest, resume_instruction
 from foreman.protocols.live.client import LiveClient
@@ -105,7 +106,6 @@ async def reconnect(be: OpenAILiveBackend, lost: str) -> bool:
     now = time.monotonic()
     if now - be.restored_at >= rc.reconnect_window_s:
         window.begin(now)  # the last connection held: a new outage, a whole new window
-    last = lost
     standby = be.standby
     if standby is not None:  # a rollover had one ready: try it first
         be.standby = None
@@ -115,39 +115,30 @@ async def reconnect(be: OpenAILiveBackend, lost: str) -> bool:
             return _restored(be)
         with contextlib.suppress(Exception):
             await standby.ws.close()
-    while not be._closing:
-        delay = window.next_delay(time.monotonic())
-        if delay is None:
-            be._error = f"{lost}; no new model session within {rc.reconnect_window_s:g} s ({last})"
-            return False
-        await asyncio.sleep(delay)
+
+    async def open_session() -> tuple[ClientConnection, LiveClient, int]:
         live = be.new_client()
         seed_seq = be.digest.last_seq
-        try:
-            # One attempt never runs past the window (plus a moment to finish the handshake).
-            async with asyncio.timeout(window.remaining(time.monotonic()) + 0.5):
-                ws = await be.open_session(live)
-        except TimeoutError:
-            last = "no new session before the window ended"
-            continue
-        except BackendError as exc:
-            if not reconnect_worthwhile(error_code=exc.code):
-                be._error = f"{lost}; reconnecting failed: {exc}"
-                return False
-            last = str(exc)
-            log.info("reconnect attempt %d failed: %s", window.attempts, exc)
-            continue
-        if be._closing:
-            with contextlib.suppress(Exception):
-                await ws.close()
-            return False
-        try:
-            await restore(be, ws, live, seed_seq)
-        except ConnectionClosed:
-            last = "the new connection closed while being restored"
-            continue
-        return _restored(be)
-    return False
+        return await be.open_session(live), live, seed_seq
+
+    async def discard(session: tuple[ClientConnection, LiveClient, int]) -> None:
+        await session[0].close()
+
+    async def restore_session(session: tuple[ClientConnection, LiveClient, int]) -> None:
+        await restore(be, *session)
+
+    restored, why = await retry_sessions(
+        window,
+        lost,
+        closing=lambda: be._closing,
+        open_session=open_session,
+        restore=restore_session,
+        discard=discard,
+        worthwhile=lambda code: reconnect_worthwhile(error_code=code),
+    )
+    if why is not None:
+        be._error = why
+    return _restored(be) if restored else False
 
 
 def _restored(be: OpenAILiveBackend) -> bool:

@@ -5,7 +5,6 @@ the backend stays a mover of frames."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import time
@@ -16,7 +15,7 @@ from websockets.exceptions import ConnectionClosed
 
 from foreman.backends import interface as b
 from foreman.backends.realtime_open import close_reason
-from foreman.exceptions import BackendError
+from foreman.backends.session_retry import retry_sessions
 from foreman.io.realtime_ws import endpoint_host
 from foreman.protocols.realtime.client import RealtimeClient
 from foreman.protocols.realtime.errors import reconnect_worthwhile
@@ -88,7 +87,6 @@ async def reconnect(be: OpenAIRealtimeBackend, lost: str) -> bool:
     if now - be._restored_at >= rc.reconnect_window_s:
         window.begin(now)  # the last connection held: a new outage, a whole new window
     # else the connection flapped: the same outage goes on, in the window already begun
-    last = lost
     if be.standby is not None:  # a rollover had one ready: try it first
         (ws, rt), be.standby = be.standby, None
         with contextlib.suppress(ConnectionClosed):
@@ -96,37 +94,28 @@ async def reconnect(be: OpenAIRealtimeBackend, lost: str) -> bool:
             return _restored(be)
         with contextlib.suppress(Exception):
             await ws.close()
-    while not be._closing:
-        delay = window.next_delay(time.monotonic())
-        if delay is None:
-            be._error = f"{lost}; no new model session within {rc.reconnect_window_s:g} s ({last})"
-            return False
-        await asyncio.sleep(delay)
-        try:
-            # One attempt never runs past the window (plus a moment to finish the handshake).
-            async with asyncio.timeout(window.remaining(time.monotonic()) + 0.5):
-                ws, rt = await be.open_session()
-        except TimeoutError:
-            last = "no new session before the window ended"
-            continue
-        except BackendError as exc:
-            if not reconnect_worthwhile(error_code=exc.code):
-                be._error = f"{lost}; reconnecting failed: {exc}"
-                return False
-            last = str(exc)
-            log.info("reconnect attempt %d failed: %s", window.attempts, exc)
-            continue
-        if be._closing:
-            with contextlib.suppress(Exception):
-                await ws.close()
-            return False
-        try:
-            await restore(be, ws, rt)
-        except ConnectionClosed:
-            last = "the new connection closed while being restored"
-            continue
-        return _restored(be)
-    return False
+
+    async def open_session() -> tuple[ClientConnection, RealtimeClient]:
+        return await be.open_session()
+
+    async def discard(session: tuple[ClientConnection, RealtimeClient]) -> None:
+        await session[0].close()
+
+    async def restore_session(session: tuple[ClientConnection, RealtimeClient]) -> None:
+        await restore(be, *session)
+
+    restored, why = await retry_sessions(
+        window,
+        lost,
+        closing=lambda: be._closing,
+        open_session=open_session,
+        restore=restore_session,
+        discard=discard,
+        worthwhile=lambda code: reconnect_worthwhile(error_code=code),
+    )
+    if why is not None:
+        be._error = why
+    return _restored(be) if restored else False
 
 
 def _restored(be: OpenAIRealtimeBackend) -> bool:
