@@ -16,6 +16,11 @@ after another: transcribe, wait for the whole answer (no streaming), synthesize 
     PYTHONPATH=src python bench/offline_latency.py                  # the packaged default
     PYTHONPATH=src python bench/offline_latency.py --llm smollm2-135m --concurrent 1 2 3
     PYTHONPATH=src python bench/offline_latency.py --first-turn     # a call's first turn
+    PYTHONPATH=src python bench/offline_latency.py --compare window # Whisper's window
+
+`--compare window` runs the engine with speech to text on Whisper's whole 30 s window (the
+baseline) and on a window fitted to each utterance (`[local] stt_fitted_window`), early
+transcription on for both, alternately, instead of early transcription off against on.
 
 `--first-turn` measures what a phone call meets instead: each question is the first turn of
 a fresh call whose system prompt (its caller's number) and tool list (the packaged tools)
@@ -32,6 +37,7 @@ import asyncio
 import os
 import statistics
 import time
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -241,8 +247,24 @@ async def concurrent(runtime: LocalRuntime, pcm: bytes, calls: int) -> float:
     return statistics.median(r[0]["first_audio"] for r in results)
 
 
-def _with_early(settings: Settings, runtime: LocalRuntime, early_ms: int) -> None:
-    runtime.config = settings.local.model_copy(update={"early_transcribe_ms": early_ms})
+@dataclass(frozen=True)
+class Variant:
+    label: str
+    early_ms: int
+    fitted_window: bool
+
+    def apply(self, settings: Settings, runtime: LocalRuntime) -> None:
+        runtime.config = settings.local.model_copy(update={"early_transcribe_ms": self.early_ms})
+        stt = runtime.transcriber
+        stt.settings = replace(stt.settings, fitted_window=self.fitted_window)
+
+
+def variants(settings: Settings, compare: str) -> tuple[Variant, Variant]:
+    """(the baseline, the change) that `--compare` names."""
+    early, fitted = settings.local.early_transcribe_ms, settings.local.stt_fitted_window
+    if compare == "window":
+        return Variant("30 s window", early, False), Variant("fitted window", early, True)
+    return Variant("early off (0)", 0, fitted), Variant(f"early on ({early} ms)", early, fitted)
 
 
 def _median(rows: list[dict[str, float]], key: str) -> float:
@@ -257,6 +279,7 @@ async def main() -> None:
     parser.add_argument("--questions", type=int, default=len(QUESTIONS))
     parser.add_argument("--rounds", type=int, default=2, help="of each variant, alternately")
     parser.add_argument("--first-turn", action="store_true", help="a call's first turn")
+    parser.add_argument("--compare", choices=("early", "window"), default="early")
     args = parser.parse_args()
     settings = settings_from_dict({"local": {"llm": args.llm}, "chat": {"timeout_s": 600.0}})
     runtime = LocalRuntime(settings, cache_dir=args.cache)
@@ -268,17 +291,17 @@ async def main() -> None:
         return
     questions = [trim_silence(speak(q, 16_000)) for q in QUESTIONS[: args.questions]]
     await streaming(runtime, questions[:1])  # warm: the system prompt's cache, first calls
-    early_ms = settings.local.early_transcribe_ms
-    rows: dict[int, list[dict[str, float]]] = {0: [], early_ms: []}
+    before, after = variants(settings, args.compare)
+    rows: dict[Variant, list[dict[str, float]]] = {before: [], after: []}
     for _ in range(args.rounds):  # alternately, so drift in the machine's load hits both
-        for ms in (0, early_ms):
-            _with_early(settings, runtime, ms)
-            rows[ms] += await streaming(runtime, questions)
+        for variant in (before, after):
+            variant.apply(settings, runtime)
+            rows[variant] += await streaming(runtime, questions)
     base = await sequential(runtime, questions)
     load = os.getloadavg()[0]
     count = len(questions) * args.rounds
     print(f"\nllm {args.llm}; {count} turns each; medians; load average {load:.1f}\n")
-    print(f"| seconds after the end of speech | early off (0) | early on ({early_ms} ms) |")
+    print(f"| seconds after the end of speech | {before.label} | {after.label} |")
     print("|---|---:|---:|")
     for key, name in (
         ("hangover", "turn ended (VAD hangover)"),
@@ -287,16 +310,17 @@ async def main() -> None:
         ("first_sentence", "first sentence written"),
         ("first_audio", "**first audio**"),
     ):
-        off, on = _median(rows[0], key), _median(rows[early_ms], key)
-        print(f"| {name} | {off:.2f} | {on:.2f} |")
-    off, on = _median(rows[0], "first_audio"), _median(rows[early_ms], "first_audio")
-    print(f"| ratio early on / off, first audio | | **{on / off:.2f}** |")
-    used = sum(r["early"] for r in rows[early_ms])
+        print(f"| {name} | {_median(rows[before], key):.2f} | {_median(rows[after], key):.2f} |")
+    off, on = _median(rows[before], "first_audio"), _median(rows[after], "first_audio")
+    print(f"| ratio, first audio | | **{on / off:.2f}** |")
+    within = [sum(r["first_audio"] <= 1.2 for r in rows[v]) for v in (before, after)]
+    print(f"| first audio within 1.2 s | {within[0]} of {count} | {within[1]} of {count} |")
+    used = sum(r["early"] for r in rows[after])
     print(f"| turns whose early transcript was used | | {used:.0f} of {count} |")
     hangover = settings.local.end_of_speech_ms / 1000
     one_by_one = hangover + statistics.median(base)
     print(f"| one after another, no streaming (+ hangover) | {one_by_one:.2f} | |")
-    _with_early(settings, runtime, early_ms)
+    after.apply(settings, runtime)
     for calls in args.concurrent:
         median = await concurrent(runtime, questions[0], calls)
         print(f"| {calls} simultaneous callers: median first audio | | {median:.2f} |")

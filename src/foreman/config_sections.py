@@ -337,6 +337,9 @@ class LocalConfig(_Section):
     stt_threads: int = Field(default=2, ge=1, le=64)
     stt_beam_size: int = Field(default=1, ge=1, le=10)  # 1 is greedy: fastest
     stt_prompt: str = ""  # words the callers use (names), to bias the transcription
+    # Decode a short utterance on a window fitted to it, not Whisper's whole 30 s: about a
+    # third of the CPU for the same words (docs/benchmarks.md).
+    stt_fitted_window: bool = True
     llm: str = Field(default="qwen2.5-coder-0.5b", min_length=1)
     llm_threads: int = Field(default=2, ge=1, le=64)
     llm_context: int = Field(default=8192, ge=512, le=131072)  # shared by the parallel slots

@@ -211,6 +211,7 @@ async def test_a_text_turn_on_the_small_model_and_its_status(models: Path, tmp_p
         assert components["llm"]["runs"].startswith("in-process llama.cpp (http://127.0.0.1:")
         assert components["llm"]["load_s"] > 0 and components["stt"]["load_s"] > 0
         assert components["stt"]["model"].endswith("faster-whisper-base-1.0.0")
+        assert components["stt"]["window"] == "fitted"
         assert components["tts"]["name"].startswith(("espeak-ng", "flite"))
         assert components["vad"]["name"] == "silero (onnxruntime)"
         await api.post("/api/realtime/stop")

@@ -67,6 +67,7 @@ class LocalRuntime:
                 cpu_threads=cfg.stt_threads,
                 beam_size=cfg.stt_beam_size,
                 initial_prompt=cfg.stt_prompt or None,
+                fitted_window=cfg.stt_fitted_window,
             ),
             cache_dir,
         )
@@ -177,6 +178,8 @@ class LocalRuntime:
                 "name": "faster-whisper int8",
                 "model": str(stt.model_dir or "packaged whisper base (not loaded)"),
                 "load_s": _rounded(stt.load_seconds),
+                "window": "fitted" if stt.settings.fitted_window else "30 s",
+                "utterances": dict(stt.windows),
             },
             "llm": {
                 "name": self.llm_name,
