@@ -348,6 +348,9 @@ class LocalConfig(_Section):
     # At a session's start, have the model read its system prompt and tools once (a
     # one-token answer) so the first turn reuses llama.cpp's prompt cache.
     warm_prompt: bool = True
+    # Tell the model the date and time before each answer (a small model seldom calls
+    # get_time and makes the time up instead).
+    clock_note: bool = True
     tts: Literal["auto", "espeak-ng", "flite"] = "auto"  # auto: espeak-ng, else flite
     tts_voice: str = Field(default="", pattern=r"^[A-Za-z0-9_+.-]{0,40}$")  # "" = en-us / slt
     tts_speed: int = Field(default=170, ge=80, le=450)  # espeak-ng words per minute

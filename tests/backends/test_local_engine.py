@@ -8,7 +8,9 @@ import contextlib
 import dataclasses
 import json
 import logging
+import re
 from collections.abc import AsyncIterator, Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -85,11 +87,15 @@ def _options(**kw: Any) -> b.BackendOptions:
 
 @contextlib.asynccontextmanager
 async def _started(
-    llm: ChatStandIn, models: Path, options: b.BackendOptions, *, warm_prompt: bool
+    llm: ChatStandIn,
+    models: Path,
+    options: b.BackendOptions,
+    *,
+    warm_prompt: bool,
+    clock_note: bool = True,
 ) -> AsyncIterator[Driven]:
-    settings = settings_from_dict(
-        {"chat": {"base_url": llm.base_url}, "local": {"warm_prompt": warm_prompt}}
-    )
+    local = {"warm_prompt": warm_prompt, "clock_note": clock_note}
+    settings = settings_from_dict({"chat": {"base_url": llm.base_url}, "local": local})
     backend = LocalEngineBackend(options, LocalRuntime(settings, cache_dir=models))
     await backend.start()
     driven = Driven(backend)
@@ -135,10 +141,31 @@ async def test_the_greeting_is_spoken_without_asking_the_model(models: Path) -> 
         # The greeting is the assistant's words in what the model reads next.
         await driven.backend.send_user_text("Hello.")
         (request,) = await llm.wait_for_requests(1)
-        assert request["messages"][1:] == [
-            {"role": "assistant", "content": "Hello Ada, how can I help?"},
-            {"role": "user", "content": "Hello."},
-        ]
+        assistant, clock, user = request["messages"][1:]
+        assert assistant == {"role": "assistant", "content": "Hello Ada, how can I help?"}
+        assert user == {"role": "user", "content": "Hello."}
+        # Told the time just before the question (a small model makes it up otherwise).
+        assert clock["role"] == "system"
+        assert_the_clock_is_now(clock["content"])
+
+
+def assert_the_clock_is_now(note: str) -> None:
+    match = re.fullmatch(r"It is now \d{1,2}:\d\d [AP]M \((\d\d):(\d\d) \S+\) on (.+)\.", note)
+    assert match is not None, note
+    now = datetime.now().astimezone()
+    told = now.replace(hour=int(match[1]), minute=int(match[2]), second=0, microsecond=0)
+    assert abs((now - told).total_seconds()) < 120, (note, now)
+    assert match[3] == f"{now:%A}, {now.day} {now:%B %Y}"
+
+
+async def test_without_the_clock_note_the_model_is_not_told_the_time(models: Path) -> None:
+    async with (
+        ChatStandIn([]) as llm,
+        _started(llm, models, _options(), warm_prompt=False, clock_note=False) as driven,
+    ):
+        await driven.backend.send_user_text("What time is it?")
+        (request,) = await llm.wait_for_requests(1)
+        assert [m["role"] for m in request["messages"]] == ["system", "user"]
 
 
 async def test_a_greeting_without_words_says_the_short_default(models: Path) -> None:

@@ -32,6 +32,7 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Any
 
 from foreman.audio.convert import build_plan
@@ -63,7 +64,7 @@ from foreman.backends.local_listen import (
     SpeechStart,
     SpeechStop,
 )
-from foreman.backends.local_prompt import shared_prefix, system_prompt
+from foreman.backends.local_prompt import prompt_messages
 from foreman.backends.local_reply import ReplyRecord, SpokenSentence, TurnTiming
 from foreman.backends.local_runtime import LocalRuntime
 from foreman.backends.local_text import SentenceSplitter
@@ -113,7 +114,6 @@ class LocalEngineBackend:
         self._listener: Listener | None = None
         self._early: tuple[Span, asyncio.Task[str]] | None = None  # transcribing in a pause
         self._messages: list[dict[str, Any]] = []
-        self._system = system_prompt(options)
         self._shared_first = False  # set in start(): see _prompt
         self._tools = [to_chat_tool(t) for t in options.tools]
         self._schemas = {t["name"]: t.get("parameters") for t in options.tools if "name" in t}
@@ -399,31 +399,21 @@ class LocalEngineBackend:
             sentences.put_nowait(sentence)
         return calls
 
-    def _prompt(self) -> list[dict[str, Any]]:
-        """What the model is sent: the system prompt, then the recent conversation. The
-        system prompt and the tools come first and never change within a session, so
-        llama.cpp's prompt cache reuses them from one turn to the next.
-
-        On the in-process model (a ChatML template, which renders the tools right after
-        the first system message) the first message is the spoken style alone and the
-        session's own instructions (a call's caller and number) follow as a second system
-        message: the style and the tool list, most of the prompt, are then the same for
-        every call with the same tools, and a later call finds them in the cache too."""
+    def _prompt(self, *, clock: bool = True) -> list[dict[str, Any]]:
+        """What the model is sent (`local_prompt.prompt_messages`)."""
+        clock = clock and self.runtime.config.clock_note
+        now = datetime.now().astimezone() if clock else None
         recent = self._messages[-_MESSAGES_KEPT:]
-        if self._shared_first:
-            own = system_prompt(self.options, style=False)
-            head, _ = shared_prefix(())
-            if own:
-                head.append({"role": "system", "content": own})
-            return [*head, *recent]
-        return [{"role": "system", "content": self._system}, *recent]
+        return prompt_messages(self.options, recent, shared_first=self._shared_first, now=now)
 
     async def _warm(self) -> None:
         """Have the model read the session's prompt prefix (system prompt + tools) once,
         for a one-token answer, so the first real turn finds it in the prompt cache."""
         started = time.monotonic()
         try:
-            await self.runtime.llm.complete(self._prompt(), tools=self._tools, max_tokens=1)
+            await self.runtime.llm.complete(
+                self._prompt(clock=False), tools=self._tools, max_tokens=1
+            )
         except LLMError as exc:
             log.info("%s: the prompt warm-up failed (the first turn reads it): %s", self._id, exc)
             return

@@ -1,5 +1,6 @@
-"""What the offline engine's model is told before the conversation: the system prompt, and
-the prefix every call on the in-process model shares so llama.cpp's prompt cache serves it.
+"""What the offline engine's model is told before the conversation: the system prompt, the
+prefix every call on the in-process model shares so llama.cpp's prompt cache serves it, and
+the clock.
 """
 
 from __future__ import annotations
@@ -7,7 +8,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from foreman.backends.interface import BackendOptions
@@ -15,7 +17,15 @@ from foreman.backends.local_runtime import LocalRuntime
 from foreman.chat.llm import ChatCompletionsClient, LLMError, to_chat_tool
 from foreman.chat.local_server import LocalChatClient
 
-__all__ = ["SPOKEN_STYLE", "shared_prefix", "system_prompt", "warm_shared_prefix"]
+__all__ = [
+    "SPOKEN_STYLE",
+    "clock_note",
+    "prompt_messages",
+    "shared_prefix",
+    "system_prompt",
+    "warm_shared_prefix",
+    "with_clock",
+]
 
 log = logging.getLogger(__name__)
 
@@ -32,12 +42,57 @@ def system_prompt(options: BackendOptions, *, style: bool = True) -> str:
     return "\n\n".join(p for p in parts if p)
 
 
+def clock_note(now: datetime) -> str:
+    """The date and time as the model is told them before each answer. A small local model
+    seldom calls `get_time` (the packaged one made a time up instead), so it is given the
+    clock; the tool still answers for other time zones."""
+    zone = now.tzname() or "UTC"
+    twelve_hour = now.strftime("%I:%M %p").lstrip("0")
+    return f"It is now {twelve_hour} ({now:%H:%M} {zone}) on {now:%A}, {now.day} {now:%B %Y}."
+
+
+def with_clock(messages: Sequence[dict[str, Any]], note: str) -> list[dict[str, Any]]:
+    """`messages` with `note` as a system message just before the last user message, or at
+    the end: everything before it is unchanged from the last turn, so llama.cpp's prompt
+    cache still serves it."""
+    out = list(messages)
+    last_user = max((i for i, m in enumerate(out) if m.get("role") == "user"), default=len(out))
+    out.insert(last_user, {"role": "system", "content": note})
+    return out
+
+
 def shared_prefix(
     tools: tuple[Mapping[str, Any], ...] | list[Mapping[str, Any]],
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The first system message and the tools every session on the in-process model with
     these `tools` sends first (`LocalEngineBackend._prompt`)."""
     return [{"role": "system", "content": SPOKEN_STYLE}], [to_chat_tool(t) for t in tools]
+
+
+def prompt_messages(
+    options: BackendOptions,
+    recent: Sequence[dict[str, Any]],
+    *,
+    shared_first: bool,
+    now: datetime | None,
+) -> list[dict[str, Any]]:
+    """What the engine's model is sent: the system prompt, the recent conversation and, with
+    `now`, the clock. The system prompt and the tools come first and never change within a
+    session, so llama.cpp's prompt cache reuses them from one turn to the next.
+
+    With `shared_first` (the in-process model: a ChatML template, which renders the tools
+    right after the first system message) the first message is the spoken style alone and
+    the session's own instructions (a call's caller and number) follow as a second system
+    message: the style and the tool list, most of the prompt, are then the same for every
+    call with the same tools, and a later call finds them in the cache too."""
+    if shared_first:
+        head, _ = shared_prefix(())
+        if own := system_prompt(options, style=False):
+            head.append({"role": "system", "content": own})
+    else:
+        head = [{"role": "system", "content": system_prompt(options)}]
+    messages = [*head, *recent]
+    return messages if now is None else with_clock(messages, clock_note(now))
 
 
 def warm_shared_prefix(runtime: LocalRuntime, tools: list[Mapping[str, Any]]) -> float | None:
