@@ -31,8 +31,15 @@ async def test_the_event_stream_sends_what_is_queued_then_ends() -> None:
 async def test_a_reader_waiting_is_woken_by_the_close() -> None:
     bus = EventBus()
     sub = bus.subscribe()
-    waiting = asyncio.create_task(sub.get())
-    await asyncio.sleep(0)  # the reader is parked on its empty queue
+    reading = asyncio.Event()
+
+    async def read() -> object:
+        reading.set()
+        return await sub.get()  # parks on the empty queue before this task yields
+
+    waiting = asyncio.create_task(read())
+    await asyncio.wait_for(reading.wait(), unit(5))  # wakes only once the reader is parked
+    assert not waiting.done()
     bus.close()
     with pytest.raises(BusClosed):
         await asyncio.wait_for(waiting, unit(5))

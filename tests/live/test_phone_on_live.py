@@ -1,7 +1,8 @@
 """Phone calls on GPT-Live end to end: the fake Twilio caller through `foreman serve`'s app
 to the Live mock. µ-law passes through bit-exact, the model handles barge-in by itself (no
 `clear`, nothing truncated), `end_call` hangs up promptly after the goodbye was heard, and
-the owner's spoken yes (transcript pieces, never a final) approves a delegated tool."""
+the owner's spoken yes (transcript pieces, never a final) approves a delegated tool, and a
+contact's call runs whole with a tool approved over HTTP."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import asyncio
 import json
 from typing import Any
 
+import httpx
 import pytest
 from live_phone import live_phone_stack
 
@@ -207,3 +209,82 @@ async def test_a_denied_tool_is_answered_not_done_and_dtmf_is_a_silent_fact(tmp_
         assert said["role"] == "assistant"
         assert stack.rest.messages == []
         await caller.hangup()
+
+
+BOB = "+15550000122"
+
+
+async def test_a_contacts_call_on_live_with_a_tool_approved_over_http(tmp_path: Any) -> None:
+    """The whole phone flow on Live: greeting by instruction, the caller speaks, µ-law comes
+    back bit-exact, a delegated SMS waits for the owner's answer over HTTP (a contact cannot
+    confirm by voice), is sent only then, the result is spoken and `end_call` hangs up."""
+    scenario = Scenario(
+        [
+            Rule(Match(instructions="Greet"), Reply.say(GREETING)),
+            Rule(Match.audio(1), Reply.call("send_sms", {"to": ANN, "body": "Bob is late"})),
+            Rule(Match.tool("send_sms"), Reply.say("Sent.")),
+            Rule(Match.audio(2), Reply.say(GOODBYE).then(Call.of("end_call", {}))),
+        ],
+        transcripts={1: "Please text Ann that I am late.", 2: "Thanks, goodbye."},
+    )
+    ident = IdentityConfig(owner_numbers=[OWNER], contacts={"Ann": ANN, "Bob": BOB})
+    async with (
+        live_phone_stack(scenario, identity=ident, tools_db=str(tmp_path / "a.db")) as stack,
+        stack.caller(from_=BOB) as caller,
+        httpx.AsyncClient(base_url=stack.base, timeout=unit(10)) as api,
+    ):
+        await caller.dial()
+        stack.rest.add_live_call(caller.call_sid, caller.remote_hangup)
+        live = await stack.mock.wait_for_live_session(timeout=unit(10))
+        greeting = await stack.mock.wait_for_live(
+            lambda: received(live, "session.instructions.append"), unit(10)
+        )
+        assert "Greet" in greeting["content"] and greeting["delegation_id"] is None
+        hello = speech(GREETING, Encoding.PCMU)
+        await caller.wait_played_ms(len(hello) // 8 + 300, timeout=unit(15))
+        assert bytes(caller.played).find(hello) >= 0
+
+        await speak(caller, "please text Ann that I am late")
+        prompt = await stack.bus("approval.prompt")
+        assert prompt["tool"] == "send_sms" and prompt["arguments"]["to"] == ANN
+        pending = (await api.get("/api/approval/prompt")).json()["prompts"]
+        assert [p["id"] for p in pending] == [prompt["id"]]
+        # Pending: nothing sent, no output for the delegated call, the model told to wait.
+        await stack.mock.wait_for_live(
+            lambda: received(
+                live, "session.instructions.append", lambda e: "approval" in e["content"].lower()
+            ),
+            unit(10),
+        )
+        assert stack.rest.messages == [] and received(live, "response.item.create") is None
+
+        answer = {"id": prompt["id"], "approve": True}
+        reply = await api.post("/api/approval/answer", json=answer)
+        assert reply.status_code == 200 and reply.json()["approval"]["state"] == "approved"
+        (sms,) = await stack.rest.wait_for("message", timeout=unit(15))
+        assert sms["to"] == ANN and sms["body"] == "Bob is late"
+        output = await stack.mock.wait_for_live(
+            lambda: received(
+                live, "response.item.create", lambda e: e["item"]["type"] == "function_call_output"
+            ),
+            unit(10),
+        )
+        assert sms["sid"] in output["item"]["output"]
+        await stack.mock.wait_for_live(lambda: received(live, "response.create"), unit(10))
+        said = await stack.bus("session.transcript", lambda d: d["text"] == "Sent.")
+        assert said["role"] == "assistant"
+        sent_word = speech("Sent.", Encoding.PCMU)
+        await caller.wait_played_ms(caller.played_ms + len(sent_word) // 8 + 300, timeout=unit(15))
+        assert bytes(caller.played).find(sent_word) > 0  # the result was heard, byte for byte
+
+        await speak(caller, "thanks, goodbye")
+        hangup = await stack.rest.wait_for("hangup", timeout=unit(20))
+        assert hangup == [caller.call_sid]
+        await caller.wait_closed(timeout=unit(5))
+        played = bytes(caller.played)
+        assert played == bytes(live.audio_out[: len(played)])  # µ-law passthrough, whole call
+        assert played.find(speech(GOODBYE, Encoding.PCMU)) > 0
+        assert caller.validation_errors == []
+    ended = await stack.bus("session.ended")
+    assert ended["reason"].startswith("end_call")
+    assert len(stack.rest.messages) == 1

@@ -1,7 +1,9 @@
 """Tools over the API's text session on GPT-Live: the delegated call goes through the real
 dispatcher and gatekeeper; an SMS waits for an approval given over HTTP (its output withheld,
 the model told so with an instruction), then is sent and the result spoken; a denied one is
-never sent and its output says so; each call gets one output and one continuation."""
+never sent and its output says so; each call gets one output and one continuation. An
+approval left unanswered past `[policy] approval_timeout_s` gives the delegated call an error
+output and a continuation."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import pytest
 import pytest_asyncio
 from pydantic import SecretStr
 
@@ -56,9 +59,16 @@ class Stack:
 
 
 @pytest_asyncio.fixture
-async def stack() -> AsyncIterator[Stack]:
+async def stack(request: pytest.FixtureRequest) -> AsyncIterator[Stack]:
+    approval_timeout_s = getattr(request, "param", 120.0)
     async with MockRealtimeServer(SCENARIO) as mock, TwilioRestStandIn(ACCOUNT, TOKEN) as rest:
-        s = settings_from_dict({"realtime": {"api": "live"}, "live": {"endpoint": mock.live_url}})
+        s = settings_from_dict(
+            {
+                "realtime": {"api": "live"},
+                "live": {"endpoint": mock.live_url},
+                "policy": {"approval_timeout_s": approval_timeout_s},
+            }
+        )
         s = s.replace(
             twilio=s.twilio.model_copy(
                 update={
@@ -123,3 +133,42 @@ async def test_a_denied_sms_is_never_sent_and_the_output_says_so(stack: Stack) -
     assert stack.rest.messages == []
     (out,) = stack.outputs()
     assert "denied" in out["output"].lower()
+
+
+@pytest.mark.parametrize("stack", [0.5], indirect=True)
+async def test_an_unanswered_sms_times_out_and_the_delegated_call_gets_an_error(
+    stack: Stack,
+) -> None:
+    sub = stack.app.state.bus.subscribe()
+    turn = asyncio.create_task(say(stack.api, "text Ann that I am late"))
+    while (event := await asyncio.wait_for(sub.get(), unit(10))).kind != "approval.prompt":
+        pass
+    assert stack.outputs() == []  # withheld while pending
+    while (decided := await asyncio.wait_for(sub.get(), unit(10))).kind != "approval.decided":
+        pass
+    assert decided.data["id"] == event.data["id"] and decided.data["state"] == "expired"
+    lines = await asyncio.wait_for(turn, unit(20))
+    assert lines[-1]["status"] == "completed"  # the turn went on after the error output
+    assert stack.rest.messages == []
+    # The delegated call gets one output, the timeout as an error, then one continuation.
+    calls = [
+        e["event"]["item"]
+        for e in stack.live.sent
+        if e["type"] == "response.event"
+        and e["event"]["type"] == "response.output_item.done"
+        and e["event"]["item"]["type"] == "function_call"
+    ]
+    (out,) = stack.outputs()
+    assert [c["call_id"] for c in calls] == [out["call_id"]]
+    assert json.loads(out["output"]) == {
+        "ok": False,
+        "error": "approval timed out after 0.5 s; the action was NOT done",
+    }
+    kinds = [e["type"] for e in stack.live.received]
+    output_at = next(
+        i
+        for i, e in enumerate(stack.live.received)
+        if e["type"] == "response.item.create" and e["item"]["type"] == "function_call_output"
+    )
+    assert kinds[output_at + 1 :].count("response.create") == 1
+    assert (await stack.api.get("/api/approval/prompt")).json()["prompts"] == []

@@ -148,6 +148,8 @@ class Call:
         if not self.task.done():
             self.tw.feed_stop()
         await asyncio.wait_for(self.task, 5)
+        if exc[0] is None:  # every frame the session sent is one Twilio accepts
+            assert self.tw.rejected == [], self.tw.rejected
 
     async def result(self) -> str:
         assert self.task is not None

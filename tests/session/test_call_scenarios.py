@@ -203,11 +203,12 @@ async def test_barge_in_sends_clear_before_queued_audio() -> None:
         call.backend.speech_started()
         await call.backend.wait_until(lambda: call.backend.heard)
         assert call.backend.heard == [Heard("item_A", 0)]
+        await call.tw.wait_until(lambda: "clear" in call.tw.kinds)
+        cleared_at = call.tw.kinds.index("clear")
+        assert call.endpoint._playout.out.queued_bytes == 0
         clock.advance(5)  # the pacer could send again now, but the queue is gone
         await call.sync()
-        await asyncio.sleep(0)
-        assert call.tw.kinds[-1] == "clear"
-        assert call.endpoint._playout.out.queued_bytes == 0
+        assert call.tw.kinds[cleared_at:] == ["clear"]
 
 
 async def test_input_gap_is_filled_with_silence() -> None:

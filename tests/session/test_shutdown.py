@@ -12,6 +12,7 @@ from pydantic import SecretStr
 
 from foreman.bus import EventBus
 from foreman.config import RealtimeConfig, Settings, TwilioConfig
+from foreman.endpoints.interface import UserSide
 from foreman.endpoints.text import TextEndpoint
 from foreman.phone.bridge import PhoneServices, build_phone_services, serve_media_stream
 from foreman.phone.clips import clip
@@ -98,9 +99,14 @@ class SlowToCancelEndpoint(TextEndpoint):
 
     def __init__(self) -> None:
         super().__init__()
+        self.running = asyncio.Event()
         self.hanging_up = asyncio.Event()
         self.cancelled = asyncio.Event()
         self.let_go = asyncio.Event()
+
+    async def run(self, tg: asyncio.TaskGroup, user: UserSide) -> None:
+        await super().run(tg, user)
+        self.running.set()  # the session's task group is up: it is the one passed in
 
     async def hang_up(self, reason: str) -> None:
         self.hanging_up.set()
@@ -117,7 +123,7 @@ async def test_ending_a_session_that_is_already_ending_is_harmless() -> None:
     endpoint = SlowToCancelEndpoint()
     session = ConversationSession(ctx, FakeBackend(), endpoint)
     run = asyncio.create_task(session.run())
-    await asyncio.sleep(0)  # the session's task group is up
+    await asyncio.wait_for(endpoint.running.wait(), unit(5))
     await session.hang_up_now(SHUTDOWN_REASON)
     await asyncio.wait_for(endpoint.hanging_up.wait(), unit(5))
     session.end(SHUTDOWN_REASON)  # the group starts to end; the hang-up lingers

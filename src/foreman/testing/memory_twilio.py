@@ -6,18 +6,35 @@ It is both ends at once: the test feeds Twilio's messages (`start`, `media`, `dt
 https://www.twilio.com/docs/voice/media-streams/websocket-messages describes: `play(ms)` plays
 queued audio and echoes each mark the playback reaches; a `clear` drops queued audio and echoes
 every pending mark at once.
+
+Frames both ways go through the Twilio side of the protocol module
+(`foreman.protocols.twilio.caller_frames`): one definition of the wire shape. Unlike
+`TwilioCallerStream` it keeps no phases, so a test can send media before `start` or a mark
+nobody asked for; what the session sends is judged the way Twilio judges it, and anything
+Twilio would refuse is kept in `rejected`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import json
 from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from foreman.protocols.twilio.caller_frames import (
+    dtmf_frame,
+    json_string,
+    mark_frame,
+    media_frame,
+    parse_server_frame,
+    start_frame,
+    stop_frame,
+)
+from foreman.protocols.twilio.messages import Rejected, ServerClear, ServerMark, ServerMedia
+
 BYTES_PER_MS = 8
+ACCOUNT_SID = "AC" + "0" * 32
 
 
 def twilio_start(
@@ -25,20 +42,12 @@ def twilio_start(
     call_sid: str = "CA" + "0" * 32,
     parameters: dict[str, str] | None = None,
 ) -> str:
-    return json.dumps(
-        {
-            "event": "start",
-            "sequenceNumber": "1",
-            "streamSid": stream_sid,
-            "start": {
-                "streamSid": stream_sid,
-                "callSid": call_sid,
-                "accountSid": "AC" + "0" * 32,
-                "tracks": ["inbound"],
-                "customParameters": parameters or {},
-                "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
-            },
-        }
+    return start_frame(
+        1,
+        stream_sid=stream_sid,
+        call_sid=call_sid,
+        account_sid=ACCOUNT_SID,
+        custom_parameters=parameters,
     )
 
 
@@ -50,11 +59,13 @@ class MemoryTwilio:
         self.echo_on_clear = echo_on_clear
         self.sent: list[dict[str, Any]] = []
         self.raw_sent: list[str] = []
+        self.rejected: list[Rejected] = []  # what the session sent that Twilio would refuse
         self.closed: tuple[int, str] | None = None
         self._incoming: asyncio.Queue[str | bytes | None] = asyncio.Queue()
         self._playq: deque[tuple[str, Any]] = deque()  # ("media", bytearray) | ("mark", name)
         self._changed = asyncio.Condition()
-        self._seq = 1
+        self._seq = 1  # `start` was 1
+        self._sid_json = json_string(stream_sid)
         self._chunk = 0
         self._ts = 0
 
@@ -67,20 +78,23 @@ class MemoryTwilio:
             from foreman.exceptions import SessionClosed
 
             raise SessionClosed("memory socket closed")
-        msg = json.loads(text)
+        got = parse_server_frame(text, self.stream_sid)
         self.raw_sent.append(text)
-        self.sent.append(msg)
-        kind = msg["event"]
-        if kind == "media":
-            self._playq.append(("media", bytearray(base64.b64decode(msg["media"]["payload"]))))
-        elif kind == "mark":
-            self._playq.append(("mark", msg["mark"]["name"]))
-        elif kind == "clear":
-            pending = [v for k, v in self._playq if k == "mark"]
-            self._playq.clear()
-            if self.echo_on_clear:
-                for name in pending:
-                    self.feed_mark(name)
+        if got.raw is not None:
+            self.sent.append(got.raw)
+        match got:
+            case ServerMedia(audio=audio):
+                self._playq.append(("media", bytearray(audio)))
+            case ServerMark(name=name):
+                self._playq.append(("mark", name))
+            case ServerClear():
+                pending = [v for k, v in self._playq if k == "mark"]
+                self._playq.clear()
+                if self.echo_on_clear:
+                    for name in pending:
+                        self.feed_mark(name)
+            case Rejected():
+                self.rejected.append(got)
         async with self._changed:
             self._changed.notify_all()
 
@@ -96,36 +110,28 @@ class MemoryTwilio:
         """Any frame (None = the socket closed without `stop`)."""
         self._incoming.put_nowait(frame)
 
-    def _msg(self, event: str, **body: Any) -> None:
+    def _next_seq(self) -> int:
         self._seq += 1
-        msg = {"event": event, "sequenceNumber": str(self._seq), "streamSid": self.stream_sid}
-        msg.update(body)
-        self.feed(json.dumps(msg))
+        return self._seq
 
     def feed_media(self, ulaw: bytes) -> None:
         """Caller audio, split into 20 ms frames like Twilio does."""
         for i in range(0, len(ulaw), 160):
-            frame = ulaw[i : i + 160]
             self._chunk += 1
-            self._msg(
-                "media",
-                media={
-                    "track": "inbound",
-                    "chunk": str(self._chunk),
-                    "timestamp": str(self._ts),
-                    "payload": base64.b64encode(frame).decode(),
-                },
+            frame = media_frame(
+                self._next_seq(), self._chunk, self._ts, ulaw[i : i + 160], sid_json=self._sid_json
             )
+            self.feed(frame)
             self._ts += 20
 
     def feed_mark(self, name: str) -> None:
-        self._msg("mark", mark={"name": name})
+        self.feed(mark_frame(self._next_seq(), self.stream_sid, name))
 
     def feed_dtmf(self, digit: str) -> None:
-        self._msg("dtmf", dtmf={"track": "inbound_track", "digit": digit})
+        self.feed(dtmf_frame(self._next_seq(), self.stream_sid, digit))
 
     def feed_stop(self) -> None:
-        self._msg("stop", stop={"accountSid": "AC" + "0" * 32, "callSid": "CA" + "0" * 32})
+        self.feed(stop_frame(self._next_seq(), self.stream_sid, ACCOUNT_SID, "CA" + "0" * 32))
 
     def play(self, ms: float) -> int:
         """Play `ms` of queued audio; echo every mark reached. Returns marks echoed."""

@@ -6,6 +6,8 @@ import itertools
 from dataclasses import dataclass
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from foreman.protocols.twilio.admission import REFUSAL, Admitted, Refused, StreamAdmission
 from foreman.protocols.twilio.messages import Start
@@ -130,3 +132,157 @@ def test_every_combination_is_admitted_exactly_when_all_checks_pass(
     else:
         # One fixed reason: a refusal never tells a prober which check failed.
         assert verdict == Refused(REFUSAL)
+
+
+# --- properties over sequences of webhooks, streams and hang-ups --------------------------------
+# The bridge's order, modelled without I/O: redeem the token for the admission's `ref`, take
+# the outbound intent only when the token was valid, ask whether the CallSid already has a
+# stream, then `decide`. Tokens come from the real `StreamTokens`; intents and live calls are
+# a dict and a set, as their stores behave (`take` removes, a hang-up frees the CallSid).
+CALLS = [CALL, OTHER_CALL, "CA" + "1" * 32]
+TTL_S = 60.0
+
+answer_call = st.tuples(st.just("answer"), st.sampled_from(CALLS))
+place_call = st.tuples(st.just("place"), st.sampled_from(["", *CALLS]))
+stream = st.tuples(
+    st.just("stream"),
+    st.integers(0, 3),  # which token: 0 the newest issued, 1 the one before...
+    st.sampled_from(["honest", "honest", "mismatched", "forged"]),
+    st.sampled_from(CALLS),  # unless honest, these three are drawn freely
+    st.booleans(),  # claims to be outbound
+    st.integers(-1, 4),  # which of our references it names; out of range: an unknown one
+)
+hang_up = st.tuples(st.just("hang_up"), st.sampled_from(CALLS))
+wait = st.tuples(st.just("wait"), st.sampled_from([1.0, 5.0, TTL_S]))  # the last expires all
+steps = st.lists(
+    st.one_of(answer_call, place_call, stream, stream, stream, hang_up, wait),
+    min_size=4,
+    max_size=40,
+)
+
+
+@dataclass
+class Issued:
+    token: str
+    bound_to: str  # a CallSid (inbound) or our reference (outbound)
+    expires_at: float
+
+
+@settings(max_examples=400)
+@given(steps)
+def test_a_sequence_of_streams_is_admitted_exactly_by_the_rules(steps: list[tuple]) -> None:
+    tokens = StreamTokens(ttl_s=TTL_S, secret=b"k" * 32)
+    now = 0.0
+    issued: list[Issued] = []
+    presented: set[str] = set()  # any attempt burns a token
+    intents: dict[str, Intent] = {}  # our reference -> the call we placed, until taken
+    refs: list[str] = []
+    live: dict[str, str] = {}  # CallSid -> the token that admitted its stream
+    admitted_tokens: list[str] = []
+    taken_refs: list[str] = []
+    for step in steps:
+        match step:
+            case ("answer", call_sid):  # the signed voice webhook for an inbound call
+                issued.append(Issued(tokens.issue(call_sid, now), call_sid, now + TTL_S))
+            case ("place", intent_call_sid):  # we dial out: an intent and a token for its ref
+                ref = f"out_{len(refs)}"
+                refs.append(ref)
+                intents[ref] = Intent(CALLEE, f"purpose {ref}", intent_call_sid)
+                issued.append(Issued(tokens.issue(ref, now), ref, now + TTL_S))
+            case ("hang_up", call_sid):
+                live.pop(call_sid, None)
+            case ("wait", seconds):
+                now += seconds
+            case ("stream", which, kind, call_sid, outbound, ref_index):
+                # A forged token, or one issued (before any was: forged too).
+                chosen = (
+                    None if kind == "forged" or not issued else issued[-1 - which % len(issued)]
+                )
+                token = chosen.token if chosen else f"forged-{which}"
+                ref = refs[ref_index] if 0 <= ref_index < len(refs) else "out_unknown"
+                if kind == "honest" and chosen is not None:
+                    outbound = chosen.bound_to in refs
+                    if outbound:
+                        ref = chosen.bound_to
+                    else:
+                        call_sid = chosen.bound_to
+                params = {"token": token, "caller": CALLER, "to": OURS}
+                if outbound:
+                    params |= {"direction": "outbound", "ref": ref}
+                msg = Start(
+                    stream_sid=STREAM,
+                    call_sid=call_sid,
+                    account_sid="AC4c122831efef10ac68b5223dccd6f614",
+                    tracks=("inbound",),
+                    custom_parameters=params,
+                    encoding="audio/x-mulaw",
+                    sample_rate=8000,
+                    channels=1,
+                )
+                admission = StreamAdmission(msg)
+                token_valid = tokens.redeem(admission.token, admission.ref, now)
+                intent = None
+                if token_valid and admission.direction == "outbound":
+                    intent = intents.pop(admission.ref, None)
+                verdict = admission.decide(
+                    token_valid=token_valid, intent=intent, call_live=call_sid in live
+                )
+                # What the rules say, from the model alone.
+                fresh = chosen is not None and token not in presented
+                bound = chosen is not None and chosen.bound_to == (ref if outbound else call_sid)
+                unexpired = chosen is not None and now < chosen.expires_at
+                intent_ok = not outbound or (
+                    intent is not None and intent.call_sid in ("", call_sid)
+                )
+                expected = fresh and bound and unexpired and call_sid not in live and intent_ok
+                presented.add(token)
+                if not expected:
+                    assert verdict == Refused(REFUSAL)  # one reason, whichever check failed
+                    continue
+                assert isinstance(verdict, Admitted) and verdict.call_sid == call_sid
+                if outbound:
+                    assert intent is not None
+                    assert (verdict.number, verdict.purpose) == (CALLEE, f"purpose {ref}")
+                    taken_refs.append(ref)
+                else:
+                    assert (verdict.number, verdict.to, verdict.purpose) == (CALLER, OURS, "")
+                live[call_sid] = token
+                admitted_tokens.append(token)
+    # A token admits at most one stream; an intent is used up by at most one stream.
+    assert len(admitted_tokens) == len(set(admitted_tokens))
+    assert len(taken_refs) == len(set(taken_refs))
+    assert all(ref not in intents for ref in taken_refs)
+
+
+@given(st.lists(st.sampled_from(CALLS), min_size=1, max_size=12))
+def test_a_call_sid_gets_one_stream_however_many_valid_tokens_it_has(
+    attempts: list[str],
+) -> None:
+    """Each attempt carries a fresh, valid token for its CallSid: only the first per CallSid
+    is admitted while that call is live."""
+    tokens = StreamTokens(ttl_s=TTL_S, secret=b"k" * 32)
+    live: set[str] = set()
+    admitted: list[str] = []
+    for call_sid in attempts:
+        msg = Start(
+            stream_sid=STREAM,
+            call_sid=call_sid,
+            account_sid="AC4c122831efef10ac68b5223dccd6f614",
+            tracks=("inbound",),
+            custom_parameters={"token": tokens.issue(call_sid, 0.0), "caller": CALLER},
+            encoding="audio/x-mulaw",
+            sample_rate=8000,
+            channels=1,
+        )
+        admission = StreamAdmission(msg)
+        verdict = admission.decide(
+            token_valid=tokens.redeem(admission.token, admission.ref, 1.0),
+            intent=None,
+            call_live=call_sid in live,
+        )
+        if isinstance(verdict, Admitted):
+            live.add(call_sid)
+            admitted.append(call_sid)
+        else:
+            assert verdict == Refused(REFUSAL) and call_sid in live
+    assert admitted == list(dict.fromkeys(attempts))  # the first attempt of each, in order

@@ -19,13 +19,22 @@ Phases follow the caller rows of the table in `states.py`. Sending out of turn r
 
 from __future__ import annotations
 
-import binascii
-import json
 import secrets
 from collections import Counter
-from json.encoder import encode_basestring_ascii
-from typing import Any
 
+from foreman.protocols.twilio.caller_frames import (
+    BINARY_FRAME,
+    INVALID_MESSAGE,
+    SERVER_EVENTS,
+    connected_frame,
+    dtmf_frame,
+    json_string,
+    mark_frame,
+    media_frame,
+    parse_server_frame,
+    start_frame,
+    stop_frame,
+)
 from foreman.protocols.twilio.messages import (
     DTMF_DIGITS,
     FRAME_BYTES,
@@ -34,15 +43,11 @@ from foreman.protocols.twilio.messages import (
     MULAW_SAMPLE_RATE,
     CallerEvent,
     Rejected,
-    ServerClear,
     ServerMark,
     ServerMedia,
     Tolerated,
 )
 from foreman.protocols.twilio.states import Endpoint
-
-BINARY_FRAME = 31950
-INVALID_MESSAGE = 31951
 
 CALLER_COUNTER_NAMES = (
     "frames_in",
@@ -55,17 +60,6 @@ CALLER_COUNTER_NAMES = (
     "marks_out",
     "dtmf_out",
 )
-
-# What the server may send: top-level keys, the nested object's key, its keys. Exactly these.
-_SHAPES: dict[str, tuple[frozenset[str], str | None, frozenset[str]]] = {
-    "media": (frozenset({"event", "streamSid", "media"}), "media", frozenset({"payload"})),
-    "mark": (frozenset({"event", "streamSid", "mark"}), "mark", frozenset({"name"})),
-    "clear": (frozenset({"event", "streamSid"}), None, frozenset()),
-}
-
-
-def _compact(obj: dict[str, Any]) -> str:
-    return json.dumps(obj, separators=(",", ":"))
 
 
 class TwilioCallerStream(Endpoint):
@@ -91,7 +85,7 @@ class TwilioCallerStream(Endpoint):
     def connected(self) -> str:
         """The first frame after the upgrade."""
         self._send("connected")
-        return '{"event":"connected","protocol":"Call","version":"1.0.0"}'
+        return connected_frame()
 
     def start(
         self,
@@ -118,25 +112,17 @@ class TwilioCallerStream(Endpoint):
         self._send("start")
         self.stream_sid, self.call_sid, self.account_sid = stream_sid, call_sid, account_sid
         self.custom_parameters = dict(custom_parameters or {})
-        self._sid_json = encode_basestring_ascii(stream_sid)
-        return _compact(
-            {
-                "event": "start",
-                "sequenceNumber": self._next_seq(),
-                "start": {
-                    "accountSid": account_sid,
-                    "streamSid": stream_sid,
-                    "callSid": call_sid,
-                    "tracks": list(tracks),
-                    "customParameters": self.custom_parameters,
-                    "mediaFormat": {
-                        "encoding": encoding,
-                        "sampleRate": sample_rate,
-                        "channels": channels,
-                    },
-                },
-                "streamSid": stream_sid,
-            }
+        self._sid_json = json_string(stream_sid)
+        return start_frame(
+            self._next_seq_number(),
+            stream_sid=stream_sid,
+            call_sid=call_sid,
+            account_sid=account_sid,
+            custom_parameters=self.custom_parameters,
+            tracks=tracks,
+            encoding=encoding,
+            sample_rate=sample_rate,
+            channels=channels,
         )
 
     def media(self, ulaw: bytes, timestamp_ms: int) -> str:
@@ -152,14 +138,7 @@ class TwilioCallerStream(Endpoint):
         self._chunk += 1
         self._seq += 1
         self.counters["media_out"] += 1
-        # Built without json.dumps (a load test sends thousands a second): every value is a
-        # digit string or base64, and the sid was escaped at start.
-        b64 = binascii.b2a_base64(ulaw, newline=False).decode("ascii")
-        return (
-            f'{{"event":"media","sequenceNumber":"{self._seq}","media":{{"track":"inbound",'
-            f'"chunk":"{self._chunk}","timestamp":"{timestamp_ms}","payload":"{b64}"}},'
-            f'"streamSid":{self._sid_json}}}'
-        )
+        return media_frame(self._seq, self._chunk, timestamp_ms, ulaw, sid_json=self._sid_json)
 
     def mark(self, name: str) -> str:
         """Echo a mark the server sent (`ServerMark`): once the audio queued before it has
@@ -172,14 +151,7 @@ class TwilioCallerStream(Endpoint):
         if not self._pending_marks[name]:
             del self._pending_marks[name]
         self.counters["marks_out"] += 1
-        return _compact(
-            {
-                "event": "mark",
-                "sequenceNumber": self._next_seq(),
-                "streamSid": self.stream_sid,
-                "mark": {"name": name},
-            }
-        )
+        return mark_frame(self._next_seq_number(), self.stream_sid, name)
 
     def dtmf(self, digit: str) -> str:
         """The caller pressed a key: `0`-`9`, `*`, `#` (`A`-`D` on some lines)."""
@@ -187,111 +159,56 @@ class TwilioCallerStream(Endpoint):
             raise ValueError(f"{digit[:5]!r} is not a DTMF key")
         self._send("dtmf")
         self.counters["dtmf_out"] += 1
-        return _compact(
-            {
-                "event": "dtmf",
-                "streamSid": self.stream_sid,
-                "sequenceNumber": self._next_seq(),
-                "dtmf": {"track": "inbound_track", "digit": digit},
-            }
-        )
+        return dtmf_frame(self._next_seq_number(), self.stream_sid, digit)
 
     def stop(self) -> str:
         """The stream is over (the caller hung up or the call was ended). Nothing may be
         sent after it, and the server's messages are no longer acted on."""
         self._send("stop")
-        return _compact(
-            {
-                "event": "stop",
-                "sequenceNumber": self._next_seq(),
-                "stop": {"accountSid": self.account_sid, "callSid": self.call_sid},
-                "streamSid": self.stream_sid,
-            }
-        )
+        return stop_frame(self._next_seq_number(), self.stream_sid, self.account_sid, self.call_sid)
 
     @property
     def pending_marks(self) -> int:
         """Marks received and not yet echoed."""
         return self._pending_marks.total()
 
-    def _next_seq(self) -> str:
+    def _next_seq_number(self) -> int:
         self._seq += 1
-        return str(self._seq)
+        return self._seq
 
     # ---------------------------------------------------------------- inbound
     def receive(self, frame: str | bytes) -> list[CallerEvent]:
         """Judge one frame from the server. Act on `ServerMedia` / `ServerMark` /
         `ServerClear`; count `Rejected` and `Tolerated`. Never raises."""
         self.counters["frames_in"] += 1
-        if not isinstance(frame, str):
-            size = len(frame) if isinstance(frame, bytes | bytearray | memoryview) else 0
-            return self._reject(
-                None, f"binary frame of {size} bytes ({BINARY_FRAME})", code=BINARY_FRAME
-            )
-        try:
-            msg = json.loads(frame)
-        except (ValueError, RecursionError):
-            return self._reject(None, f"not JSON: {frame[:60]!r} ({INVALID_MESSAGE})")
-        if not isinstance(msg, dict):
-            return self._reject(None, f"not a JSON object: {frame[:60]!r} ({INVALID_MESSAGE})")
-        event = msg.get("event")
-        if not isinstance(event, str) or (shape := _SHAPES.get(event)) is None:
-            return self._reject(msg, f"unknown event {repr(event)[:40]} ({INVALID_MESSAGE})")
-        problems: list[str] = []
-        next_phase = self._receivable.get(event)
-        if next_phase is None:
-            when = "after stop" if self.phase == "stopped" else "before start"
-            problems.append(f"{event} sent {when}")
-        keys, nested, nested_keys = shape
-        if msg.keys() != keys:
-            problems.append(f"{event}: fields {sorted(msg)} != {sorted(keys)} ({INVALID_MESSAGE})")
-        if self.stream_sid is not None and msg.get("streamSid") != self.stream_sid:
-            sid = repr(msg.get("streamSid"))[:40]
-            problems.append(f"{event}: wrong streamSid {sid} ({INVALID_MESSAGE})")
-        body: dict[str, Any] = {}
-        if nested is not None:
-            value = msg.get(nested)
-            if isinstance(value, dict) and value.keys() == nested_keys:
-                body = value
-            else:
-                problems.append(
-                    f"{event}.{nested} must be exactly {sorted(nested_keys)} ({INVALID_MESSAGE})"
-                )
-        audio = b""
-        if event == "media" and body:
-            payload = body["payload"]
-            try:
-                if not isinstance(payload, str):
-                    raise ValueError
-                audio = binascii.a2b_base64(payload, strict_mode=True)
-            except ValueError:  # binascii.Error included
-                problems.append(f"media.payload is not base64 text ({INVALID_MESSAGE})")
-        elif event == "mark" and body and (not isinstance(body["name"], str) or not body["name"]):
-            problems.append(f"mark.name must be a non-empty string ({INVALID_MESSAGE})")
-        if problems or next_phase is None:
-            return self._reject(msg, *problems)
+        parsed = parse_server_frame(frame, self.stream_sid)
+        event = parsed.raw.get("event") if parsed.raw is not None else None
+        next_phase = None
+        if isinstance(event, str) and event in SERVER_EVENTS:
+            next_phase = self._receivable.get(event)
+            if next_phase is None:  # the shape may be fine; the moment is not
+                when = "after stop" if self.phase == "stopped" else "before start"
+                problems = parsed.problems if isinstance(parsed, Rejected) else ()
+                parsed = Rejected(INVALID_MESSAGE, (f"{event} sent {when}", *problems), parsed.raw)
+        if isinstance(parsed, Rejected) or next_phase is None:
+            self.counters["rejected"] += 1
+            return [parsed]
         if next_phase != self.phase:
             self._enter(next_phase)
-        if event == "media":
+        if isinstance(parsed, ServerMedia):
             self.counters["media_in"] += 1
-            accepted: CallerEvent = ServerMedia(body["payload"], audio, msg)
+            audio = parsed.audio
             if not audio or len(audio) % FRAME_BYTES:
                 self.counters["tolerated"] += 1
                 note = f"media payload of {len(audio)} bytes is not whole 160-byte frames"
-                return [Tolerated(note), accepted]
-            return [accepted]
-        if event == "mark":
+                return [Tolerated(note), parsed]
+            return [parsed]
+        if isinstance(parsed, ServerMark):
             self.counters["marks_in"] += 1
-            self._pending_marks[body["name"]] += 1
-            return [ServerMark(body["name"], msg)]
+            self._pending_marks[parsed.name] += 1
+            return [parsed]
         self.counters["clears_in"] += 1
-        return [ServerClear(msg)]
-
-    def _reject(
-        self, msg: dict[str, Any] | None, *problems: str, code: int = INVALID_MESSAGE
-    ) -> list[CallerEvent]:
-        self.counters["rejected"] += 1
-        return [Rejected(code, problems, msg)]
+        return [parsed]
 
 
 __all__ = ["BINARY_FRAME", "CALLER_COUNTER_NAMES", "INVALID_MESSAGE", "TwilioCallerStream"]

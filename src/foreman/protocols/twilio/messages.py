@@ -9,7 +9,8 @@ passthrough can forward it untouched (decode only when you need the bytes, throu
 `Media.payload`). The caller role (`TwilioCallerStream`, Twilio's side) gets the server's
 `media`/`mark`/`clear`, judged the way Twilio judges them.
 
-Wire names appear only in this module, `stream.py` and `caller.py` (the parsers/serializers).
+Wire names appear only in this module, `stream.py`, `caller.py` and `caller_frames.py` (the
+parsers/serializers).
 """
 
 from __future__ import annotations
