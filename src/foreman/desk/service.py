@@ -105,7 +105,9 @@ class DeskService:
     # --- life ------------------------------------------------------------------------------
     async def start(self) -> None:
         """Find the devices and the recogniser; start listening. Never raises: what is
-        missing is a one-line `audio_error`/`last_error` and a warning, and the server runs."""
+        missing is a one-line `audio_error`/`last_error` and one log line (debug for no sound
+        device, normal on a phone server; a warning for a microphone that will not open), and
+        the server runs."""
         if self.settings.audio.enabled:
             try:
                 devices = await asyncio.to_thread(list_devices)
