@@ -144,7 +144,7 @@ class LocalRuntime:
 
     async def _load(self) -> None:
         started = time.monotonic()
-        self.vad_model = find_model()
+        self.vad_model = await asyncio.to_thread(find_model)  # hashes the file once
         if self.synthesizer is None:
             self.synthesizer = make_synthesizer(
                 self.config.tts, self.config.tts_voice, self.config.tts_speed
