@@ -323,7 +323,8 @@ class ChatConfig(_Section):
 
 
 class LocalConfig(_Section):
-    """The offline voice engine: VAD, Whisper speech to text, a local LLM, espeak-ng/flite.
+    """The offline voice engine: VAD, Whisper (or pocketsphinx) speech to text, a local LLM,
+    espeak-ng/flite.
 
     `use`: "auto" runs it for voice sessions and phone calls when no OpenAI key is set (and
     gives text chat the same local model when `[chat]` has no key and its default URL);
@@ -333,6 +334,9 @@ class LocalConfig(_Section):
     """
 
     use: Literal["auto", "always", "never"] = "auto"
+    # Speech to text: Whisper (faster-whisper, the packaged base model), or pocketsphinx (CMU,
+    # its wheel's English model: lighter, much less accurate; the 'wake' extra installs it).
+    stt: Literal["whisper", "pocketsphinx"] = "whisper"
     stt_model_dir: str = ""  # a faster-whisper model directory; "" = the packaged Whisper base
     stt_threads: int = Field(default=2, ge=1, le=64)
     stt_beam_size: int = Field(default=1, ge=1, le=10)  # 1 is greedy: fastest
