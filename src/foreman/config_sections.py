@@ -352,9 +352,10 @@ class LocalConfig(_Section):
     # At a session's start, have the model read its system prompt and tools once (a
     # one-token answer) so the first turn reuses llama.cpp's prompt cache.
     warm_prompt: bool = True
-    tts: Literal["auto", "espeak-ng", "flite"] = "auto"  # auto: espeak-ng, else flite
-    tts_voice: str = Field(default="", pattern=r"^[A-Za-z0-9_+.-]{0,40}$")  # "" = en-us / slt
-    tts_speed: int = Field(default=170, ge=80, le=450)  # espeak-ng words per minute
+    # auto: espeak-ng, else flite. piper: the better voice, an optional extra (GPL-3.0).
+    tts: Literal["auto", "espeak-ng", "flite", "piper"] = "auto"
+    tts_voice: str = Field(default="", pattern=r"^[A-Za-z0-9_+.-]{0,40}$")  # "" = en-us/slt/joe
+    tts_speed: int = Field(default=170, ge=80, le=450)  # words per minute (espeak-ng's scale)
     vad_threshold: float = Field(default=0.5, gt=0, lt=1)
     end_of_speech_ms: int = Field(default=500, ge=100, le=3000)  # silence that ends a turn
     # Start speech to text this far into a pause, before it is long enough to end the turn

@@ -13,10 +13,9 @@ from foreman.config import settings_from_dict
 from foreman.exceptions import AudioFormatError, ConfigError
 from foreman.speech.packaged import ModelUnavailable
 from foreman.speech.sphinx import SphinxTranscriber
+from foreman.testing.speech import word_error_rate
 from foreman.testing.timeouts import unit
 from foreman.testing.voices import flite_speech, have_flite
-
-from .test_whisper import word_error_rate
 
 pytest.importorskip("pocketsphinx")
 pytestmark = pytest.mark.skipif(not have_flite(), reason="flite is not installed")

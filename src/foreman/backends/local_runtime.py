@@ -181,11 +181,18 @@ class LocalRuntime:
     async def _load(self) -> None:
         started = time.monotonic()
         self.vad_model = await asyncio.to_thread(find_model)  # hashes the file once
+        self.load_seconds["vad"] = time.monotonic() - started
         if self.synthesizer is None:
-            self.synthesizer = make_synthesizer(
-                self.config.tts, self.config.tts_voice, self.config.tts_speed
+            started = time.monotonic()
+            # In a thread: Piper verifies and loads its voice (the others only look up a path).
+            self.synthesizer = await asyncio.to_thread(
+                make_synthesizer,
+                self.config.tts,
+                self.config.tts_voice,
+                self.config.tts_speed,
+                cache_dir=self._cache_dir,
             )
-        self.load_seconds["vad_tts"] = time.monotonic() - started
+            self.load_seconds["tts"] = time.monotonic() - started
         if self._llm is None:
             self._llm = voice_llm_client(self._settings, self._cache_dir)
         # Both in threads, one after the other: two cores, and each load is CPU-bound.
@@ -215,7 +222,10 @@ class LocalRuntime:
                 "runs": self.llm_where,
                 "load_s": _rounded(self.load_seconds.get("llm")),
             },
-            "tts": {"name": self.synthesizer.name if self.synthesizer else self.config.tts},
+            "tts": {
+                "name": self.synthesizer.name if self.synthesizer else self.config.tts,
+                "load_s": _rounded(self.load_seconds.get("tts")),
+            },
         }
 
 
