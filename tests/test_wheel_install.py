@@ -36,6 +36,9 @@ BUILD_ENV.pop("PYTHONPATH", None)
 SHIPPED = {
     "foreman/py.typed",
     "foreman/defaults/foreman.toml",
+    # The offline engine's VAD model and its licence: the 'offline' extra alone must suffice.
+    "foreman/audio/silero_vad.onnx",
+    "foreman/audio/silero_vad.LICENSE",
     *(
         f"foreman/defaults/tools.d/{p.name}"
         for p in (REPO / "src/foreman/defaults/tools.d").glob("*.json")

@@ -323,7 +323,8 @@ class ChatConfig(_Section):
 
 
 class LocalConfig(_Section):
-    """The offline voice engine: VAD, Whisper speech to text, a local LLM, espeak-ng/flite.
+    """The offline voice engine: VAD, Whisper (or pocketsphinx) speech to text, a local LLM,
+    espeak-ng/flite.
 
     `use`: "auto" runs it for voice sessions and phone calls when no OpenAI key is set (and
     gives text chat the same local model when `[chat]` has no key and its default URL);
@@ -333,6 +334,9 @@ class LocalConfig(_Section):
     """
 
     use: Literal["auto", "always", "never"] = "auto"
+    # Speech to text: Whisper (faster-whisper, the packaged base model), or pocketsphinx (CMU,
+    # its wheel's English model: lighter, much less accurate; the 'wake' extra installs it).
+    stt: Literal["whisper", "pocketsphinx"] = "whisper"
     stt_model_dir: str = ""  # a faster-whisper model directory; "" = the packaged Whisper base
     stt_threads: int = Field(default=2, ge=1, le=64)
     stt_beam_size: int = Field(default=1, ge=1, le=10)  # 1 is greedy: fastest
@@ -351,9 +355,10 @@ class LocalConfig(_Section):
     # Tell the model the date and time before each answer (a small model seldom calls
     # get_time and makes the time up instead).
     clock_note: bool = True
-    tts: Literal["auto", "espeak-ng", "flite"] = "auto"  # auto: espeak-ng, else flite
-    tts_voice: str = Field(default="", pattern=r"^[A-Za-z0-9_+.-]{0,40}$")  # "" = en-us / slt
-    tts_speed: int = Field(default=170, ge=80, le=450)  # espeak-ng words per minute
+    # auto: espeak-ng, else flite. piper: the better voice, an optional extra (GPL-3.0).
+    tts: Literal["auto", "espeak-ng", "flite", "piper"] = "auto"
+    tts_voice: str = Field(default="", pattern=r"^[A-Za-z0-9_+.-]{0,40}$")  # "" = en-us/slt/joe
+    tts_speed: int = Field(default=170, ge=80, le=450)  # words per minute (espeak-ng's scale)
     vad_threshold: float = Field(default=0.5, gt=0, lt=1)
     end_of_speech_ms: int = Field(default=500, ge=100, le=3000)  # silence that ends a turn
     # Start speech to text this far into a pause, before it is long enough to end the turn

@@ -1,9 +1,10 @@
-"""SileroVad: the wheel's ONNX model on onnxruntime alone (no torch), on real speech."""
+"""SileroVad: the packaged ONNX model on onnxruntime alone (no torch), on real speech."""
 
 from __future__ import annotations
 
-import importlib.util
+import shutil
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,10 +14,6 @@ from foreman.audio.silero import SileroUnavailable, SileroVad
 from foreman.testing.speech import synthesize
 
 pytest.importorskip("onnxruntime")
-try:
-    silero.find_model()
-except SileroUnavailable:  # pragma: no cover - environment without the wheel
-    pytest.skip("silero-vad wheel not installed", allow_module_level=True)
 
 
 def _scene(rate: int, noise_dbfs: float | None = None) -> tuple[bytes, int, int]:
@@ -34,7 +31,13 @@ def _scene(rate: int, noise_dbfs: float | None = None) -> tuple[bytes, int, int]
 def test_torch_is_not_needed() -> None:
     assert "torch" not in sys.modules or sys.modules["torch"] is None
     SileroVad(16000)
-    assert "silero_vad" not in sys.modules  # located, never imported
+    assert "silero_vad" not in sys.modules  # the packaged file, not the silero-vad wheel
+
+
+def test_the_model_ships_inside_the_package_with_its_licence() -> None:
+    path = silero.find_model()
+    assert path.parent == Path(silero.__file__).parent
+    assert "MIT License" in path.with_name("silero_vad.LICENSE").read_text()
 
 
 @pytest.mark.parametrize("rate", [8000, 16000, 24000])
@@ -80,9 +83,24 @@ def test_missing_onnxruntime_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -
         SileroVad(16000)
 
 
-def test_missing_wheel_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
-    with pytest.raises(SileroUnavailable, match="pip install --no-deps silero-vad"):
+def test_missing_packaged_model_is_a_clear_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(silero, "PACKAGED_MODEL", tmp_path / "silero_vad.onnx")
+    with pytest.raises(SileroUnavailable, match=r"packaged Silero model is missing.*reinstall"):
+        SileroVad(16000)
+
+
+def test_altered_packaged_model_is_refused(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    altered = tmp_path / "silero_vad.onnx"
+    shutil.copyfile(silero.find_model(), altered)
+    with altered.open("r+b") as f:
+        f.seek(1000)
+        byte = f.read(1)
+        f.seek(1000)
+        f.write(bytes([byte[0] ^ 0xFF]))
+    monkeypatch.setattr(silero, "PACKAGED_MODEL", altered)
+    with pytest.raises(SileroUnavailable, match=f"expected {silero.MODEL_SHA256}"):
         SileroVad(16000)
 
 

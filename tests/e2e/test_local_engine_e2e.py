@@ -1,7 +1,8 @@
 """End to end on the offline engine: fake Twilio caller <-> foreman (uvicorn) <-> Silero VAD,
 Whisper, a local LLM and espeak-ng, with no network and no key. The caller speaks real
-synthesized speech; the LLM is either the packaged small model in-process (wiring) or the
-Chat Completions stand-in (so its tool call and its words are known)."""
+synthesized speech (flite's voices where the words are checked: they are closer to a person's
+than espeak-ng's); the LLM is either the packaged small model in-process (wiring) or the Chat
+Completions stand-in (so its tool call and its words are known)."""
 
 from __future__ import annotations
 
@@ -27,9 +28,10 @@ from foreman.testing.chat_standin import Answer, ChatStandIn, Rule, When
 from foreman.testing.fake_call import CallTimings, converse
 from foreman.testing.fake_twilio import FakeTwilioCaller
 from foreman.testing.server import serve_app
-from foreman.testing.speech import CALLER_SENTENCE, caller_sentence, speak
+from foreman.testing.speech import CALLER_SENTENCE, speak
 from foreman.testing.timeouts import unit
 from foreman.testing.twilio_rest_standin import TwilioRestStandIn
+from foreman.testing.voices import flite_speech, have_flite
 
 pytestmark = pytest.mark.e2e
 
@@ -46,9 +48,14 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("models")
 
 
+needs_flite = pytest.mark.skipif(not have_flite(), reason="flite is not installed")
+
+
 class Stack:
-    def __init__(self, base: str, events: Subscription, settings: Settings) -> None:
-        self.base, self.events, self.settings = base, events, settings
+    def __init__(
+        self, base: str, events: Subscription, settings: Settings, rest: TwilioRestStandIn
+    ) -> None:
+        self.base, self.events, self.settings, self.rest = base, events, settings, rest
 
     def caller(self) -> FakeTwilioCaller:
         return FakeTwilioCaller(
@@ -93,7 +100,7 @@ async def local_stack(models: Path, tmp: Path, **sections: Any) -> AsyncIterator
         app = create_app(s, backend_factory=make_local_factory(s, cache_dir=models))
         events = app.state.bus.subscribe(maxsize=100_000)
         async with serve_app(app) as base:
-            yield Stack(base, events, s)
+            yield Stack(base, events, s, rest)
         if app.state.twilio.rest is not None:
             await app.state.twilio.rest.aclose()
 
@@ -109,6 +116,7 @@ def word_error_rate(reference: str, hypothesis: str) -> float:
     return row[-1] / max(1, len(ref))
 
 
+@needs_flite
 async def test_a_call_asking_the_time_is_answered_through_get_time(
     models: Path, tmp_path: Path
 ) -> None:
@@ -121,7 +129,8 @@ async def test_a_call_asking_the_time_is_answered_through_get_time(
         ChatStandIn(rules) as llm,
         local_stack(models, tmp_path, chat={"base_url": llm.base_url}) as stack,
     ):
-        result = await converse(stack.caller(), speak("What time is it?", 8000), TIMINGS)
+        question = flite_speech("What time is it?", "slt", 8000)
+        result = await converse(stack.caller(), question, TIMINGS)
         assert result.greeted and result.answered and result.objections == ()
         said = await stack.event("session.transcript", lambda d: d["role"] == "user")
         assert word_error_rate("what time is it", said["text"]) <= 0.25, said
@@ -139,11 +148,12 @@ async def test_a_call_asking_the_time_is_answered_through_get_time(
         )
 
 
+@needs_flite
 async def test_a_call_on_the_packaged_small_model(models: Path, tmp_path: Path) -> None:
     # Short answers: the small model rambles, and the caller hangs up once it is quiet.
     small = {"llm": "smollm2-135m", "llm_max_tokens": 40}
     async with local_stack(models, tmp_path, local=small) as stack:
-        result = await converse(stack.caller(), caller_sentence(8000), TIMINGS)
+        result = await converse(stack.caller(), flite_speech(CALLER_SENTENCE, "rms", 8000), TIMINGS)
         assert result.greeted and result.answered and result.objections == ()
         assert result.heard_s > 1.0
         said = await stack.event("session.transcript", lambda d: d["role"] == "user")
@@ -215,3 +225,67 @@ async def test_a_text_turn_on_the_small_model_and_its_status(models: Path, tmp_p
         assert components["tts"]["name"].startswith(("espeak-ng", "flite"))
         assert components["vad"]["name"] == "silero (onnxruntime)"
         await api.post("/api/realtime/stop")
+
+
+@needs_flite
+async def test_a_text_that_needs_approval_is_sent_once_approved_over_http(
+    models: Path, tmp_path: Path
+) -> None:
+    sms = {"to": "+15550101234", "body": "Running ten minutes late"}
+    rules = [
+        Rule(When.user("Instruction"), Answer.say("Hello, Foreman here.")),
+        # The engine passes the session's status note on as a user turn in brackets.
+        Rule(When.user("waiting for the owner's approval"), Answer.say("That needs approval.")),
+        Rule(When.user("message"), Answer.say(json.dumps({"name": "send_sms", "arguments": sms}))),
+        Rule(When.tool_result("send_sms"), Answer.say("Your text has been sent.")),
+    ]
+
+    def requests_with(pred: Any) -> list[dict[str, Any]]:
+        return [r for r in llm.requests if any(pred(m) for m in r["messages"])]
+
+    def is_pending_note(m: dict[str, Any]) -> bool:
+        return m["role"] == "user" and "waiting for the owner's approval" in str(m["content"])
+
+    async with (
+        ChatStandIn(rules) as llm,
+        local_stack(models, tmp_path, chat={"base_url": llm.base_url}) as stack,
+        httpx.AsyncClient(base_url=stack.base, timeout=unit(20)) as api,
+    ):
+        caller = stack.caller()
+        async with caller:
+            await caller.dial()
+            await stack.event("session.transcript", lambda d: d["role"] == "assistant")
+            await caller.wait_until(lambda: caller.played_ms > 0 and not caller.playing, unit(30))
+            ask = flite_speech("Please send a message to my brother.", "slt", 8000)
+            await caller.play_speech(ask)
+            await caller.send_silence(800)
+            prompt = await stack.event("approval.prompt", timeout=60)
+            assert prompt["tool"] == "send_sms" and prompt["arguments"] == sms
+            listed = (await api.get("/api/approval/prompt")).json()["prompts"]
+            assert [p["id"] for p in listed] == [prompt["id"]]
+            # While it waits, the model is told it has NOT happened and speaks meanwhile;
+            # no tool output reaches it and nothing is sent.
+            await stack.event(
+                "session.transcript",
+                lambda d: d["role"] == "assistant" and d["text"] == "That needs approval.",
+            )
+            (note,) = [m for r in requests_with(is_pending_note) for m in r["messages"][-1:]]
+            assert "It has NOT been done yet" in note["content"]
+            assert not requests_with(lambda m: m["role"] == "tool")
+            assert stack.rest.messages == []
+
+            answered = await api.post(
+                "/api/approval/answer", json={"id": prompt["id"], "approve": True}
+            )
+            assert answered.status_code == 200
+            assert answered.json()["approval"]["state"] == "approved"
+            assert (await stack.event("tool.result"))["ok"] is True
+            await stack.event(
+                "session.transcript",
+                lambda d: d["role"] == "assistant" and d["text"] == "Your text has been sent.",
+            )
+        (sent,) = stack.rest.messages
+        assert sent["to"] == sms["to"] and sent["body"] == sms["body"]
+        (last,) = requests_with(lambda m: m["role"] == "tool")
+        tool_output = json.loads(last["messages"][-1]["content"])
+        assert tool_output["ok"] is True

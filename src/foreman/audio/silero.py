@@ -1,9 +1,10 @@
-"""Silero VAD on onnxruntime alone: the ONNX file shipped in the `silero-vad` wheel, no torch.
+"""Silero VAD on onnxruntime alone: its ONNX file ships inside Foreman, no torch.
 
-`import silero_vad` needs torch; running its bundled `data/silero_vad.onnx` does not
-(checked in an environment without torch). We locate the package with
-`importlib.util.find_spec`, which does not execute the package, and drive the model the way
-silero's `OnnxWrapper` does: 512-sample frames at 16 kHz (256 at 8 kHz) with 64 (32) samples
+The `silero-vad` wheel declares torch although its `data/silero_vad.onnx` runs on onnxruntime
+alone, so Foreman carries that 2.3 MB file itself (`silero_vad.onnx` next to this module, MIT,
+its licence in `silero_vad.LICENSE`) and checks its sha256 before the first use: the offline
+extra needs nothing installed on the side. We drive the model the way silero's `OnnxWrapper`
+does: 512-sample frames at 16 kHz (256 at 8 kHz) with 64 (32) samples
 of context prepended and a (2, 1, 128) recurrent state carried between calls.
 
 Input at other rates (24 kHz, 48 kHz) is resampled to 16 kHz with a `StreamResampler`; event
@@ -14,7 +15,8 @@ sample offsets are reported at the caller's rate. Same `process`/`speaking`/`res
 
 from __future__ import annotations
 
-import importlib.util
+import functools
+import hashlib
 import math
 from pathlib import Path
 from typing import Any
@@ -26,29 +28,37 @@ from foreman.audio.resample import StreamResampler
 from foreman.audio.vad import HysteresisGate, VadEvent
 from foreman.exceptions import AudioFormatError, ForemanError
 
-__all__ = ["SileroUnavailable", "SileroVad", "find_model"]
+__all__ = ["MODEL_SHA256", "SileroUnavailable", "SileroVad", "find_model"]
+
+# silero_vad/data/silero_vad.onnx of the silero-vad 6.2.3 wheel (the v6 model).
+MODEL_SHA256 = "1a153a22f4509e292a94e67d6f9b85e8deb25b4988682b7e174c65279d8788e3"
+PACKAGED_MODEL = Path(__file__).with_name("silero_vad.onnx")
 
 
 class SileroUnavailable(ForemanError):
-    """onnxruntime or the silero-vad wheel's ONNX file is missing."""
+    """onnxruntime or the packaged ONNX file is missing, or the file is not the one shipped."""
 
 
 def find_model() -> Path:
-    """Path of `silero_vad/data/silero_vad.onnx` inside the installed wheel (not imported)."""
-    spec = importlib.util.find_spec("silero_vad")
-    if spec is None or not spec.submodule_search_locations:
+    """The packaged `silero_vad.onnx`, its sha256 checked (once per process)."""
+    return _verified(PACKAGED_MODEL)
+
+
+@functools.cache
+def _verified(path: Path) -> Path:
+    try:
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError as exc:
         raise SileroUnavailable(
-            "the silero-vad package is not installed; install it without torch: "
-            "pip install --no-deps silero-vad"
+            f"the packaged Silero model is missing ({path}: {exc.strerror}); "
+            "reinstall foreman-voice"
+        ) from None
+    if digest != MODEL_SHA256:
+        raise SileroUnavailable(
+            f"the packaged Silero model {path} has sha256 {digest}, expected {MODEL_SHA256}; "
+            "reinstall foreman-voice"
         )
-    for base in spec.submodule_search_locations:
-        path = Path(base) / "data" / "silero_vad.onnx"
-        if path.is_file():
-            return path
-    raise SileroUnavailable(
-        f"silero-vad is installed but data/silero_vad.onnx is missing under "
-        f"{list(spec.submodule_search_locations)}"
-    )
+    return path
 
 
 def _session(path: Path) -> Any:

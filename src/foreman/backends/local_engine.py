@@ -56,6 +56,7 @@ from foreman.backends.interface import (
     UserSpeechStarted,
     UserSpeechStopped,
 )
+from foreman.backends.local_calls import ToolCallLedger
 from foreman.backends.local_listen import (
     EarlyUtterance,
     FinalUtterance,
@@ -122,7 +123,7 @@ class LocalEngineBackend:
         self._reply_task: asyncio.Task[None] | None = None
         self._warm_task: asyncio.Task[None] | None = None
         self._recent: dict[str, ReplyRecord] = {}  # replies report_heard may still cut
-        self._pending_calls: set[str] = set()
+        self._calls = ToolCallLedger(self._messages)  # keeps withheld outputs valid to send
         self._answer_owed = False
         self._busy = False
         self._closed = False
@@ -191,13 +192,11 @@ class LocalEngineBackend:
     async def submit_tool_result(
         self, call_id: str, output: str, *, continue_conversation: bool = True
     ) -> None:
-        if call_id not in self._pending_calls:
+        if not self._calls.answer(call_id, output):
             self._emit(BackendWarning(f"a result for unknown tool call {call_id} was ignored"))
             return
-        self._pending_calls.discard(call_id)
-        self._messages.append({"role": "tool", "tool_call_id": call_id, "content": output})
         self._answer_owed = self._answer_owed or continue_conversation
-        if not self._pending_calls and self._answer_owed:
+        if not self._calls.pending and self._answer_owed:
             self._answer_owed = False
             self._enqueue(("respond", None))
 
@@ -403,7 +402,7 @@ class LocalEngineBackend:
         """What the model is sent (`local_prompt.prompt_messages`)."""
         clock = clock and self.runtime.config.clock_note
         now = datetime.now().astimezone() if clock else None
-        recent = self._messages[-_MESSAGES_KEPT:]
+        recent = self._calls.render(self._messages[-_MESSAGES_KEPT:])
         return prompt_messages(self.options, recent, shared_first=self._shared_first, now=now)
 
     async def _warm(self) -> None:
@@ -452,7 +451,7 @@ class LocalEngineBackend:
         if reply.audio_ms:
             self._emit(SegmentEnded(reply.reply_id))
         if calls:
-            self._messages.append(
+            self._calls.opened(
                 {
                     "role": "assistant",
                     "content": spoken or None,
@@ -473,7 +472,6 @@ class LocalEngineBackend:
         while len(self._recent) > 4:
             self._recent.pop(next(iter(self._recent)))
         for call in calls:
-            self._pending_calls.add(call.call_id)
             self._emit(call)
         self._emit(ReplyEnded(reply.reply_id, status))
 

@@ -1,6 +1,7 @@
 """The offline engine's heavy parts, loaded once per server and shared by its sessions.
 
-Speech to text (one Whisper model: calls take turns on it), the LLM client (one in-process
+Speech to text (one Whisper model, or pocketsphinx with `[local] stt = "pocketsphinx"`: calls
+take turns on it), the LLM client (one in-process
 llama.cpp server, or the configured chat server), the synthesizer and the Silero VAD model
 file. `ready()` loads what is missing in worker threads and turns every problem into one
 `BackendError` line naming the fix (a missing extra, a missing system program, weights whose
@@ -14,7 +15,7 @@ import logging
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from foreman.audio.silero import SileroUnavailable, find_model
 from foreman.backends.local_tts import Synthesizer, make_synthesizer
@@ -23,14 +24,34 @@ from foreman.chat.local_server import LocalChatClient, voice_llm_client
 from foreman.config import Settings
 from foreman.exceptions import BackendError
 from foreman.speech.packaged import ModelUnavailable, ModelVerificationError
+from foreman.speech.sphinx import SphinxTranscriber
 from foreman.speech.whisper import WhisperSettings, WhisperTranscriber
 
-__all__ = ["LocalRuntime"]
+__all__ = ["LocalRuntime", "Transcriber"]
 
 log = logging.getLogger(__name__)
 
+
+class Transcriber(Protocol):
+    """What the engine needs of speech to text: `WhisperTranscriber` or `SphinxTranscriber`."""
+
+    load_seconds: float | None
+
+    @property
+    def model_dir(self) -> Path | None: ...
+
+    def load_sync(self) -> None: ...
+
+    async def load(self) -> None: ...
+
+    def transcribe_sync(self, pcm16: bytes) -> str: ...
+
+    async def transcribe(self, pcm16: bytes) -> str: ...
+
+
 _TRANSCRIBERS: dict[tuple[Path | None, WhisperSettings, Path | None], WhisperTranscriber] = {}
 _TRANSCRIBERS_LOCK = threading.Lock()
+_SPHINX: SphinxTranscriber | None = None
 
 
 def _shared_transcriber(
@@ -46,6 +67,15 @@ def _shared_transcriber(
         return model
 
 
+def _shared_sphinx() -> SphinxTranscriber:
+    """One pocketsphinx decoder per process (its calls take turns under its lock)."""
+    global _SPHINX
+    with _TRANSCRIBERS_LOCK:
+        if _SPHINX is None:
+            _SPHINX = SphinxTranscriber()
+        return _SPHINX
+
+
 class LocalRuntime:
     """Built by the backend factory; `await ready()` before a session uses it."""
 
@@ -55,22 +85,28 @@ class LocalRuntime:
         *,
         cache_dir: Path | None = None,
         llm: ChatCompletionsClient | None = None,
-        transcriber: WhisperTranscriber | None = None,
+        transcriber: Transcriber | None = None,
         synthesizer: Synthesizer | None = None,
     ) -> None:
         cfg = self.config = settings.local
         self._settings = settings
         self._cache_dir = cache_dir
-        self.transcriber = transcriber or _shared_transcriber(
-            Path(cfg.stt_model_dir).expanduser() if cfg.stt_model_dir else None,
-            WhisperSettings(
-                cpu_threads=cfg.stt_threads,
-                beam_size=cfg.stt_beam_size,
-                initial_prompt=cfg.stt_prompt or None,
-                fitted_window=cfg.stt_fitted_window,
-            ),
-            cache_dir,
-        )
+        self.transcriber: Transcriber
+        if transcriber is not None:
+            self.transcriber = transcriber
+        elif cfg.stt == "pocketsphinx":
+            self.transcriber = _shared_sphinx()
+        else:
+            self.transcriber = _shared_transcriber(
+                Path(cfg.stt_model_dir).expanduser() if cfg.stt_model_dir else None,
+                WhisperSettings(
+                    cpu_threads=cfg.stt_threads,
+                    beam_size=cfg.stt_beam_size,
+                    initial_prompt=cfg.stt_prompt or None,
+                    fitted_window=cfg.stt_fitted_window,
+                ),
+                cache_dir,
+            )
         self._llm = llm
         self._warm_llm: ChatCompletionsClient | None = None
         self.synthesizer = synthesizer
@@ -144,12 +180,19 @@ class LocalRuntime:
 
     async def _load(self) -> None:
         started = time.monotonic()
-        self.vad_model = find_model()
+        self.vad_model = await asyncio.to_thread(find_model)  # hashes the file once
+        self.load_seconds["vad"] = time.monotonic() - started
         if self.synthesizer is None:
-            self.synthesizer = make_synthesizer(
-                self.config.tts, self.config.tts_voice, self.config.tts_speed
+            started = time.monotonic()
+            # In a thread: Piper verifies and loads its voice (the others only look up a path).
+            self.synthesizer = await asyncio.to_thread(
+                make_synthesizer,
+                self.config.tts,
+                self.config.tts_voice,
+                self.config.tts_speed,
+                cache_dir=self._cache_dir,
             )
-        self.load_seconds["vad_tts"] = time.monotonic() - started
+            self.load_seconds["tts"] = time.monotonic() - started
         if self._llm is None:
             self._llm = voice_llm_client(self._settings, self._cache_dir)
         # Both in threads, one after the other: two cores, and each load is CPU-bound.
@@ -171,23 +214,37 @@ class LocalRuntime:
 
     def components(self) -> dict[str, Any]:
         """What status shows: each component, where it runs, its load time in seconds."""
-        stt = self.transcriber
         return {
             "vad": {"name": "silero (onnxruntime)", "model": str(self.vad_model or "")},
-            "stt": {
-                "name": "faster-whisper int8",
-                "model": str(stt.model_dir or "packaged whisper base (not loaded)"),
-                "load_s": _rounded(stt.load_seconds),
-                "window": "fitted" if stt.settings.fitted_window else "30 s",
-                "utterances": dict(stt.windows),
-            },
+            "stt": _stt_component(self.transcriber),
             "llm": {
                 "name": self.llm_name,
                 "runs": self.llm_where,
                 "load_s": _rounded(self.load_seconds.get("llm")),
             },
-            "tts": {"name": self.synthesizer.name if self.synthesizer else self.config.tts},
+            "tts": {
+                "name": self.synthesizer.name if self.synthesizer else self.config.tts,
+                "load_s": _rounded(self.load_seconds.get("tts")),
+            },
         }
+
+
+def _stt_component(stt: Transcriber) -> dict[str, Any]:
+    if isinstance(stt, SphinxTranscriber):
+        return {
+            "name": stt.name,
+            "model": str(stt.model_dir or "the pocketsphinx wheel's en-us model (not loaded)"),
+            "load_s": _rounded(stt.load_seconds),
+        }
+    part: dict[str, Any] = {
+        "name": "faster-whisper int8",
+        "model": str(stt.model_dir or "packaged whisper base (not loaded)"),
+        "load_s": _rounded(stt.load_seconds),
+    }
+    if isinstance(stt, WhisperTranscriber):
+        part["window"] = "fitted" if stt.settings.fitted_window else "30 s"
+        part["utterances"] = dict(stt.windows)
+    return part
 
 
 def _rounded(value: float | None) -> float | None:

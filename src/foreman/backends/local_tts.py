@@ -1,11 +1,11 @@
-"""Text to speech for the local engine: the Debian synthesizers, run as child processes.
+"""Text to speech for the local engine: the Debian synthesizers as child processes, or Piper.
 
 espeak-ng (GPL-3.0 program, run as a separate process) is the default: it starts speaking in
 milliseconds (about 2 ms of CPU per second of audio) and is in every distribution; flite is
 the fallback. Both sound robotic. Text goes in on stdin, never on the command line, so
 nothing a model writes can become an option. `synthesize` blocks: call it from a worker
-thread. Piper voices sound far better but piper-tts is GPL-3.0 and its voices are separate
-downloads, so it is not part of the default install.
+thread. Piper (`local_piper`, `[local] tts = "piper"`) sounds far better, but piper-tts is
+GPL-3.0 and runs in-process, so it is an optional extra and `auto` does not pick it.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from foreman.backends.local_piper import PiperSynthesizer
 from foreman.speech.packaged import ModelUnavailable
 
 __all__ = ["Synthesizer", "make_synthesizer"]
@@ -69,9 +70,15 @@ class CommandSynthesizer:
             return wav.readframes(wav.getnframes()), wav.getframerate()
 
 
-def make_synthesizer(engine: str, voice: str = "", speed: int = 170) -> Synthesizer:
-    """`engine`: auto (espeak-ng, else flite), espeak-ng or flite. Raises ModelUnavailable
-    naming the package to install."""
+def make_synthesizer(
+    engine: str, voice: str = "", speed: int = 170, *, cache_dir: Path | None = None
+) -> Synthesizer:
+    """`engine`: auto (espeak-ng, else flite), espeak-ng, flite or piper. Raises
+    ModelUnavailable naming the package to install (or ModelVerificationError for a Piper
+    voice whose bytes are not the pinned ones). Blocking for piper (it verifies and loads
+    the voice): call it from a worker thread."""
+    if engine == "piper":
+        return PiperSynthesizer.load(voice, speed, cache_dir)
     if engine in ("auto", "espeak-ng") and (exe := shutil.which("espeak-ng")):
         voice = voice or "en-us"
         return CommandSynthesizer(

@@ -104,3 +104,18 @@ def caller_sentence(sample_rate: int = 8000) -> bytes:
     data = resources.files("foreman.testing").joinpath(CALLER_SENTENCE_WAV).read_bytes()
     pcm, rate = read_wav(data)
     return resample_pcm16(pcm, rate, sample_rate)
+
+
+def word_error_rate(reference: str, hypothesis: str) -> float:
+    """Word edits (substitutions, insertions, deletions) per reference word, ignoring case and
+    punctuation: how far a transcript is from what was said."""
+    import re
+
+    ref = re.findall(r"[a-z']+", reference.lower())
+    hyp = re.findall(r"[a-z']+", hypothesis.lower())
+    row = list(range(len(hyp) + 1))
+    for i, r in enumerate(ref, 1):
+        prev, row[0] = row[0], i
+        for j, h in enumerate(hyp, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (r != h))
+    return row[-1] / max(1, len(ref))
