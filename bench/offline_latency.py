@@ -20,7 +20,8 @@ after another: transcribe, wait for the whole answer (no streaming), synthesize 
 
 `--compare window` runs the engine with speech to text on Whisper's whole 30 s window (the
 baseline) and on a window fitted to each utterance (`[local] stt_fitted_window`), early
-transcription on for both, alternately, instead of early transcription off against on.
+transcription on for both, alternately, instead of early transcription off against on;
+`--compare clock` without and with the clock note (`[local] clock_note`).
 
 `--first-turn` measures what a phone call meets instead: each question is the first turn of
 a fresh call whose system prompt (its caller's number) and tool list (the packaged tools)
@@ -252,9 +253,11 @@ class Variant:
     label: str
     early_ms: int
     fitted_window: bool
+    clock_note: bool = True
 
     def apply(self, settings: Settings, runtime: LocalRuntime) -> None:
-        runtime.config = settings.local.model_copy(update={"early_transcribe_ms": self.early_ms})
+        update = {"early_transcribe_ms": self.early_ms, "clock_note": self.clock_note}
+        runtime.config = settings.local.model_copy(update=update)
         stt = runtime.transcriber
         stt.settings = replace(stt.settings, fitted_window=self.fitted_window)
 
@@ -264,6 +267,8 @@ def variants(settings: Settings, compare: str) -> tuple[Variant, Variant]:
     early, fitted = settings.local.early_transcribe_ms, settings.local.stt_fitted_window
     if compare == "window":
         return Variant("30 s window", early, False), Variant("fitted window", early, True)
+    if compare == "clock":
+        return Variant("no clock note", early, fitted, False), Variant("clock note", early, fitted)
     return Variant("early off (0)", 0, fitted), Variant(f"early on ({early} ms)", early, fitted)
 
 
@@ -279,7 +284,7 @@ async def main() -> None:
     parser.add_argument("--questions", type=int, default=len(QUESTIONS))
     parser.add_argument("--rounds", type=int, default=2, help="of each variant, alternately")
     parser.add_argument("--first-turn", action="store_true", help="a call's first turn")
-    parser.add_argument("--compare", choices=("early", "window"), default="early")
+    parser.add_argument("--compare", choices=("early", "window", "clock"), default="early")
     args = parser.parse_args()
     settings = settings_from_dict({"local": {"llm": args.llm}, "chat": {"timeout_s": 600.0}})
     runtime = LocalRuntime(settings, cache_dir=args.cache)

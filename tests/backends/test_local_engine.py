@@ -10,7 +10,7 @@ import json
 import logging
 import re
 from collections.abc import AsyncIterator, Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +18,10 @@ import pytest
 
 from foreman.audio.formats import AudioFormat, Encoding
 from foreman.backends import interface as b
+from foreman.backends import local_engine
 from foreman.backends.factory import make_backend_factory
 from foreman.backends.local_engine import PCM16_16K, LocalEngineBackend
-from foreman.backends.local_prompt import shared_prefix, warm_shared_prefix
+from foreman.backends.local_prompt import clock_note, shared_prefix, warm_shared_prefix
 from foreman.backends.local_reply import ReplyRecord, SpokenSentence
 from foreman.backends.local_runtime import LocalRuntime
 from foreman.config import Settings, settings_from_dict
@@ -158,6 +159,29 @@ def assert_the_clock_is_now(note: str) -> None:
     assert match[3] == f"{now:%A}, {now.day} {now:%B %Y}"
 
 
+async def test_the_clock_is_told_once_a_minute_and_stays_where_it_was_told(
+    models: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    now = [datetime(2026, 12, 2, 14, 5, 10).astimezone()]
+    monkeypatch.setattr(local_engine, "_now", lambda: now[0])
+    async with (
+        ChatStandIn([]) as llm,
+        _started(llm, models, _options(), warm_prompt=False) as driven,
+    ):
+        for n, question in enumerate(["What time is it?", "And now?"], start=1):
+            await driven.backend.send_user_text(question)
+            await llm.wait_for_requests(n)
+            await driven.wait(lambda n=n: len(driven.of(b.AssistantIdle)) >= n)
+        now[0] += timedelta(minutes=1)
+        await driven.backend.send_user_text("And now?")
+        (first, second, third) = await llm.wait_for_requests(3)
+    notes = [m["content"] for m in third["messages"] if m["role"] == "system"][1:]
+    assert notes == [clock_note(now[0] - timedelta(minutes=1)), clock_note(now[0])]
+    # Each request is the one before it and more: the prompt cache serves every turn.
+    assert second["messages"][: len(first["messages"])] == first["messages"]
+    assert third["messages"][: len(second["messages"])] == second["messages"]
+
+
 async def test_without_the_clock_note_the_model_is_not_told_the_time(models: Path) -> None:
     async with (
         ChatStandIn([]) as llm,
@@ -178,7 +202,11 @@ async def test_a_greeting_without_words_says_the_short_default(models: Path) -> 
         assert said == ["Hello, how can I help?"] and llm.requests == []
 
 
-async def test_the_warm_up_reads_the_same_prefix_the_turn_sends(models: Path) -> None:
+async def test_the_warm_up_reads_the_same_prefix_the_turn_sends(
+    models: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = datetime(2026, 12, 2, 14, 5, 10).astimezone()
+    monkeypatch.setattr(local_engine, "_now", lambda: at)  # one minute: one clock note
     async with (
         ChatStandIn([]) as llm,
         _started(llm, models, _options(tools=(GET_TIME,)), warm_prompt=True) as driven,
@@ -192,6 +220,7 @@ async def test_the_warm_up_reads_the_same_prefix_the_turn_sends(models: Path) ->
         assert json.dumps(warm["tools"]) == json.dumps(turn["tools"])
         assert json.dumps(warm["messages"]) == json.dumps(turn["messages"][: len(warm["messages"])])
         assert warm["messages"][0]["role"] == "system"
+        assert warm["messages"][-1] == {"role": "system", "content": clock_note(at)}
         assert driven.backend.warm_seconds is not None
 
 

@@ -65,7 +65,7 @@ from foreman.backends.local_listen import (
     SpeechStart,
     SpeechStop,
 )
-from foreman.backends.local_prompt import prompt_messages
+from foreman.backends.local_prompt import clock_note, prompt_messages
 from foreman.backends.local_reply import ReplyRecord, SpokenSentence, TurnTiming
 from foreman.backends.local_runtime import LocalRuntime
 from foreman.backends.local_text import SentenceSplitter
@@ -116,6 +116,7 @@ class LocalEngineBackend:
         self._early: tuple[Span, asyncio.Task[str]] | None = None  # transcribing in a pause
         self._messages: list[dict[str, Any]] = []
         self._shared_first = False  # set in start(): see _prompt
+        self._clock_told: str | None = None  # the last clock note in the conversation
         self._tools = [to_chat_tool(t) for t in options.tools]
         self._schemas = {t["name"]: t.get("parameters") for t in options.tools if "name" in t}
         self._reply_ids = itertools.count(1)
@@ -306,8 +307,10 @@ class LocalEngineBackend:
                     self._maybe_idle()
                     continue
                 self._emit(TranscriptSegment("user", text, True))
+                self._tell_the_time()
                 self._messages.append({"role": "user", "content": text})
             elif kind in ("text", "note"):
+                self._tell_the_time()
                 self._messages.append({"role": "user", "content": payload})
             if kind == "greet":
                 reply = self._reply(timing, fixed=payload)
@@ -398,21 +401,28 @@ class LocalEngineBackend:
             sentences.put_nowait(sentence)
         return calls
 
-    def _prompt(self, *, clock: bool = True) -> list[dict[str, Any]]:
+    def _prompt(self) -> list[dict[str, Any]]:
         """What the model is sent (`local_prompt.prompt_messages`)."""
-        clock = clock and self.runtime.config.clock_note
-        now = datetime.now().astimezone() if clock else None
         recent = self._calls.render(self._messages[-_MESSAGES_KEPT:])
-        return prompt_messages(self.options, recent, shared_first=self._shared_first, now=now)
+        return prompt_messages(self.options, recent, shared_first=self._shared_first)
+
+    def _tell_the_time(self) -> None:
+        """The clock note goes into the conversation before a turn when the minute has
+        changed (`local_prompt.clock_note`): kept there, it stays in the prompt cache, and
+        the warm-up reads the first one before the caller has spoken."""
+        if self.runtime.config.clock_note:
+            note = clock_note(_now())
+            if note != self._clock_told:
+                self._clock_told = note
+                self._messages.append({"role": "system", "content": note})
 
     async def _warm(self) -> None:
         """Have the model read the session's prompt prefix (system prompt + tools) once,
         for a one-token answer, so the first real turn finds it in the prompt cache."""
         started = time.monotonic()
+        self._tell_the_time()
         try:
-            await self.runtime.llm.complete(
-                self._prompt(clock=False), tools=self._tools, max_tokens=1
-            )
+            await self.runtime.llm.complete(self._prompt(), tools=self._tools, max_tokens=1)
         except LLMError as exc:
             log.info("%s: the prompt warm-up failed (the first turn reads it): %s", self._id, exc)
             return
@@ -477,6 +487,10 @@ class LocalEngineBackend:
 
     def _emit(self, event: BackendEvent) -> None:
         self._events.put_nowait(event)
+
+
+def _now() -> datetime:
+    return datetime.now().astimezone()
 
 
 def _retrieve(task: asyncio.Task[str]) -> None:
