@@ -18,7 +18,7 @@ import pytest
 
 from foreman.audio.formats import AudioFormat, Encoding
 from foreman.backends import interface as b
-from foreman.backends import local_engine
+from foreman.backends import local_prompt
 from foreman.backends.factory import make_backend_factory
 from foreman.backends.local_engine import PCM16_16K, LocalEngineBackend
 from foreman.backends.local_prompt import clock_note, shared_prefix, warm_shared_prefix
@@ -94,8 +94,9 @@ async def _started(
     *,
     warm_prompt: bool,
     clock_note: bool = True,
+    read_ahead: bool = True,
 ) -> AsyncIterator[Driven]:
-    local = {"warm_prompt": warm_prompt, "clock_note": clock_note}
+    local = {"warm_prompt": warm_prompt, "clock_note": clock_note, "read_ahead": read_ahead}
     settings = settings_from_dict({"chat": {"base_url": llm.base_url}, "local": local})
     backend = LocalEngineBackend(options, LocalRuntime(settings, cache_dir=models))
     await backend.start()
@@ -163,7 +164,7 @@ async def test_the_clock_is_told_once_a_minute_and_stays_where_it_was_told(
     models: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     now = [datetime(2026, 12, 2, 14, 5, 10).astimezone()]
-    monkeypatch.setattr(local_engine, "_now", lambda: now[0])
+    monkeypatch.setattr(local_prompt, "_now", lambda: now[0])
     async with (
         ChatStandIn([]) as llm,
         _started(llm, models, _options(), warm_prompt=False) as driven,
@@ -206,7 +207,7 @@ async def test_the_warm_up_reads_the_same_prefix_the_turn_sends(
     models: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     at = datetime(2026, 12, 2, 14, 5, 10).astimezone()
-    monkeypatch.setattr(local_engine, "_now", lambda: at)  # one minute: one clock note
+    monkeypatch.setattr(local_prompt, "_now", lambda: at)  # one minute: one clock note
     async with (
         ChatStandIn([]) as llm,
         _started(llm, models, _options(tools=(GET_TIME,)), warm_prompt=True) as driven,
@@ -242,7 +243,25 @@ async def test_speech_is_heard_answered_and_spoken(engine: tuple[Driven, ChatSta
     timing = driven.backend.timings[-1]
     assert timing.stt_s is not None and timing.first_audio_s is not None
     assert timing.stt_s <= timing.first_token_s <= timing.first_audio_s  # type: ignore[operator]
-    assert len(llm.requests) == 1
+    # The early transcript had the model read the turn ahead, a one-token answer to the very
+    # messages the turn then sent: the turn found them in the prompt cache.
+    read, turn = llm.requests
+    assert read["max_tokens"] == 1 and not read.get("stream") and turn.get("stream") is True
+    assert json.dumps(read["messages"]) == json.dumps(turn["messages"])
+    assert json.dumps(read["tools"]) == json.dumps(turn["tools"])
+    assert timing.early_stt and driven.backend.counters["read_aheads"] == 1
+
+
+async def test_without_reading_ahead_the_turn_is_the_only_request(models: Path) -> None:
+    async with (
+        ChatStandIn([]) as llm,
+        _started(llm, models, _options(), warm_prompt=False, read_ahead=False) as driven,
+    ):
+        await driven.say(speak("Please turn on the kitchen lights.", 16_000))
+        await driven.wait(lambda: driven.of(b.AssistantIdle))
+        assert driven.backend.timings[-1].early_stt
+        (turn,) = llm.requests
+        assert turn.get("stream") is True and driven.backend.counters["read_aheads"] == 0
 
 
 async def test_a_bare_json_tool_call_becomes_a_tool_request(
@@ -447,8 +466,8 @@ def test_on_the_in_process_model_calls_share_the_first_system_message(models: Pa
     for caller in ("+15550100001", "+15550100002"):
         options = dataclasses.replace(_options(), instructions=f"A call from {caller}.")
         backend = LocalEngineBackend(options, runtime)
-        backend._shared_first = isinstance(runtime.llm, LocalChatClient)  # as start() sets it
-        prompts.append(backend._prompt())
+        backend._chat.shared_first = isinstance(runtime.llm, LocalChatClient)  # as start() does
+        prompts.append(backend._chat.prompt())
     first, second = prompts
     # The first message (after which the template writes the tools) is the same for both;
     # each call's own instructions follow it.

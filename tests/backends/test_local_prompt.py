@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 
+import pytest
+
 from foreman.audio.formats import AudioFormat, Encoding
+from foreman.backends import local_prompt
 from foreman.backends.interface import BackendOptions
 from foreman.backends.local_prompt import (
     SPOKEN_STYLE,
+    ModelMessages,
     clock_note,
     prompt_messages,
 )
@@ -40,3 +44,30 @@ def test_the_shared_first_message_is_the_style_alone() -> None:
     assert [m["role"] for m in single] == ["system", "user"]
     assert single[0]["content"].startswith("Call with Ada.")
     assert SPOKEN_STYLE in single[0]["content"]
+
+
+def test_the_prompt_ahead_is_the_prompt_the_turn_will_send(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(local_prompt, "_now", lambda: datetime(2026, 12, 2, 14, 5, tzinfo=UTC))
+    chat = ModelMessages(_options(), clock=True)
+    ahead = chat.prompt(ahead="What time is it?")
+    assert chat.messages == []  # reading ahead changes nothing
+    chat.tell_the_time()
+    chat.messages.append({"role": "user", "content": "What time is it?"})
+    assert chat.prompt() == ahead
+    assert ahead[-2]["content"].startswith("It is now 2:05 PM")
+    # The same minute: no second note, ahead or told.
+    chat.messages.append({"role": "assistant", "content": "It is five past two."})
+    assert [m["role"] for m in chat.prompt(ahead="Thanks.")[-3:]] == ["user", "assistant", "user"]
+    chat.tell_the_time()
+    assert sum(m["role"] == "system" for m in chat.messages) == 1
+
+
+def test_without_the_clock_nothing_is_told() -> None:
+    chat = ModelMessages(_options(), clock=False)
+    chat.tell_the_time()
+    assert chat.messages == [] and chat.prompt(ahead="Hi.")[-1] == {
+        "role": "user",
+        "content": "Hi.",
+    }

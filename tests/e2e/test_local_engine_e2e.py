@@ -28,7 +28,7 @@ from foreman.testing.chat_standin import Answer, ChatStandIn, Rule, When
 from foreman.testing.fake_call import CallTimings, converse
 from foreman.testing.fake_twilio import FakeTwilioCaller
 from foreman.testing.server import serve_app
-from foreman.testing.speech import CALLER_SENTENCE, speak
+from foreman.testing.speech import CALLER_SENTENCE, speak, word_error_rate
 from foreman.testing.timeouts import unit
 from foreman.testing.twilio_rest_standin import TwilioRestStandIn
 from foreman.testing.voices import flite_speech, have_flite
@@ -103,17 +103,6 @@ async def local_stack(models: Path, tmp: Path, **sections: Any) -> AsyncIterator
             yield Stack(base, events, s, rest)
         if app.state.twilio.rest is not None:
             await app.state.twilio.rest.aclose()
-
-
-def word_error_rate(reference: str, hypothesis: str) -> float:
-    ref = re.findall(r"[a-z']+", reference.lower())
-    hyp = re.findall(r"[a-z']+", hypothesis.lower())
-    row = list(range(len(hyp) + 1))
-    for i, r in enumerate(ref, 1):
-        prev, row[0] = row[0], i
-        for j, h in enumerate(hyp, 1):
-            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (r != h))
-    return row[-1] / max(1, len(ref))
 
 
 @needs_flite

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import re
 import threading
 from pathlib import Path
 
@@ -11,22 +10,8 @@ import pytest
 
 from foreman.exceptions import AudioFormatError
 from foreman.speech import WHISPER_BASE, ModelUnavailable, WhisperTranscriber, ensure_bundle
-from foreman.testing.speech import speak
+from foreman.testing.speech import speak, word_error_rate
 from foreman.testing.timeouts import unit
-
-
-def _words(text: str) -> list[str]:
-    return re.findall(r"[a-z']+", text.lower())
-
-
-def word_error_rate(reference: str, hypothesis: str) -> float:
-    ref, hyp = _words(reference), _words(hypothesis)
-    row = list(range(len(hyp) + 1))
-    for i, r in enumerate(ref, 1):
-        prev, row[0] = row[0], i
-        for j, h in enumerate(hyp, 1):
-            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (r != h))
-    return row[-1] / max(1, len(ref))
 
 
 @pytest.fixture(scope="module")

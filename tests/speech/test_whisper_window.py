@@ -7,11 +7,10 @@ import numpy as np
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
-from tests.speech.test_whisper import word_error_rate
 
 from foreman.speech.whisper import WhisperSettings, WhisperTranscriber
 from foreman.speech.whisper_window import FULL_FRAMES, MARGIN_FRAMES, MIN_FRAMES, fitted_frames
-from foreman.testing.speech import trim_silence
+from foreman.testing.speech import trim_silence, word_error_rate
 from foreman.testing.voices import flite_speech, have_flite
 
 RATE = 16_000

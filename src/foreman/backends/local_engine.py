@@ -32,7 +32,6 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
-from datetime import datetime
 from typing import Any
 
 from foreman.audio.convert import build_plan
@@ -56,7 +55,6 @@ from foreman.backends.interface import (
     UserSpeechStarted,
     UserSpeechStopped,
 )
-from foreman.backends.local_calls import ToolCallLedger
 from foreman.backends.local_listen import (
     EarlyUtterance,
     FinalUtterance,
@@ -65,7 +63,7 @@ from foreman.backends.local_listen import (
     SpeechStart,
     SpeechStop,
 )
-from foreman.backends.local_prompt import clock_note, prompt_messages
+from foreman.backends.local_prompt import ModelMessages
 from foreman.backends.local_reply import ReplyRecord, SpokenSentence, TurnTiming
 from foreman.backends.local_runtime import LocalRuntime
 from foreman.backends.local_text import SentenceSplitter
@@ -82,7 +80,6 @@ PCM16_16K = AudioFormat(Encoding.PCM16, 16_000)
 _RATE = PCM16_16K.sample_rate
 _CHUNK_MS = 100  # assistant audio is handed over in pieces of this length
 _MAX_AUDIO_BACKLOG = 2000  # input chunks queued (~40 s of 20 ms frames) before dropping
-_MESSAGES_KEPT = 40  # conversation messages sent to the model (the system prompt always)
 _DEFAULT_GREETING = "Hello, how can I help?"
 
 
@@ -114,29 +111,35 @@ class LocalEngineBackend:
         self._to_16k = build_plan(self.input_format, PCM16_16K)
         self._listener: Listener | None = None
         self._early: tuple[Span, asyncio.Task[str]] | None = None  # transcribing in a pause
-        self._messages: list[dict[str, Any]] = []
-        self._shared_first = False  # set in start(): see _prompt
-        self._clock_told: str | None = None  # the last clock note in the conversation
+        self._chat = ModelMessages(options, clock=runtime.config.clock_note)
+        self._messages = self._chat.messages
         self._tools = [to_chat_tool(t) for t in options.tools]
         self._schemas = {t["name"]: t.get("parameters") for t in options.tools if "name" in t}
         self._reply_ids = itertools.count(1)
         self._call_ids = itertools.count(1)
         self._reply_task: asyncio.Task[None] | None = None
-        self._warm_task: asyncio.Task[None] | None = None
+        self._reading: asyncio.Task[None] | None = None  # the model reading ahead (_read)
         self._recent: dict[str, ReplyRecord] = {}  # replies report_heard may still cut
-        self._calls = ToolCallLedger(self._messages)  # keeps withheld outputs valid to send
+        self._calls = self._chat.calls
         self._answer_owed = False
         self._busy = False
         self._closed = False
         self.timings: list[TurnTiming] = []
         self.warm_seconds: float | None = None
-        kinds = ("utterances", "replies", "barge_ins", "dropped_audio", "early_transcripts_used")
+        kinds = (
+            "utterances",
+            "replies",
+            "barge_ins",
+            "dropped_audio",
+            "early_transcripts_used",
+            "read_aheads",
+        )
         self.counters = dict.fromkeys(kinds, 0)
 
     # --- VoiceBackend ----------------------------------------------------------------------
     async def start(self) -> None:
         await self.runtime.ready()
-        self._shared_first = isinstance(self.runtime.llm, LocalChatClient)
+        self._chat.shared_first = isinstance(self.runtime.llm, LocalChatClient)
         cfg = self.runtime.config
         vad = SileroVad(
             _RATE,
@@ -159,7 +162,7 @@ class LocalEngineBackend:
             # for the whole prompt to be read.
             self._enqueue(("greet", self.options.greeting_text or _DEFAULT_GREETING))
         if self.runtime.config.warm_prompt:
-            self._warm_task = tg.create_task(self._warm(), name=f"{self._id}:warm")
+            self._reading = tg.create_task(self._read(), name=f"{self._id}:warm")
 
     async def events(self) -> AsyncIterator[BackendEvent]:
         while True:
@@ -222,8 +225,8 @@ class LocalEngineBackend:
             return
         self._closed = True
         self._cancel_reply()
-        if self._warm_task is not None:
-            self._warm_task.cancel()
+        if self._reading is not None:
+            self._reading.cancel()
         self._drop_early()
         self._audio.put_nowait(None)
         self._work.put_nowait(None)
@@ -270,6 +273,11 @@ class LocalEngineBackend:
         task = asyncio.get_running_loop().create_task(self.runtime.transcribe(early.pcm))
         task.add_done_callback(_retrieve)
         self._early = (early.span, task)
+        idle = self._reply_task is None and self._work.empty()
+        if idle and self.runtime.config.read_ahead and (not self._reading or self._reading.done()):
+            self.counters["read_aheads"] += 1
+            self._reading = asyncio.get_running_loop().create_task(self._read(task))
+            self._reading.add_done_callback(_retrieve)
 
     def _drop_early(self) -> None:
         if self._early is not None:
@@ -307,10 +315,10 @@ class LocalEngineBackend:
                     self._maybe_idle()
                     continue
                 self._emit(TranscriptSegment("user", text, True))
-                self._tell_the_time()
+                self._chat.tell_the_time()
                 self._messages.append({"role": "user", "content": text})
             elif kind in ("text", "note"):
-                self._tell_the_time()
+                self._chat.tell_the_time()
                 self._messages.append({"role": "user", "content": payload})
             if kind == "greet":
                 reply = self._reply(timing, fixed=payload)
@@ -382,11 +390,11 @@ class LocalEngineBackend:
                 timing.mark("first_sentence_s")
                 sentences.put_nowait(sentence)
 
-        if self._warm_task is not None:
+        if self._reading is not None:
             # The model is reading this prompt already: wait for it rather than have a
             # second slot read it again from scratch.
-            await asyncio.wait({self._warm_task})
-        async for event in self.runtime.llm.stream(self._prompt(), tools=self._tools):
+            await asyncio.wait({self._reading})
+        async for event in self.runtime.llm.stream(self._chat.prompt(), tools=self._tools):
             if isinstance(event, TextDelta):
                 timing.mark("first_token_s")
                 if speech := sorter.feed(event.text):
@@ -401,33 +409,28 @@ class LocalEngineBackend:
             sentences.put_nowait(sentence)
         return calls
 
-    def _prompt(self) -> list[dict[str, Any]]:
-        """What the model is sent (`local_prompt.prompt_messages`)."""
-        recent = self._calls.render(self._messages[-_MESSAGES_KEPT:])
-        return prompt_messages(self.options, recent, shared_first=self._shared_first)
-
-    def _tell_the_time(self) -> None:
-        """The clock note goes into the conversation before a turn when the minute has
-        changed (`local_prompt.clock_note`): kept there, it stays in the prompt cache, and
-        the warm-up reads the first one before the caller has spoken."""
-        if self.runtime.config.clock_note:
-            note = clock_note(_now())
-            if note != self._clock_told:
-                self._clock_told = note
-                self._messages.append({"role": "system", "content": note})
-
-    async def _warm(self) -> None:
-        """Have the model read the session's prompt prefix (system prompt + tools) once,
-        for a one-token answer, so the first real turn finds it in the prompt cache."""
+    async def _read(self, ahead: asyncio.Task[str] | None = None) -> None:
+        """Have the model read a prompt once, a one-token answer, so the next turn finds it
+        in the prompt cache: at the start, the session's prefix (the warm-up); with `ahead`
+        (an early transcription), the turn it would make, read while the pause may still
+        end it. A caller who goes on costs one short read."""
         started = time.monotonic()
-        self._tell_the_time()
+        if ahead is None:
+            self._chat.tell_the_time()
+            messages = self._chat.prompt()
+        else:
+            text = (await ahead).strip()
+            if not any(c.isalnum() for c in text):
+                return
+            messages = self._chat.prompt(ahead=text)
         try:
-            await self.runtime.llm.complete(self._prompt(), tools=self._tools, max_tokens=1)
+            await self.runtime.llm.complete(messages, tools=self._tools, max_tokens=1)
         except LLMError as exc:
-            log.info("%s: the prompt warm-up failed (the first turn reads it): %s", self._id, exc)
+            log.info("%s: reading ahead failed (the turn reads it): %s", self._id, exc)
             return
-        self.warm_seconds = time.monotonic() - started
-        log.debug("%s: prompt read in %.2f s", self._id, self.warm_seconds)
+        if ahead is None:
+            self.warm_seconds = time.monotonic() - started
+            log.debug("%s: prompt read in %.2f s", self._id, self.warm_seconds)
 
     def _new_call_id(self) -> str:
         return f"{self._id}-call{next(self._call_ids)}"
@@ -489,11 +492,7 @@ class LocalEngineBackend:
         self._events.put_nowait(event)
 
 
-def _now() -> datetime:
-    return datetime.now().astimezone()
-
-
-def _retrieve(task: asyncio.Task[str]) -> None:
+def _retrieve(task: asyncio.Task[Any]) -> None:
     """An early transcription nobody awaited: its failure was not needed (the turn's own
     transcription reports it), but must not be logged as never retrieved."""
     if not task.cancelled():

@@ -13,12 +13,14 @@ from datetime import datetime
 from typing import Any
 
 from foreman.backends.interface import BackendOptions
+from foreman.backends.local_calls import ToolCallLedger
 from foreman.backends.local_runtime import LocalRuntime
 from foreman.chat.llm import ChatCompletionsClient, LLMError, to_chat_tool
 from foreman.chat.local_server import LocalChatClient
 
 __all__ = [
     "SPOKEN_STYLE",
+    "ModelMessages",
     "clock_note",
     "prompt_messages",
     "shared_prefix",
@@ -84,6 +86,48 @@ def prompt_messages(
     else:
         head = [{"role": "system", "content": system_prompt(options)}]
     return [*head, *recent]
+
+
+MESSAGES_KEPT = 40  # conversation messages sent to the model (the system prompt always)
+
+
+def _now() -> datetime:
+    return datetime.now().astimezone()
+
+
+class ModelMessages:
+    """The conversation as the engine's model is sent it: the messages (with the clock
+    notes told into them), the tool calls whose outputs are withheld (`ToolCallLedger`),
+    and the prompt for a turn, now or once the user has said something."""
+
+    def __init__(self, options: BackendOptions, *, clock: bool) -> None:
+        self.options = options
+        self.clock = clock
+        self.shared_first = False  # the in-process model: see prompt_messages
+        self.messages: list[dict[str, Any]] = []
+        self.calls = ToolCallLedger(self.messages)  # keeps withheld outputs valid to send
+        self._clock_told: str | None = None  # the last clock note in the conversation
+
+    def prompt(self, ahead: str | None = None) -> list[dict[str, Any]]:
+        """What the model is sent (`prompt_messages`); with `ahead`, what it will be sent
+        once the user has said that (a turn's clock note included)."""
+        messages = self.messages
+        if ahead is not None:
+            note = [{"role": "system", "content": n} for n in (self._clock_due(),) if n]
+            messages = [*messages, *note, {"role": "user", "content": ahead}]
+        recent = self.calls.render(messages[-MESSAGES_KEPT:])
+        return prompt_messages(self.options, recent, shared_first=self.shared_first)
+
+    def tell_the_time(self) -> None:
+        """Before a turn: the clock note goes into the conversation when the minute has
+        changed, and stays there, so it stays in the prompt cache too."""
+        if note := self._clock_due():
+            self._clock_told = note
+            self.messages.append({"role": "system", "content": note})
+
+    def _clock_due(self) -> str | None:
+        note = clock_note(_now()) if self.clock else None
+        return note if note != self._clock_told else None
 
 
 def warm_shared_prefix(runtime: LocalRuntime, tools: list[Mapping[str, Any]]) -> float | None:
