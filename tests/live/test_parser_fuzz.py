@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from foreman.audio.formats import PCMU_8K
@@ -69,6 +69,8 @@ def new_client() -> LiveClient:
 
 
 @given(st.lists(frames, max_size=30))
+@example(['{"type": "session.thinking.appended", "start_ms": Infinity}'])
+@example(['{"type": "session.output_audio.delta", "delta": "", "start_ms": NaN}'])
 @settings(max_examples=300)
 def test_any_frames_give_records_or_one_protocol_error(batch: list[Any]) -> None:
     client = new_client()

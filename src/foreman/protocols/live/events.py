@@ -9,6 +9,7 @@ the wrong type is a `RemoteProtocolError` (one line), and a type Foreman does no
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -172,6 +173,8 @@ def _int(ev: Mapping[str, Any], key: str) -> int:
     value = ev.get(key)
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise RemoteProtocolError(f"{ev.get('type')}: {key!r} must be a number")
+    if isinstance(value, float) and not math.isfinite(value):  # JSON's Infinity and NaN
+        raise RemoteProtocolError(f"{ev.get('type')}: {key!r} must be a finite number")
     return int(value)
 
 
