@@ -21,9 +21,7 @@ after another: transcribe, wait for the whole answer (no streaming), synthesize 
 `--compare window` runs the engine with speech to text on Whisper's whole 30 s window (the
 baseline) and on a window fitted to each utterance (`[local] stt_fitted_window`), early
 transcription on for both, alternately, instead of early transcription off against on;
-`--compare clock` without and with the clock note (`[local] clock_note`), `--compare
-read-ahead` without and with the model reading an early transcript's turn ahead (`[local]
-read_ahead`).
+`--compare clock` without and with the clock note (`[local] clock_note`).
 
 `--first-turn` measures what a phone call meets instead: each question is the first turn of
 a fresh call whose system prompt (its caller's number) and tool list (the packaged tools)
@@ -256,14 +254,9 @@ class Variant:
     early_ms: int
     fitted_window: bool
     clock_note: bool = True
-    read_ahead: bool = True
 
     def apply(self, settings: Settings, runtime: LocalRuntime) -> None:
-        update = {
-            "early_transcribe_ms": self.early_ms,
-            "clock_note": self.clock_note,
-            "read_ahead": self.read_ahead,
-        }
+        update = {"early_transcribe_ms": self.early_ms, "clock_note": self.clock_note}
         runtime.config = settings.local.model_copy(update=update)
         stt = runtime.transcriber
         stt.settings = replace(stt.settings, fitted_window=self.fitted_window)
@@ -276,9 +269,6 @@ def variants(settings: Settings, compare: str) -> tuple[Variant, Variant]:
         return Variant("30 s window", early, False), Variant("fitted window", early, True)
     if compare == "clock":
         return Variant("no clock note", early, fitted, False), Variant("clock note", early, fitted)
-    if compare == "read-ahead":
-        no_read = Variant("no reading ahead", early, fitted, read_ahead=False)
-        return no_read, Variant("reading ahead", early, fitted)
     return Variant("early off (0)", 0, fitted), Variant(f"early on ({early} ms)", early, fitted)
 
 
@@ -294,7 +284,7 @@ async def main() -> None:
     parser.add_argument("--questions", type=int, default=len(QUESTIONS))
     parser.add_argument("--rounds", type=int, default=2, help="of each variant, alternately")
     parser.add_argument("--first-turn", action="store_true", help="a call's first turn")
-    comparisons = ("early", "window", "clock", "read-ahead")
+    comparisons = ("early", "window", "clock")
     parser.add_argument("--compare", choices=comparisons, default="early")
     args = parser.parse_args()
     settings = settings_from_dict({"local": {"llm": args.llm}, "chat": {"timeout_s": 600.0}})

@@ -355,9 +355,6 @@ class LocalConfig(_Section):
     # Tell the model the date and time before each answer (a small model seldom calls
     # get_time and makes the time up instead).
     clock_note: bool = True
-    # With an early transcript, have the model read the turn it would make while the pause
-    # may still end it (a one-token answer), so the turn finds it in the prompt cache.
-    read_ahead: bool = True
     # auto: espeak-ng, else flite. piper: the better voice, an optional extra (GPL-3.0).
     tts: Literal["auto", "espeak-ng", "flite", "piper"] = "auto"
     tts_voice: str = Field(default="", pattern=r"^[A-Za-z0-9_+.-]{0,40}$")  # "" = en-us/slt/joe

@@ -94,9 +94,8 @@ async def _started(
     *,
     warm_prompt: bool,
     clock_note: bool = True,
-    read_ahead: bool = True,
 ) -> AsyncIterator[Driven]:
-    local = {"warm_prompt": warm_prompt, "clock_note": clock_note, "read_ahead": read_ahead}
+    local = {"warm_prompt": warm_prompt, "clock_note": clock_note}
     settings = settings_from_dict({"chat": {"base_url": llm.base_url}, "local": local})
     backend = LocalEngineBackend(options, LocalRuntime(settings, cache_dir=models))
     await backend.start()
@@ -243,25 +242,7 @@ async def test_speech_is_heard_answered_and_spoken(engine: tuple[Driven, ChatSta
     timing = driven.backend.timings[-1]
     assert timing.stt_s is not None and timing.first_audio_s is not None
     assert timing.stt_s <= timing.first_token_s <= timing.first_audio_s  # type: ignore[operator]
-    # The early transcript had the model read the turn ahead, a one-token answer to the very
-    # messages the turn then sent: the turn found them in the prompt cache.
-    read, turn = llm.requests
-    assert read["max_tokens"] == 1 and not read.get("stream") and turn.get("stream") is True
-    assert json.dumps(read["messages"]) == json.dumps(turn["messages"])
-    assert json.dumps(read["tools"]) == json.dumps(turn["tools"])
-    assert timing.early_stt and driven.backend.counters["read_aheads"] == 1
-
-
-async def test_without_reading_ahead_the_turn_is_the_only_request(models: Path) -> None:
-    async with (
-        ChatStandIn([]) as llm,
-        _started(llm, models, _options(), warm_prompt=False, read_ahead=False) as driven,
-    ):
-        await driven.say(speak("Please turn on the kitchen lights.", 16_000))
-        await driven.wait(lambda: driven.of(b.AssistantIdle))
-        assert driven.backend.timings[-1].early_stt
-        (turn,) = llm.requests
-        assert turn.get("stream") is True and driven.backend.counters["read_aheads"] == 0
+    assert len(llm.requests) == 1
 
 
 async def test_a_bare_json_tool_call_becomes_a_tool_request(

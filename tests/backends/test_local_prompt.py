@@ -46,28 +46,23 @@ def test_the_shared_first_message_is_the_style_alone() -> None:
     assert SPOKEN_STYLE in single[0]["content"]
 
 
-def test_the_prompt_ahead_is_the_prompt_the_turn_will_send(
+def test_the_clock_is_told_into_the_conversation_once_a_minute(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(local_prompt, "_now", lambda: datetime(2026, 12, 2, 14, 5, tzinfo=UTC))
+    now = [datetime(2026, 12, 2, 14, 5, 10, tzinfo=UTC)]
+    monkeypatch.setattr(local_prompt, "_now", lambda: now[0])
     chat = ModelMessages(_options(), clock=True)
-    ahead = chat.prompt(ahead="What time is it?")
-    assert chat.messages == []  # reading ahead changes nothing
     chat.tell_the_time()
     chat.messages.append({"role": "user", "content": "What time is it?"})
-    assert chat.prompt() == ahead
-    assert ahead[-2]["content"].startswith("It is now 2:05 PM")
-    # The same minute: no second note, ahead or told.
-    chat.messages.append({"role": "assistant", "content": "It is five past two."})
-    assert [m["role"] for m in chat.prompt(ahead="Thanks.")[-3:]] == ["user", "assistant", "user"]
+    chat.tell_the_time()  # the same minute: nothing more
+    now[0] += timedelta(seconds=60)
     chat.tell_the_time()
-    assert sum(m["role"] == "system" for m in chat.messages) == 1
+    notes = [m["content"] for m in chat.messages if m["role"] == "system"]
+    assert notes == [clock_note(now[0] - timedelta(seconds=60)), clock_note(now[0])]
+    assert chat.prompt()[-3:] == chat.messages  # told where it was, then left there
 
 
 def test_without_the_clock_nothing_is_told() -> None:
     chat = ModelMessages(_options(), clock=False)
     chat.tell_the_time()
-    assert chat.messages == [] and chat.prompt(ahead="Hi.")[-1] == {
-        "role": "user",
-        "content": "Hi.",
-    }
+    assert chat.messages == []

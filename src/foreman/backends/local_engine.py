@@ -118,7 +118,7 @@ class LocalEngineBackend:
         self._reply_ids = itertools.count(1)
         self._call_ids = itertools.count(1)
         self._reply_task: asyncio.Task[None] | None = None
-        self._reading: asyncio.Task[None] | None = None  # the model reading ahead (_read)
+        self._warm_task: asyncio.Task[None] | None = None
         self._recent: dict[str, ReplyRecord] = {}  # replies report_heard may still cut
         self._calls = self._chat.calls
         self._answer_owed = False
@@ -132,7 +132,6 @@ class LocalEngineBackend:
             "barge_ins",
             "dropped_audio",
             "early_transcripts_used",
-            "read_aheads",
         )
         self.counters = dict.fromkeys(kinds, 0)
 
@@ -162,7 +161,7 @@ class LocalEngineBackend:
             # for the whole prompt to be read.
             self._enqueue(("greet", self.options.greeting_text or _DEFAULT_GREETING))
         if self.runtime.config.warm_prompt:
-            self._reading = tg.create_task(self._read(), name=f"{self._id}:warm")
+            self._warm_task = tg.create_task(self._warm(), name=f"{self._id}:warm")
 
     async def events(self) -> AsyncIterator[BackendEvent]:
         while True:
@@ -225,8 +224,8 @@ class LocalEngineBackend:
             return
         self._closed = True
         self._cancel_reply()
-        if self._reading is not None:
-            self._reading.cancel()
+        if self._warm_task is not None:
+            self._warm_task.cancel()
         self._drop_early()
         self._audio.put_nowait(None)
         self._work.put_nowait(None)
@@ -273,11 +272,6 @@ class LocalEngineBackend:
         task = asyncio.get_running_loop().create_task(self.runtime.transcribe(early.pcm))
         task.add_done_callback(_retrieve)
         self._early = (early.span, task)
-        idle = self._reply_task is None and self._work.empty()
-        if idle and self.runtime.config.read_ahead and (not self._reading or self._reading.done()):
-            self.counters["read_aheads"] += 1
-            self._reading = asyncio.get_running_loop().create_task(self._read(task))
-            self._reading.add_done_callback(_retrieve)
 
     def _drop_early(self) -> None:
         if self._early is not None:
@@ -390,10 +384,10 @@ class LocalEngineBackend:
                 timing.mark("first_sentence_s")
                 sentences.put_nowait(sentence)
 
-        if self._reading is not None:
+        if self._warm_task is not None:
             # The model is reading this prompt already: wait for it rather than have a
             # second slot read it again from scratch.
-            await asyncio.wait({self._reading})
+            await asyncio.wait({self._warm_task})
         async for event in self.runtime.llm.stream(self._chat.prompt(), tools=self._tools):
             if isinstance(event, TextDelta):
                 timing.mark("first_token_s")
@@ -409,28 +403,18 @@ class LocalEngineBackend:
             sentences.put_nowait(sentence)
         return calls
 
-    async def _read(self, ahead: asyncio.Task[str] | None = None) -> None:
-        """Have the model read a prompt once, a one-token answer, so the next turn finds it
-        in the prompt cache: at the start, the session's prefix (the warm-up); with `ahead`
-        (an early transcription), the turn it would make, read while the pause may still
-        end it. A caller who goes on costs one short read."""
+    async def _warm(self) -> None:
+        """Have the model read the session's prompt prefix (system prompt + tools) once,
+        for a one-token answer, so the first real turn finds it in the prompt cache."""
         started = time.monotonic()
-        if ahead is None:
-            self._chat.tell_the_time()
-            messages = self._chat.prompt()
-        else:
-            text = (await ahead).strip()
-            if not any(c.isalnum() for c in text):
-                return
-            messages = self._chat.prompt(ahead=text)
+        self._chat.tell_the_time()
         try:
-            await self.runtime.llm.complete(messages, tools=self._tools, max_tokens=1)
+            await self.runtime.llm.complete(self._chat.prompt(), tools=self._tools, max_tokens=1)
         except LLMError as exc:
-            log.info("%s: reading ahead failed (the turn reads it): %s", self._id, exc)
+            log.info("%s: the prompt warm-up failed (the first turn reads it): %s", self._id, exc)
             return
-        if ahead is None:
-            self.warm_seconds = time.monotonic() - started
-            log.debug("%s: prompt read in %.2f s", self._id, self.warm_seconds)
+        self.warm_seconds = time.monotonic() - started
+        log.debug("%s: prompt read in %.2f s", self._id, self.warm_seconds)
 
     def _new_call_id(self) -> str:
         return f"{self._id}-call{next(self._call_ids)}"
@@ -492,7 +476,7 @@ class LocalEngineBackend:
         self._events.put_nowait(event)
 
 
-def _retrieve(task: asyncio.Task[Any]) -> None:
+def _retrieve(task: asyncio.Task[str]) -> None:
     """An early transcription nobody awaited: its failure was not needed (the turn's own
     transcription reports it), but must not be logged as never retrieved."""
     if not task.cancelled():

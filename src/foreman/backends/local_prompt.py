@@ -98,7 +98,7 @@ def _now() -> datetime:
 class ModelMessages:
     """The conversation as the engine's model is sent it: the messages (with the clock
     notes told into them), the tool calls whose outputs are withheld (`ToolCallLedger`),
-    and the prompt for a turn, now or once the user has said something."""
+    and the prompt for a turn."""
 
     def __init__(self, options: BackendOptions, *, clock: bool) -> None:
         self.options = options
@@ -108,26 +108,18 @@ class ModelMessages:
         self.calls = ToolCallLedger(self.messages)  # keeps withheld outputs valid to send
         self._clock_told: str | None = None  # the last clock note in the conversation
 
-    def prompt(self, ahead: str | None = None) -> list[dict[str, Any]]:
-        """What the model is sent (`prompt_messages`); with `ahead`, what it will be sent
-        once the user has said that (a turn's clock note included)."""
-        messages = self.messages
-        if ahead is not None:
-            note = [{"role": "system", "content": n} for n in (self._clock_due(),) if n]
-            messages = [*messages, *note, {"role": "user", "content": ahead}]
-        recent = self.calls.render(messages[-MESSAGES_KEPT:])
+    def prompt(self) -> list[dict[str, Any]]:
+        """What the model is sent (`prompt_messages`)."""
+        recent = self.calls.render(self.messages[-MESSAGES_KEPT:])
         return prompt_messages(self.options, recent, shared_first=self.shared_first)
 
     def tell_the_time(self) -> None:
         """Before a turn: the clock note goes into the conversation when the minute has
         changed, and stays there, so it stays in the prompt cache too."""
-        if note := self._clock_due():
+        note = clock_note(_now()) if self.clock else None
+        if note is not None and note != self._clock_told:
             self._clock_told = note
             self.messages.append({"role": "system", "content": note})
-
-    def _clock_due(self) -> str | None:
-        note = clock_note(_now()) if self.clock else None
-        return note if note != self._clock_told else None
 
 
 def warm_shared_prefix(runtime: LocalRuntime, tools: list[Mapping[str, Any]]) -> float | None:
