@@ -121,19 +121,12 @@ async def reconnect(be: OpenAILiveBackend, lost: str) -> bool:
         seed_seq = be.digest.last_seq
         return await be.open_session(live), live, seed_seq
 
-    async def discard(session: tuple[ClientConnection, LiveClient, int]) -> None:
-        await session[0].close()
-
-    async def restore_session(session: tuple[ClientConnection, LiveClient, int]) -> None:
-        await restore(be, *session)
-
     restored, why = await retry_sessions(
         window,
         lost,
         closing=lambda: be._closing,
         open_session=open_session,
-        restore=restore_session,
-        discard=discard,
+        restore=lambda session: restore(be, *session),
         worthwhile=lambda code: reconnect_worthwhile(error_code=code),
     )
     if why is not None:

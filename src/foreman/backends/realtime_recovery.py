@@ -95,22 +95,12 @@ async def reconnect(be: OpenAIRealtimeBackend, lost: str) -> bool:
         with contextlib.suppress(Exception):
             await ws.close()
 
-    async def open_session() -> tuple[ClientConnection, RealtimeClient]:
-        return await be.open_session()
-
-    async def discard(session: tuple[ClientConnection, RealtimeClient]) -> None:
-        await session[0].close()
-
-    async def restore_session(session: tuple[ClientConnection, RealtimeClient]) -> None:
-        await restore(be, *session)
-
     restored, why = await retry_sessions(
         window,
         lost,
         closing=lambda: be._closing,
-        open_session=open_session,
-        restore=restore_session,
-        discard=discard,
+        open_session=be.open_session,
+        restore=lambda session: restore(be, *session),
         worthwhile=lambda code: reconnect_worthwhile(error_code=code),
     )
     if why is not None:

@@ -10,7 +10,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from websockets.exceptions import ConnectionClosed
 
@@ -21,7 +21,7 @@ __all__ = ["retry_sessions"]
 
 log = logging.getLogger("foreman.backends")
 
-S = TypeVar("S")
+S = TypeVar("S", bound=tuple[Any, ...])  # a new session: its connection first
 
 
 async def retry_sessions(
@@ -31,11 +31,11 @@ async def retry_sessions(
     closing: Callable[[], bool],
     open_session: Callable[[], Awaitable[S]],
     restore: Callable[[S], Awaitable[None]],
-    discard: Callable[[S], Awaitable[None]],
     worthwhile: Callable[[str | None], bool],
 ) -> tuple[bool, str | None]:
     """(True, None) once a session is open and restored; (False, why) when retrying is
-    over (why is None when the backend is closing)."""
+    over (why is None when the backend is closing). A session opened as the backend closes
+    is closed here (its connection, the session's first item)."""
     last = lost
     while not closing():
         delay = window.next_delay(time.monotonic())
@@ -57,7 +57,7 @@ async def retry_sessions(
             continue
         if closing():
             with contextlib.suppress(Exception):
-                await discard(session)
+                await session[0].close()
             return False, None
         try:
             await restore(session)
