@@ -27,10 +27,10 @@ class Intent:
     call_sid: str = ""
 
 
-def start(**params: str) -> Start:
+def start(call_sid: str = CALL, **params: str) -> Start:
     return Start(
         stream_sid=STREAM,
-        call_sid=CALL,
+        call_sid=call_sid,
         account_sid="AC4c122831efef10ac68b5223dccd6f614",
         tracks=("inbound",),
         custom_parameters=params,
@@ -209,17 +209,7 @@ def test_a_sequence_of_streams_is_admitted_exactly_by_the_rules(steps: list[tupl
                 params = {"token": token, "caller": CALLER, "to": OURS}
                 if outbound:
                     params |= {"direction": "outbound", "ref": ref}
-                msg = Start(
-                    stream_sid=STREAM,
-                    call_sid=call_sid,
-                    account_sid="AC4c122831efef10ac68b5223dccd6f614",
-                    tracks=("inbound",),
-                    custom_parameters=params,
-                    encoding="audio/x-mulaw",
-                    sample_rate=8000,
-                    channels=1,
-                )
-                admission = StreamAdmission(msg)
+                admission = StreamAdmission(start(call_sid, **params))
                 token_valid = tokens.redeem(admission.token, admission.ref, now)
                 intent = None
                 if token_valid and admission.direction == "outbound":
@@ -264,17 +254,9 @@ def test_a_call_sid_gets_one_stream_however_many_valid_tokens_it_has(
     live: set[str] = set()
     admitted: list[str] = []
     for call_sid in attempts:
-        msg = Start(
-            stream_sid=STREAM,
-            call_sid=call_sid,
-            account_sid="AC4c122831efef10ac68b5223dccd6f614",
-            tracks=("inbound",),
-            custom_parameters={"token": tokens.issue(call_sid, 0.0), "caller": CALLER},
-            encoding="audio/x-mulaw",
-            sample_rate=8000,
-            channels=1,
+        admission = StreamAdmission(
+            start(call_sid, token=tokens.issue(call_sid, 0.0), caller=CALLER)
         )
-        admission = StreamAdmission(msg)
         verdict = admission.decide(
             token_valid=tokens.redeem(admission.token, admission.ref, 1.0),
             intent=None,
