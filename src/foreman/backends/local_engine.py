@@ -112,7 +112,6 @@ class LocalEngineBackend:
         self._listener: Listener | None = None
         self._early: tuple[Span, asyncio.Task[str]] | None = None  # transcribing in a pause
         self._chat = ModelMessages(options, clock=runtime.config.clock_note)
-        self._messages = self._chat.messages
         self._tools = [to_chat_tool(t) for t in options.tools]
         self._schemas = {t["name"]: t.get("parameters") for t in options.tools if "name" in t}
         self._reply_ids = itertools.count(1)
@@ -120,7 +119,6 @@ class LocalEngineBackend:
         self._reply_task: asyncio.Task[None] | None = None
         self._warm_task: asyncio.Task[None] | None = None
         self._recent: dict[str, ReplyRecord] = {}  # replies report_heard may still cut
-        self._calls = self._chat.calls
         self._answer_owed = False
         self._busy = False
         self._closed = False
@@ -150,7 +148,7 @@ class LocalEngineBackend:
         self._listener = Listener(vad, max_utterance_s=cfg.max_utterance_s, early_ms=early_ms)
         for role, text in self.options.history:
             if role in ("user", "assistant"):
-                self._messages.append({"role": role, "content": text})
+                self._chat.messages.append({"role": role, "content": text})
         self._emit(Ready(provider_session_id=self._id, model=self.runtime.llm_name))
 
     async def run(self, tg: asyncio.TaskGroup) -> None:
@@ -195,17 +193,17 @@ class LocalEngineBackend:
     async def submit_tool_result(
         self, call_id: str, output: str, *, continue_conversation: bool = True
     ) -> None:
-        if not self._calls.answer(call_id, output):
+        if not self._chat.calls.answer(call_id, output):
             self._emit(BackendWarning(f"a result for unknown tool call {call_id} was ignored"))
             return
         self._answer_owed = self._answer_owed or continue_conversation
-        if not self._calls.pending and self._answer_owed:
+        if not self._chat.calls.pending and self._answer_owed:
             self._answer_owed = False
             self._enqueue(("respond", None))
 
     async def add_note(self, kind: NoteKind, text: str) -> None:
         if kind == "context":
-            self._messages.append({"role": "user", "content": f"(Context, not said: {text})"})
+            self._chat.messages.append({"role": "user", "content": f"(Context, not said: {text})"})
         elif kind == "instruction":
             self._enqueue(("note", f"(Instruction: {text})"))
         else:
@@ -309,11 +307,9 @@ class LocalEngineBackend:
                     self._maybe_idle()
                     continue
                 self._emit(TranscriptSegment("user", text, True))
-                self._chat.tell_the_time()
-                self._messages.append({"role": "user", "content": text})
+                self._chat.user_turn(text)
             elif kind in ("text", "note"):
-                self._chat.tell_the_time()
-                self._messages.append({"role": "user", "content": payload})
+                self._chat.user_turn(payload)
             if kind == "greet":
                 reply = self._reply(timing, fixed=payload)
             else:
@@ -448,7 +444,7 @@ class LocalEngineBackend:
         if reply.audio_ms:
             self._emit(SegmentEnded(reply.reply_id))
         if calls:
-            self._calls.opened(
+            self._chat.calls.opened(
                 {
                     "role": "assistant",
                     "content": spoken or None,
@@ -464,7 +460,7 @@ class LocalEngineBackend:
             )
         elif spoken:
             reply.message = {"role": "assistant", "content": spoken}
-            self._messages.append(reply.message)
+            self._chat.messages.append(reply.message)
         self._recent[reply.reply_id] = reply
         while len(self._recent) > 4:
             self._recent.pop(next(iter(self._recent)))

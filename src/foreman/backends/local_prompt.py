@@ -113,6 +113,11 @@ class ModelMessages:
         recent = self.calls.render(self.messages[-MESSAGES_KEPT:])
         return prompt_messages(self.options, recent, shared_first=self.shared_first)
 
+    def user_turn(self, text: str) -> None:
+        """The user's turn, after the clock note if one is due."""
+        self.tell_the_time()
+        self.messages.append({"role": "user", "content": text})
+
     def tell_the_time(self) -> None:
         """Before a turn: the clock note goes into the conversation when the minute has
         changed, and stays there, so it stays in the prompt cache too."""
