@@ -17,46 +17,21 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import re
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from offline_latency import QUESTIONS
 from ordinary_speech import sentences
 
 from foreman.speech import whisper_window
 from foreman.speech.whisper import WhisperSettings, WhisperTranscriber
-from foreman.testing.speech import speak, trim_silence
+from foreman.testing.speech import speak, trim_silence, word_errors
 from foreman.testing.voices import FLITE_VOICES, flite_speech
 
-QUESTIONS = [
-    "What is the capital of France?",
-    "How many days are there in a week?",
-    "Can you suggest a name for a black cat?",
-    "What should I cook for dinner tonight?",
-    "Why is the sky blue?",
-]
 RATE = 16_000
-
-
-def words(text: str) -> list[str]:
-    return re.sub(r"[^a-z0-9' ]", " ", text.lower()).split()
-
-
-def word_errors(reference: str, hypothesis: str) -> tuple[int, int]:
-    """(edits, reference words): the Levenshtein distance over words."""
-    ref, hyp = words(reference), words(hypothesis)
-    row = list(range(len(hyp) + 1))
-    for i in range(1, len(ref) + 1):
-        diagonal, row[0] = row[0], i
-        for j in range(1, len(hyp) + 1):
-            diagonal, row[j] = (
-                row[j],
-                min(row[j] + 1, row[j - 1] + 1, diagonal + (ref[i - 1] != hyp[j - 1])),
-            )
-    return row[len(hyp)], len(ref)
 
 
 def utterances(count: int) -> list[tuple[str, str, bytes]]:

@@ -106,9 +106,10 @@ def caller_sentence(sample_rate: int = 8000) -> bytes:
     return resample_pcm16(pcm, rate, sample_rate)
 
 
-def word_error_rate(reference: str, hypothesis: str) -> float:
-    """Word edits (substitutions, insertions, deletions) per reference word, ignoring case and
-    punctuation: how far a transcript is from what was said."""
+def word_errors(reference: str, hypothesis: str) -> tuple[int, int]:
+    """(word edits, reference words): the substitutions, insertions and deletions that turn
+    `reference` into `hypothesis`, ignoring case and punctuation; sums over a corpus give its
+    word error rate."""
     import re
 
     ref = re.findall(r"[a-z']+", reference.lower())
@@ -118,4 +119,10 @@ def word_error_rate(reference: str, hypothesis: str) -> float:
         prev, row[0] = row[0], i
         for j, h in enumerate(hyp, 1):
             prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (r != h))
-    return row[-1] / max(1, len(ref))
+    return row[-1], len(ref)
+
+
+def word_error_rate(reference: str, hypothesis: str) -> float:
+    """Word edits per reference word: how far a transcript is from what was said."""
+    edits, words = word_errors(reference, hypothesis)
+    return edits / max(1, words)
